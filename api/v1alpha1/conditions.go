@@ -1,0 +1,102 @@
+package v1alpha1
+
+// Condition types. Every object always publishes Ready, which kstatus, Argo CD, Flux
+// and dashboards read; the other types say which step a backup or schedule is at.
+const (
+	// ConditionReady is True when the object is where it should be: a backup has
+	// succeeded, a schedule is valid and running. A backup still in progress is
+	// Ready=False with reason Progressing; a failed one Ready=False with its failure reason.
+	ConditionReady = "Ready"
+
+	// ConditionComplete is True once a backup has succeeded, so that
+	// `kubectl wait --for=condition=Complete` works as it does for Jobs.
+	ConditionComplete = "Complete"
+
+	// ConditionFailed is True once a backup has failed for good; it is not retried.
+	ConditionFailed = "Failed"
+
+	// ConditionReferencesResolved is True when every Secret and the PVC a backup
+	// names exist and hold what is needed.
+	ConditionReferencesResolved = "ReferencesResolved"
+
+	// ConditionNodeSelected is True when an idle, synced node has been chosen; the
+	// node table in status.nodes says why.
+	ConditionNodeSelected = "NodeSelected"
+
+	// ConditionJobRunning is True while a backup Job is running.
+	ConditionJobRunning = "JobRunning"
+
+	// ConditionDesyncCleared is False when an attempt may have left wsrep_desync=ON
+	// on a node (its agent was killed) and the controller has not yet turned it off.
+	ConditionDesyncCleared = "DesyncCleared"
+
+	// ConditionScheduleValid is True when a schedule's cron expression and time
+	// zone parse.
+	ConditionScheduleValid = "ScheduleValid"
+)
+
+// Condition reasons, CamelCase as metav1.Condition requires.
+const (
+	// ReasonProgressing: the backup is on its way (Ready=False while it runs).
+	ReasonProgressing = "Progressing"
+	// ReasonSucceeded: the backup is complete on its volume.
+	ReasonSucceeded = "Succeeded"
+
+	// ReasonResolved: every reference was found.
+	ReasonResolved = "Resolved"
+	// ReasonSecretNotFound: a Secret the spec names does not exist (yet).
+	ReasonSecretNotFound = "SecretNotFound"
+	// ReasonSecretKeyMissing: a Secret exists but lacks a key the spec needs.
+	ReasonSecretKeyMissing = "SecretKeyMissing"
+	// ReasonClaimNotFound: the PersistentVolumeClaim does not exist (yet).
+	ReasonClaimNotFound = "ClaimNotFound"
+	// ReasonClaimNotBound: the PersistentVolumeClaim is neither Bound nor waiting for
+	// its first consumer.
+	ReasonClaimNotBound = "ClaimNotBound"
+
+	// ReasonProbing: the controller is probing the overcloud.
+	ReasonProbing = "Probing"
+	// ReasonProbeFailed: no probe answered usefully (every node unreachable).
+	ReasonProbeFailed = "ProbeFailed"
+	// ReasonNodeSelected: an idle, synced node was chosen.
+	ReasonNodeSelected = "NodeSelected"
+	// ReasonNoIdleNode: no node is eligible and idle; the backup re-probes with backoff
+	// and fails with this reason at its deadline.
+	ReasonNoIdleNode = "NoIdleNode"
+	// ReasonQueued: another backup of the same overcloud is running; this one waits.
+	ReasonQueued = "Queued"
+
+	// ReasonJobCreated: the attempt's Job was created and has not started yet.
+	ReasonJobCreated = "JobCreated"
+	// ReasonJobRunning: the attempt's Job is running.
+	ReasonJobRunning = "JobRunning"
+	// ReasonJobSucceeded: the attempt's Job finished successfully.
+	ReasonJobSucceeded = "JobSucceeded"
+	// ReasonJobFailed: an attempt's Job failed; another attempt follows while
+	// spec.job.maxAttempts allows.
+	ReasonJobFailed = "JobFailed"
+	// ReasonAttemptsExhausted: every allowed attempt failed.
+	ReasonAttemptsExhausted = "AttemptsExhausted"
+	// ReasonDeadlineExceeded: the backup did not finish within spec.deadline.
+	ReasonDeadlineExceeded = "DeadlineExceeded"
+	// ReasonInvalidSpec: the spec is valid for the API server but not usable (for
+	// example a Secret of the wrong shape); fix the referenced object.
+	ReasonInvalidSpec = "InvalidSpec"
+
+	// ReasonDesyncLeftOn: an attempt may have left wsrep_desync=ON on a node.
+	ReasonDesyncLeftOn = "DesyncLeftOn"
+	// ReasonDesyncRepaired: the controller turned wsrep_desync OFF after an attempt
+	// that could not.
+	ReasonDesyncRepaired = "DesyncRepaired"
+
+	// ReasonScheduleParsed: the schedule and time zone are valid.
+	ReasonScheduleParsed = "ScheduleParsed"
+	// ReasonInvalidSchedule: the cron expression does not parse.
+	ReasonInvalidSchedule = "InvalidSchedule"
+	// ReasonInvalidTimeZone: the time zone is not a known IANA name.
+	ReasonInvalidTimeZone = "InvalidTimeZone"
+	// ReasonSuspended: the schedule is suspended; no new runs start.
+	ReasonSuspended = "Suspended"
+	// ReasonScheduled: the schedule is valid and waiting for its next run.
+	ReasonScheduled = "Scheduled"
+)

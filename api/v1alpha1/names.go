@@ -1,0 +1,42 @@
+package v1alpha1
+
+import (
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+)
+
+// Well-known labels and annotations.
+const (
+	// LabelOvercloud is set on backups' Jobs and Pods to spec.overcloud.name.
+	LabelOvercloud = "backup.overcloud.io/overcloud"
+	// LabelBackup is set on a backup's Jobs and Pods to the backup's name.
+	LabelBackup = "backup.overcloud.io/backup"
+	// LabelSchedule is set on the backups a schedule creates to the schedule's name.
+	LabelSchedule = "backup.overcloud.io/schedule"
+	// AnnotationRunNow on a BackupSchedule asks for one immediate backup per distinct value.
+	AnnotationRunNow = "backup.overcloud.io/run-now"
+	// AnnotationScheduledTime on a scheduled backup is the RFC 3339 time it was due.
+	AnnotationScheduledTime = "backup.overcloud.io/scheduled-at"
+)
+
+// JobName is the name of the Job of the given attempt (1-based) of this backup. It is
+// deterministic, so a restarted controller finds the Job instead of creating another.
+// Backup names are at most 52 characters (enforced by the CRD), so it fits in 63.
+func (b *OvercloudBackup) JobName(attempt int32) string {
+	return fmt.Sprintf("%s-%d", b.Name, attempt)
+}
+
+// BackupName is the name of the backup this schedule creates for the run due at t:
+// <schedule>-<unix minutes>, the same scheme the CronJob controller uses for Jobs. The
+// name is the lock: two controllers, or one restarted, cannot create the run twice.
+func (s *BackupSchedule) BackupName(t time.Time) string {
+	return fmt.Sprintf("%s-%d", s.Name, t.Unix()/60)
+}
+
+// IsFinished reports whether the backup has succeeded or failed for good.
+func (b *OvercloudBackup) IsFinished() bool {
+	return meta.IsStatusConditionTrue(b.Status.Conditions, ConditionComplete) ||
+		meta.IsStatusConditionTrue(b.Status.Conditions, ConditionFailed)
+}

@@ -1,0 +1,303 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Default ports and keys the controllers and the agent use when a field is omitted.
+const (
+	// DefaultMySQLPort is the port of a node's MariaDB server when nodes[].mysqlPort is omitted.
+	DefaultMySQLPort int32 = 3306
+	// DefaultSSHPort is the port of a node's sshd when nodes[].sshPort is omitted.
+	DefaultSSHPort int32 = 22
+	// DefaultUsernameKey is the credentials Secret key holding the database user.
+	DefaultUsernameKey = "username"
+	// DefaultPasswordKey is the credentials Secret key holding the database password.
+	DefaultPasswordKey = "password"
+	// DefaultPrivateKeyKey is the SSH Secret key holding the private key (the key of
+	// Secrets of type kubernetes.io/ssh-auth).
+	DefaultPrivateKeyKey = "ssh-privatekey"
+	// DefaultKnownHostsKey is the SSH Secret key holding the known_hosts lines.
+	DefaultKnownHostsKey = "known_hosts"
+	// DefaultCrmMonCommand is the command run over SSH to read the Pacemaker status.
+	DefaultCrmMonCommand = "sudo -n crm_mon --one-shot --inactive --output-as=xml"
+	// DefaultHAProxyBackend is the HAProxy proxy name TripleO gives the database.
+	DefaultHAProxyBackend = "mysql"
+)
+
+// OvercloudSpec describes the OpenStack overcloud whose database is backed up, and how
+// the operator reaches its Galera nodes, Pacemaker and HAProxy.
+// +kubebuilder:validation:XValidation:rule="self.nodes.all(n, self.nodes.exists_one(m, m.name == n.name))",message="node names must be unique"
+// +kubebuilder:validation:XValidation:rule="self.nodes.all(n, self.nodes.exists_one(m, m.address == n.address && (has(m.mysqlPort) ? m.mysqlPort : 3306) == (has(n.mysqlPort) ? n.mysqlPort : 3306)))",message="two nodes cannot share the same address and MySQL port"
+// +kubebuilder:validation:XValidation:rule="!has(self.pacemaker) || has(self.ssh)",message="pacemaker access needs ssh access: set overcloud.ssh"
+type OvercloudSpec struct {
+	// name identifies the overcloud (for example "overcloud" or "site-a"). Backups of
+	// the same overcloud never run at the same time, and their Jobs carry it as a label.
+	// It is a DNS label: lower case letters, digits and '-', at most 63 characters.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// nodes lists the hosts running a Galera node of the database cluster: the
+	// controllers, or dedicated database nodes. Between 1 and 16 nodes, unique names.
+	// +required
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	Nodes []NodeSpec `json:"nodes"`
+
+	// databaseVIP is the virtual IP address clients use to reach the database
+	// (the IPaddr2 resource Pacemaker moves between nodes). Recorded to find the VIP
+	// holder; the backup never connects to it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self) && !ip(self).isUnspecified()",message="databaseVIP must be an IP address"
+	DatabaseVIP string `json:"databaseVIP,omitempty"`
+
+	// database says how to log in to the MariaDB servers of the nodes.
+	// +required
+	Database DatabaseAccess `json:"database"`
+
+	// ssh says how to reach the nodes over SSH. Needed to read the Pacemaker status
+	// and for the mariabackup method.
+	// +optional
+	SSH *SSHAccess `json:"ssh,omitempty"`
+
+	// pacemaker says how to read the Pacemaker cluster status (crm_mon XML over SSH).
+	// When omitted, node selection uses Galera (and HAProxy, if given) alone.
+	// +optional
+	Pacemaker *PacemakerAccess `json:"pacemaker,omitempty"`
+
+	// haproxy says how to read HAProxy's view of the database backend: which node
+	// serves clients. When omitted, the node with clearly the most client connections
+	// is taken as the active one.
+	// +optional
+	HAProxy *HAProxyAccess `json:"haproxy,omitempty"`
+}
+
+// NodeSpec is one host running a Galera node.
+type NodeSpec struct {
+	// name is the node's name as Pacemaker knows it (for example "controller-0").
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`
+	Name string `json:"name"`
+
+	// address is the node's IP address or DNS name on the network the operator reaches
+	// (usually the internal API network).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="isIP(self) ? !ip(self).isUnspecified() : self.matches('^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\\\\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$')",message="address must be an IP address (not 0.0.0.0 or ::) or a DNS name"
+	Address string `json:"address"`
+
+	// mysqlPort is the port of the node's MariaDB server. When omitted, 3306.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	MySQLPort *int32 `json:"mysqlPort,omitempty"`
+
+	// sshPort is the port of the node's sshd. When omitted, 22.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	SSHPort *int32 `json:"sshPort,omitempty"`
+}
+
+// DatabaseAccess says how to log in to MariaDB.
+type DatabaseAccess struct {
+	// credentialsSecret names the Secret, in the backup's namespace, holding the
+	// database user and password. The user needs RELOAD, PROCESS, LOCK TABLES, SELECT,
+	// SHOW VIEW, EVENT, TRIGGER and, for the desync guard, SUPER or BINLOG ADMIN.
+	// +required
+	CredentialsSecret CredentialsSecretReference `json:"credentialsSecret"`
+
+	// tls configures TLS to MariaDB. When omitted, connections are not encrypted.
+	// +optional
+	TLS *DatabaseTLS `json:"tls,omitempty"`
+
+	// connectTimeout bounds dialling a node and logging in. When omitted, 5s.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('5m')",message="connectTimeout must be more than 0s and at most 5m"
+	ConnectTimeout *metav1.Duration `json:"connectTimeout,omitempty"`
+
+	// queryTimeout bounds each status query of a probe. When omitted, 5s.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('5m')",message="queryTimeout must be more than 0s and at most 5m"
+	QueryTimeout *metav1.Duration `json:"queryTimeout,omitempty"`
+}
+
+// CredentialsSecretReference names a Secret with a user name and a password.
+type CredentialsSecretReference struct {
+	// name of the Secret, in the same namespace as the object referring to it.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// usernameKey is the key holding the user name. When omitted, "username".
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	UsernameKey string `json:"usernameKey,omitempty"`
+
+	// passwordKey is the key holding the password. When omitted, "password".
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	PasswordKey string `json:"passwordKey,omitempty"`
+}
+
+// TLSMode is how strictly TLS to MariaDB is required and verified.
+// +kubebuilder:validation:Enum=Preferred;Required;VerifyCA;VerifyFull
+type TLSMode string
+
+const (
+	// TLSPreferred uses TLS when the server offers it, without verifying the certificate.
+	TLSPreferred TLSMode = "Preferred"
+	// TLSRequired requires TLS without verifying the certificate.
+	TLSRequired TLSMode = "Required"
+	// TLSVerifyCA requires TLS and a certificate signed by the given CA.
+	TLSVerifyCA TLSMode = "VerifyCA"
+	// TLSVerifyFull requires TLS, a certificate signed by the given CA, and a
+	// certificate name that matches the node's address.
+	TLSVerifyFull TLSMode = "VerifyFull"
+)
+
+// DatabaseTLS configures TLS to the MariaDB servers.
+// +kubebuilder:validation:XValidation:rule="!(self.mode in ['VerifyCA', 'VerifyFull']) || has(self.caSecret)",message="caSecret is required when mode is VerifyCA or VerifyFull"
+type DatabaseTLS struct {
+	// mode says how strictly TLS is required and verified.
+	// +required
+	Mode TLSMode `json:"mode"`
+
+	// caSecret selects the Secret key holding the PEM CA bundle that signs the
+	// servers' certificates.
+	// +optional
+	CASecret *SecretKeyReference `json:"caSecret,omitempty"`
+}
+
+// SecretKeyReference selects one key of a Secret in the same namespace.
+type SecretKeyReference struct {
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// key in the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key"`
+}
+
+// SSHAccess says how to reach the nodes over SSH.
+type SSHAccess struct {
+	// secretName names the Secret holding the private key and the known_hosts lines
+	// that pin the nodes' host keys. Host keys are always verified.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	SecretName string `json:"secretName"`
+
+	// privateKeyKey is the Secret key holding the private key. When omitted,
+	// "ssh-privatekey".
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	PrivateKeyKey string `json:"privateKeyKey,omitempty"`
+
+	// knownHostsKey is the Secret key holding the known_hosts lines. When omitted,
+	// "known_hosts".
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	KnownHostsKey string `json:"knownHostsKey,omitempty"`
+
+	// user is the login user on the nodes (TripleO: "tripleo-admin" or "heat-admin").
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[a-z_][a-z0-9_-]*$`
+	User string `json:"user"`
+
+	// timeout bounds connecting and running one command. When omitted, 10s.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('10m')",message="timeout must be more than 0s and at most 10m"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+}
+
+// PacemakerAccess says how to read the Pacemaker cluster status.
+type PacemakerAccess struct {
+	// command is run on a node over SSH and must print crm_mon's XML status. When
+	// omitted, "sudo -n crm_mon --one-shot --inactive --output-as=xml".
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	Command string `json:"command,omitempty"`
+
+	// galeraResource is the id of the promotable galera resource or bundle. When
+	// omitted, "galera-bundle" and then "galera" are looked for.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	GaleraResource string `json:"galeraResource,omitempty"`
+
+	// vipResource is the id of the IPaddr2 resource holding the database VIP. When
+	// omitted, "ip-<databaseVIP>" as TripleO names it.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	VIPResource string `json:"vipResource,omitempty"`
+}
+
+// HAProxyAccess says how to read HAProxy's view of the database backend.
+// +kubebuilder:validation:XValidation:rule="has(self.statsURL) || has(self.runtimeAPIAddress)",message="set statsURL, runtimeAPIAddress or both"
+type HAProxyAccess struct {
+	// statsURL is HAProxy's stats page (TripleO: http://<vip>:1993/). Its CSV export
+	// gives each server's state and current sessions.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="statsURL must be an http or https URL with a host"
+	StatsURL string `json:"statsURL,omitempty"`
+
+	// runtimeAPIAddress is host:port of HAProxy's runtime API on TCP (a "stats socket
+	// ipv4@..." line). Its "show table" gives the stick table that pins clients to the
+	// active node, the strongest signal of which node serves clients.
+	// +optional
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=260
+	// +kubebuilder:validation:Pattern=`^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?):[0-9]{1,5}$`
+	RuntimeAPIAddress string `json:"runtimeAPIAddress,omitempty"`
+
+	// credentialsSecret names a Secret with the stats page's basic-auth user and
+	// password (TripleO protects it so).
+	// +optional
+	CredentialsSecret *CredentialsSecretReference `json:"credentialsSecret,omitempty"`
+
+	// backend is the name of HAProxy's proxy for the database. When omitted, "mysql".
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_.:-]+$`
+	Backend string `json:"backend,omitempty"`
+
+	// timeout bounds one request. When omitted, 5s.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('5m')",message="timeout must be more than 0s and at most 5m"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+}

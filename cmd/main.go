@@ -1,0 +1,42 @@
+// Command overcloud-backup-operator is the one binary of the operator. It has three
+// roles, one subcommand each:
+//
+//	manager  the controllers (leader election, health probes, metrics)
+//	agent    the program inside a backup Job
+//	probe    prints the node table and the node-selection decision for an overcloud
+//
+// This package is wiring only: flags, scheme, manager, real clients.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	ctrl "sigs.k8s.io/controller-runtime"
+)
+
+// errNotBuilt is returned by roles that later work fills in, so that nothing ever
+// pretends to have done its job.
+var errNotBuilt = errors.New("not built yet")
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "overcloud-backup-operator",
+		Short:         "Back up the MariaDB/Galera database of an OpenStack overcloud from an idle, synced node",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newManagerCommand(), newAgentCommand(), newProbeCommand())
+	return root
+}
+
+func main() {
+	// One signal handler for every role: SIGTERM/SIGINT cancel the context, a second
+	// signal exits at once.
+	if err := newRootCommand().ExecuteContext(ctrl.SetupSignalHandler()); err != nil {
+		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		os.Exit(1)
+	}
+}
