@@ -27,9 +27,9 @@ const (
 
 // OvercloudSpec describes the OpenStack overcloud whose database is backed up, and how
 // the operator reaches its Galera nodes, Pacemaker and HAProxy.
-// +kubebuilder:validation:XValidation:rule="self.nodes.all(n, self.nodes.exists_one(m, m.name == n.name))",message="node names must be unique"
-// +kubebuilder:validation:XValidation:rule="self.nodes.all(n, self.nodes.exists_one(m, m.address == n.address && (has(m.mysqlPort) ? m.mysqlPort : 3306) == (has(n.mysqlPort) ? n.mysqlPort : 3306)))",message="two nodes cannot share the same address and MySQL port"
-// +kubebuilder:validation:XValidation:rule="!has(self.pacemaker) || has(self.ssh)",message="pacemaker access needs ssh access: set overcloud.ssh"
+// +kubebuilder:validation:XValidation:rule="self.nodes.all(n, self.nodes.exists_one(m, m.name == n.name))",message="node names must be unique",fieldPath=".nodes"
+// +kubebuilder:validation:XValidation:rule="self.nodes.all(n, self.nodes.exists_one(m, m.address == n.address && (has(m.mysqlPort) ? m.mysqlPort : 3306) == (has(n.mysqlPort) ? n.mysqlPort : 3306)))",message="two nodes cannot share the same address and MySQL port",fieldPath=".nodes"
+// +kubebuilder:validation:XValidation:rule="!has(self.pacemaker) || has(self.ssh)",message="pacemaker access needs ssh access: set overcloud.ssh",fieldPath=".pacemaker"
 type OvercloudSpec struct {
 	// name identifies the overcloud (for example "overcloud" or "site-a"). Backups of
 	// the same overcloud never run at the same time, and their Jobs carry it as a label.
@@ -172,7 +172,7 @@ const (
 )
 
 // DatabaseTLS configures TLS to the MariaDB servers.
-// +kubebuilder:validation:XValidation:rule="!(self.mode in ['VerifyCA', 'VerifyFull']) || has(self.caSecret)",message="caSecret is required when mode is VerifyCA or VerifyFull"
+// +kubebuilder:validation:XValidation:rule="!(self.mode in ['VerifyCA', 'VerifyFull']) || has(self.caSecret)",message="caSecret is required when mode is VerifyCA or VerifyFull",fieldPath=".caSecret"
 type DatabaseTLS struct {
 	// mode says how strictly TLS is required and verified.
 	// +required

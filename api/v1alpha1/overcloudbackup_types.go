@@ -119,8 +119,8 @@ type StorageSpec struct {
 }
 
 // NodeSelectionSpec steers which idle node the backup is taken from.
-// +kubebuilder:validation:XValidation:rule="!has(self.preferredNodes) || !has(self.excludedNodes) || !self.preferredNodes.exists(p, p in self.excludedNodes)",message="a node cannot be both preferred and excluded"
-// +kubebuilder:validation:XValidation:rule="!has(self.node) || !has(self.excludedNodes) || !(self.node in self.excludedNodes)",message="the pinned node cannot be excluded"
+// +kubebuilder:validation:XValidation:rule="!has(self.preferredNodes) || !has(self.excludedNodes) || !self.preferredNodes.exists(p, p in self.excludedNodes)",message="a node cannot be both preferred and excluded",fieldPath=".excludedNodes"
+// +kubebuilder:validation:XValidation:rule="!has(self.node) || !has(self.excludedNodes) || !(self.node in self.excludedNodes)",message="the pinned node cannot be excluded",fieldPath=".node"
 type NodeSelectionSpec struct {
 	// preferredNodes are tried first, in this order, when they are eligible and idle.
 	// +optional
@@ -149,9 +149,9 @@ type NodeSelectionSpec struct {
 }
 
 // DumpSpec says what is backed up and how.
-// +kubebuilder:validation:XValidation:rule="!has(self.method) || self.method != 'Mariabackup' || !has(self.databases)",message="the Mariabackup method copies the whole instance: databases must be empty"
-// +kubebuilder:validation:XValidation:rule="!has(self.compressionLevel) || (has(self.compression) && self.compression == 'gzip' ? self.compressionLevel <= 9 : true)",message="gzip compressionLevel must be between 1 and 9"
-// +kubebuilder:validation:XValidation:rule="!has(self.compressionLevel) || !has(self.compression) || self.compression != 'none'",message="compressionLevel cannot be set when compression is none"
+// +kubebuilder:validation:XValidation:rule="!has(self.method) || self.method != 'Mariabackup' || !has(self.databases)",message="the Mariabackup method copies the whole instance: databases must be empty",fieldPath=".databases"
+// +kubebuilder:validation:XValidation:rule="!has(self.compressionLevel) || (has(self.compression) && self.compression == 'gzip' ? self.compressionLevel <= 9 : true)",message="gzip compressionLevel must be between 1 and 9",fieldPath=".compressionLevel"
+// +kubebuilder:validation:XValidation:rule="!has(self.compressionLevel) || !has(self.compression) || self.compression != 'none'",message="compressionLevel cannot be set when compression is none",fieldPath=".compressionLevel"
 type DumpSpec struct {
 	// method is how the database is copied: Logical (mariadb-dump, default) or
 	// Mariabackup (mariadb-backup over SSH; needs overcloud.ssh).
@@ -265,10 +265,10 @@ type JobSpec struct {
 
 // OvercloudBackupSpec is one backup of an overcloud's database. It cannot be changed
 // once created: a backup is a record of what was asked for.
-// +kubebuilder:validation:XValidation:rule="!has(self.nodeSelection) || !has(self.nodeSelection.preferredNodes) || self.nodeSelection.preferredNodes.all(p, self.overcloud.nodes.exists(n, n.name == p))",message="nodeSelection.preferredNodes must name nodes of overcloud.nodes"
-// +kubebuilder:validation:XValidation:rule="!has(self.nodeSelection) || !has(self.nodeSelection.excludedNodes) || self.nodeSelection.excludedNodes.all(p, self.overcloud.nodes.exists(n, n.name == p))",message="nodeSelection.excludedNodes must name nodes of overcloud.nodes"
-// +kubebuilder:validation:XValidation:rule="!has(self.nodeSelection) || !has(self.nodeSelection.node) || self.overcloud.nodes.exists(n, n.name == self.nodeSelection.node)",message="nodeSelection.node must name a node of overcloud.nodes"
-// +kubebuilder:validation:XValidation:rule="!has(self.dump) || !has(self.dump.method) || self.dump.method != 'Mariabackup' || has(self.overcloud.ssh)",message="the Mariabackup method needs overcloud.ssh"
+// +kubebuilder:validation:XValidation:rule="!has(self.nodeSelection) || !has(self.nodeSelection.preferredNodes) || self.nodeSelection.preferredNodes.all(p, self.overcloud.nodes.exists(n, n.name == p))",message="nodeSelection.preferredNodes must name nodes of overcloud.nodes",fieldPath=".nodeSelection.preferredNodes"
+// +kubebuilder:validation:XValidation:rule="!has(self.nodeSelection) || !has(self.nodeSelection.excludedNodes) || self.nodeSelection.excludedNodes.all(p, self.overcloud.nodes.exists(n, n.name == p))",message="nodeSelection.excludedNodes must name nodes of overcloud.nodes",fieldPath=".nodeSelection.excludedNodes"
+// +kubebuilder:validation:XValidation:rule="!has(self.nodeSelection) || !has(self.nodeSelection.node) || self.overcloud.nodes.exists(n, n.name == self.nodeSelection.node)",message="nodeSelection.node must name a node of overcloud.nodes",fieldPath=".nodeSelection.node"
+// +kubebuilder:validation:XValidation:rule="!has(self.dump) || !has(self.dump.method) || self.dump.method != 'Mariabackup' || has(self.overcloud.ssh)",message="the Mariabackup method needs overcloud.ssh",fieldPath=".dump.method"
 type OvercloudBackupSpec struct {
 	// overcloud describes the cluster to back up and how to reach it.
 	// +required

@@ -217,7 +217,7 @@ func TestValidationRejects(t *testing.T) {
 		{"duplicate address and port", validBackup, mut(set("spec.overcloud.nodes", []any{
 			map[string]any{"name": "controller-0", "address": "10.77.0.11"},
 			map[string]any{"name": "controller-1", "address": "10.77.0.11", "mysqlPort": int64(3306)},
-		})), `two nodes cannot share the same address and MySQL port`},
+		})), `spec.overcloud.nodes: Invalid value: two nodes cannot share the same address and MySQL port`},
 		{"address not an address", validBackup, mut(set("spec.overcloud.nodes", []any{
 			map[string]any{"name": "controller-0", "address": "not an address!"},
 		})), `address must be an IP address (not 0.0.0.0 or ::) or a DNS name`},
@@ -232,13 +232,13 @@ func TestValidationRejects(t *testing.T) {
 		})), `spec.overcloud.nodes[0].mysqlPort: Invalid value: 70000: spec.overcloud.nodes[0].mysqlPort in body should be less than or equal to 65535`},
 		{"VIP not an IP", validBackup, mut(set("spec.overcloud.databaseVIP", "vip.example.com")), `databaseVIP must be an IP address`},
 		{"overcloud name not a DNS label", validBackup, mut(set("spec.overcloud.name", "Over_Cloud")), `spec.overcloud.name: Invalid value: "Over_Cloud": spec.overcloud.name in body should match`},
-		{"preferred node not in nodes", validBackup, mut(set("spec.nodeSelection.preferredNodes", []any{"controller-9"})), `nodeSelection.preferredNodes must name nodes of overcloud.nodes`},
-		{"excluded node not in nodes", validBackup, mut(set("spec.nodeSelection.excludedNodes", []any{"db-0"})), `nodeSelection.excludedNodes must name nodes of overcloud.nodes`},
-		{"pinned node not in nodes", validBackup, mut(set("spec.nodeSelection.node", "controller-7")), `nodeSelection.node must name a node of overcloud.nodes`},
+		{"preferred node not in nodes", validBackup, mut(set("spec.nodeSelection.preferredNodes", []any{"controller-9"})), `spec.nodeSelection.preferredNodes: Invalid value: nodeSelection.preferredNodes must name nodes of overcloud.nodes`},
+		{"excluded node not in nodes", validBackup, mut(set("spec.nodeSelection.excludedNodes", []any{"db-0"})), `spec.nodeSelection.excludedNodes: Invalid value: nodeSelection.excludedNodes must name nodes of overcloud.nodes`},
+		{"pinned node not in nodes", validBackup, mut(set("spec.nodeSelection.node", "controller-7")), `spec.nodeSelection.node: Invalid value: nodeSelection.node must name a node of overcloud.nodes`},
 		{"preferred and excluded", validBackup, mut(
 			set("spec.nodeSelection.preferredNodes", []any{"controller-1", "controller-2"}),
 			set("spec.nodeSelection.excludedNodes", []any{"controller-2"}),
-		), `a node cannot be both preferred and excluded`},
+		), `spec.nodeSelection.excludedNodes: Invalid value: a node cannot be both preferred and excluded`},
 		{"pinned and excluded", validBackup, mut(
 			set("spec.nodeSelection.node", "controller-1"),
 			set("spec.nodeSelection.excludedNodes", []any{"controller-1"}),
@@ -248,13 +248,13 @@ func TestValidationRejects(t *testing.T) {
 		{"zero attempts", validBackup, mut(set("spec.job.maxAttempts", int64(0))), `spec.job.maxAttempts: Invalid value: 0: spec.job.maxAttempts in body should be greater than or equal to 1`},
 		{"negative deadline", validBackup, mut(set("spec.deadline", "-5m")), `deadline must be positive`},
 		{"latest image", validBackup, mut(set("spec.job.image", "example.com/agent:latest")), `pin the image to a tag or digest other than :latest`},
-		{"gzip level above 9", validBackup, mut(set("spec.dump.compression", "gzip"), set("spec.dump.compressionLevel", int64(12))), `gzip compressionLevel must be between 1 and 9`},
+		{"gzip level above 9", validBackup, mut(set("spec.dump.compression", "gzip"), set("spec.dump.compressionLevel", int64(12))), `spec.dump.compressionLevel: Invalid value: gzip compressionLevel must be between 1 and 9`},
 		{"level without compression", validBackup, mut(set("spec.dump.compression", "none"), set("spec.dump.compressionLevel", int64(3))), `compressionLevel cannot be set when compression is none`},
 		{"mariabackup with databases", validBackup, mut(
 			set("spec.overcloud.ssh", map[string]any{"secretName": "ssh", "user": "heat-admin"}),
 			set("spec.dump.method", "Mariabackup"), set("spec.dump.databases", []any{"nova"}),
 		), `the Mariabackup method copies the whole instance: databases must be empty`},
-		{"mariabackup without ssh", validBackup, mut(set("spec.dump.method", "Mariabackup")), `the Mariabackup method needs overcloud.ssh`},
+		{"mariabackup without ssh", validBackup, mut(set("spec.dump.method", "Mariabackup")), `spec.dump.method: Invalid value: the Mariabackup method needs overcloud.ssh`},
 		{"pacemaker without ssh", validBackup, mut(set("spec.overcloud.pacemaker", map[string]any{})), `pacemaker access needs ssh access: set overcloud.ssh`},
 		{"haproxy without any address", validBackup, mut(set("spec.overcloud.haproxy", map[string]any{"backend": "mysql"})), `set statsURL, runtimeAPIAddress or both`},
 		{"haproxy stats not http", validBackup, mut(set("spec.overcloud.haproxy", map[string]any{"statsURL": "ftp://10.77.0.10:1993/"})), `statsURL must be an http or https URL with a host`},
