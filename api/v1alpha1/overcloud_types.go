@@ -23,6 +23,8 @@ const (
 	DefaultCrmMonCommand = "sudo -n crm_mon --one-shot --inactive --output-as=xml"
 	// DefaultHAProxyBackend is the HAProxy proxy name TripleO gives the database.
 	DefaultHAProxyBackend = "mysql"
+	// DefaultStatsSocketCommand talks to HAProxy's stats socket over SSH.
+	DefaultStatsSocketCommand = "sudo -n socat stdio UNIX-CONNECT:{socket}"
 )
 
 // OvercloudSpec describes the OpenStack overcloud whose database is backed up, and how
@@ -30,6 +32,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.nodes.all(n, self.nodes.exists_one(m, m.name == n.name))",message="node names must be unique",fieldPath=".nodes"
 // +kubebuilder:validation:XValidation:rule="self.nodes.all(n, self.nodes.exists_one(m, m.address == n.address && (has(m.mysqlPort) ? m.mysqlPort : 3306) == (has(n.mysqlPort) ? n.mysqlPort : 3306)))",message="two nodes cannot share the same address and MySQL port",fieldPath=".nodes"
 // +kubebuilder:validation:XValidation:rule="!has(self.pacemaker) || has(self.ssh)",message="pacemaker access needs ssh access: set overcloud.ssh",fieldPath=".pacemaker"
+// +kubebuilder:validation:XValidation:rule="!has(self.haproxy) || !has(self.haproxy.statsSocket) || has(self.ssh)",message="haproxy.statsSocket is read over SSH: set overcloud.ssh",fieldPath=".haproxy.statsSocket"
 type OvercloudSpec struct {
 	// name identifies the overcloud (for example "overcloud" or "site-a"). Backups of
 	// the same overcloud never run at the same time, and their Jobs carry it as a label.
@@ -265,7 +268,7 @@ type PacemakerAccess struct {
 }
 
 // HAProxyAccess says how to read HAProxy's view of the database backend.
-// +kubebuilder:validation:XValidation:rule="has(self.statsURL) || has(self.runtimeAPIAddress)",message="set statsURL, runtimeAPIAddress or both"
+// +kubebuilder:validation:XValidation:rule="has(self.statsURL) || has(self.statsSocket)",message="set statsURL, statsSocket or both"
 type HAProxyAccess struct {
 	// statsURL is HAProxy's stats page (TripleO: http://<vip>:1993/). Its CSV export
 	// gives each server's state and current sessions.
@@ -275,14 +278,23 @@ type HAProxyAccess struct {
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="statsURL must be an http or https URL with a host"
 	StatsURL string `json:"statsURL,omitempty"`
 
-	// runtimeAPIAddress is host:port of HAProxy's runtime API on TCP (a "stats socket
-	// ipv4@..." line). Its "show table" gives the stick table that pins clients to the
-	// active node, the strongest signal of which node serves clients.
+	// statsSocket is the path of HAProxy's stats socket on the node holding the
+	// database VIP (TripleO: /var/lib/haproxy/stats), read over SSH. Its "show table"
+	// gives the stick table that pins clients to the active node: the strongest signal
+	// of which node serves clients. Needs overcloud.ssh.
 	// +optional
-	// +kubebuilder:validation:MinLength=3
-	// +kubebuilder:validation:MaxLength=260
-	// +kubebuilder:validation:Pattern=`^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?):[0-9]{1,5}$`
-	RuntimeAPIAddress string `json:"runtimeAPIAddress,omitempty"`
+	// +kubebuilder:validation:MinLength=2
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^/[A-Za-z0-9._/-]+$`
+	StatsSocket string `json:"statsSocket,omitempty"`
+
+	// statsSocketCommand is run over SSH to talk to the stats socket: it reads HAProxy
+	// runtime commands on stdin and prints the answers. {socket} is replaced by
+	// statsSocket. When omitted, "sudo -n socat stdio UNIX-CONNECT:{socket}".
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	StatsSocketCommand string `json:"statsSocketCommand,omitempty"`
 
 	// credentialsSecret names a Secret with the stats page's basic-auth user and
 	// password (TripleO protects it so).
