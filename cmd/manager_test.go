@@ -52,7 +52,8 @@ func runSuite(m *testing.M) int {
 // freeAddr returns a loopback address with a port that was free a moment ago.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	l, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +131,8 @@ func TestManagerRuns(t *testing.T) {
 	// The metrics endpoint is HTTPS with a self-signed certificate, and asks the API
 	// server to authenticate callers: no token, no metrics.
 	insecure := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, //nolint:gosec // G402: the test trusts the manager's self-signed certificate
+		// The test trusts the manager's self-signed certificate.
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, //nolint:gosec // G402: see above
 	}}
 	waitFor(ctx, t, insecure, "https://"+metricsAddr+"/metrics", http.StatusUnauthorized)
 	if code, err := get(ctx, plain, "http://"+metricsAddr+"/metrics"); err == nil && code == http.StatusOK {

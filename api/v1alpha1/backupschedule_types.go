@@ -218,7 +218,3 @@ type BackupScheduleList struct {
 	// items are the schedules.
 	Items []BackupSchedule `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&BackupSchedule{}, &BackupScheduleList{})
-}

@@ -71,16 +71,16 @@ const (
 type BackupPhase string
 
 const (
-	// PhasePending: waiting for references, for an idle node, or for another backup of
+	// PhasePending means waiting for references, for an idle node, or for another backup of
 	// the same overcloud.
 	PhasePending BackupPhase = "Pending"
-	// PhaseProbing: reading Galera, Pacemaker and HAProxy to choose a node.
+	// PhaseProbing means reading Galera, Pacemaker and HAProxy to choose a node.
 	PhaseProbing BackupPhase = "Probing"
-	// PhaseRunning: a backup Job is running.
+	// PhaseRunning means a backup Job is running.
 	PhaseRunning BackupPhase = "Running"
-	// PhaseSucceeded: the backup is complete on the volume.
+	// PhaseSucceeded means the backup is complete on the volume.
 	PhaseSucceeded BackupPhase = "Succeeded"
-	// PhaseFailed: the backup failed and will not be retried.
+	// PhaseFailed means the backup failed and will not be retried.
 	PhaseFailed BackupPhase = "Failed"
 )
 
@@ -89,13 +89,13 @@ const (
 type NodeRole string
 
 const (
-	// RoleActive: the node HAProxy sends clients to.
+	// RoleActive means the node HAProxy sends clients to.
 	RoleActive NodeRole = "Active"
-	// RoleStandby: a synced node clients are not sent to: a backup candidate.
+	// RoleStandby means a synced node clients are not sent to: a backup candidate.
 	RoleStandby NodeRole = "Standby"
-	// RoleUnavailable: the node is not a synced member of the primary component.
+	// RoleUnavailable means the node is not a synced member of the primary component.
 	RoleUnavailable NodeRole = "Unavailable"
-	// RoleUnknown: the probes could not tell.
+	// RoleUnknown means the probes could not tell.
 	RoleUnknown NodeRole = "Unknown"
 )
 
@@ -641,8 +641,4 @@ type OvercloudBackupList struct {
 
 	// items are the backups.
 	Items []OvercloudBackup `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&OvercloudBackup{}, &OvercloudBackupList{})
 }

@@ -95,7 +95,8 @@ func run(ctx context.Context) (err error) {
 	bad.SetName("overcloud-typo")
 	bad.SetResourceVersion("")
 	bad.SetUID("")
-	if err := unstructured.SetNestedStringSlice(bad.Object, []string{"controller-5", "controller-1"}, "spec", "nodeSelection", "preferredNodes"); err != nil {
+	preferred := []string{"controller-5", "controller-1"}
+	if err := unstructured.SetNestedStringSlice(bad.Object, preferred, "spec", "nodeSelection", "preferredNodes"); err != nil {
 		return err
 	}
 	if err := unstructured.SetNestedStringSlice(bad.Object, []string{"controller-1"}, "spec", "nodeSelection", "excludedNodes"); err != nil {
