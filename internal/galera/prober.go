@@ -1,0 +1,183 @@
+package galera
+
+import (
+	"context"
+	"crypto/tls"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// Config is how the prober logs in.
+type Config struct {
+	// User and Password of a database account with the PROCESS privilege (to see every
+	// client's connection).
+	User     string
+	Password string
+	// TLS, when set, encrypts the connection (and verifies what its fields say).
+	TLS *tls.Config
+	// ConnectTimeout bounds dialling and the handshake.
+	ConnectTimeout time.Duration
+	// QueryTimeout bounds every read and write on the connection: a SIGSTOPped server
+	// accepts TCP and then never answers, so the dial timeout alone is not enough.
+	QueryTimeout time.Duration
+	// IgnoreUsers are accounts whose sessions are not clients (health checks,
+	// monitoring, the backup agent).
+	IgnoreUsers []string
+}
+
+// Prober reads a node's Status over the MySQL protocol.
+type Prober struct {
+	cfg Config
+}
+
+// NewProber returns a Prober; zero timeouts become 5 s.
+func NewProber(cfg Config) *Prober {
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 5 * time.Second
+	}
+	if cfg.QueryTimeout <= 0 {
+		cfg.QueryTimeout = 5 * time.Second
+	}
+	return &Prober{cfg: cfg}
+}
+
+// Probe connects to addr (host:port), reads its wsrep status, desync state and client
+// connections, and disconnects. It returns within the context's deadline, or within
+// ConnectTimeout plus a few QueryTimeouts when the context has none. It works on a node
+// outside the primary component, where most queries fail with ERROR 1047 but SHOW
+// statements still answer.
+func (p *Prober) Probe(ctx context.Context, addr string) (*Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout+3*p.cfg.QueryTimeout)
+	defer cancel()
+
+	mc := mysql.NewConfig()
+	mc.User = p.cfg.User
+	mc.Passwd = p.cfg.Password
+	mc.Net = "tcp"
+	mc.Addr = addr
+	mc.Timeout = p.cfg.ConnectTimeout
+	mc.ReadTimeout = p.cfg.QueryTimeout
+	mc.WriteTimeout = p.cfg.QueryTimeout
+	mc.TLS = p.cfg.TLS
+	mc.Logger = &mysql.NopLogger{}
+	connector, err := mysql.NewConnector(mc)
+	if err != nil {
+		return nil, fmt.Errorf("configuring the connection to %s: %w", addr, err)
+	}
+	db := sql.OpenDB(connector)
+	defer func() { _ = db.Close() }()
+	db.SetMaxOpenConns(1)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", addr, cleanErr(err))
+	}
+	defer func() { _ = conn.Close() }()
+
+	status, err := showMap(ctx, conn, "SHOW GLOBAL STATUS LIKE 'wsrep%'")
+	if err != nil {
+		return nil, fmt.Errorf("reading wsrep status of %s: %w", addr, cleanErr(err))
+	}
+	vars, err := showMap(ctx, conn, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('wsrep_desync', 'wsrep_node_name')")
+	if err != nil {
+		return nil, fmt.Errorf("reading wsrep variables of %s: %w", addr, cleanErr(err))
+	}
+	s, err := ParseStatus(status, vars)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	if n, err := p.clients(ctx, conn); err == nil {
+		s.ClientConnections = n
+	}
+	return s, nil
+}
+
+// clients counts client sessions. pseudo_thread_id defaults to the session's own id and,
+// unlike CONNECTION_ID(), can be read outside the primary component.
+func (p *Prober) clients(ctx context.Context, conn *sql.Conn) (int, error) {
+	self, err := showMap(ctx, conn, "SHOW SESSION VARIABLES LIKE 'pseudo_thread_id'")
+	if err != nil {
+		return 0, err
+	}
+	selfID, err := parseInt(self, "pseudo_thread_id")
+	if err != nil {
+		return 0, err
+	}
+	rows, err := conn.QueryContext(ctx, "SHOW FULL PROCESSLIST")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = rows.Close() }()
+	cols, err := rows.Columns()
+	if err != nil {
+		return 0, err
+	}
+	idx := map[string]int{}
+	for i, c := range cols {
+		idx[strings.ToLower(c)] = i
+	}
+	for _, want := range []string{"id", "user", "command", "info"} {
+		if _, ok := idx[want]; !ok {
+			return 0, fmt.Errorf("SHOW FULL PROCESSLIST has no %q column", want)
+		}
+	}
+	var procs []Process
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return 0, err
+		}
+		var id int64
+		if _, err := fmt.Sscan(vals[idx["id"]].String, &id); err != nil {
+			return 0, fmt.Errorf("process id %q: %w", vals[idx["id"]].String, err)
+		}
+		procs = append(procs, Process{
+			ID: id, User: vals[idx["user"]].String, Command: vals[idx["command"]].String, Info: vals[idx["info"]].String,
+		})
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	return CountClients(procs, selfID, p.cfg.IgnoreUsers), nil
+}
+
+// showMap runs a SHOW statement returning (name, value) rows, keyed by lower-case name.
+func showMap(ctx context.Context, conn *sql.Conn, query string) (map[string]string, error) {
+	rows, err := conn.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	out := map[string]string{}
+	for rows.Next() {
+		var k string
+		var v sql.NullString
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, err
+		}
+		out[strings.ToLower(k)] = v.String
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// cleanErr turns the driver's errors into something a person reads in a status row.
+func cleanErr(err error) error {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("no answer in time (server frozen, overloaded or unreachable): %w", err)
+	case errors.Is(err, mysql.ErrInvalidConn):
+		return fmt.Errorf("the connection broke (server frozen or gone): %w", err)
+	}
+	return err
+}
