@@ -1,0 +1,413 @@
+// Package remote runs commands on overcloud nodes over SSH (golang.org/x/crypto/ssh), with host
+// keys always verified against a known_hosts document and every step bounded in time and size.
+//
+// A Runner is safe for concurrent use: each Run dials its own connection, so one slow node never
+// holds up another.
+package remote
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// Defaults for the zero values of Config's bounds.
+const (
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultCommandTimeout = 60 * time.Second
+	DefaultMaxOutput      = 16 << 20
+	// stderrTail is how much of the end of stderr an ExitError keeps.
+	stderrTail = 2048
+	// killGrace is how long a cancelled Run waits for its SIGKILL request to be written.
+	killGrace = 200 * time.Millisecond
+)
+
+// ErrUnknownHost is wrapped when the host has no entry in known_hosts.
+var ErrUnknownHost = errors.New("host key unknown: no known_hosts entry for this host")
+
+// ErrHostKeyMismatch is wrapped when the host presents a key other than the one known_hosts has.
+var ErrHostKeyMismatch = errors.New("host key mismatch: known_hosts has a different key for this host")
+
+// ErrOutputTooLarge is wrapped when the command prints more than Config.MaxOutput bytes.
+var ErrOutputTooLarge = errors.New("command output too large")
+
+// Config holds what a Runner needs. There is no option to skip host key verification.
+type Config struct {
+	// User is the remote login.
+	User string
+	// PrivateKey is the client key in PEM (OpenSSH or PKCS#1/PKCS#8), unencrypted.
+	PrivateKey []byte
+	// KnownHosts is the content of a known_hosts file; hosts on a port other than 22 are written
+	// "[host]:port", as OpenSSH does.
+	KnownHosts []byte
+	// ConnectTimeout bounds dialing plus the SSH handshake; 0 means DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+	// CommandTimeout bounds the whole Run, connection included; 0 means DefaultCommandTimeout.
+	CommandTimeout time.Duration
+	// MaxOutput caps the stdout kept; a command that prints more fails. 0 means DefaultMaxOutput.
+	MaxOutput int
+}
+
+// Runner runs commands over SSH. Create it with NewRunner.
+type Runner struct {
+	user           string
+	signer         ssh.Signer
+	hostKeys       ssh.HostKeyCallback
+	connectTimeout time.Duration
+	commandTimeout time.Duration
+	maxOutput      int
+}
+
+// NewRunner checks the key and the known_hosts content and returns a Runner.
+func NewRunner(cfg Config) (*Runner, error) {
+	if cfg.User == "" {
+		return nil, errors.New("ssh user is empty")
+	}
+	signer, err := ssh.ParsePrivateKey(cfg.PrivateKey)
+	if err != nil {
+		return nil, fmt.Errorf("parsing ssh private key: %w", err)
+	}
+	if len(bytes.TrimSpace(cfg.KnownHosts)) == 0 {
+		return nil, errors.New("known_hosts is empty: host keys are always verified")
+	}
+	cb, err := knownHostsCallback(cfg.KnownHosts)
+	if err != nil {
+		return nil, err
+	}
+	r := &Runner{
+		user:           cfg.User,
+		signer:         signer,
+		hostKeys:       cb,
+		connectTimeout: orDefault(cfg.ConnectTimeout, DefaultConnectTimeout),
+		commandTimeout: orDefault(cfg.CommandTimeout, DefaultCommandTimeout),
+		maxOutput:      cfg.MaxOutput,
+	}
+	if r.maxOutput <= 0 {
+		r.maxOutput = DefaultMaxOutput
+	}
+	return r, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// knownHostsCallback builds knownhosts' callback from bytes. knownhosts only reads files, so the
+// content goes through a private temporary file that is removed at once (it is read in New).
+func knownHostsCallback(content []byte) (ssh.HostKeyCallback, error) {
+	f, err := os.CreateTemp("", "known_hosts-*")
+	if err != nil {
+		return nil, fmt.Errorf("staging known_hosts: %w", err)
+	}
+	defer func() { _ = os.Remove(f.Name()) }()
+	if _, err := f.Write(content); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("staging known_hosts: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("staging known_hosts: %w", err)
+	}
+	cb, err := knownhosts.New(f.Name())
+	if err != nil {
+		return nil, fmt.Errorf("parsing known_hosts: %w", err)
+	}
+	return cb, nil
+}
+
+// verifyHostKey wraps knownhosts' errors in ErrUnknownHost / ErrHostKeyMismatch with the
+// fingerprints an operator needs to compare.
+func verifyHostKey(cb ssh.HostKeyCallback) ssh.HostKeyCallback {
+	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+		err := cb(hostname, remote, key)
+		if err == nil {
+			return nil
+		}
+		return describeHostKeyError(hostname, key, err)
+	}
+}
+
+func describeHostKeyError(hostname string, key ssh.PublicKey, err error) error {
+	var keyErr *knownhosts.KeyError
+	if errors.As(err, &keyErr) {
+		if len(keyErr.Want) == 0 {
+			return fmt.Errorf("%w: %s presented %s %s", ErrUnknownHost, hostname, key.Type(), ssh.FingerprintSHA256(key))
+		}
+		want := make([]string, 0, len(keyErr.Want))
+		for _, k := range keyErr.Want {
+			want = append(want, fmt.Sprintf("%s %s (line %d)", k.Key.Type(), ssh.FingerprintSHA256(k.Key), k.Line))
+		}
+		return fmt.Errorf("%w: %s presented %s %s, known_hosts has %s", ErrHostKeyMismatch, hostname,
+			key.Type(), ssh.FingerprintSHA256(key), strings.Join(want, ", "))
+	}
+	var revoked *knownhosts.RevokedError
+	if errors.As(err, &revoked) {
+		return fmt.Errorf("%w: %s presented a revoked key %s", ErrHostKeyMismatch, hostname, ssh.FingerprintSHA256(key))
+	}
+	return fmt.Errorf("verifying host key of %s: %w", hostname, err)
+}
+
+// hostKeyAlgorithms lists the algorithms of the keys known_hosts has for addr, so the server is
+// asked for a key we can check (otherwise it may offer, say, RSA while we know its ed25519 key,
+// and the check fails as a mismatch). Nil when none is known: the handshake then fails with
+// ErrUnknownHost.
+func hostKeyAlgorithms(cb ssh.HostKeyCallback, addr string, remote net.Addr) []string {
+	err := cb(addr, remote, probeKey{})
+	var keyErr *knownhosts.KeyError
+	if !errors.As(err, &keyErr) {
+		return nil
+	}
+	var algos []string
+	seen := map[string]bool{}
+	for _, k := range keyErr.Want {
+		for _, a := range algorithmsForKeyType(k.Key.Type()) {
+			if !seen[a] {
+				seen[a] = true
+				algos = append(algos, a)
+			}
+		}
+	}
+	return algos
+}
+
+// algorithmsForKeyType maps a key type to the signature algorithms that can prove it.
+func algorithmsForKeyType(t string) []string {
+	switch t {
+	case ssh.KeyAlgoRSA:
+		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+	case ssh.CertAlgoRSAv01:
+		return []string{ssh.CertAlgoRSASHA512v01, ssh.CertAlgoRSASHA256v01, ssh.CertAlgoRSAv01}
+	default:
+		return []string{t}
+	}
+}
+
+// probeKey is a key no known_hosts line has; checking it makes knownhosts list the known ones.
+type probeKey struct{}
+
+func (probeKey) Type() string    { return "x-probe-key@overcloud-backup" }
+func (probeKey) Marshal() []byte { return []byte("x-probe-key@overcloud-backup") }
+func (probeKey) Verify(_ []byte, _ *ssh.Signature) error {
+	return errors.New("probe key verifies nothing")
+}
+
+// ExitError is a command that ran and exited non-zero (or was killed by a signal).
+type ExitError struct {
+	// Host is host:port.
+	Host string
+	// Status is the exit status; -1 if the command was killed by a signal.
+	Status int
+	// Signal is the signal name when the command was killed by one.
+	Signal string
+	// Stderr is the end of the command's standard error (at most 2 KiB).
+	Stderr string
+}
+
+// Error implements error. It names the host and the status, not the command, which may carry
+// arguments that are nobody's business in a log.
+func (e *ExitError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "command on %s ", e.Host)
+	if e.Signal != "" {
+		fmt.Fprintf(&b, "killed by signal %s", e.Signal)
+	} else {
+		fmt.Fprintf(&b, "exited with status %d", e.Status)
+	}
+	if s := strings.TrimSpace(e.Stderr); s != "" {
+		fmt.Fprintf(&b, ": %s", s)
+	}
+	return b.String()
+}
+
+// ExitStatus returns the exit status (pacemaker.CommandRunner's callers read it through this).
+func (e *ExitError) ExitStatus() int { return e.Status }
+
+// Run connects to host:port (port 0 means 22), runs command with stdin, and returns its standard
+// output. On a non-zero exit it returns the output together with an *ExitError. The connection,
+// the handshake and the command are bounded by the Runner's timeouts and by ctx; when either
+// expires the command is sent SIGKILL (honoured by sshd for non-root users), the connection is
+// closed and the error wraps ctx's error (context.DeadlineExceeded or context.Canceled).
+func (r *Runner) Run(ctx context.Context, host string, port int, command string, stdin []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.commandTimeout)
+	defer cancel()
+	if port == 0 {
+		port = 22
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+
+	dialCtx, dialCancel := context.WithTimeout(ctx, r.connectTimeout)
+	defer dialCancel()
+	var d net.Dialer
+	conn, err := d.DialContext(dialCtx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
+	}
+	// From here on, ctx ending closes the connection, whatever is blocked on it. A running command
+	// is first sent SIGKILL: without a pty, sshd would leave it running after the disconnect.
+	var running atomic.Pointer[ssh.Session]
+	stop := context.AfterFunc(ctx, func() {
+		if sess := running.Load(); sess != nil {
+			signalled := make(chan struct{})
+			go func() { _ = sess.Signal(ssh.SIGKILL); close(signalled) }()
+			select {
+			case <-signalled:
+			case <-time.After(killGrace):
+			}
+		}
+		_ = conn.Close()
+	})
+	defer stop()
+	defer func() { _ = conn.Close() }()
+
+	handshakeDeadline := time.Now().Add(r.connectTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(handshakeDeadline) {
+		handshakeDeadline = dl
+	}
+	if err := conn.SetDeadline(handshakeDeadline); err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
+	}
+	cfg := &ssh.ClientConfig{
+		User:              r.user,
+		Auth:              []ssh.AuthMethod{ssh.PublicKeys(r.signer)},
+		HostKeyCallback:   verifyHostKey(r.hostKeys),
+		HostKeyAlgorithms: hostKeyAlgorithms(r.hostKeys, addr, conn.RemoteAddr()),
+	}
+	sconn, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
+	if err != nil {
+		return nil, r.wrap(ctx, addr, "ssh handshake with", err)
+	}
+	if err := conn.SetDeadline(time.Time{}); err != nil {
+		return nil, fmt.Errorf("ssh connection to %s: %w", addr, err)
+	}
+	client := ssh.NewClient(sconn, chans, reqs)
+	defer func() { _ = client.Close() }()
+
+	sess, err := client.NewSession()
+	if err != nil {
+		return nil, r.wrap(ctx, addr, "opening ssh session on", err)
+	}
+	defer func() { _ = sess.Close() }()
+
+	stdout := &cappedBuffer{limit: r.maxOutput, onOverflow: func() { _ = conn.Close() }}
+	stderr := &tailBuffer{limit: stderrTail}
+	sess.Stdin = bytes.NewReader(stdin)
+	sess.Stdout = stdout
+	sess.Stderr = stderr
+
+	running.Store(sess)
+	err = sess.Run(command)
+	out := stdout.Bytes()
+	if stdout.Overflowed() {
+		return nil, fmt.Errorf("%w: %s printed more than %d bytes", ErrOutputTooLarge, addr, r.maxOutput)
+	}
+	if err == nil {
+		return out, nil
+	}
+	var exitErr *ssh.ExitError
+	if errors.As(err, &exitErr) {
+		return out, &ExitError{Host: addr, Status: exitStatus(exitErr), Signal: exitErr.Signal(), Stderr: stderr.String()}
+	}
+	return out, r.wrap(ctx, addr, "running command on", err)
+}
+
+func exitStatus(e *ssh.ExitError) int {
+	if e.Signal() != "" {
+		return -1
+	}
+	return e.ExitStatus()
+}
+
+// wrap prefers the context's error: a closed connection after a timeout is a timeout.
+func (r *Runner) wrap(ctx context.Context, addr, what string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("%s %s: %w (%w)", what, addr, ctxErr, err)
+	}
+	return fmt.Errorf("%s %s: %w", what, addr, err)
+}
+
+// cappedBuffer keeps up to limit bytes; past that it drops the rest and calls onOverflow once
+// (Run closes the connection then, rather than reading a flood to the end).
+type cappedBuffer struct {
+	mu         sync.Mutex
+	buf        bytes.Buffer
+	limit      int
+	overflow   bool
+	onOverflow func()
+}
+
+// Write implements io.Writer; it never fails, so the SSH session keeps draining the channel.
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.overflow {
+		return len(p), nil
+	}
+	if room := c.limit - c.buf.Len(); len(p) > room {
+		c.buf.Write(p[:room])
+		c.overflow = true
+		if c.onOverflow != nil {
+			go c.onOverflow()
+		}
+		return len(p), nil
+	}
+	c.buf.Write(p)
+	return len(p), nil
+}
+
+// Bytes returns what was kept.
+func (c *cappedBuffer) Bytes() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Clone(c.buf.Bytes())
+}
+
+// Overflowed reports whether more than limit bytes came.
+func (c *cappedBuffer) Overflowed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.overflow
+}
+
+// tailBuffer keeps the last limit bytes written.
+type tailBuffer struct {
+	mu    sync.Mutex
+	buf   []byte
+	limit int
+	cut   bool
+}
+
+// Write implements io.Writer.
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.limit; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+		t.cut = true
+	}
+	return len(p), nil
+}
+
+// String returns the tail, marked with "…" when the beginning was dropped.
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.ToValidUTF8(string(t.buf), "")
+	if t.cut {
+		return "…" + s
+	}
+	return s
+}
