@@ -25,6 +25,11 @@ ENVTEST_K8S_VERSION ?= v1.37.2
 ENVTEST_ETCD_VERSION ?= v3.7.0
 GO_TEST_FLAGS ?= -count=1 -timeout=30m
 
+# The local overcloud (hack/overcloud.sh): three controllers in network namespaces with
+# real Galera, clustercheck, sshd + crm_mon, and HAProxy on the database VIP.
+OCB_SANDBOX_DIR ?= /tmp/ocb-overcloud
+export OCB_SANDBOX_DIR
+
 .PHONY: all
 all: build
 
@@ -58,18 +63,27 @@ lint: golangci-lint ## golangci-lint (config in .golangci.yml).
 envtest: ## Build (once) and cache kube-apiserver and etcd for envtest.
 	@hack/setup-envtest.sh >/dev/null
 
+.PHONY: sandbox
+sandbox: ## Bring up (or check) the local overcloud the tests, demo and benchmarks use.
+	hack/overcloud.sh up
+
+.PHONY: sandbox-down
+sandbox-down: ## Stop the local overcloud and remove its namespaces and bridge.
+	hack/overcloud.sh down
+
 .PHONY: test
-test: manifests generate vet envtest ## Run every test (envtest suites use a real kube-apiserver and etcd).
+test: manifests generate vet envtest sandbox ## Run every test (envtest: real kube-apiserver; sandbox: real Galera, HAProxy, sshd).
 	@mkdir -p $(LOCALBIN); set +e; \
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(ENVTEST_K8S_VERSION) ETCD_VERSION=$(ENVTEST_ETCD_VERSION) hack/setup-envtest.sh)" \
+	OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" \
 		go test $(GO_TEST_FLAGS) -v ./... 2>&1 | tee $(LOCALBIN)/test.log | grep -vE '^=== (RUN|PAUSE|CONT|NAME)'; \
 	status=$${PIPESTATUS[0]}; set -e; \
 	echo "$$(grep -cE -- '^ *--- PASS' $(LOCALBIN)/test.log) passed, $$(grep -cE -- '^ *--- FAIL' $(LOCALBIN)/test.log) failed, $$(grep -cE -- '^ *--- SKIP' $(LOCALBIN)/test.log) skipped"; \
 	exit $$status
 
 .PHONY: bench
-bench: ## Run the benchmarks.
-	go test -run '^$$' -bench . -benchmem ./...
+bench: sandbox ## Run the benchmarks (probe benchmarks use the local overcloud).
+	OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" go test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: verify
 verify: manifests generate ## Regenerate, go mod tidy, and fail on any difference.

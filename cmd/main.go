@@ -37,6 +37,9 @@ func main() {
 	// signal exits at once.
 	if err := newRootCommand().ExecuteContext(ctrl.SetupSignalHandler()); err != nil {
 		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		if errors.Is(err, errNoNode) {
+			os.Exit(exitNoNode)
+		}
 		os.Exit(1)
 	}
 }

@@ -21,14 +21,3 @@ func newAgentCommand() *cobra.Command {
 	})
 	return cmd
 }
-
-func newProbeCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "probe",
-		Short: "Probe Galera, Pacemaker and HAProxy and print the node table and the decision",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			return fmt.Errorf("probe: %w: the probes and node selection are delivered by their own issue", errNotBuilt)
-		},
-	}
-}

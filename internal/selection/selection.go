@@ -313,10 +313,12 @@ func galeraProblems(g Galera) []string {
 	if g.ClusterStatus != "Primary" {
 		why = append(why, fmt.Sprintf("not in the primary component (wsrep_cluster_status=%s)", g.ClusterStatus))
 	}
-	if g.LocalState != 4 {
+	switch {
+	case g.Desynced:
+		why = append(why, fmt.Sprintf("already desynced (wsrep_local_state=%d %s): another backup, a state transfer donor or a global read lock",
+			g.LocalState, g.LocalStateComment))
+	case g.LocalState != 4:
 		why = append(why, fmt.Sprintf("not synced (wsrep_local_state=%d %s)", g.LocalState, g.LocalStateComment))
-	} else if g.Desynced {
-		why = append(why, "already desynced (another backup, a donor or a global read lock)")
 	}
 	return why
 }

@@ -130,8 +130,8 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "donor node excluded",
-			nodes: three(30, 0, 0), edits: []edit{stickOn(0), galera(2, func(g *Galera) { g.LocalState = 2; g.LocalStateComment = "Donor/Desynced" })}, hap: okHAP,
-			selected: "controller-1", ineligible: []string{"controller-2"}, nodeReason: map[string]string{"controller-2": "not synced (wsrep_local_state=2 Donor/Desynced)"},
+			nodes: three(30, 0, 0), edits: []edit{stickOn(0), galera(2, func(g *Galera) { g.LocalState = 2; g.LocalStateComment = "Donor/Desynced"; g.Desynced = true })}, hap: okHAP,
+			selected: "controller-1", ineligible: []string{"controller-2"}, nodeReason: map[string]string{"controller-2": "already desynced (wsrep_local_state=2 Donor/Desynced)"},
 		},
 		{
 			name: "non-Primary node excluded",

@@ -1,0 +1,77 @@
+package probe
+
+import (
+	"context"
+	"fmt"
+
+	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/pacemaker"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/selection"
+)
+
+// CommandRunner runs a command on a node (over SSH) with stdin, returning its stdout.
+type CommandRunner interface {
+	Run(ctx context.Context, host string, port int, command string, stdin []byte) ([]byte, error)
+}
+
+// PacemakerSSH reads the cluster status by running crm_mon on a node over SSH.
+type PacemakerSSH struct {
+	Runner  CommandRunner
+	Command string
+	Options pacemaker.Options
+}
+
+var _ PacemakerSource = (*PacemakerSSH)(nil)
+
+func newPacemakerSSH(r CommandRunner, oc *backupv1alpha1.OvercloudSpec) *PacemakerSSH {
+	cmd := oc.Pacemaker.Command
+	if cmd == "" {
+		cmd = backupv1alpha1.DefaultCrmMonCommand
+	}
+	return &PacemakerSSH{Runner: r, Command: cmd, Options: pacemaker.Options{
+		GaleraResource: oc.Pacemaker.GaleraResource, VIPResource: oc.Pacemaker.VIPResource, VIP: oc.DatabaseVIP,
+	}}
+}
+
+// Status implements PacemakerSource. crm_mon's exit code is not trusted: a missing or
+// unreadable CIB exits 0 with an error document, so the document decides.
+func (p *PacemakerSSH) Status(ctx context.Context, node Node) (*PacemakerView, error) {
+	out, runErr := p.Runner.Run(ctx, node.Address, node.SSHPort, p.Command, nil)
+	if len(out) == 0 && runErr != nil {
+		return nil, fmt.Errorf("crm_mon on %s: %w", node.Name, runErr)
+	}
+	st, err := pacemaker.Parse(out, p.Options)
+	if err != nil {
+		if runErr != nil {
+			return nil, fmt.Errorf("crm_mon on %s: %w (%w)", node.Name, err, runErr)
+		}
+		return nil, fmt.Errorf("crm_mon on %s: %w", node.Name, err)
+	}
+	return PacemakerViewOf(st), nil
+}
+
+// PacemakerViewOf turns a parsed crm_mon status into what selection reads: one entry
+// per cluster node and pacemaker remote node (bundle guests are folded into their host).
+func PacemakerViewOf(st *pacemaker.Status) *PacemakerView {
+	v := &PacemakerView{
+		Cluster: selection.PacemakerCluster{MaintenanceMode: st.MaintenanceMode, Quorum: st.WithQuorum},
+		Nodes:   map[string]selection.Pacemaker{},
+	}
+	for _, n := range st.Nodes {
+		if n.Type == pacemaker.NodeGuest || n.Type == pacemaker.NodePing {
+			continue
+		}
+		g := st.GaleraOn(n.Name)
+		role := string(g.Role)
+		if g.Role == pacemaker.RoleStopped {
+			role = ""
+		}
+		v.Nodes[n.Name] = selection.Pacemaker{
+			Online: n.Online, Standby: n.Standby || n.StandbyOnFail, Maintenance: n.Maintenance,
+			Unclean: n.Unclean, Shutdown: n.Shutdown,
+			GaleraRole: role, GaleraFailed: g.Failed || (g.Role == pacemaker.RolePromoted && !g.Active),
+			HoldsVIP: st.VIP != nil && st.VIP.Active && st.VIP.Node == n.Name,
+		}
+	}
+	return v
+}

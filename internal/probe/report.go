@@ -1,0 +1,185 @@
+package probe
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/selection"
+)
+
+// Report is one probe and its decision, in the API's words: what the `probe` command
+// prints and what the OvercloudBackup controller writes to status.
+type Report struct {
+	// Overcloud is spec.overcloud.name.
+	Overcloud string `json:"overcloud"`
+	// Nodes is the node table, as status.nodes.
+	Nodes []backupv1alpha1.NodeStatus `json:"nodes"`
+	// ActiveNode, ActiveSource, VIPNode and SelectedNode are the decision.
+	ActiveNode   string `json:"activeNode,omitempty"`
+	ActiveSource string `json:"activeSource,omitempty"`
+	VIPNode      string `json:"vipNode,omitempty"`
+	SelectedNode string `json:"selectedNode,omitempty"`
+	// Reason explains the choice or why there is none.
+	Reason string `json:"reason"`
+	// Pacemaker and HAProxy say how those sources went ("" when not configured).
+	Pacemaker string `json:"pacemaker,omitempty"`
+	HAProxy   string `json:"haproxy,omitempty"`
+}
+
+// NewReport turns a snapshot and its decision into a Report.
+func NewReport(overcloud string, s selection.Snapshot, d selection.Decision) Report {
+	r := Report{
+		Overcloud: overcloud, ActiveNode: d.Active, ActiveSource: d.ActiveSource,
+		VIPNode: d.VIPNode, SelectedNode: d.Selected, Reason: d.Reason,
+	}
+	switch {
+	case s.Pacemaker == nil:
+	case s.Pacemaker.Error != "":
+		r.Pacemaker = "not read: " + s.Pacemaker.Error
+	case !s.Pacemaker.Quorum:
+		r.Pacemaker = "read, without quorum"
+	case s.Pacemaker.MaintenanceMode:
+		r.Pacemaker = "read, cluster in maintenance-mode"
+	default:
+		r.Pacemaker = "read"
+	}
+	switch {
+	case s.HAProxy == nil:
+	case s.HAProxy.Error != "":
+		r.HAProxy = "not read: " + s.HAProxy.Error
+	default:
+		r.HAProxy = "read"
+	}
+	for i, n := range s.Nodes {
+		row := d.Nodes[i]
+		ns := backupv1alpha1.NodeStatus{
+			Name: n.Name, Role: backupv1alpha1.NodeRole(row.Role), Eligible: row.Eligible, Selected: row.Selected,
+			Reason: truncate(row.Reason, 1024),
+			Galera: &backupv1alpha1.GaleraNodeStatus{
+				Reachable: n.Galera.Reachable, LocalState: int32(n.Galera.LocalState), //nolint:gosec // G115: wsrep_local_state is 0-6
+				LocalStateComment: n.Galera.LocalStateComment, ClusterStatus: n.Galera.ClusterStatus,
+				ClusterSize: int32(n.Galera.ClusterSize), //nolint:gosec // G115: a cluster has a handful of nodes
+				Ready:       n.Galera.Ready, Connected: n.Galera.Connected, Desynced: n.Galera.Desynced,
+				ClientConnections: int32(max(n.Galera.ClientConnections, 0)), //nolint:gosec // G115: bounded by max_connections
+				RecvQueue:         n.Galera.RecvQueue, Error: truncate(n.Galera.Error, 1024),
+			},
+		}
+		if p := n.Pacemaker; p != nil {
+			ns.Pacemaker = &backupv1alpha1.PacemakerNodeStatus{
+				Online: p.Online, Standby: p.Standby, Maintenance: p.Maintenance, Unclean: p.Unclean,
+				GaleraRole: p.GaleraRole, HoldsVIP: p.HoldsVIP,
+			}
+		}
+		if h := n.HAProxy; h != nil {
+			ns.HAProxy = &backupv1alpha1.HAProxyNodeStatus{Status: h.Status, CurrentSessions: h.CurrentSessions, StickTarget: h.StickTarget}
+		}
+		r.Nodes = append(r.Nodes, ns)
+	}
+	return r
+}
+
+// WriteTable prints the report for a person: one line per node, then the decision.
+func (r Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tGALERA\tPACEMAKER\tHAPROXY\tCLIENTS\tROLE\tELIGIBLE\tREASON")
+	for _, n := range r.Nodes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, galeraCell(n.Galera), pacemakerCell(n.Pacemaker),
+			haproxyCell(n.HAProxy), clientsCell(n.Galera), n.Role, yesNo(n.Eligible), n.Reason)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	active := dash(r.ActiveNode)
+	if r.ActiveSource != "" {
+		active += " (" + r.ActiveSource + ")"
+	}
+	fmt.Fprintf(w, "\nActive node:   %s\nVIP holder:    %s\n", active, dash(r.VIPNode))
+	if r.Pacemaker != "" {
+		fmt.Fprintf(w, "Pacemaker:     %s\n", r.Pacemaker)
+	}
+	if r.HAProxy != "" {
+		fmt.Fprintf(w, "HAProxy:       %s\n", r.HAProxy)
+	}
+	_, err := fmt.Fprintf(w, "Selected node: %s\nReason:        %s\n", dash(r.SelectedNode), r.Reason)
+	return err
+}
+
+func galeraCell(g *backupv1alpha1.GaleraNodeStatus) string {
+	switch {
+	case g == nil:
+		return "-"
+	case !g.Reachable:
+		return "unreachable"
+	}
+	s := fmt.Sprintf("%s %s/%d", dash(g.LocalStateComment), dash(g.ClusterStatus), g.ClusterSize)
+	if g.Desynced {
+		s += " desync"
+	}
+	return s
+}
+
+func pacemakerCell(p *backupv1alpha1.PacemakerNodeStatus) string {
+	if p == nil {
+		return "-"
+	}
+	var parts []string
+	switch {
+	case p.Unclean:
+		parts = append(parts, "unclean")
+	case !p.Online:
+		parts = append(parts, "offline")
+	case p.Standby:
+		parts = append(parts, "standby")
+	case p.Maintenance:
+		parts = append(parts, "maintenance")
+	default:
+		parts = append(parts, "online")
+	}
+	parts = append(parts, dash(p.GaleraRole))
+	if p.HoldsVIP {
+		parts = append(parts, "VIP")
+	}
+	return strings.Join(parts, " ")
+}
+
+func haproxyCell(h *backupv1alpha1.HAProxyNodeStatus) string {
+	if h == nil {
+		return "-"
+	}
+	s := fmt.Sprintf("%s scur=%d", dash(h.Status), h.CurrentSessions)
+	if h.StickTarget {
+		s += " stick"
+	}
+	return s
+}
+
+func clientsCell(g *backupv1alpha1.GaleraNodeStatus) string {
+	if g == nil || !g.Reachable {
+		return "-"
+	}
+	return fmt.Sprint(g.ClientConnections)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}

@@ -1,0 +1,533 @@
+package probe_test
+
+// These tests run against the local overcloud of hack/overcloud.sh (see test/sandbox):
+// real Galera nodes in network namespaces, HAProxy on the VIP, sshd running crm_mon.
+// They fail, never skip, when it is missing.
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/galera"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/pacemaker"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/probe"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/selection"
+	"github.com/overcloud-backup/overcloud-backup-operator/test/sandbox"
+)
+
+const probeTimeout = 2 * time.Second
+
+// spec describes the sandbox the way a user's OvercloudBackup would.
+func spec(sb *sandbox.Sandbox) *backupv1alpha1.OvercloudSpec {
+	oc := &backupv1alpha1.OvercloudSpec{
+		Name:        "ocb",
+		DatabaseVIP: sb.VIP,
+		Database:    backupv1alpha1.DatabaseAccess{CredentialsSecret: backupv1alpha1.CredentialsSecretReference{Name: "unused-here"}},
+		SSH:         &backupv1alpha1.SSHAccess{SecretName: "unused-here", User: sb.SSH.User},
+		Pacemaker:   &backupv1alpha1.PacemakerAccess{},
+		HAProxy: &backupv1alpha1.HAProxyAccess{
+			StatsURL: sb.HAProxy.StatsURL, StatsSocket: sb.HAProxy.StatsSocket, Backend: sb.HAProxy.Backend,
+		},
+	}
+	for _, n := range sb.Nodes {
+		mp, sp := int32(n.MySQLPort), int32(n.SSHPort) //nolint:gosec // G115: ports
+		oc.Nodes = append(oc.Nodes, backupv1alpha1.NodeSpec{Name: n.Name, Address: n.Address, MySQLPort: &mp, SSHPort: &sp})
+	}
+	return oc
+}
+
+func creds(t testing.TB, sb *sandbox.Sandbox) probe.Credentials {
+	t.Helper()
+	return probe.Credentials{
+		DatabaseUser: sb.Database.User, DatabasePassword: sb.Password(t),
+		SSHPrivateKey: sb.ReadFile(t, sb.SSH.PrivateKeyFile), SSHKnownHosts: sb.ReadFile(t, sb.SSH.KnownHostsFile),
+		HAProxyUser: sb.HAProxy.StatsUser, HAProxyPassword: sb.StatsPassword(t),
+	}
+}
+
+func target(t testing.TB, sb *sandbox.Sandbox) probe.Target {
+	t.Helper()
+	tg, err := probe.NewTarget(spec(sb), creds(t, sb), probeTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
+
+// decide probes once and decides with the default policy.
+func decide(t *testing.T, tg probe.Target) (selection.Snapshot, selection.Decision, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	s := probe.Gather(t.Context(), tg)
+	took := time.Since(start)
+	d := selection.Decide(s, selection.Policy{})
+	t.Logf("probe took %v; active=%q (%s) vip=%q selected=%q: %s", took.Round(time.Millisecond), d.Active, d.ActiveSource, d.VIPNode, d.Selected, d.Reason)
+	for _, r := range d.Nodes {
+		t.Logf("  %s role=%s eligible=%v: %s", r.Name, r.Role, r.Eligible, r.Reason)
+	}
+	return s, d, took
+}
+
+func row(d selection.Decision, name string) selection.NodeDecision {
+	for _, r := range d.Nodes {
+		if r.Name == name {
+			return r
+		}
+	}
+	return selection.NodeDecision{}
+}
+
+// waitHealthy waits (at most two minutes) until every node is a synced member of a
+// primary component of full size, so each test starts from a healthy cluster.
+func waitHealthy(t testing.TB, sb *sandbox.Sandbox) {
+	t.Helper()
+	p := galera.NewProber(galera.Config{User: sb.Database.User, Password: sb.Password(t), ConnectTimeout: time.Second, QueryTimeout: time.Second})
+	deadline := time.Now().Add(2 * time.Minute)
+	// Not t.Context(): cleanups call this after the test's context is cancelled.
+	ctx := context.Background()
+	for {
+		var bad []string
+		for _, n := range sb.Nodes {
+			st, err := p.Probe(ctx, net.JoinHostPort(n.Address, strconv.Itoa(n.MySQLPort)))
+			switch {
+			case err != nil:
+				bad = append(bad, n.Name+": "+err.Error())
+			case !st.Synced() || st.ClusterSize != len(sb.Nodes) || st.Desynced():
+				bad = append(bad, fmt.Sprintf("%s: %s %s size %d", n.Name, st.LocalStateComment, st.ClusterStatus, st.ClusterSize))
+			}
+		}
+		if len(bad) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the sandbox cluster is not healthy after two minutes: %s", strings.Join(bad, "; "))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// client opens one client session through HAProxy on the VIP and keeps it open until
+// the test ends, so HAProxy's stick table names the active node.
+func client(t *testing.T, sb *sandbox.Sandbox) *sql.Conn {
+	t.Helper()
+	mc := mysql.NewConfig()
+	mc.User, mc.Passwd, mc.Net, mc.Addr = sb.Database.User, sb.Password(t), "tcp", sb.HAProxy.Frontend
+	mc.Timeout, mc.ReadTimeout, mc.WriteTimeout = 2*time.Second, 5*time.Second, 5*time.Second
+	connector, err := mysql.NewConnector(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(connector)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var conn *sql.Conn
+	for {
+		conn, err = db.Conn(ctx)
+		if err == nil {
+			if err = conn.PingContext(ctx); err == nil {
+				break
+			}
+			_ = conn.Close()
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no client session through HAProxy at %s: %v", sb.HAProxy.Frontend, err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Cleanup(func() { _ = conn.Close(); _ = db.Close() })
+	return conn
+}
+
+// servedBy asks the server behind the VIP who it is.
+func servedBy(t *testing.T, conn *sql.Conn) string {
+	t.Helper()
+	var name string
+	if err := conn.QueryRowContext(t.Context(), "SELECT @@wsrep_node_name").Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+func TestSandboxHealthy(t *testing.T) {
+	sb := sandbox.Load(t)
+	sb.Lock(t)
+	waitHealthy(t, sb)
+	conn := client(t, sb)
+	serving := servedBy(t, conn)
+
+	_, d, _ := decide(t, target(t, sb))
+	if d.Active != serving {
+		t.Errorf("active node %q (%s), but the client is served by %q", d.Active, d.ActiveSource, serving)
+	}
+	if d.ActiveSource != "HAProxy stick table" {
+		t.Errorf("active source %q, want the stick table", d.ActiveSource)
+	}
+	if d.Selected == "" || d.Selected == serving {
+		t.Fatalf("selected %q, want an idle node other than %q", d.Selected, serving)
+	}
+	if d.VIPNode == "" {
+		t.Errorf("no VIP holder: Pacemaker over SSH was not read")
+	}
+	for _, r := range d.Nodes {
+		if r.Name != serving && !r.Eligible {
+			t.Errorf("%s should be eligible: %s", r.Name, r.Reason)
+		}
+	}
+}
+
+// nodeIndex returns the index of a sandbox node by name.
+func nodeIndex(t *testing.T, sb *sandbox.Sandbox, name string) int {
+	t.Helper()
+	for i, n := range sb.Nodes {
+		if n.Name == name {
+			return i
+		}
+	}
+	t.Fatalf("no sandbox node %q", name)
+	return -1
+}
+
+// otherThan returns a node index that is none of the given names.
+func otherThan(t *testing.T, sb *sandbox.Sandbox, names ...string) int {
+	t.Helper()
+	skip := map[string]bool{}
+	for _, n := range names {
+		skip[n] = true
+	}
+	for i, n := range sb.Nodes {
+		if !skip[n.Name] {
+			return i
+		}
+	}
+	t.Fatal("no node left")
+	return -1
+}
+
+// TestSandboxFailover kills the node serving clients: HAProxy moves clients to a standby,
+// and the next probe names the new active node and avoids it.
+func TestSandboxFailover(t *testing.T) {
+	sb := sandbox.Load(t)
+	sb.Lock(t)
+	waitHealthy(t, sb)
+	first := servedBy(t, client(t, sb))
+	i := nodeIndex(t, sb, first)
+	sb.Run(t, "kill", strconv.Itoa(i))
+	t.Cleanup(func() { sb.Run(t, "start", strconv.Itoa(i)); waitHealthy(t, sb) })
+
+	// A new client reaches a standby once HAProxy's checks mark the node down.
+	var second string
+	deadline := time.Now().Add(time.Minute)
+	for second == "" || second == first {
+		if time.Now().After(deadline) {
+			t.Fatalf("HAProxy did not move clients off %s within a minute", first)
+		}
+		second = tryServedBy(t, sb)
+		time.Sleep(500 * time.Millisecond)
+	}
+	client(t, sb) // hold a session on the new active node
+	_, d, _ := decide(t, target(t, sb))
+	if d.Active != second {
+		t.Errorf("active %q, want %q, where HAProxy moved the clients", d.Active, second)
+	}
+	if d.Selected == "" || d.Selected == second || d.Selected == first {
+		t.Errorf("selected %q, want the remaining idle node (not %s, not the dead %s)", d.Selected, second, first)
+	}
+	if r := row(d, first); r.Eligible || !strings.Contains(r.Reason, "Galera did not answer") {
+		t.Errorf("killed node row: %+v", r)
+	}
+}
+
+// tryServedBy opens a fresh session through the VIP and asks who serves it ("" on error).
+func tryServedBy(t *testing.T, sb *sandbox.Sandbox) string {
+	t.Helper()
+	mc := mysql.NewConfig()
+	mc.User, mc.Passwd, mc.Net, mc.Addr = sb.Database.User, sb.Password(t), "tcp", sb.HAProxy.Frontend
+	mc.Timeout, mc.ReadTimeout, mc.WriteTimeout = time.Second, 2*time.Second, 2*time.Second
+	connector, err := mysql.NewConnector(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(connector)
+	defer func() { _ = db.Close() }()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	var name string
+	if err := db.QueryRowContext(ctx, "SELECT @@wsrep_node_name").Scan(&name); err != nil {
+		return ""
+	}
+	return name
+}
+
+// TestSandboxFrozenNode SIGSTOPs an idle node: it accepts TCP and never answers. It is
+// excluded, and the whole probe costs one timeout, not one per source.
+func TestSandboxFrozenNode(t *testing.T) {
+	sb := sandbox.Load(t)
+	sb.Lock(t)
+	waitHealthy(t, sb)
+	active := servedBy(t, client(t, sb))
+	i := otherThan(t, sb, active)
+	sb.Run(t, "pause", strconv.Itoa(i))
+	t.Cleanup(func() { sb.Run(t, "resume", strconv.Itoa(i)); waitHealthy(t, sb) })
+
+	_, d, took := decide(t, target(t, sb))
+	if took > probeTimeout+time.Second {
+		t.Errorf("probe took %v with one frozen node, want under %v", took, probeTimeout+time.Second)
+	}
+	frozen := sb.Nodes[i].Name
+	if r := row(d, frozen); r.Eligible {
+		t.Errorf("frozen node %s is eligible: %s", frozen, r.Reason)
+	}
+	if d.Selected == "" || d.Selected == frozen || d.Selected == active {
+		t.Errorf("selected %q, want the other idle node", d.Selected)
+	}
+}
+
+// TestSandboxIsolatedNode cuts an idle controller off the network (link down in its
+// namespace), as a real partition would.
+func TestSandboxIsolatedNode(t *testing.T) {
+	sb := sandbox.Load(t)
+	sb.Lock(t)
+	waitHealthy(t, sb)
+	active := servedBy(t, client(t, sb))
+	i := otherThan(t, sb, active)
+	sb.Run(t, "isolate", strconv.Itoa(i))
+	t.Cleanup(func() { sb.Run(t, "rejoin", strconv.Itoa(i)); waitHealthy(t, sb) })
+
+	_, d, took := decide(t, target(t, sb))
+	if took > probeTimeout+time.Second {
+		t.Errorf("probe took %v with one isolated node, want under %v", took, probeTimeout+time.Second)
+	}
+	isolated := sb.Nodes[i].Name
+	if r := row(d, isolated); r.Eligible || r.Role != selection.RoleUnknown {
+		t.Errorf("isolated node %s: %+v", isolated, r)
+	}
+	if d.Selected == "" || d.Selected == isolated || d.Selected == active {
+		t.Errorf("selected %q, want the other idle node", d.Selected)
+	}
+}
+
+// TestSandboxDesyncedNode: a node already desynced (another backup) is not used.
+func TestSandboxDesyncedNode(t *testing.T) {
+	sb := sandbox.Load(t)
+	sb.Lock(t)
+	waitHealthy(t, sb)
+	active := servedBy(t, client(t, sb))
+	i := otherThan(t, sb, active)
+	sb.Run(t, "desync", strconv.Itoa(i), "on")
+	t.Cleanup(func() { sb.Run(t, "desync", strconv.Itoa(i), "off"); waitHealthy(t, sb) })
+
+	_, d, _ := decide(t, target(t, sb))
+	desynced := sb.Nodes[i].Name
+	if r := row(d, desynced); r.Eligible || !strings.Contains(r.Reason, "already desynced") {
+		t.Errorf("desynced node %s: %+v", desynced, r)
+	}
+	if d.Selected == "" || d.Selected == desynced || d.Selected == active {
+		t.Errorf("selected %q, want the remaining idle node", d.Selected)
+	}
+}
+
+// TestSandboxNonPrimaryNode isolates one node's Galera from its peers (gmcast.isolate)
+// while it stays reachable: it reports non-Primary and is excluded for that reason.
+func TestSandboxNonPrimaryNode(t *testing.T) {
+	sb := sandbox.Load(t)
+	sb.Lock(t)
+	waitHealthy(t, sb)
+	active := servedBy(t, client(t, sb))
+	i := otherThan(t, sb, active)
+	n := sb.Nodes[i]
+	setIsolate := func(on int) error {
+		mc := mysql.NewConfig()
+		mc.User, mc.Passwd, mc.Net, mc.Addr = sb.Database.User, sb.Password(t), "tcp", net.JoinHostPort(n.Address, strconv.Itoa(n.MySQLPort))
+		mc.Timeout, mc.ReadTimeout, mc.WriteTimeout = 2*time.Second, 5*time.Second, 5*time.Second
+		connector, err := mysql.NewConnector(mc)
+		if err != nil {
+			return err
+		}
+		db := sql.OpenDB(connector)
+		defer func() { _ = db.Close() }()
+		// Not t.Context(): the cleanup runs after it is cancelled.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err = db.ExecContext(ctx, fmt.Sprintf("SET GLOBAL wsrep_provider_options='gmcast.isolate=%d'", on))
+		return err
+	}
+	if err := setIsolate(1); err != nil {
+		t.Fatalf("isolating %s's Galera: %v", n.Name, err)
+	}
+	t.Cleanup(func() {
+		if err := setIsolate(0); err != nil {
+			t.Errorf("ending the isolation of %s: %v", n.Name, err)
+		}
+		waitHealthy(t, sb)
+	})
+
+	var d selection.Decision
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, d, _ = decide(t, target(t, sb))
+		if r := row(d, n.Name); strings.Contains(r.Reason, "not in the primary component") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never reported non-Primary: %+v", n.Name, row(d, n.Name))
+		}
+		time.Sleep(time.Second)
+	}
+	if r := row(d, n.Name); r.Eligible || r.Role != selection.RoleUnavailable {
+		t.Errorf("non-Primary node %s: %+v", n.Name, r)
+	}
+	if d.Selected == "" || d.Selected == n.Name || d.Selected == active {
+		t.Errorf("selected %q, want the remaining idle node", d.Selected)
+	}
+}
+
+// TestSandboxPacemakerFixtures runs the real crm_mon over the real sshd on every CIB
+// fixture (produced by crm_simulate, see hack/pacemaker-fixtures.sh): what comes back
+// over SSH must read exactly like the committed crm_mon output, and every node
+// Pacemaker says is unfit must be excluded with the matching reason.
+func TestSandboxPacemakerFixtures(t *testing.T) {
+	sb := sandbox.Load(t)
+	sb.Lock(t)
+	waitHealthy(t, sb)
+	cibs, err := filepath.Glob(filepath.Join("..", "pacemaker", "testdata", "cib", "*.xml"))
+	if err != nil || len(cibs) < 18 {
+		t.Fatalf("want the 18+ CIB fixtures, found %d (%v)", len(cibs), err)
+	}
+	healthy, err := filepath.Abs(filepath.Join("..", "pacemaker", "testdata", "cib", "bundle-healthy.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	setAll := func(path string) {
+		for i := range sb.Nodes {
+			sb.Run(t, "cib", strconv.Itoa(i), path)
+		}
+	}
+	t.Cleanup(func() { setAll(healthy) })
+
+	tg := target(t, sb)
+	seen := map[string]bool{}
+	for _, cib := range cibs {
+		name := filepath.Base(cib)
+		t.Run(strings.TrimSuffix(name, ".xml"), func(t *testing.T) {
+			abs, err := filepath.Abs(cib)
+			if err != nil {
+				t.Fatal(err)
+			}
+			setAll(abs)
+			golden, err := os.ReadFile(filepath.Join("..", "pacemaker", "testdata", "crm_mon", name)) //nolint:gosec // G304: our fixtures
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := tg.Pacemaker.(*probe.PacemakerSSH).Options
+			want, err := pacemaker.Parse(golden, opts)
+			if err != nil {
+				t.Fatalf("parsing the committed crm_mon output: %v", err)
+			}
+			node := tg.Nodes[0]
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			got, err := tg.Pacemaker.Status(ctx, node)
+			if err != nil {
+				t.Fatalf("crm_mon over SSH on %s: %v", node.Name, err)
+			}
+			if !reflect.DeepEqual(got, probe.PacemakerViewOf(want)) {
+				t.Fatalf("crm_mon over SSH reads\n  %+v\nthe committed output reads\n  %+v", got, probe.PacemakerViewOf(want))
+			}
+
+			s := probe.Gather(t.Context(), tg)
+			d := selection.Decide(s, selection.Policy{})
+			for i, n := range s.Nodes {
+				p := n.Pacemaker
+				if p == nil || !got.Cluster.Quorum {
+					continue
+				}
+				checks := []struct {
+					bad  bool
+					kind string
+					text string
+				}{
+					{p.Standby, "standby", "in standby"},
+					{p.Maintenance, "maintenance", "in maintenance"},
+					{!p.Online, "offline", "offline in Pacemaker"},
+					{p.Unclean, "unclean", "unclean (to be fenced)"},
+					{p.GaleraFailed, "failed", "galera failed here"},
+					{p.GaleraRole != "Promoted", "not promoted", "not promoted"},
+				}
+				for _, c := range checks {
+					if !c.bad {
+						continue
+					}
+					seen[c.kind] = true
+					if d.Nodes[i].Eligible || !strings.Contains(d.Nodes[i].Reason, c.text) {
+						t.Errorf("%s is %s in Pacemaker but its row says eligible=%v: %s", n.Name, c.kind, d.Nodes[i].Eligible, d.Nodes[i].Reason)
+					}
+				}
+			}
+			if d.VIPNode != "" {
+				seen["vip on "+d.VIPNode] = true
+			}
+		})
+	}
+	for _, kind := range []string{"standby", "maintenance", "offline", "unclean", "failed", "not promoted"} {
+		if !seen[kind] {
+			t.Errorf("no fixture exercised a %s node", kind)
+		}
+	}
+}
+
+// The probe benchmarks run against the local overcloud. BenchmarkProbeGaleraOneNode is
+// the baseline of the same run (one Galera probe of one node); quote the others as
+// ratios to it, since these machines are shared and noisy.
+
+func benchTarget(b *testing.B) (*sandbox.Sandbox, probe.Target) {
+	b.Helper()
+	sb := sandbox.Load(b)
+	sb.Lock(b)
+	waitHealthy(b, sb)
+	return sb, target(b, sb)
+}
+
+func BenchmarkProbeGaleraOneNode(b *testing.B) {
+	_, tg := benchTarget(b)
+	n := tg.Nodes[0]
+	addr := net.JoinHostPort(n.Address, strconv.Itoa(n.MySQLPort))
+	for b.Loop() {
+		if _, err := tg.Galera.Probe(b.Context(), addr); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkProbeHealthy(b *testing.B) {
+	_, tg := benchTarget(b)
+	for b.Loop() {
+		s := probe.Gather(b.Context(), tg)
+		if d := selection.Decide(s, selection.Policy{}); d.Selected == "" {
+			b.Fatalf("no node chosen: %s", d.Reason)
+		}
+	}
+}
+
+func BenchmarkProbeOneFrozenNode(b *testing.B) {
+	sb, tg := benchTarget(b)
+	sb.Run(b, "pause", "2")
+	b.Cleanup(func() { sb.Run(b, "resume", "2"); waitHealthy(b, sb) })
+	for b.Loop() {
+		s := probe.Gather(b.Context(), tg)
+		if s.Nodes[2].Galera.Reachable {
+			b.Fatal("the frozen node answered")
+		}
+	}
+}

@@ -1,0 +1,160 @@
+package probe
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/galera"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/haproxy"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/remote"
+)
+
+// Credentials are the secrets a probe needs, read from Kubernetes Secrets by the
+// controller or from files by the probe command. They never reach a log.
+type Credentials struct {
+	DatabaseUser     string
+	DatabasePassword string
+	// DatabaseCA is the PEM CA bundle for TLS modes VerifyCA and VerifyFull.
+	DatabaseCA []byte
+	// SSHPrivateKey and SSHKnownHosts are needed when overcloud.ssh is set.
+	SSHPrivateKey []byte
+	SSHKnownHosts []byte
+	// HAProxyUser and HAProxyPassword are the stats page's basic auth, if any.
+	HAProxyUser     string
+	HAProxyPassword string
+}
+
+// defaultTimeout bounds each call when the spec names none.
+const defaultTimeout = 5 * time.Second
+
+// NewTarget builds the sources of a probe from an overcloud's spec. timeout, when
+// positive, bounds every single call; otherwise the spec's timeouts (connect timeout for
+// Galera) apply, with 5s as the default.
+func NewTarget(oc *backupv1alpha1.OvercloudSpec, c Credentials, timeout time.Duration) (Target, error) {
+	if len(oc.Nodes) == 0 {
+		return Target{}, errors.New("the overcloud has no nodes")
+	}
+	connect, query := durationOr(oc.Database.ConnectTimeout, defaultTimeout), durationOr(oc.Database.QueryTimeout, defaultTimeout)
+	if timeout <= 0 {
+		timeout = connect + query
+	}
+	tlsCfg, err := databaseTLS(oc.Database.TLS, c.DatabaseCA)
+	if err != nil {
+		return Target{}, err
+	}
+	t := Target{
+		Timeout: timeout,
+		Galera: galera.NewProber(galera.Config{
+			User: c.DatabaseUser, Password: c.DatabasePassword, TLS: tlsCfg,
+			ConnectTimeout: min(connect, timeout), QueryTimeout: min(query, timeout),
+			IgnoreUsers: []string{c.DatabaseUser, "clustercheck"},
+		}),
+	}
+	for _, n := range oc.Nodes {
+		t.Nodes = append(t.Nodes, Node{
+			Name: n.Name, Address: n.Address,
+			MySQLPort: int(portOr(n.MySQLPort, backupv1alpha1.DefaultMySQLPort)),
+			SSHPort:   int(portOr(n.SSHPort, backupv1alpha1.DefaultSSHPort)),
+		})
+	}
+
+	var runner *remote.Runner
+	if oc.SSH != nil {
+		if len(c.SSHPrivateKey) == 0 || len(c.SSHKnownHosts) == 0 {
+			return Target{}, errors.New("overcloud.ssh is set but the SSH private key or known_hosts is empty")
+		}
+		sshTimeout := durationOr(oc.SSH.Timeout, 10*time.Second)
+		runner, err = remote.NewRunner(remote.Config{
+			User: oc.SSH.User, PrivateKey: c.SSHPrivateKey, KnownHosts: c.SSHKnownHosts,
+			ConnectTimeout: min(sshTimeout, timeout), CommandTimeout: min(sshTimeout, timeout),
+		})
+		if err != nil {
+			return Target{}, fmt.Errorf("configuring SSH: %w", err)
+		}
+	}
+	if oc.Pacemaker != nil {
+		if runner == nil {
+			return Target{}, errors.New("overcloud.pacemaker needs overcloud.ssh")
+		}
+		t.Pacemaker = newPacemakerSSH(runner, oc)
+	}
+	if h := oc.HAProxy; h != nil {
+		backend := h.Backend
+		if backend == "" {
+			backend = backupv1alpha1.DefaultHAProxyBackend
+		}
+		if h.StatsURL != "" {
+			t.HAProxyHTTP = &HAProxyHTTP{
+				Client: &http.Client{Timeout: timeout}, URL: h.StatsURL,
+				User: c.HAProxyUser, Password: c.HAProxyPassword, Backend: backend,
+			}
+		}
+		if h.StatsSocket != "" {
+			if runner == nil {
+				return Target{}, errors.New("overcloud.haproxy.statsSocket needs overcloud.ssh")
+			}
+			t.HAProxySocket = &HAProxySocket{
+				Runner: runner, Command: haproxy.SocketCommand(h.StatsSocketCommand, h.StatsSocket), Backend: backend,
+			}
+		}
+	}
+	return t, nil
+}
+
+func databaseTLS(t *backupv1alpha1.DatabaseTLS, ca []byte) (*tls.Config, error) {
+	if t == nil {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	switch t.Mode {
+	case backupv1alpha1.TLSPreferred, backupv1alpha1.TLSRequired:
+		// Encrypt without verifying, as MySQL's own REQUIRED mode does.
+		cfg.InsecureSkipVerify = true //nolint:gosec // G402: the user chose a mode without verification
+	case backupv1alpha1.TLSVerifyCA, backupv1alpha1.TLSVerifyFull:
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(ca) {
+			return nil, errors.New("the database CA bundle holds no PEM certificate")
+		}
+		cfg.RootCAs = pool
+		if t.Mode == backupv1alpha1.TLSVerifyCA {
+			// Verify the chain but not the name: the certificate may name a host
+			// other than the address we dial.
+			cfg.InsecureSkipVerify = true //nolint:gosec // G402: the chain is verified below
+			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+				if len(cs.PeerCertificates) == 0 {
+					return errors.New("the server sent no certificate")
+				}
+				opts := x509.VerifyOptions{Roots: pool, Intermediates: x509.NewCertPool()}
+				for _, c := range cs.PeerCertificates[1:] {
+					opts.Intermediates.AddCert(c)
+				}
+				_, err := cs.PeerCertificates[0].Verify(opts)
+				return err
+			}
+		}
+	default:
+		return nil, fmt.Errorf("unknown TLS mode %q", t.Mode)
+	}
+	return cfg, nil
+}
+
+func durationOr(d *metav1.Duration, def time.Duration) time.Duration {
+	if d == nil || d.Duration <= 0 {
+		return def
+	}
+	return d.Duration
+}
+
+func portOr(p *int32, def int32) int32 {
+	if p == nil {
+		return def
+	}
+	return *p
+}

@@ -1,0 +1,183 @@
+// Package sandbox gives tests the local overcloud that hack/overcloud.sh runs: three
+// controllers, each a network namespace with a real Galera node, clustercheck and sshd
+// (crm_mon on a CIB file), and HAProxy on the database VIP. Tests find it through
+// OCB_SANDBOX (the sandbox.json the script writes); `make test` brings it up. A test
+// that needs it fails, never skips, when it is missing, and refuses to run when an
+// address would leave the machine.
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Node is one controller of the sandbox.
+type Node struct {
+	Name             string `json:"name"`
+	Netns            string `json:"netns"`
+	Address          string `json:"address"`
+	MySQLPort        int    `json:"mysqlPort"`
+	SSHPort          int    `json:"sshPort"`
+	ClustercheckPort int    `json:"clustercheckPort"`
+	Socket           string `json:"socket"`
+	CIBFile          string `json:"cibFile"`
+}
+
+// Sandbox is sandbox.json.
+type Sandbox struct {
+	VIP      string `json:"vip"`
+	Bridge   string `json:"bridge"`
+	Nodes    []Node `json:"nodes"`
+	Database struct {
+		User         string `json:"user"`
+		PasswordFile string `json:"passwordFile"`
+	} `json:"database"`
+	SSH struct {
+		User           string `json:"user"`
+		PrivateKeyFile string `json:"privateKeyFile"`
+		KnownHostsFile string `json:"knownHostsFile"`
+	} `json:"ssh"`
+	HAProxy struct {
+		Frontend          string `json:"frontend"`
+		StatsURL          string `json:"statsURL"`
+		StatsUser         string `json:"statsUser"`
+		StatsPasswordFile string `json:"statsPasswordFile"`
+		StatsSocket       string `json:"statsSocket"`
+		Backend           string `json:"backend"`
+	} `json:"haproxy"`
+
+	// Path is the sandbox.json file; Script is hack/overcloud.sh.
+	Path   string `json:"-"`
+	Script string `json:"-"`
+}
+
+// Load reads the sandbox named by OCB_SANDBOX and checks that every address it names
+// is routed through the sandbox's own bridge, so no test traffic can leave the machine.
+func Load(t testing.TB) *Sandbox {
+	t.Helper()
+	path := os.Getenv("OCB_SANDBOX")
+	if path == "" {
+		t.Fatal("OCB_SANDBOX is not set: this test needs the local overcloud; run `make test`, " +
+			"or `hack/overcloud.sh up` and export OCB_SANDBOX=<state dir>/sandbox.json")
+	}
+	data, err := os.ReadFile(path) //nolint:gosec // G304: the path is the test runner's own OCB_SANDBOX
+	if err != nil {
+		t.Fatalf("reading the sandbox description: %v", err)
+	}
+	s := &Sandbox{Path: path, Script: filepath.Join(repoRoot(t), "hack", "overcloud.sh")}
+	if err := json.Unmarshal(data, s); err != nil {
+		t.Fatalf("decoding %s: %v", path, err)
+	}
+	if len(s.Nodes) == 0 || s.Bridge == "" {
+		t.Fatalf("%s names no nodes or no bridge", path)
+	}
+	addrs := []string{s.VIP}
+	for _, n := range s.Nodes {
+		addrs = append(addrs, n.Address)
+	}
+	for _, a := range addrs {
+		if err := CheckRoute(a, s.Bridge); err != nil {
+			t.Fatalf("refusing to send traffic: %v", err)
+		}
+	}
+	return s
+}
+
+// CheckRoute fails unless `ip route get addr` goes through dev bridge (or loopback).
+func CheckRoute(addr, bridge string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ip", "route", "get", addr).CombinedOutput() //nolint:gosec // G204: fixed program, an address from sandbox.json
+	if err != nil {
+		return fmt.Errorf("ip route get %s: %w: %s", addr, err, out)
+	}
+	fields := strings.Fields(string(out))
+	for i := 0; i+1 < len(fields); i++ {
+		if fields[i] == "dev" && (fields[i+1] == bridge || fields[i+1] == "lo") {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s is not routed through the sandbox bridge %s: %s", addr, bridge, strings.TrimSpace(string(out)))
+}
+
+// Password reads the database password.
+func (s *Sandbox) Password(t testing.TB) string {
+	t.Helper()
+	return readSecret(t, s.Database.PasswordFile)
+}
+
+// StatsPassword reads the HAProxy stats password.
+func (s *Sandbox) StatsPassword(t testing.TB) string {
+	t.Helper()
+	return readSecret(t, s.HAProxy.StatsPasswordFile)
+}
+
+// ReadFile reads a file the sandbox names (a key, known_hosts...).
+func (s *Sandbox) ReadFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path) //nolint:gosec // G304: paths come from sandbox.json
+	if err != nil {
+		t.Fatalf("reading %s: %v", path, err)
+	}
+	return b
+}
+
+func readSecret(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path) //nolint:gosec // G304: paths come from sandbox.json
+	if err != nil {
+		t.Fatalf("reading a sandbox secret file: %v", err)
+	}
+	return strings.TrimRight(string(b), "\r\n")
+}
+
+// Lock serialises the tests that use the sandbox, across test packages (go test runs
+// packages in parallel): a test that kills or isolates a node must not meet another
+// test's probe. The lock is released when the test ends.
+func (s *Sandbox) Lock(t testing.TB) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(filepath.Dir(s.Path), "tests.lock"), os.O_CREATE|os.O_RDWR, 0o600) //nolint:gosec // G304: next to sandbox.json
+	if err != nil {
+		t.Fatalf("opening the sandbox test lock: %v", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil { //nolint:gosec // G115: a file descriptor fits in int
+		t.Fatalf("locking the sandbox: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) //nolint:gosec // G115: as above
+		_ = f.Close()
+	})
+}
+
+// Run runs hack/overcloud.sh with args, bounded to two minutes, failing the test on
+// error.
+func (s *Sandbox) Run(t testing.TB, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.Script, args...) //nolint:gosec // G204: our own script
+	cmd.Env = append(os.Environ(), "OCB_SANDBOX_DIR="+filepath.Dir(s.Path))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("hack/overcloud.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("cannot locate the repository")
+	}
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
