@@ -27,7 +27,7 @@ var errNoNode = errors.New("no node to back up from")
 // nodeSelection sections as an OvercloudBackup's spec, plus where the credentials are
 // (files or environment variables, never the file itself).
 type probeFile struct {
-	Overcloud     backupv1alpha1.OvercloudSpec       `json:"overcloud"`
+	Overcloud     backupv1alpha1.OvercloudSpec      `json:"overcloud"`
 	NodeSelection *backupv1alpha1.NodeSelectionSpec `json:"nodeSelection,omitempty"`
 	Credentials   probeCredentials                  `json:"credentials"`
 }

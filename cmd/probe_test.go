@@ -18,14 +18,15 @@ import (
 // clusterFile writes a `probe -f` file describing the local overcloud.
 func clusterFile(t *testing.T, sb *sandbox.Sandbox, extra map[string]any) string {
 	t.Helper()
-	nodes := []any{}
+	nodes := make([]any, 0, len(sb.Nodes))
 	for _, n := range sb.Nodes {
 		nodes = append(nodes, map[string]any{"name": n.Name, "address": n.Address, "mysqlPort": n.MySQLPort, "sshPort": n.SSHPort})
 	}
 	doc := map[string]any{
 		"overcloud": map[string]any{
 			"name": "ocb", "nodes": nodes, "databaseVIP": sb.VIP,
-			"database":  map[string]any{"credentialsSecret": map[string]any{"name": "not-used-by-probe"}},
+			"database": map[string]any{"credentialsSecret": map[string]any{"name": "not-used-by-probe"}},
+			//nolint:gosec // G101: a Secret's name, not a secret
 			"ssh":       map[string]any{"secretName": "not-used-by-probe", "user": sb.SSH.User},
 			"pacemaker": map[string]any{},
 			"haproxy":   map[string]any{"statsURL": sb.HAProxy.StatsURL, "statsSocket": sb.HAProxy.StatsSocket},
@@ -103,7 +104,7 @@ func TestProbeCommand(t *testing.T) {
 	}
 
 	// Every node excluded: exit with errNoNode (exit code 2) and the reason.
-	names := []any{}
+	names := make([]any, 0, len(sb.Nodes))
 	for _, n := range sb.Nodes {
 		names = append(names, n.Name)
 	}
@@ -131,7 +132,7 @@ func TestProbeCommandBadInput(t *testing.T) {
 		{[]string{"probe"}, `required flag(s) "file" not set`},
 		{[]string{"probe", "-f", filepath.Join(dir, "missing.yaml")}, "reading the cluster description"},
 		{[]string{"probe", "-f", bad}, "overcloud.nodes is empty"},
-		{[]string{"probe", "-f", unknown}, `unknown field "overcloud.nodez"`},
+		{[]string{"probe", "-f", unknown}, `unknown field "nodez"`},
 		{[]string{"probe", "-f", bad, "-o", "xml"}, `-o "xml": want table, json or yaml`},
 	}
 	for _, tc := range cases {

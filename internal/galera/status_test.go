@@ -35,7 +35,10 @@ func TestParseStatus(t *testing.T) {
 		{name: "synced", synced: true},
 		{name: "desynced by variable", edit: func(_, v map[string]string) { v["wsrep_desync"] = "ON" }, synced: true, desync: true},
 		{name: "desynced by FTWRL (count only)", edit: func(s, _ map[string]string) { s["wsrep_desync_count"] = "1" }, synced: true, desync: true},
-		{name: "donor", edit: func(s, _ map[string]string) { s["wsrep_local_state"] = "2"; s["wsrep_local_state_comment"] = "Donor/Desynced" }, desync: true},
+		{name: "donor", edit: func(s, _ map[string]string) {
+			s["wsrep_local_state"] = "2"
+			s["wsrep_local_state_comment"] = "Donor/Desynced"
+		}, desync: true},
 		{name: "non-Primary", edit: func(s, _ map[string]string) {
 			s["wsrep_cluster_status"] = "non-Primary"
 			s["wsrep_ready"] = "OFF"

@@ -67,7 +67,7 @@ func target(t testing.TB, sb *sandbox.Sandbox) probe.Target {
 }
 
 // decide probes once and decides with the default policy.
-func decide(t *testing.T, tg probe.Target) (selection.Snapshot, selection.Decision, time.Duration) {
+func decide(t *testing.T, tg probe.Target) (selection.Decision, time.Duration) {
 	t.Helper()
 	start := time.Now()
 	s := probe.Gather(t.Context(), tg)
@@ -77,7 +77,7 @@ func decide(t *testing.T, tg probe.Target) (selection.Snapshot, selection.Decisi
 	for _, r := range d.Nodes {
 		t.Logf("  %s role=%s eligible=%v: %s", r.Name, r.Role, r.Eligible, r.Reason)
 	}
-	return s, d, took
+	return d, took
 }
 
 func row(d selection.Decision, name string) selection.NodeDecision {
@@ -167,7 +167,7 @@ func TestSandboxHealthy(t *testing.T) {
 	conn := client(t, sb)
 	serving := servedBy(t, conn)
 
-	_, d, _ := decide(t, target(t, sb))
+	d, _ := decide(t, target(t, sb))
 	if d.Active != serving {
 		t.Errorf("active node %q (%s), but the client is served by %q", d.Active, d.ActiveSource, serving)
 	}
@@ -237,7 +237,7 @@ func TestSandboxFailover(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	client(t, sb) // hold a session on the new active node
-	_, d, _ := decide(t, target(t, sb))
+	d, _ := decide(t, target(t, sb))
 	if d.Active != second {
 		t.Errorf("active %q, want %q, where HAProxy moved the clients", d.Active, second)
 	}
@@ -281,7 +281,7 @@ func TestSandboxFrozenNode(t *testing.T) {
 	sb.Run(t, "pause", strconv.Itoa(i))
 	t.Cleanup(func() { sb.Run(t, "resume", strconv.Itoa(i)); waitHealthy(t, sb) })
 
-	_, d, took := decide(t, target(t, sb))
+	d, took := decide(t, target(t, sb))
 	if took > probeTimeout+time.Second {
 		t.Errorf("probe took %v with one frozen node, want under %v", took, probeTimeout+time.Second)
 	}
@@ -305,7 +305,7 @@ func TestSandboxIsolatedNode(t *testing.T) {
 	sb.Run(t, "isolate", strconv.Itoa(i))
 	t.Cleanup(func() { sb.Run(t, "rejoin", strconv.Itoa(i)); waitHealthy(t, sb) })
 
-	_, d, took := decide(t, target(t, sb))
+	d, took := decide(t, target(t, sb))
 	if took > probeTimeout+time.Second {
 		t.Errorf("probe took %v with one isolated node, want under %v", took, probeTimeout+time.Second)
 	}
@@ -328,7 +328,7 @@ func TestSandboxDesyncedNode(t *testing.T) {
 	sb.Run(t, "desync", strconv.Itoa(i), "on")
 	t.Cleanup(func() { sb.Run(t, "desync", strconv.Itoa(i), "off"); waitHealthy(t, sb) })
 
-	_, d, _ := decide(t, target(t, sb))
+	d, _ := decide(t, target(t, sb))
 	desynced := sb.Nodes[i].Name
 	if r := row(d, desynced); r.Eligible || !strings.Contains(r.Reason, "already desynced") {
 		t.Errorf("desynced node %s: %+v", desynced, r)
@@ -376,7 +376,7 @@ func TestSandboxNonPrimaryNode(t *testing.T) {
 	var d selection.Decision
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		_, d, _ = decide(t, target(t, sb))
+		d, _ = decide(t, target(t, sb))
 		if r := row(d, n.Name); strings.Contains(r.Reason, "not in the primary component") {
 			break
 		}

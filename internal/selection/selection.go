@@ -162,59 +162,23 @@ func Decide(s Snapshot, p Policy) Decision {
 	active, source := activeNode(s)
 	d.Active, d.ActiveSource = active, source
 	pcmkUsable, pcmkNote := pacemakerUsable(s.Pacemaker)
-	views := viewProblems(s.Nodes)
-	excluded := set(p.Excluded)
+	ev := evaluator{views: viewProblems(s.Nodes), excluded: set(p.Excluded), pinned: p.Pinned,
+		pacemaker: pcmkUsable, active: active, source: source}
 
-	rows := make([]NodeDecision, len(s.Nodes))
+	d.Nodes = make([]NodeDecision, len(s.Nodes))
 	var eligible []int
 	for i, n := range s.Nodes {
 		if n.Pacemaker != nil && n.Pacemaker.HoldsVIP && pcmkUsable {
 			d.VIPNode = n.Name
 		}
-		var why []string
-		synced := n.Galera.Reachable
-		if !n.Galera.Reachable {
-			why = append(why, "Galera did not answer: "+n.Galera.Error)
-		} else {
-			gw := galeraProblems(n.Galera)
-			synced = len(gw) == 0
-			why = append(why, gw...)
-			if v, ok := views[n.Name]; ok {
-				why = append(why, v)
-			}
-		}
-		if pcmkUsable {
-			why = append(why, pacemakerProblems(n.Pacemaker)...)
-		}
-		if excluded[n.Name] {
-			why = append(why, "excluded by nodeSelection.excludedNodes")
-		}
-		if p.Pinned != "" && p.Pinned != n.Name {
-			why = append(why, fmt.Sprintf("not the pinned node %s", p.Pinned))
-		}
-		row := NodeDecision{Name: n.Name, Eligible: len(why) == 0}
-		switch {
-		case n.Name == active:
-			row.Role = RoleActive
-		case !n.Galera.Reachable:
-			row.Role = RoleUnknown
-		case synced && views[n.Name] == "":
-			row.Role = RoleStandby
-		default:
-			row.Role = RoleUnavailable
-		}
-		if row.Eligible {
-			eligible = append(eligible, i)
-			row.Reason = eligibleReason(n, row.Role, source)
-		} else {
-			row.Reason = strings.Join(why, "; ")
-		}
+		d.Nodes[i] = ev.row(n)
 		if pcmkNote != "" {
-			row.Reason += " (" + pcmkNote + ")"
+			d.Nodes[i].Reason += " (" + pcmkNote + ")"
 		}
-		rows[i] = row
+		if d.Nodes[i].Eligible {
+			eligible = append(eligible, i)
+		}
 	}
-	d.Nodes = rows
 
 	var idle []int
 	for _, i := range eligible {
@@ -248,6 +212,58 @@ func Decide(s Snapshot, p Policy) Decision {
 		}
 	}
 	return d
+}
+
+// evaluator judges one node at a time against what holds for the whole snapshot.
+type evaluator struct {
+	views     map[string]string
+	excluded  map[string]bool
+	pinned    string
+	pacemaker bool
+	active    string
+	source    string
+}
+
+// row is a node's role, eligibility and reason (every failing check is listed).
+func (e evaluator) row(n Node) NodeDecision {
+	var why []string
+	synced := false
+	if !n.Galera.Reachable {
+		why = append(why, "Galera did not answer: "+n.Galera.Error)
+	} else {
+		gw := galeraProblems(n.Galera)
+		synced = len(gw) == 0
+		why = append(why, gw...)
+		if v, ok := e.views[n.Name]; ok {
+			why = append(why, v)
+		}
+	}
+	if e.pacemaker {
+		why = append(why, pacemakerProblems(n.Pacemaker)...)
+	}
+	if e.excluded[n.Name] {
+		why = append(why, "excluded by nodeSelection.excludedNodes")
+	}
+	if e.pinned != "" && e.pinned != n.Name {
+		why = append(why, fmt.Sprintf("not the pinned node %s", e.pinned))
+	}
+	r := NodeDecision{Name: n.Name, Eligible: len(why) == 0}
+	switch {
+	case n.Name == e.active:
+		r.Role = RoleActive
+	case !n.Galera.Reachable:
+		r.Role = RoleUnknown
+	case synced && e.views[n.Name] == "":
+		r.Role = RoleStandby
+	default:
+		r.Role = RoleUnavailable
+	}
+	if r.Eligible {
+		r.Reason = eligibleReason(n, r.Role, e.source)
+	} else {
+		r.Reason = strings.Join(why, "; ")
+	}
+	return r
 }
 
 // activeNode names the node serving clients, by the strongest signal available:
@@ -351,66 +367,84 @@ func viewProblems(nodes []Node) map[string]string {
 	if len(keys) == 0 {
 		return out
 	}
-	current := keys[0]
-	if len(keys) > 1 {
-		var confirmed []viewKey
-		for _, k := range keys {
-			if groups[k][0].Galera.ClusterSize == len(groups[k]) {
-				confirmed = append(confirmed, k)
-			}
+	current, splitBrain := currentView(groups, keys)
+	for _, k := range keys {
+		if k == current && !splitBrain {
+			continue
 		}
-		switch len(confirmed) {
-		case 0:
-			// Nobody's view is confirmed by its members; trust the newest one.
-			current = keys[0]
-			for _, k := range keys[1:] {
-				if k.conf > current.conf {
-					current = k
-				}
-			}
-		case 1:
-			current = confirmed[0]
-		default:
-			var desc []string
-			for _, k := range confirmed {
-				desc = append(desc, fmt.Sprintf("%s (%s, conf_id %d)", names(groups[k]), short(k.uuid), k.conf))
-			}
-			for _, k := range keys {
-				for _, n := range groups[k] {
-					out[n.Name] = "split brain: several primary components claim the cluster: " + strings.Join(desc, " vs ")
-				}
-			}
-			return out
-		}
-		for _, k := range keys {
-			if k == current {
-				continue
-			}
-			for _, n := range groups[k] {
+		for _, n := range groups[k] {
+			if splitBrain {
+				out[n.Name] = "split brain: several primary components claim the cluster: " + describeViews(groups, keys)
+			} else {
 				out[n.Name] = fmt.Sprintf("stale view (conf_id %d, size %d) contradicted by %s (conf_id %d, size %d): frozen or evicted",
 					k.conf, n.Galera.ClusterSize, names(groups[current]), current.conf, groups[current][0].Galera.ClusterSize)
 			}
 		}
 	}
-	// Members of the current view must be listed in its incoming addresses (checked only
-	// when both sides are IP addresses, so DNS names never cause a false alarm).
+	if !splitBrain {
+		for name, why := range incomingProblems(groups[current]) {
+			out[name] = why
+		}
+	}
+	return out
+}
+
+// currentView picks the view to trust: the only one, else the only self-consistent one
+// (as many members as its reported size), else the newest; several self-consistent
+// views are a split brain.
+func currentView(groups map[viewKey][]Node, keys []viewKey) (viewKey, bool) {
+	if len(keys) == 1 {
+		return keys[0], false
+	}
+	var confirmed []viewKey
+	for _, k := range keys {
+		if groups[k][0].Galera.ClusterSize == len(groups[k]) {
+			confirmed = append(confirmed, k)
+		}
+	}
+	switch len(confirmed) {
+	case 0:
+		newest := keys[0]
+		for _, k := range keys[1:] {
+			if k.conf > newest.conf {
+				newest = k
+			}
+		}
+		return newest, false
+	case 1:
+		return confirmed[0], false
+	}
+	return viewKey{}, true
+}
+
+func describeViews(groups map[viewKey][]Node, keys []viewKey) string {
+	desc := make([]string, 0, len(keys))
+	for _, k := range keys {
+		desc = append(desc, fmt.Sprintf("%s (%s, conf_id %d, size %d)", names(groups[k]), short(k.uuid), k.conf, groups[k][0].Galera.ClusterSize))
+	}
+	return strings.Join(desc, " vs ")
+}
+
+// incomingProblems: members of a view must be listed in its incoming addresses
+// (checked only when both sides are IP addresses, so DNS names never cause a false alarm).
+func incomingProblems(members []Node) map[string]string {
 	incoming := map[string]bool{}
-	comparable := true
-	for _, n := range groups[current] {
+	for _, n := range members {
 		for _, a := range n.Galera.IncomingAddresses {
 			host, _, err := net.SplitHostPort(a)
 			if err != nil || net.ParseIP(host) == nil {
-				comparable = false
-				break
+				return nil
 			}
 			incoming[host] = true
 		}
 	}
-	if comparable && len(incoming) > 0 {
-		for _, n := range groups[current] {
-			if net.ParseIP(n.Address) != nil && !incoming[n.Address] {
-				out[n.Name] = fmt.Sprintf("its address %s is not among its primary component's incoming addresses", n.Address)
-			}
+	out := map[string]string{}
+	if len(incoming) == 0 {
+		return out
+	}
+	for _, n := range members {
+		if net.ParseIP(n.Address) != nil && !incoming[n.Address] {
+			out[n.Name] = fmt.Sprintf("its address %s is not among its primary component's incoming addresses", n.Address)
 		}
 	}
 	return out

@@ -34,8 +34,10 @@ func pcmk(i int, f func(*Pacemaker)) edit {
 	}
 }
 
-func hap(i int, status string, scur int64, stick bool) edit {
-	return func(n []Node) { n[i].HAProxy = &HAProxyServer{Status: status, CurrentSessions: scur, StickTarget: stick} }
+func hap(i int, scur int64) edit {
+	return func(n []Node) {
+		n[i].HAProxy = &HAProxyServer{Status: "UP", CurrentSessions: scur}
+	}
 }
 
 // healthyPacemaker gives every node an online, promoted galera, VIP on vip.
@@ -77,64 +79,64 @@ func TestDecide(t *testing.T) {
 		ineligible []string
 	}{
 		{
-			name: "healthy: idle node that is not the stick-table server and not the VIP holder",
+			name:  "healthy: idle node that is not the stick-table server and not the VIP holder",
 			nodes: three(40, 0, 0), edits: []edit{healthyPacemaker(1), stickOn(0)}, pcmk: okPcmk, hap: okHAP,
 			selected: "controller-2", active: "controller-0", source: "HAProxy stick table", vip: "controller-1",
 			reason:     "does not hold the database VIP",
 			nodeReason: map[string]string{"controller-0": "serves clients (HAProxy stick table)", "controller-1": "holds the database VIP"},
 		},
 		{
-			name: "after failover the new active node is avoided",
+			name:  "after failover the new active node is avoided",
 			nodes: three(0, 35, 0), edits: []edit{healthyPacemaker(0), stickOn(1), galera(0, func(g *Galera) { g.Reachable = false; g.Error = "connection refused" })},
 			pcmk: okPcmk, hap: okHAP, selected: "controller-2", active: "controller-1", vip: "controller-0",
 			ineligible: []string{"controller-0"}, nodeReason: map[string]string{"controller-0": "Galera did not answer: connection refused"},
 		},
 		{
-			name: "stickiness survives recovery: old node recovered, table still points to the new one",
+			name:  "stickiness survives recovery: old node recovered, table still points to the new one",
 			nodes: three(0, 20, 0), edits: []edit{stickOn(1)}, hap: okHAP,
 			selected: "controller-0", active: "controller-1", source: "HAProxy stick table",
 		},
 		{
-			name: "no HAProxy: the node with clearly the most client connections is active",
+			name:  "no HAProxy: the node with clearly the most client connections is active",
 			nodes: three(3, 57, 1), selected: "controller-2", active: "controller-1", source: "Galera client connections",
 			reason: "fewest client connections (1)",
 		},
 		{
-			name: "no HAProxy and no clear active: fewest connections wins",
+			name:  "no HAProxy and no clear active: fewest connections wins",
 			nodes: three(9, 7, 8), selected: "controller-1", active: "",
 		},
 		{
-			name: "HAProxy probe failed: fall back to client connections",
+			name:  "HAProxy probe failed: fall back to client connections",
 			nodes: three(0, 0, 44), hap: &HAProxyBackend{Error: "timeout"}, selected: "controller-0", active: "controller-2",
 			source: "Galera client connections",
 		},
 		{
-			name: "HAProxy without stick entry: the server with sessions is active",
-			nodes: three(0, 0, 0), edits: []edit{hap(0, "UP", 0, false), hap(1, "UP", 0, false), hap(2, "UP", 4, false)}, hap: okHAP,
+			name:  "HAProxy without stick entry: the server with sessions is active",
+			nodes: three(0, 0, 0), edits: []edit{hap(0, 0), hap(1, 0), hap(2, 4)}, hap: okHAP,
 			selected: "controller-0", active: "controller-2", source: "HAProxy current sessions",
 		},
 		{
-			name: "idle cluster: avoid the server HAProxy would send the next client to",
-			nodes: three(0, 0, 0), edits: []edit{hap(0, "UP", 0, false), hap(1, "UP", 0, false), hap(2, "UP", 0, false), func(n []Node) { n[0].HAProxy.NextTarget = true }},
+			name:  "idle cluster: avoid the server HAProxy would send the next client to",
+			nodes: three(0, 0, 0), edits: []edit{hap(0, 0), hap(1, 0), hap(2, 0), func(n []Node) { n[0].HAProxy.NextTarget = true }},
 			hap: okHAP, selected: "controller-1", active: "", reason: "ties with controller-2, first by name",
 		},
 		{
-			name: "idle cluster: nothing active, first by name",
-			nodes: three(0, 0, 0), edits: []edit{hap(0, "UP", 0, false), hap(1, "UP", 0, false), hap(2, "UP", 0, false)}, hap: okHAP,
+			name:  "idle cluster: nothing active, first by name",
+			nodes: three(0, 0, 0), edits: []edit{hap(0, 0), hap(1, 0), hap(2, 0)}, hap: okHAP,
 			selected: "controller-0", active: "", reason: "ties with controller-1, first by name",
 		},
 		{
-			name: "desynced node excluded",
+			name:  "desynced node excluded",
 			nodes: three(30, 0, 0), edits: []edit{stickOn(0), galera(1, func(g *Galera) { g.Desynced = true })}, hap: okHAP,
 			selected: "controller-2", ineligible: []string{"controller-1"}, nodeReason: map[string]string{"controller-1": "already desynced"},
 		},
 		{
-			name: "donor node excluded",
+			name:  "donor node excluded",
 			nodes: three(30, 0, 0), edits: []edit{stickOn(0), galera(2, func(g *Galera) { g.LocalState = 2; g.LocalStateComment = "Donor/Desynced"; g.Desynced = true })}, hap: okHAP,
 			selected: "controller-1", ineligible: []string{"controller-2"}, nodeReason: map[string]string{"controller-2": "already desynced (wsrep_local_state=2 Donor/Desynced)"},
 		},
 		{
-			name: "non-Primary node excluded",
+			name:  "non-Primary node excluded",
 			nodes: three(30, 0, 0),
 			edits: []edit{stickOn(0), galera(1, func(g *Galera) {
 				g.ClusterStatus = "non-Primary"
@@ -148,7 +150,7 @@ func TestDecide(t *testing.T) {
 			nodeReason: map[string]string{"controller-1": "not in the primary component (wsrep_cluster_status=non-Primary)"},
 		},
 		{
-			name: "frozen node resumed: stale view contradicted by its peers",
+			name:  "frozen node resumed: stale view contradicted by its peers",
 			nodes: three(30, 0, 0),
 			edits: []edit{stickOn(0), galera(0, func(g *Galera) { g.ClusterSize = 2; g.ClusterConfID = 8 }), galera(1, func(g *Galera) { g.ClusterSize = 2; g.ClusterConfID = 8 }),
 				galera(2, func(g *Galera) { g.ClientConnections = 0 })},
@@ -156,7 +158,7 @@ func TestDecide(t *testing.T) {
 			nodeReason: map[string]string{"controller-2": "stale view (conf_id 7, size 3) contradicted by controller-0,controller-1 (conf_id 8, size 2)"},
 		},
 		{
-			name: "split brain: two self-consistent primary components, nothing is trusted",
+			name:  "split brain: two self-consistent primary components, nothing is trusted",
 			nodes: three(5, 5, 5),
 			edits: []edit{galera(0, func(g *Galera) { g.ClusterSize = 1; g.ClusterConfID = 9 }), galera(1, func(g *Galera) { g.ClusterSize = 2; g.ClusterConfID = 8 }),
 				galera(2, func(g *Galera) { g.ClusterSize = 2; g.ClusterConfID = 8 })},
@@ -164,14 +166,14 @@ func TestDecide(t *testing.T) {
 			nodeReason: map[string]string{"controller-0": "split brain"},
 		},
 		{
-			name: "split brain with different state UUIDs",
+			name:  "split brain with different state UUIDs",
 			nodes: three(0, 0, 0),
 			edits: []edit{galera(0, func(g *Galera) { g.ClusterSize = 1; g.ClusterStateUUID = "aaaaaaaa-2222" }),
 				galera(1, func(g *Galera) { g.ClusterSize = 2 }), galera(2, func(g *Galera) { g.ClusterSize = 2 })},
 			selected: "", ineligible: []string{"controller-0", "controller-1", "controller-2"},
 		},
 		{
-			name: "evicted node missing from the incoming addresses",
+			name:  "evicted node missing from the incoming addresses",
 			nodes: three(20, 0, 0),
 			edits: []edit{stickOn(0), func(n []Node) {
 				for i := range n {
@@ -182,21 +184,21 @@ func TestDecide(t *testing.T) {
 			nodeReason: map[string]string{"controller-2": "not among its primary component's incoming addresses"},
 		},
 		{
-			name: "DNS names are not compared with incoming IP addresses",
+			name:  "DNS names are not compared with incoming IP addresses",
 			nodes: []Node{synced("controller-0", "c0.example.com", 20), synced("controller-1", "c1.example.com", 0), synced("controller-2", "c2.example.com", 0)},
 			edits: []edit{stickOn(0)}, hap: okHAP, selected: "controller-1",
 		},
 		{
-			name: "Pacemaker standby, maintenance and unclean nodes excluded",
+			name:  "Pacemaker standby, maintenance and unclean nodes excluded",
 			nodes: []Node{synced("controller-0", "10.77.0.11", 30), synced("controller-1", "10.77.0.12", 0), synced("controller-2", "10.77.0.13", 0), synced("controller-3", "10.77.0.14", 0)},
 			edits: []edit{healthyPacemaker(0), stickOn(0),
 				pcmk(1, func(p *Pacemaker) { p.Standby = true }), pcmk(2, func(p *Pacemaker) { p.Maintenance = true }), pcmk(3, func(p *Pacemaker) { p.Unclean = true; p.Online = false })},
 			pcmk: okPcmk, hap: okHAP, selected: "", vip: "controller-0", ineligible: []string{"controller-1", "controller-2", "controller-3"},
 			nodeReason: map[string]string{"controller-1": "in standby", "controller-2": "in maintenance", "controller-3": "offline in Pacemaker; unclean (to be fenced)"},
-			reason: "the only eligible node, controller-0, serves clients",
+			reason:     "the only eligible node, controller-0, serves clients",
 		},
 		{
-			name: "demoted, stopped and failed galera excluded",
+			name:  "demoted, stopped and failed galera excluded",
 			nodes: three(0, 0, 0),
 			edits: []edit{healthyPacemaker(0), pcmk(0, func(p *Pacemaker) { p.GaleraRole = "Unpromoted" }), pcmk(1, func(p *Pacemaker) { p.GaleraRole = "" }),
 				pcmk(2, func(p *Pacemaker) { p.GaleraFailed = true })},
@@ -204,97 +206,97 @@ func TestDecide(t *testing.T) {
 			nodeReason: map[string]string{"controller-0": "galera is Unpromoted here, not promoted", "controller-1": "galera is not running here", "controller-2": "galera failed here"},
 		},
 		{
-			name: "node missing from Pacemaker's status excluded",
+			name:  "node missing from Pacemaker's status excluded",
 			nodes: three(0, 0, 0), edits: []edit{healthyPacemaker(0), func(n []Node) { n[2].Pacemaker = nil }}, pcmk: okPcmk,
 			selected: "controller-1", vip: "controller-0", ineligible: []string{"controller-2"}, nodeReason: map[string]string{"controller-2": "not in Pacemaker's status"},
 		},
 		{
-			name: "Pacemaker unreadable: Galera decides, every row says so",
+			name:  "Pacemaker unreadable: Galera decides, every row says so",
 			nodes: three(30, 0, 0), edits: []edit{stickOn(0)}, pcmk: &PacemakerCluster{Error: "ssh: handshake failed"}, hap: okHAP,
 			selected: "controller-1", nodeReason: map[string]string{"controller-1": "Pacemaker not read: ssh: handshake failed"},
 		},
 		{
-			name: "Pacemaker without quorum is ignored",
+			name:  "Pacemaker without quorum is ignored",
 			nodes: three(30, 0, 0), edits: []edit{healthyPacemaker(2), stickOn(0), pcmk(1, func(p *Pacemaker) { p.Standby = true })},
 			pcmk: &PacemakerCluster{Quorum: false}, hap: okHAP, selected: "controller-1", vip: "",
 			nodeReason: map[string]string{"controller-1": "Pacemaker ignored: the answering node has no quorum"},
 		},
 		{
-			name: "cluster maintenance-mode is noted, not blocking",
+			name:  "cluster maintenance-mode is noted, not blocking",
 			nodes: three(30, 0, 0), edits: []edit{healthyPacemaker(0), stickOn(0)}, pcmk: &PacemakerCluster{Quorum: true, MaintenanceMode: true}, hap: okHAP,
 			selected: "controller-1", vip: "controller-0", nodeReason: map[string]string{"controller-1": "cluster in maintenance-mode"},
 		},
 		{
-			name: "the VIP holder is used when it is the only idle node",
+			name:  "the VIP holder is used when it is the only idle node",
 			nodes: three(30, 0, 0), edits: []edit{healthyPacemaker(1), stickOn(0), galera(2, func(g *Galera) { g.Desynced = true })}, pcmk: okPcmk, hap: okHAP,
 			selected: "controller-1", vip: "controller-1", reason: "the only eligible node that does not serve clients", ineligible: []string{"controller-2"},
 		},
 		{
-			name: "every node ineligible",
+			name:  "every node ineligible",
 			nodes: three(0, 0, 0),
 			edits: []edit{galera(0, func(g *Galera) { g.Reachable = false; g.Error = "i/o timeout" }), galera(1, func(g *Galera) { g.Desynced = true }),
 				galera(2, func(g *Galera) { g.LocalState = 1; g.LocalStateComment = "Joining" })},
 			selected: "", ineligible: []string{"controller-0", "controller-1", "controller-2"}, reason: "no idle node: none of the 3 nodes is eligible",
 		},
 		{
-			name: "only the active node is eligible: wait",
+			name:  "only the active node is eligible: wait",
 			nodes: three(30, 0, 0), edits: []edit{stickOn(0), galera(1, func(g *Galera) { g.Desynced = true }), galera(2, func(g *Galera) { g.Desynced = true })}, hap: okHAP,
 			selected: "", active: "controller-0", reason: "set allowActiveNode to use it", ineligible: []string{"controller-1", "controller-2"},
 		},
 		{
-			name: "only the active node is eligible and allowActiveNode: use it",
+			name:  "only the active node is eligible and allowActiveNode: use it",
 			nodes: three(30, 0, 0), edits: []edit{stickOn(0), galera(1, func(g *Galera) { g.Desynced = true }), galera(2, func(g *Galera) { g.Desynced = true })}, hap: okHAP,
 			policy: Policy{AllowActive: true}, selected: "controller-0", reason: "allowActiveNode is set", ineligible: []string{"controller-1", "controller-2"},
 		},
 		{
-			name: "allowActiveNode does not win over an idle node",
+			name:  "allowActiveNode does not win over an idle node",
 			nodes: three(30, 0, 0), edits: []edit{stickOn(0)}, hap: okHAP, policy: Policy{AllowActive: true}, selected: "controller-1",
 		},
 		{
-			name: "all nodes busy: several servers with sessions, the busiest is active",
-			nodes: three(10, 12, 11), edits: []edit{hap(0, "UP", 3, false), hap(1, "UP", 9, false), hap(2, "UP", 2, false)}, hap: okHAP,
+			name:  "all nodes busy: several servers with sessions, the busiest is active",
+			nodes: three(10, 12, 11), edits: []edit{hap(0, 3), hap(1, 9), hap(2, 2)}, hap: okHAP,
 			selected: "controller-0", active: "controller-1", source: "HAProxy current sessions (most of several)",
 		},
 		{
-			name: "preferred nodes in order, when eligible",
+			name:  "preferred nodes in order, when eligible",
 			nodes: three(30, 0, 0), edits: []edit{stickOn(0), galera(2, func(g *Galera) { g.ClientConnections = 5 })}, hap: okHAP,
 			policy: Policy{Preferred: []string{"controller-2", "controller-1"}}, selected: "controller-2", reason: "a preferred node",
 		},
 		{
-			name: "preferred but active: not chosen",
+			name:  "preferred but active: not chosen",
 			nodes: three(30, 0, 0), edits: []edit{stickOn(0)}, hap: okHAP,
 			policy: Policy{Preferred: []string{"controller-0"}}, selected: "controller-1",
 		},
 		{
-			name: "excluded node never chosen",
+			name:  "excluded node never chosen",
 			nodes: three(30, 0, 5), edits: []edit{stickOn(0)}, hap: okHAP,
 			policy: Policy{Excluded: []string{"controller-1"}}, selected: "controller-2", ineligible: []string{"controller-1"},
 			nodeReason: map[string]string{"controller-1": "excluded by nodeSelection.excludedNodes"},
 		},
 		{
-			name: "pinned node chosen even with more connections",
+			name:  "pinned node chosen even with more connections",
 			nodes: three(30, 0, 5), edits: []edit{stickOn(0)}, hap: okHAP,
 			policy: Policy{Pinned: "controller-2"}, selected: "controller-2", ineligible: []string{"controller-0", "controller-1"},
 			nodeReason: map[string]string{"controller-1": "not the pinned node controller-2"},
 		},
 		{
-			name: "pinned node not eligible: wait",
+			name:  "pinned node not eligible: wait",
 			nodes: three(30, 0, 0), edits: []edit{stickOn(0), galera(2, func(g *Galera) { g.Desynced = true })}, hap: okHAP,
 			policy: Policy{Pinned: "controller-2"}, selected: "", ineligible: []string{"controller-0", "controller-1", "controller-2"},
 		},
 		{
-			name: "pinned node is the active one: wait unless allowed",
+			name:  "pinned node is the active one: wait unless allowed",
 			nodes: three(30, 0, 0), edits: []edit{stickOn(0)}, hap: okHAP,
 			policy: Policy{Pinned: "controller-0"}, selected: "", reason: "the only eligible node, controller-0, serves clients",
 			ineligible: []string{"controller-1", "controller-2"},
 		},
 		{
-			name: "equal connections: shorter receive queue wins",
+			name:  "equal connections: shorter receive queue wins",
 			nodes: three(30, 2, 2), edits: []edit{stickOn(0), galera(1, func(g *Galera) { g.RecvQueue = 40 })}, hap: okHAP,
 			selected: "controller-2", reason: "shortest receive queue (0)",
 		},
 		{
-			name: "unknown client count sorts last",
+			name:  "unknown client count sorts last",
 			nodes: three(30, -1, 6), edits: []edit{stickOn(0)}, hap: okHAP, selected: "controller-2",
 		},
 	}

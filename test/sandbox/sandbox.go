@@ -80,7 +80,8 @@ func Load(t testing.TB) *Sandbox {
 	if len(s.Nodes) == 0 || s.Bridge == "" {
 		t.Fatalf("%s names no nodes or no bridge", path)
 	}
-	addrs := []string{s.VIP}
+	addrs := make([]string, 0, 1+len(s.Nodes))
+	addrs = append(addrs, s.VIP)
 	for _, n := range s.Nodes {
 		addrs = append(addrs, n.Address)
 	}
@@ -96,7 +97,8 @@ func Load(t testing.TB) *Sandbox {
 func CheckRoute(addr, bridge string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "ip", "route", "get", addr).CombinedOutput() //nolint:gosec // G204: fixed program, an address from sandbox.json
+	//nolint:gosec // G204: a fixed program; the address comes from sandbox.json
+	out, err := exec.CommandContext(ctx, "ip", "route", "get", addr).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("ip route get %s: %w: %s", addr, err, out)
 	}
@@ -145,15 +147,16 @@ func readSecret(t testing.TB, path string) string {
 // test's probe. The lock is released when the test ends.
 func (s *Sandbox) Lock(t testing.TB) {
 	t.Helper()
-	f, err := os.OpenFile(filepath.Join(filepath.Dir(s.Path), "tests.lock"), os.O_CREATE|os.O_RDWR, 0o600) //nolint:gosec // G304: next to sandbox.json
+	lock := filepath.Join(filepath.Dir(s.Path), "tests.lock")
+	f, err := os.OpenFile(lock, os.O_CREATE|os.O_RDWR, 0o600) //nolint:gosec // G304: next to sandbox.json
 	if err != nil {
 		t.Fatalf("opening the sandbox test lock: %v", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil { //nolint:gosec // G115: a file descriptor fits in int
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		t.Fatalf("locking the sandbox: %v", err)
 	}
 	t.Cleanup(func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) //nolint:gosec // G115: as above
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		_ = f.Close()
 	})
 }
