@@ -93,8 +93,8 @@ verify: manifests generate ## Regenerate, go mod tidy, and fail on any differenc
 		git status --porcelain -- api config go.mod go.sum; git --no-pager diff --stat; exit 1; fi
 
 .PHONY: demo
-demo: manifests envtest ## Show the operator's main job end to end on this machine.
-	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go run ./test/demo
+demo: manifests envtest sandbox ## Show the operator's main job end to end on this machine.
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" go run ./test/demo
 
 ##@ Build
 

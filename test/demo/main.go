@@ -1,9 +1,9 @@
-// Command demo is what `make demo` runs. Today it shows the part of the operator that is
-// built: the API, served by a real kube-apiserver and etcd (the envtest binaries built by
-// hack/setup-envtest.sh), accepting the samples and refusing a malformed backup at apply
-// time with a message a person understands. The probes, the agent, the controllers and
-// the one-node Kubernetes that runs backup Jobs arrive with their own issues; the demo
-// says so at the end instead of pretending.
+// Command demo is what `make demo` runs. Today it shows the parts of the operator that
+// are built: the API, served by a real kube-apiserver and etcd (the envtest binaries built
+// by hack/setup-envtest.sh), accepting the samples and refusing malformed backups at apply
+// time; and the probe and node choice against the local overcloud of hack/overcloud.sh.
+// The agent, the controllers and the one-node Kubernetes that runs backup Jobs arrive with
+// their own issues; the demo says so at the end instead of pretending.
 package main
 
 import (
@@ -11,15 +11,22 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
+	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/probe"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/selection"
+	"github.com/overcloud-backup/overcloud-backup-operator/test/sandbox"
 	"github.com/overcloud-backup/overcloud-backup-operator/test/testenv"
 )
 
@@ -121,13 +128,111 @@ func run(ctx context.Context) (err error) {
 	}
 	fmt.Printf("   %v\n", err)
 
+	if err := probeDemo(ctx); err != nil {
+		return err
+	}
+
 	fmt.Println(`
-What is not built yet, each with its own issue: the local three-controller overcloud and
-its probes (Galera, Pacemaker, HAProxy) with node selection and the 'probe' command; the
-backup agent ('agent dump'); the one-node Kubernetes that runs backup Jobs; the
-OvercloudBackup and BackupSchedule controllers. Until they land, the objects above are
-validated and stored but nothing acts on them, and 'overcloud-backup-operator agent' and
-'probe' exit with a "not built yet" error.`)
+What is not built yet, each with its own issue: the backup agent ('agent dump'), the
+one-node Kubernetes that runs backup Jobs, and the OvercloudBackup and BackupSchedule
+controllers. Until they land, the objects above are validated and stored but nothing acts
+on them, and 'overcloud-backup-operator agent' exits with a "not built yet" error.`)
+	return nil
+}
+
+// probeDemo probes the local overcloud (hack/overcloud.sh) the way the operator will:
+// the node table and the choice, then again with the chosen node desynced.
+func probeDemo(ctx context.Context) error {
+	path := os.Getenv("OCB_SANDBOX")
+	if path == "" {
+		return errors.New("OCB_SANDBOX is not set: run `make demo`, which brings up the local overcloud first")
+	}
+	sb, err := sandbox.Read(path)
+	if err != nil {
+		return err
+	}
+	read := func(p string) ([]byte, error) {
+		b, err := os.ReadFile(p) //nolint:gosec // G304: files named by sandbox.json
+		return []byte(strings.TrimRight(string(b), "\n")), err
+	}
+	dbPass, err1 := read(sb.Database.PasswordFile)
+	statsPass, err2 := read(sb.HAProxy.StatsPasswordFile)
+	key, err3 := os.ReadFile(sb.SSH.PrivateKeyFile)
+	known, err4 := os.ReadFile(sb.SSH.KnownHostsFile)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return fmt.Errorf("reading the sandbox's credentials: %w", err)
+	}
+	oc := &backupv1alpha1.OvercloudSpec{
+		Name: "ocb", DatabaseVIP: sb.VIP,
+		SSH:       &backupv1alpha1.SSHAccess{User: sb.SSH.User},
+		Pacemaker: &backupv1alpha1.PacemakerAccess{},
+		HAProxy:   &backupv1alpha1.HAProxyAccess{StatsURL: sb.HAProxy.StatsURL, StatsSocket: sb.HAProxy.StatsSocket},
+	}
+	for _, n := range sb.Nodes {
+		oc.Nodes = append(oc.Nodes, backupv1alpha1.NodeSpec{Name: n.Name, Address: n.Address})
+	}
+	tg, err := probe.NewTarget(oc, probe.Credentials{
+		DatabaseUser: sb.Database.User, DatabasePassword: string(dbPass),
+		SSHPrivateKey: key, SSHKnownHosts: known,
+		HAProxyUser: sb.HAProxy.StatsUser, HAProxyPassword: string(statsPass),
+	}, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	once := func() (selection.Decision, error) {
+		start := time.Now()
+		s := probe.Gather(ctx, tg)
+		d := selection.Decide(s, selection.Policy{})
+		fmt.Printf("   (probe took %v)\n", time.Since(start).Round(time.Millisecond))
+		r := probe.NewReport(oc.Name, s, d)
+		var b strings.Builder
+		if err := r.WriteTable(&b); err != nil {
+			return d, err
+		}
+		for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+			fmt.Println("   " + line)
+		}
+		return d, nil
+	}
+
+	fmt.Println("\n5. Probing the local overcloud (three controllers in network namespaces: Galera,")
+	fmt.Println("   Pacemaker's crm_mon over SSH, HAProxy on the VIP) and choosing the node to back up from:")
+	d, err := once()
+	if err != nil {
+		return err
+	}
+	if d.Selected == "" {
+		return fmt.Errorf("no node chosen on a healthy sandbox: %s", d.Reason)
+	}
+	idx := -1
+	for i, n := range sb.Nodes {
+		if n.Name == d.Selected {
+			idx = i
+		}
+	}
+	fmt.Printf("\n6. Desyncing %s (as a backup in progress would) and probing again:\n", d.Selected)
+	if err := overcloud(ctx, sb, "desync", strconv.Itoa(idx), "on"); err != nil {
+		return err
+	}
+	defer func() { _ = overcloud(ctx, sb, "desync", strconv.Itoa(idx), "off") }()
+	d2, err := once()
+	if err != nil {
+		return err
+	}
+	if d2.Selected == d.Selected {
+		return fmt.Errorf("the desynced node %s was chosen again", d.Selected)
+	}
+	return nil
+}
+
+// overcloud runs hack/overcloud.sh.
+func overcloud(ctx context.Context, sb *sandbox.Sandbox, args ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, sb.Script, args...).CombinedOutput() //nolint:gosec // G204: our own script
+	if err != nil {
+		return fmt.Errorf("hack/overcloud.sh %s: %w: %s", strings.Join(args, " "), err, out)
+	}
 	return nil
 }
 

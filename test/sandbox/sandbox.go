@@ -69,16 +69,25 @@ func Load(t testing.TB) *Sandbox {
 		t.Fatal("OCB_SANDBOX is not set: this test needs the local overcloud; run `make test`, " +
 			"or `hack/overcloud.sh up` and export OCB_SANDBOX=<state dir>/sandbox.json")
 	}
-	data, err := os.ReadFile(path) //nolint:gosec // G304: the path is the test runner's own OCB_SANDBOX
+	s, err := Read(path)
 	if err != nil {
-		t.Fatalf("reading the sandbox description: %v", err)
+		t.Fatal(err)
 	}
-	s := &Sandbox{Path: path, Script: filepath.Join(repoRoot(t), "hack", "overcloud.sh")}
+	return s
+}
+
+// Read reads a sandbox.json and checks the routes of every address it names.
+func Read(path string) (*Sandbox, error) {
+	data, err := os.ReadFile(path) //nolint:gosec // G304: the caller's own sandbox.json
+	if err != nil {
+		return nil, fmt.Errorf("reading the sandbox description: %w", err)
+	}
+	s := &Sandbox{Path: path, Script: filepath.Join(repoRoot(), "hack", "overcloud.sh")}
 	if err := json.Unmarshal(data, s); err != nil {
-		t.Fatalf("decoding %s: %v", path, err)
+		return nil, fmt.Errorf("decoding %s: %w", path, err)
 	}
 	if len(s.Nodes) == 0 || s.Bridge == "" {
-		t.Fatalf("%s names no nodes or no bridge", path)
+		return nil, fmt.Errorf("%s names no nodes or no bridge", path)
 	}
 	addrs := make([]string, 0, 1+len(s.Nodes))
 	addrs = append(addrs, s.VIP)
@@ -87,10 +96,10 @@ func Load(t testing.TB) *Sandbox {
 	}
 	for _, a := range addrs {
 		if err := CheckRoute(a, s.Bridge); err != nil {
-			t.Fatalf("refusing to send traffic: %v", err)
+			return nil, fmt.Errorf("refusing to send traffic: %w", err)
 		}
 	}
-	return s
+	return s, nil
 }
 
 // CheckRoute fails unless `ip route get addr` goes through dev bridge (or loopback).
@@ -176,11 +185,8 @@ func (s *Sandbox) Run(t testing.TB, args ...string) string {
 	return string(out)
 }
 
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("cannot locate the repository")
-	}
+// repoRoot is the repository holding this file (tests and the demo run from a checkout).
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
