@@ -86,6 +86,24 @@ func run(ctx context.Context) (err error) {
 		return err
 	}
 
+	if err := rejectDemo(ctx, c, created); err != nil {
+		return err
+	}
+
+	if err := probeDemo(ctx); err != nil {
+		return err
+	}
+
+	fmt.Println(`
+What is not built yet, each with its own issue: the backup agent ('agent dump'), the
+one-node Kubernetes that runs backup Jobs, and the OvercloudBackup and BackupSchedule
+controllers. Until they land, the objects above are validated and stored but nothing acts
+on them, and 'overcloud-backup-operator agent' exits with a "not built yet" error.`)
+	return nil
+}
+
+// rejectDemo shows the API server refusing a malformed backup and a change to a backup's spec.
+func rejectDemo(ctx context.Context, c client.Client, created []*unstructured.Unstructured) error {
 	fmt.Println("\n3. Applying a malformed backup: it prefers controller-5, which is not a node of its overcloud,")
 	fmt.Println("   and excludes a node it also prefers. The API server refuses it before anything runs:")
 	var backup *unstructured.Unstructured
@@ -109,7 +127,7 @@ func run(ctx context.Context) (err error) {
 	if err := unstructured.SetNestedStringSlice(bad.Object, []string{"controller-1"}, "spec", "nodeSelection", "excludedNodes"); err != nil {
 		return err
 	}
-	err = c.Create(ctx, bad, client.DryRunAll)
+	err := c.Create(ctx, bad, client.DryRunAll)
 	if err == nil {
 		return errors.New("the API server accepted a malformed backup: the CRD's validation rules are not installed")
 	}
@@ -127,16 +145,6 @@ func run(ctx context.Context) (err error) {
 		return errors.New("the API server accepted a change to a backup's spec")
 	}
 	fmt.Printf("   %v\n", err)
-
-	if err := probeDemo(ctx); err != nil {
-		return err
-	}
-
-	fmt.Println(`
-What is not built yet, each with its own issue: the backup agent ('agent dump'), the
-one-node Kubernetes that runs backup Jobs, and the OvercloudBackup and BackupSchedule
-controllers. Until they land, the objects above are validated and stored but nothing acts
-on them, and 'overcloud-backup-operator agent' exits with a "not built yet" error.`)
 	return nil
 }
 
