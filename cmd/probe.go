@@ -76,6 +76,7 @@ OCB_DB_USER, OCB_DB_PASSWORD, OCB_HAPROXY_USER and OCB_HAPROXY_PASSWORD override
 			if err != nil {
 				return err
 			}
+			defer target.Close()
 			snap := probe.Gather(cmd.Context(), target)
 			d := selection.Decide(snap, probe.PolicyOf(pf.NodeSelection))
 			report := probe.NewReport(pf.Overcloud.Name, snap, d)

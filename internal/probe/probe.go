@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
@@ -67,6 +68,19 @@ type Target struct {
 	HAProxySocket HAProxySource
 	// Timeout bounds every single call (one node's Galera probe, one crm_mon run...).
 	Timeout time.Duration
+
+	// closers release what the sources keep between probes (SSH connections).
+	closers []func()
+	// vipHint remembers the VIP holder of the last probe (index+1, 0 for none), so the
+	// next probe reads that node's stats socket while Pacemaker is still being asked.
+	vipHint *atomic.Int32
+}
+
+// Close releases the connections the sources keep between probes.
+func (t Target) Close() {
+	for _, c := range t.closers {
+		c()
+	}
 }
 
 // Gather probes everything at once and returns the snapshot. It never fails: what a
@@ -86,10 +100,10 @@ func Gather(ctx context.Context, t Target) selection.Snapshot {
 	n := len(t.Nodes)
 	gal := make([]*galera.Status, n)
 	galErr := make([]error, n)
-	pcmk := make([]*PacemakerView, n)
-	pcmkErr := make([]error, n)
 	sock := make([]*HAProxyView, n)
 	sockErr := make([]error, n)
+	var view *PacemakerView
+	var pcmkErrs []error
 	var http *HAProxyView
 	var httpErr error
 
@@ -97,15 +111,16 @@ func Gather(ctx context.Context, t Target) selection.Snapshot {
 	for i, node := range t.Nodes {
 		addr := net.JoinHostPort(node.Address, strconv.Itoa(node.MySQLPort))
 		wg.Go(call(func(c context.Context) { gal[i], galErr[i] = t.Galera.Probe(c, addr) }))
-		if t.Pacemaker != nil {
-			wg.Go(call(func(c context.Context) { pcmk[i], pcmkErr[i] = t.Pacemaker.Status(c, node) }))
-		}
-		if t.HAProxySocket != nil {
-			wg.Go(call(func(c context.Context) { sock[i], sockErr[i] = t.HAProxySocket.Read(c, &node, t.Nodes) }))
-		}
 	}
 	if t.HAProxyHTTP != nil {
 		wg.Go(call(func(c context.Context) { http, httpErr = t.HAProxyHTTP.Read(c, nil, t.Nodes) }))
+	}
+	// Pacemaker's status is cluster-wide: one answer is enough, so nodes are asked one
+	// after the other, the next one as soon as one fails or is slow (a hedged request).
+	// The stats socket then goes to the VIP holder, the only HAProxy clients reach. Both
+	// share one deadline, so this chain costs at most one timeout too.
+	if t.Pacemaker != nil || t.HAProxySocket != nil {
+		wg.Go(call(func(c context.Context) { view, pcmkErrs = t.pacemakerThenSocket(c, sock, sockErr) }))
 	}
 	wg.Wait()
 
@@ -113,11 +128,12 @@ func Gather(ctx context.Context, t Target) selection.Snapshot {
 	for i, node := range t.Nodes {
 		s.Nodes[i] = selection.Node{Name: node.Name, Address: node.Address, Galera: galeraView(gal[i], galErr[i])}
 	}
-
-	var view *PacemakerView
 	if t.Pacemaker != nil {
-		view, s.Pacemaker = pickPacemaker(pcmk, pcmkErr)
-		if view != nil {
+		if view == nil {
+			s.Pacemaker = &selection.PacemakerCluster{Error: joinErrs(pcmkErrs)}
+		} else {
+			c := view.Cluster
+			s.Pacemaker = &c
 			for i := range s.Nodes {
 				if p, ok := view.Nodes[s.Nodes[i].Name]; ok {
 					s.Nodes[i].Pacemaker = &p
@@ -165,34 +181,147 @@ func galeraView(st *galera.Status, err error) selection.Galera {
 	}
 }
 
-// pickPacemaker takes the first answer (in node order) from a node with quorum, else
-// the first answer at all; with none, the cluster status carries the errors.
-func pickPacemaker(views []*PacemakerView, errs []error) (*PacemakerView, *selection.PacemakerCluster) {
-	var first *PacemakerView
-	for _, v := range views {
-		if v == nil {
-			continue
-		}
-		if v.Cluster.Quorum {
-			c := v.Cluster
-			return v, &c
-		}
-		if first == nil {
-			first = v
+// pacemakerThenSocket asks Pacemaker (hedged over the nodes), then reads the stats socket
+// of the VIP holder. The holder of the last probe is read while Pacemaker is asked, so a
+// VIP that did not move costs no extra round trip.
+func (t Target) pacemakerThenSocket(c context.Context, sock []*HAProxyView, sockErr []error) (view *PacemakerView, errs []error) {
+	n := len(t.Nodes)
+	timeout := t.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	hint := -1
+	if t.vipHint != nil {
+		hint = int(t.vipHint.Load()) - 1
+	}
+	type answer struct {
+		view *HAProxyView
+		err  error
+	}
+	var early chan answer
+	if t.HAProxySocket != nil && hint >= 0 && hint < n {
+		early = make(chan answer, 1)
+		go func() {
+			v, err := t.HAProxySocket.Read(c, &t.Nodes[hint], t.Nodes)
+			early <- answer{v, err}
+		}()
+	}
+	if t.Pacemaker != nil {
+		view, errs = firstPacemaker(c, t.Pacemaker, t.Nodes, hedgeDelay(timeout))
+	}
+	holder := vipHolder(view, t.Nodes)
+	if t.vipHint != nil {
+		t.vipHint.Store(int32(holder + 1)) //nolint:gosec // G115: a node index
+	}
+	if t.HAProxySocket == nil {
+		return view, errs
+	}
+	if early != nil && holder == hint {
+		a := <-early
+		sock[hint], sockErr[hint] = a.view, a.err
+		if a.err == nil {
+			return view, errs
 		}
 	}
-	if first != nil {
-		c := first.Cluster
-		return first, &c
+	// The VIP moved, or its holder is unknown: that early answer (if any) is dropped.
+	readSockets(c, t.HAProxySocket, t.Nodes, holder, sock, sockErr)
+	return view, errs
+}
+
+// hedgeDelay is how long a Pacemaker query may take before the next node is asked too.
+func hedgeDelay(timeout time.Duration) time.Duration {
+	return min(250*time.Millisecond, timeout/4)
+}
+
+// firstPacemaker asks the nodes for the cluster status in order, starting the next one
+// when the current one fails or has not answered within hedge, and returns the first
+// answer from a node with quorum (else the first answer at all) and the errors met.
+func firstPacemaker(ctx context.Context, src PacemakerSource, nodes []Node, hedge time.Duration) (*PacemakerView, []error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		view *PacemakerView
+		err  error
 	}
-	return nil, &selection.PacemakerCluster{Error: joinErrs(errs)}
+	results := make(chan result, len(nodes))
+	launched, received := 0, 0
+	launch := func() {
+		node := nodes[launched]
+		launched++
+		go func() {
+			v, err := src.Status(ctx, node)
+			results <- result{v, err}
+		}()
+	}
+	launch()
+	timer := time.NewTimer(hedge)
+	defer timer.Stop()
+	var errs []error
+	var noQuorum *PacemakerView
+	for received < launched {
+		select {
+		case r := <-results:
+			received++
+			switch {
+			case r.err != nil:
+				errs = append(errs, r.err)
+			case r.view.Cluster.Quorum:
+				return r.view, errs
+			case noQuorum == nil:
+				noQuorum = r.view
+			}
+			if launched < len(nodes) {
+				launch()
+			}
+		case <-timer.C:
+			if launched < len(nodes) {
+				launch()
+				timer.Reset(hedge)
+			}
+		case <-ctx.Done():
+			return noQuorum, append(errs, ctx.Err())
+		}
+	}
+	return noQuorum, errs
+}
+
+// vipHolder is the index of the node holding the database VIP per Pacemaker, or -1.
+func vipHolder(v *PacemakerView, nodes []Node) int {
+	if v == nil {
+		return -1
+	}
+	for i, n := range nodes {
+		if p, ok := v.Nodes[n.Name]; ok && p.HoldsVIP {
+			return i
+		}
+	}
+	return -1
+}
+
+// readSockets reads the stats socket of the VIP holder; when it is unknown or does not
+// answer, of every node at once (pickHAProxy then prefers one showing clients).
+func readSockets(ctx context.Context, src HAProxySource, nodes []Node, holder int, views []*HAProxyView, errs []error) {
+	if holder >= 0 {
+		views[holder], errs[holder] = src.Read(ctx, &nodes[holder], nodes)
+		if errs[holder] == nil || ctx.Err() != nil {
+			return
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range nodes {
+		if i != holder {
+			wg.Go(func() { views[i], errs[i] = src.Read(ctx, &nodes[i], nodes) })
+		}
+	}
+	wg.Wait()
 }
 
 // pickHAProxy prefers the stats socket of the node holding the VIP (the only HAProxy
 // clients reach), then any socket answer showing clients, then the HTTP stats page,
 // then any socket answer.
 func pickHAProxy(nodes []Node, pv *PacemakerView, sock []*HAProxyView, sockErr []error,
-	http *HAProxyView, httpErr error, useSocket, useHTTP bool) (*HAProxyView, *selection.HAProxyBackend) {
+	http *HAProxyView, httpErr error, useSocket, useHTTP bool,
+) (*HAProxyView, *selection.HAProxyBackend) {
 	if useSocket {
 		if pv != nil {
 			for i, n := range nodes {

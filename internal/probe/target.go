@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -51,6 +52,7 @@ func NewTarget(oc *backupv1alpha1.OvercloudSpec, c Credentials, timeout time.Dur
 	}
 	t := Target{
 		Timeout: timeout,
+		vipHint: &atomic.Int32{},
 		Galera: galera.NewProber(galera.Config{
 			User: c.DatabaseUser, Password: c.DatabasePassword, TLS: tlsCfg,
 			ConnectTimeout: min(connect, timeout), QueryTimeout: min(query, timeout),
@@ -78,6 +80,7 @@ func NewTarget(oc *backupv1alpha1.OvercloudSpec, c Credentials, timeout time.Dur
 		if err != nil {
 			return Target{}, fmt.Errorf("configuring SSH: %w", err)
 		}
+		t.closers = append(t.closers, runner.Close)
 	}
 	if oc.Pacemaker != nil {
 		if runner == nil {

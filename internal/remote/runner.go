@@ -27,6 +27,7 @@ const (
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultCommandTimeout = 60 * time.Second
 	DefaultMaxOutput      = 16 << 20
+	DefaultIdleTimeout    = 30 * time.Second
 	// stderrTail is how much of the end of stderr an ExitError keeps.
 	stderrTail = 2048
 	// killGrace is how long a cancelled Run waits for its SIGKILL request to be written.
@@ -57,6 +58,9 @@ type Config struct {
 	CommandTimeout time.Duration
 	// MaxOutput caps the stdout kept; a command that prints more fails. 0 means DefaultMaxOutput.
 	MaxOutput int
+	// IdleTimeout is how long a connection is kept for reuse after its last command; 0 means
+	// DefaultIdleTimeout.
+	IdleTimeout time.Duration
 }
 
 // Runner runs commands over SSH. Create it with NewRunner.
@@ -66,7 +70,11 @@ type Runner struct {
 	hostKeys       ssh.HostKeyCallback
 	connectTimeout time.Duration
 	commandTimeout time.Duration
+	idleTimeout    time.Duration
 	maxOutput      int
+
+	mu    sync.Mutex
+	conns map[string]*conn
 }
 
 // NewRunner checks the key and the known_hosts content and returns a Runner.
@@ -91,7 +99,9 @@ func NewRunner(cfg Config) (*Runner, error) {
 		hostKeys:       cb,
 		connectTimeout: orDefault(cfg.ConnectTimeout, DefaultConnectTimeout),
 		commandTimeout: orDefault(cfg.CommandTimeout, DefaultCommandTimeout),
+		idleTimeout:    orDefault(cfg.IdleTimeout, DefaultIdleTimeout),
 		maxOutput:      cfg.MaxOutput,
+		conns:          map[string]*conn{},
 	}
 	if r.maxOutput <= 0 {
 		r.maxOutput = DefaultMaxOutput
@@ -235,11 +245,14 @@ func (e *ExitError) Error() string {
 // ExitStatus returns the exit status (pacemaker.CommandRunner's callers read it through this).
 func (e *ExitError) ExitStatus() int { return e.Status }
 
-// Run connects to host:port (port 0 means 22), runs command with stdin, and returns its standard
-// output. On a non-zero exit it returns the output together with an *ExitError. The connection,
-// the handshake and the command are bounded by the Runner's timeouts and by ctx; when either
-// expires the command is sent SIGKILL (honoured by sshd for non-root users), the connection is
-// closed and the error wraps ctx's error (context.DeadlineExceeded or context.Canceled).
+// Run runs command with stdin on host:port (port 0 means 22) and returns its standard
+// output. On a non-zero exit it returns the output together with an *ExitError. The
+// connection is kept for IdleTimeout and reused by the next Run on the same host (a probe
+// then costs a session, not a handshake); a stale kept connection is replaced once. The
+// connection, the handshake and the command are bounded by the Runner's timeouts and by
+// ctx; when either expires the command is sent SIGKILL (honoured by sshd for non-root
+// users), the connection is closed and forgotten, and the error wraps ctx's error
+// (context.DeadlineExceeded or context.Canceled).
 func (r *Runner) Run(ctx context.Context, host string, port int, command string, stdin []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.commandTimeout)
 	defer cancel()
@@ -247,16 +260,150 @@ func (r *Runner) Run(ctx context.Context, host string, port int, command string,
 		port = 22
 	}
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	for {
+		c, reused, err := r.connection(ctx, addr)
+		if err != nil {
+			return nil, err
+		}
+		out, stale, err := r.runOn(ctx, c, addr, command, stdin)
+		if stale && reused && ctx.Err() == nil {
+			continue // the kept connection had died; dial a fresh one
+		}
+		return out, err
+	}
+}
 
+// conn is one SSH connection, kept between runs while it works.
+type conn struct {
+	raw    net.Conn
+	client *ssh.Client
+	pooled bool
+	idle   *time.Timer // closes a pooled connection nobody used for IdleTimeout
+	active int         // runs using the connection now, guarded by Runner.mu
+	once   sync.Once
+}
+
+func (c *conn) close() {
+	c.once.Do(func() {
+		_ = c.client.Close()
+		_ = c.raw.Close()
+	})
+}
+
+// connection returns the kept connection to addr, or dials one.
+func (r *Runner) connection(ctx context.Context, addr string) (*conn, bool, error) {
+	r.mu.Lock()
+	if c, ok := r.conns[addr]; ok {
+		c.idle.Stop()
+		c.active++
+		r.mu.Unlock()
+		return c, true, nil
+	}
+	r.mu.Unlock()
+	c, err := r.dial(ctx, addr)
+	if err != nil {
+		return nil, false, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, taken := r.conns[addr]; !taken {
+		c.pooled = true
+		c.active = 1
+		c.idle = time.AfterFunc(r.idleTimeout, func() { r.forget(addr, c) })
+		c.idle.Stop()
+		r.conns[addr] = c
+	}
+	return c, false, nil
+}
+
+// release keeps a pooled connection for IdleTimeout more, or closes an unpooled one.
+func (r *Runner) release(addr string, c *conn) {
+	if !c.pooled {
+		c.close()
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c.active--
+	if r.conns[addr] == c && c.active == 0 {
+		c.idle.Reset(r.idleTimeout)
+	}
+}
+
+// forget closes a connection and drops it from the pool.
+func (r *Runner) forget(addr string, c *conn) {
+	r.mu.Lock()
+	if r.conns[addr] == c {
+		delete(r.conns, addr)
+	}
+	r.mu.Unlock()
+	c.close()
+}
+
+// Close closes every kept connection. The Runner stays usable (each Run then dials).
+func (r *Runner) Close() {
+	r.mu.Lock()
+	conns := r.conns
+	r.conns = map[string]*conn{}
+	r.mu.Unlock()
+	for _, c := range conns {
+		c.idle.Stop()
+		c.close()
+	}
+}
+
+// dial connects and authenticates, within the connect timeout and ctx.
+func (r *Runner) dial(ctx context.Context, addr string) (*conn, error) {
 	dialCtx, dialCancel := context.WithTimeout(ctx, r.connectTimeout)
 	defer dialCancel()
 	var d net.Dialer
-	conn, err := d.DialContext(dialCtx, "tcp", addr)
+	raw, err := d.DialContext(dialCtx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
 	}
-	// From here on, ctx ending closes the connection, whatever is blocked on it. A running command
-	// is first sent SIGKILL: without a pty, sshd would leave it running after the disconnect.
+	// A ctx ending during the handshake closes the connection, whatever blocks on it.
+	stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
+	defer stop()
+	handshakeDeadline := time.Now().Add(r.connectTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(handshakeDeadline) {
+		handshakeDeadline = dl
+	}
+	if err := raw.SetDeadline(handshakeDeadline); err != nil {
+		_ = raw.Close()
+		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
+	}
+	cfg := &ssh.ClientConfig{
+		User:              r.user,
+		Auth:              []ssh.AuthMethod{ssh.PublicKeys(r.signer)},
+		HostKeyCallback:   verifyHostKey(r.hostKeys),
+		HostKeyAlgorithms: hostKeyAlgorithms(r.hostKeys, addr, raw.RemoteAddr()),
+	}
+	sconn, chans, reqs, err := ssh.NewClientConn(raw, addr, cfg)
+	if err != nil {
+		_ = raw.Close()
+		return nil, r.wrap(ctx, addr, "ssh handshake with", err)
+	}
+	if err := raw.SetDeadline(time.Time{}); err != nil {
+		_ = sconn.Close()
+		return nil, fmt.Errorf("ssh connection to %s: %w", addr, err)
+	}
+	return &conn{raw: raw, client: ssh.NewClient(sconn, chans, reqs)}, nil
+}
+
+// runOn runs command in a new session of c. stale is true when the session could not
+// even be opened (a kept connection that died meanwhile).
+func (r *Runner) runOn(ctx context.Context, c *conn, addr, command string, stdin []byte) (out []byte, stale bool, err error) {
+	healthy := false
+	defer func() {
+		if healthy {
+			r.release(addr, c)
+		} else {
+			r.forget(addr, c)
+		}
+	}()
+	// From here on, ctx ending closes the connection, whatever is blocked on it. A running
+	// command is first sent SIGKILL: without a pty, sshd would leave it running after the
+	// disconnect.
 	var running atomic.Pointer[ssh.Session]
 	stop := context.AfterFunc(ctx, func() {
 		if sess := running.Load(); sess != nil {
@@ -267,41 +414,17 @@ func (r *Runner) Run(ctx context.Context, host string, port int, command string,
 			case <-time.After(killGrace):
 			}
 		}
-		_ = conn.Close()
+		c.close()
 	})
 	defer stop()
-	defer func() { _ = conn.Close() }()
 
-	handshakeDeadline := time.Now().Add(r.connectTimeout)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(handshakeDeadline) {
-		handshakeDeadline = dl
-	}
-	if err := conn.SetDeadline(handshakeDeadline); err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
-	}
-	cfg := &ssh.ClientConfig{
-		User:              r.user,
-		Auth:              []ssh.AuthMethod{ssh.PublicKeys(r.signer)},
-		HostKeyCallback:   verifyHostKey(r.hostKeys),
-		HostKeyAlgorithms: hostKeyAlgorithms(r.hostKeys, addr, conn.RemoteAddr()),
-	}
-	sconn, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
+	sess, err := c.client.NewSession()
 	if err != nil {
-		return nil, r.wrap(ctx, addr, "ssh handshake with", err)
-	}
-	if err := conn.SetDeadline(time.Time{}); err != nil {
-		return nil, fmt.Errorf("ssh connection to %s: %w", addr, err)
-	}
-	client := ssh.NewClient(sconn, chans, reqs)
-	defer func() { _ = client.Close() }()
-
-	sess, err := client.NewSession()
-	if err != nil {
-		return nil, r.wrap(ctx, addr, "opening ssh session on", err)
+		return nil, true, r.wrap(ctx, addr, "opening ssh session on", err)
 	}
 	defer func() { _ = sess.Close() }()
 
-	stdout := &cappedBuffer{limit: r.maxOutput, onOverflow: func() { _ = conn.Close() }}
+	stdout := &cappedBuffer{limit: r.maxOutput, onOverflow: c.close}
 	stderr := &tailBuffer{limit: stderrTail}
 	sess.Stdin = bytes.NewReader(stdin)
 	sess.Stdout = stdout
@@ -309,18 +432,20 @@ func (r *Runner) Run(ctx context.Context, host string, port int, command string,
 
 	running.Store(sess)
 	err = sess.Run(command)
-	out := stdout.Bytes()
+	out = stdout.Bytes()
 	if stdout.Overflowed() {
-		return nil, fmt.Errorf("%w: %s printed more than %d bytes", ErrOutputTooLarge, addr, r.maxOutput)
+		return nil, false, fmt.Errorf("%w: %s printed more than %d bytes", ErrOutputTooLarge, addr, r.maxOutput)
 	}
 	if err == nil {
-		return out, nil
+		healthy = ctx.Err() == nil
+		return out, false, nil
 	}
 	var exitErr *ssh.ExitError
 	if errors.As(err, &exitErr) {
-		return out, &ExitError{Host: addr, Status: exitStatus(exitErr), Signal: exitErr.Signal(), Stderr: stderr.String()}
+		healthy = ctx.Err() == nil
+		return out, false, &ExitError{Host: addr, Status: exitStatus(exitErr), Signal: exitErr.Signal(), Stderr: stderr.String()}
 	}
-	return out, r.wrap(ctx, addr, "running command on", err)
+	return out, false, r.wrap(ctx, addr, "running command on", err)
 }
 
 func exitStatus(e *ssh.ExitError) int {

@@ -57,6 +57,8 @@ func (s *testSSHD) runner(t *testing.T, knownHosts []byte, commandTimeout time.D
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Kept connections hold sshd's session processes (and its log pipe) open.
+	t.Cleanup(r.Close)
 	return r
 }
 
@@ -230,6 +232,7 @@ func TestRunAgainstSSHD(t *testing.T) {
 		{"caller cancels", sshdCallerCancels},
 		{"output capped", sshdOutputCapped},
 		{"parallel runs", sshdParallelRuns},
+		{"connection reused, stale one replaced", sshdConnectionReuse},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, s) })
@@ -459,5 +462,37 @@ func TestHandshakeTimeout(t *testing.T) {
 	}
 	if took := time.Since(start); took > 1500*time.Millisecond {
 		t.Fatalf("Run returned after %v, want about the 500ms connect timeout", took)
+	}
+}
+
+// sshdConnectionReuse: a second Run on the same host reuses the kept connection (no new
+// handshake), and a kept connection that died is replaced transparently.
+func sshdConnectionReuse(t *testing.T, s *testSSHD) {
+	r := s.runner(t, s.knownHosts(s.ed25519), 10*time.Second, 0)
+	host, port := "127.0.0.1", s.port
+	ctx := context.Background()
+	if _, err := r.Run(ctx, host, port, "echo one", nil); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	first := r.conns[net.JoinHostPort(host, strconv.Itoa(port))]
+	r.mu.Unlock()
+	if first == nil {
+		t.Fatal("the connection was not kept")
+	}
+	out, err := r.Run(ctx, host, port, "echo two", nil)
+	if err != nil || string(out) != "two\n" {
+		t.Fatalf("second run: %q %v", out, err)
+	}
+	r.mu.Lock()
+	second := r.conns[net.JoinHostPort(host, strconv.Itoa(port))]
+	r.mu.Unlock()
+	if second != first {
+		t.Fatal("the second run dialled again instead of reusing the kept connection")
+	}
+	_ = first.raw.Close() // the connection dies behind the runner's back
+	out, err = r.Run(ctx, host, port, "echo three", nil)
+	if err != nil || string(out) != "three\n" {
+		t.Fatalf("run after the kept connection died: %q %v", out, err)
 	}
 }

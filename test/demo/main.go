@@ -187,6 +187,7 @@ func probeDemo(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer tg.Close()
 	once := func() (selection.Decision, error) {
 		start := time.Now()
 		s := probe.Gather(ctx, tg)
