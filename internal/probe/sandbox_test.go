@@ -271,74 +271,62 @@ func tryServedBy(t *testing.T, sb *sandbox.Sandbox) string {
 	return name
 }
 
-// TestSandboxFrozenNode SIGSTOPs an idle node: it accepts TCP and never answers. It is
-// excluded, and the whole probe costs one timeout, not one per source.
-func TestSandboxFrozenNode(t *testing.T) {
+// disturbIdle brings the sandbox to health, holds a client session, runs
+// `hack/overcloud.sh <do> N` on an idle node N (never the active one, nor those in
+// skip), undoes it at cleanup, probes once, and checks what every such fault must give:
+// the node excluded with a reason containing want, another idle node chosen.
+func disturbIdle(t *testing.T, do, undo []string, skip []string, want string) (selection.NodeDecision, time.Duration) {
+	t.Helper()
 	sb := sandbox.Load(t)
 	sb.Lock(t)
 	waitHealthy(t, sb)
 	active := servedBy(t, client(t, sb))
-	i := otherThan(t, sb, active)
-	sb.Run(t, "pause", strconv.Itoa(i))
-	t.Cleanup(func() { sb.Run(t, "resume", strconv.Itoa(i)); waitHealthy(t, sb) })
+	i := otherThan(t, sb, append(skip, active)...)
+	with := func(args []string) []string {
+		out := append([]string{args[0], strconv.Itoa(i)}, args[1:]...)
+		return out
+	}
+	sb.Run(t, with(do)...)
+	t.Cleanup(func() { sb.Run(t, with(undo)...); waitHealthy(t, sb) })
 
 	d, took := decide(t, target(t, sb))
+	name := sb.Nodes[i].Name
+	r := row(d, name)
+	if r.Eligible || !strings.Contains(r.Reason, want) {
+		t.Errorf("%s after %v: %+v, want ineligible with %q", name, do, r, want)
+	}
+	if d.Selected == "" || d.Selected == name || d.Selected == active {
+		t.Errorf("selected %q, want the remaining idle node (not %s, not the active %s)", d.Selected, name, active)
+	}
+	return r, took
+}
+
+// TestSandboxFrozenNode SIGSTOPs an idle node: it accepts TCP and never answers. It is
+// excluded, and the whole probe costs one timeout, not one per source.
+func TestSandboxFrozenNode(t *testing.T) {
+	_, took := disturbIdle(t, []string{"pause"}, []string{"resume"}, nil, "Galera did not answer")
 	if took > probeTimeout+time.Second {
 		t.Errorf("probe took %v with one frozen node, want under %v", took, probeTimeout+time.Second)
-	}
-	frozen := sb.Nodes[i].Name
-	if r := row(d, frozen); r.Eligible {
-		t.Errorf("frozen node %s is eligible: %s", frozen, r.Reason)
-	}
-	if d.Selected == "" || d.Selected == frozen || d.Selected == active {
-		t.Errorf("selected %q, want the other idle node", d.Selected)
 	}
 }
 
 // TestSandboxIsolatedNode cuts an idle controller off the network (link down in its
-// namespace), as a real partition would.
+// namespace), as a real partition would. Not controller-0: the sandbox's HAProxy and VIP
+// live in its namespace (the VIP holder in the CIB), and cutting it off would cut the
+// clients off too.
 func TestSandboxIsolatedNode(t *testing.T) {
-	sb := sandbox.Load(t)
-	sb.Lock(t)
-	waitHealthy(t, sb)
-	active := servedBy(t, client(t, sb))
-	// Not controller-0 either: the sandbox's HAProxy and VIP live in its namespace (it is
-	// the VIP holder in the CIB), and cutting it off would cut the clients off too.
-	i := otherThan(t, sb, active, "controller-0")
-	sb.Run(t, "isolate", strconv.Itoa(i))
-	t.Cleanup(func() { sb.Run(t, "rejoin", strconv.Itoa(i)); waitHealthy(t, sb) })
-
-	d, took := decide(t, target(t, sb))
+	r, took := disturbIdle(t, []string{"isolate"}, []string{"rejoin"}, []string{"controller-0"}, "Galera did not answer")
 	if took > probeTimeout+time.Second {
 		t.Errorf("probe took %v with one isolated node, want under %v", took, probeTimeout+time.Second)
 	}
-	isolated := sb.Nodes[i].Name
-	if r := row(d, isolated); r.Eligible || r.Role != selection.RoleUnknown {
-		t.Errorf("isolated node %s: %+v", isolated, r)
-	}
-	if d.Selected == "" || d.Selected == isolated || d.Selected == active {
-		t.Errorf("selected %q, want the other idle node", d.Selected)
+	if r.Role != selection.RoleUnknown {
+		t.Errorf("isolated node role %s, want Unknown", r.Role)
 	}
 }
 
 // TestSandboxDesyncedNode: a node already desynced (another backup) is not used.
 func TestSandboxDesyncedNode(t *testing.T) {
-	sb := sandbox.Load(t)
-	sb.Lock(t)
-	waitHealthy(t, sb)
-	active := servedBy(t, client(t, sb))
-	i := otherThan(t, sb, active)
-	sb.Run(t, "desync", strconv.Itoa(i), "on")
-	t.Cleanup(func() { sb.Run(t, "desync", strconv.Itoa(i), "off"); waitHealthy(t, sb) })
-
-	d, _ := decide(t, target(t, sb))
-	desynced := sb.Nodes[i].Name
-	if r := row(d, desynced); r.Eligible || !strings.Contains(r.Reason, "already desynced") {
-		t.Errorf("desynced node %s: %+v", desynced, r)
-	}
-	if d.Selected == "" || d.Selected == desynced || d.Selected == active {
-		t.Errorf("selected %q, want the remaining idle node", d.Selected)
-	}
+	disturbIdle(t, []string{"desync", "on"}, []string{"desync", "off"}, nil, "already desynced")
 }
 
 // TestSandboxNonPrimaryNode isolates one node's Galera from its peers (gmcast.isolate)
