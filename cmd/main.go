@@ -17,10 +17,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 )
 
-// errNotBuilt is returned by roles that later work fills in, so that nothing ever
-// pretends to have done its job.
-var errNotBuilt = errors.New("not built yet")
-
 func newRootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "overcloud-backup-operator",

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -154,22 +153,6 @@ func TestManagerRuns(t *testing.T) {
 			t.Fatalf("no leader Lease within a minute: %v", err)
 		}
 		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// TestRolesNotBuiltSaySo: the agent role fails plainly until it is built.
-func TestRolesNotBuiltSaySo(t *testing.T) {
-	for _, args := range [][]string{{"agent", "dump"}} {
-		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			root := newRootCommand()
-			root.SetArgs(args)
-			root.SetOut(&strings.Builder{})
-			root.SetErr(&strings.Builder{})
-			err := root.ExecuteContext(t.Context())
-			if !errors.Is(err, errNotBuilt) {
-				t.Fatalf("%v: got %v, want an error wrapping %q", args, err, errNotBuilt)
-			}
-		})
 	}
 }
 

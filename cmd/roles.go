@@ -2,6 +2,10 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,14 +17,7 @@ func newAgentCommand() *cobra.Command {
 		Use:   "agent",
 		Short: "The program inside a backup Job",
 	}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "dump",
-		Short: "Re-check the selected node, desync it, dump, compress and checksum onto the volume",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			return fmt.Errorf("agent dump: %w: the backup agent is delivered by its own issue; no data was written", errNotBuilt)
-		},
-	}, &cobra.Command{
+	cmd.AddCommand(newDumpCommand(), &cobra.Command{
 		Use:   "verify DIR",
 		Short: "Check every file of a backup against its manifest: size, SHA-256, and that it decompresses",
 		Args:  cobra.ExactArgs(1),
@@ -37,5 +34,66 @@ func newAgentCommand() *cobra.Command {
 			return err
 		},
 	})
+	return cmd
+}
+
+func newDumpCommand() *cobra.Command {
+	var cfg agent.Config
+	var credsDir, terminationLog string
+	cmd := &cobra.Command{
+		Use:   "dump",
+		Short: "Re-check the selected node, desync it, dump, compress and checksum onto the volume",
+		Long: `Take one logical backup of the selected node into <root>/<namespace>/<name>/: re-check that
+the node is synced and not desynced, set wsrep_desync=ON (always OFF again), wait for causality,
+run mariadb-dump (and --system=users), compress and checksum in one pass, write manifest.json
+and move the directory into place. The credentials are read from --credentials-dir (files
+"username" and "password", a Secret volume), never from the command line. The result is
+written as JSON to --termination-log for the controller.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			user, err1 := os.ReadFile(filepath.Join(credsDir, "username")) //nolint:gosec // G304: the Secret volume
+			pass, err2 := os.ReadFile(filepath.Join(credsDir, "password")) //nolint:gosec // G304: the Secret volume
+			if err1 != nil || err2 != nil {
+				return fmt.Errorf("reading the database credentials from %s (files username and password)", credsDir)
+			}
+			cfg.User = strings.TrimRight(string(user), "\r\n")
+			cfg.Password = strings.TrimRight(string(pass), "\r\n")
+			res, err := agent.Dump(cmd.Context(), cfg)
+			if err != nil {
+				res.Error = err.Error()
+			}
+			if terminationLog != "" {
+				if werr := os.WriteFile(terminationLog, res.Summary(), 0o600); werr != nil && err == nil {
+					err = fmt.Errorf("writing the termination message: %w", werr)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "Backup complete: %s (%d files, %d bytes)\n", res.Dir, len(res.Files), res.TotalBytes)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Node, "node", "", "Name of the selected node.")
+	f.StringVar(&cfg.Address, "address", "", "Address of the selected node.")
+	f.IntVar(&cfg.Port, "port", 3306, "MySQL port of the selected node.")
+	f.StringVar(&credsDir, "credentials-dir", "/etc/overcloud-backup/db", "Directory with the files username and password.")
+	f.StringVar(&cfg.Root, "root", "/backup", "Where the backup volume is mounted.")
+	f.StringVar(&cfg.Namespace, "namespace", "", "Namespace of the OvercloudBackup (a directory level).")
+	f.StringVar(&cfg.Name, "name", "", "Name of the OvercloudBackup (the backup's directory).")
+	f.StringVar(&cfg.UID, "uid", "", "UID of the OvercloudBackup, recorded in the manifest.")
+	f.StringSliceVar(&cfg.Databases, "databases", nil, "Databases to dump (default: every non-system database).")
+	f.BoolVar(&cfg.Users, "users", true, "Also dump users and grants to users.sql.")
+	f.StringVar(&cfg.Compression, "compression", agent.Zstd, "zstd, gzip or none.")
+	f.IntVar(&cfg.Level, "level", 0, "Compression level (0: the algorithm's default).")
+	f.BoolVar(&cfg.Desync, "desync", true, "Set wsrep_desync=ON during the dump (always OFF again).")
+	f.StringVar(&cfg.Method, "method", "Logical", "Logical (Mariabackup is not built yet).")
+	f.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 5*time.Second, "Bound of connecting to the node.")
+	f.DurationVar(&cfg.QueryTimeout, "query-timeout", 30*time.Second, "Bound of each SQL statement of the agent.")
+	f.StringVar(&terminationLog, "termination-log", "/dev/termination-log", "Where the JSON result goes (\"\" for nowhere).")
+	for _, req := range []string{"node", "address", "namespace", "name"} {
+		_ = cmd.MarkFlagRequired(req)
+	}
 	return cmd
 }

@@ -1,0 +1,397 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/galera"
+)
+
+// Config is what `agent dump` is asked to do. Credentials come from files (a Secret
+// volume), never from the command line.
+type Config struct {
+	// Node, Address and Port name the selected node.
+	Node    string
+	Address string
+	Port    int
+	// User and Password log in to the node.
+	User     string
+	Password string
+	// Root is where the volume is mounted; the backup goes to Root/Namespace/Name.
+	Root      string
+	Namespace string
+	Name      string
+	UID       string
+	// Databases to dump; empty means every non-system database.
+	Databases []string
+	// Users also dumps users and grants (mariadb-dump --system=users) to users.sql.
+	Users bool
+	// Compression and Level of the files.
+	Compression string
+	Level       int
+	// Desync sets wsrep_desync=ON for the dump, and always OFF after it.
+	Desync bool
+	// Method is Logical; the physical method (Mariabackup) is not built yet.
+	Method string
+	// ConnectTimeout and QueryTimeout bound every SQL call.
+	ConnectTimeout time.Duration
+	QueryTimeout   time.Duration
+	// DumpTool is the mariadb-dump binary (default: found on PATH).
+	DumpTool string
+	// TempDir holds the 0600 client defaults file with the password (default: os.TempDir()).
+	TempDir string
+}
+
+// Result is what the agent reports to the controller (the termination message).
+type Result struct {
+	Dir        string     `json:"dir"`
+	Node       string     `json:"node"`
+	Files      []FileInfo `json:"files"`
+	TotalBytes int64      `json:"totalBytes"`
+	Position   *Position  `json:"position,omitempty"`
+	// DesyncSet and DesyncReset say whether wsrep_desync was set ON and set OFF again.
+	DesyncSet   bool   `json:"desyncSet"`
+	DesyncReset bool   `json:"desyncReset"`
+	Error       string `json:"error,omitempty"`
+}
+
+// systemDatabases are never dumped as data (users and grants go to users.sql).
+var systemDatabases = map[string]bool{"mysql": true, "information_schema": true, "performance_schema": true, "sys": true}
+
+// Dump takes one logical backup of the node. On any failure nothing that looks like a
+// completed backup is left, and wsrep_desync is set OFF again when this agent set it.
+func Dump(ctx context.Context, cfg Config) (res Result, err error) {
+	res.Node = cfg.Node
+	if cfg.Method != "" && cfg.Method != "Logical" {
+		return res, fmt.Errorf("method %s: not built yet; only Logical dumps are", cfg.Method)
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 5 * time.Second
+	}
+	if cfg.QueryTimeout <= 0 {
+		cfg.QueryTimeout = 30 * time.Second
+	}
+	addr := net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port))
+
+	// 1. Re-check before touching anything: the node may have changed since the probe.
+	prober := galera.NewProber(galera.Config{User: cfg.User, Password: cfg.Password,
+		ConnectTimeout: cfg.ConnectTimeout, QueryTimeout: cfg.ConnectTimeout})
+	st, err := prober.Probe(ctx, addr)
+	if err != nil {
+		return res, fmt.Errorf("re-checking %s: %w", cfg.Node, err)
+	}
+	if !st.Synced() || st.Desynced() {
+		return res, fmt.Errorf("re-checking %s: not a synced, primary, ready node that is not desynced (%s, %s, desynced=%v); no data written",
+			cfg.Node, st.LocalStateComment, st.ClusterStatus, st.Desynced())
+	}
+
+	db, err := open(cfg, addr)
+	if err != nil {
+		return res, err
+	}
+	defer func() { _ = db.Close() }()
+
+	art, err := Begin(cfg.Root, cfg.Namespace, cfg.Name)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if err != nil {
+			_ = art.Abort()
+		}
+	}()
+
+	// 2. The desync guard, undone whatever happens next (a cancelled ctx included).
+	if cfg.Desync {
+		if err := setDesync(ctx, db, true, cfg.QueryTimeout); err != nil {
+			return res, fmt.Errorf("setting wsrep_desync=ON on %s: %w", cfg.Node, err)
+		}
+		res.DesyncSet = true
+		defer func() {
+			offErr := setDesync(context.Background(), db, false, cfg.QueryTimeout)
+			res.DesyncReset = offErr == nil
+			if offErr != nil {
+				err = errors.Join(err, fmt.Errorf("setting wsrep_desync=OFF on %s: %w", cfg.Node, offErr))
+			}
+		}()
+	}
+
+	// 3. Causality: wait until the node has applied everything committed cluster-wide
+	// before this point, then record the position.
+	pos, dbs, err := snapshotInfo(ctx, db, cfg)
+	if err != nil {
+		return res, err
+	}
+	res.Position = pos
+
+	start := time.Now().UTC()
+	if err := dumpFiles(ctx, cfg, art, dbs); err != nil {
+		return res, err
+	}
+	m := &Manifest{
+		Backup: Identity{Namespace: cfg.Namespace, Name: cfg.Name, UID: cfg.UID}, Node: cfg.Node,
+		ServerVersion: serverVersion(ctx, db), ToolVersion: toolVersion(ctx, cfg), Position: pos,
+		StartTime: start, EndTime: time.Now().UTC(),
+		Options: Options{
+			Method: "Logical", Compression: cfg.Compression, CompressionLevel: cfg.Level,
+			Desync: cfg.Desync, Databases: cfg.Databases,
+		},
+		Databases: dbs,
+	}
+	dir, err := art.Commit(m)
+	if err != nil {
+		return res, err
+	}
+	res.Dir = dir
+	res.Files = art.Files()
+	for _, f := range res.Files {
+		res.TotalBytes += f.Bytes
+	}
+	return res, nil
+}
+
+// dumpFiles runs mariadb-dump for the databases and, if asked, for users and grants.
+func dumpFiles(ctx context.Context, cfg Config, art *Artifact, dbs []Database) error {
+	defaults, cleanup, err := defaultsFile(cfg)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	conn := []string{"--defaults-extra-file=" + defaults, "--host=" + cfg.Address, "--port=" + strconv.Itoa(cfg.Port)}
+	if len(dbs) > 0 {
+		args := append(append([]string{}, conn...),
+			"--single-transaction", "--quick", "--routines", "--events", "--triggers", "--hex-blob", "--databases")
+		for _, d := range dbs {
+			args = append(args, d.Name)
+		}
+		if err := runDump(ctx, cfg, art, "databases.sql", args); err != nil {
+			return err
+		}
+	}
+	if cfg.Users {
+		return runDump(ctx, cfg, art, "users.sql", append(append([]string{}, conn...), "--system=users", "--insert-ignore"))
+	}
+	return nil
+}
+
+func open(cfg Config, addr string) (*sql.DB, error) {
+	mc := mysql.NewConfig()
+	mc.User, mc.Passwd, mc.Net, mc.Addr = cfg.User, cfg.Password, "tcp", addr
+	mc.Timeout, mc.ReadTimeout, mc.WriteTimeout = cfg.ConnectTimeout, cfg.QueryTimeout, cfg.QueryTimeout
+	mc.Logger = &mysql.NopLogger{}
+	connector, err := mysql.NewConnector(mc)
+	if err != nil {
+		return nil, err
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(2)
+	return db, nil
+}
+
+func setDesync(ctx context.Context, db *sql.DB, on bool, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	v := "OFF"
+	if on {
+		v = "ON"
+	}
+	_, err := db.ExecContext(ctx, "SET GLOBAL wsrep_desync="+v)
+	return err
+}
+
+// snapshotInfo waits for causality, records the Galera position, and lists the databases
+// to dump with their table counts.
+func snapshotInfo(ctx context.Context, db *sql.DB, cfg Config) (*Position, []Database, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.QueryTimeout)
+	defer cancel()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() { _ = conn.Close() }()
+	if _, err := conn.ExecContext(ctx, "SET SESSION wsrep_sync_wait=1"); err != nil {
+		return nil, nil, fmt.Errorf("causality wait: %w", err)
+	}
+	counts := map[string]int{}
+	if err := eachRow(ctx, conn, "SELECT table_schema, COUNT(*) FROM information_schema.tables "+
+		"WHERE table_type = 'BASE TABLE' GROUP BY table_schema", func(name string, n int) { counts[name] = n }); err != nil {
+		return nil, nil, fmt.Errorf("counting tables: %w", err)
+	}
+	var schemas []string
+	if err := eachRow(ctx, conn, "SELECT schema_name, 0 FROM information_schema.schemata ORDER BY schema_name",
+		func(name string, _ int) { schemas = append(schemas, name) }); err != nil {
+		return nil, nil, fmt.Errorf("listing databases: %w", err)
+	}
+	dbs, err := chooseDatabases(schemas, cfg.Databases, counts)
+	if err != nil {
+		return nil, nil, err
+	}
+	var uuid string
+	var seqno int64
+	var k string
+	if err := conn.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_state_uuid'").Scan(&k, &uuid); err != nil {
+		return nil, nil, err
+	}
+	var v string
+	if err := conn.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'wsrep_last_committed'").Scan(&k, &v); err != nil {
+		return nil, nil, err
+	}
+	if seqno, err = strconv.ParseInt(v, 10, 64); err != nil {
+		return nil, nil, fmt.Errorf("wsrep_last_committed %q: %w", v, err)
+	}
+	var gtid sql.NullString
+	_ = conn.QueryRowContext(ctx, "SELECT @@gtid_current_pos").Scan(&gtid)
+	return &Position{ClusterUUID: uuid, Seqno: seqno, GTID: gtid.String}, dbs, nil
+}
+
+// eachRow runs a query returning (string, int) rows and calls f for each.
+func eachRow(ctx context.Context, conn *sql.Conn, query string, f func(string, int)) error {
+	rows, err := conn.QueryContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var name string
+		var n int
+		if err := rows.Scan(&name, &n); err != nil {
+			return err
+		}
+		f(name, n)
+	}
+	return rows.Err()
+}
+
+// chooseDatabases is the list to dump: the asked ones (each must exist), or every
+// non-system database.
+func chooseDatabases(existing, asked []string, tables map[string]int) ([]Database, error) {
+	have := map[string]bool{}
+	for _, e := range existing {
+		have[e] = true
+	}
+	var out []Database
+	if len(asked) > 0 {
+		for _, a := range asked {
+			if !have[a] {
+				return nil, fmt.Errorf("database %q does not exist on the node", a)
+			}
+			out = append(out, Database{Name: a, Tables: tables[a]})
+		}
+		return out, nil
+	}
+	for _, e := range existing {
+		if !systemDatabases[e] {
+			out = append(out, Database{Name: e, Tables: tables[e]})
+		}
+	}
+	return out, nil
+}
+
+// defaultsFile writes the client credentials to a 0600 file, so the password is never on
+// a command line (/proc shows those).
+func defaultsFile(cfg Config) (string, func(), error) {
+	f, err := os.CreateTemp(cfg.TempDir, "ocb-client-*.cnf")
+	if err != nil {
+		return "", nil, fmt.Errorf("creating the client defaults file: %w", err)
+	}
+	cleanup := func() { _ = os.Remove(f.Name()) }
+	quote := func(s string) string { return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"` }
+	_, werr := fmt.Fprintf(f, "[client]\nuser=%s\npassword=%s\n", quote(cfg.User), quote(cfg.Password))
+	if err := errors.Join(werr, f.Chmod(0o600), f.Close()); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return f.Name(), cleanup, nil
+}
+
+// runDump runs the dump tool into one file of the backup.
+func runDump(ctx context.Context, cfg Config, art *Artifact, name string, args []string) error {
+	tool := cfg.DumpTool
+	if tool == "" {
+		tool = "mariadb-dump"
+	}
+	f, err := art.Create(name, cfg.Compression, cfg.Level)
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, tool, args...) //nolint:gosec // G204: fixed tool, arguments built here, no secret in them
+	// A stop kills the tool's whole process group, and Wait gives up on its pipes soon
+	// after, so that nothing it started can hold the agent past its deadline.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
+	cmd.Stdout = f
+	var stderr bytes.Buffer
+	cmd.Stderr = &limited{w: &stderr, n: 4096}
+	runErr := cmd.Run()
+	closeErr := f.Close()
+	if runErr != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s for %s: stopped: %w", filepath.Base(tool), name, ctx.Err())
+		}
+		return fmt.Errorf("%s for %s: %w: %s", filepath.Base(tool), name, runErr, strings.TrimSpace(stderr.String()))
+	}
+	return closeErr
+}
+
+type limited struct {
+	w io.Writer
+	n int
+}
+
+func (l *limited) Write(p []byte) (int, error) {
+	if l.n > 0 {
+		k := min(len(p), l.n)
+		_, _ = l.w.Write(p[:k])
+		l.n -= k
+	}
+	return len(p), nil
+}
+
+func serverVersion(ctx context.Context, db *sql.DB) string {
+	var v string
+	_ = db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v)
+	return v
+}
+
+func toolVersion(ctx context.Context, cfg Config) string {
+	tool := cfg.DumpTool
+	if tool == "" {
+		tool = "mariadb-dump"
+	}
+	out, err := exec.CommandContext(ctx, tool, "--version").Output() //nolint:gosec // G204: fixed tool
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// Summary is the termination message: the result as JSON, kept under Kubernetes' 4096
+// bytes by dropping the file list (the manifest has it) when needed.
+func (r Result) Summary() []byte {
+	b, _ := json.Marshal(r)
+	if len(b) <= 4000 {
+		return b
+	}
+	r.Files = nil
+	if len(r.Error) > 2000 {
+		r.Error = r.Error[:2000]
+	}
+	b, _ = json.Marshal(r)
+	return b
+}
