@@ -43,6 +43,26 @@ func status(t *testing.T, sb *sandbox.Sandbox, node int) *galera.Status {
 	return st
 }
 
+// notDesynced waits (at most 15 s) until the node is no longer desynced: wsrep_desync
+// reads OFF at once, but the node passes through Joined before it is Synced again.
+func notDesynced(t *testing.T, sb *sandbox.Sandbox, node int) bool {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st := status(t, sb, node)
+		if st.DesyncVar {
+			return false // set and never reset: no waiting helps
+		}
+		if !st.Desynced() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func decompressed(t *testing.T, path string) string {
 	t.Helper()
 	f, err := os.Open(path) //nolint:gosec // G304: test output
@@ -75,7 +95,7 @@ func TestDumpFromIdleNode(t *testing.T) {
 	if !res.DesyncSet || !res.DesyncReset {
 		t.Errorf("desync set=%v reset=%v, want both", res.DesyncSet, res.DesyncReset)
 	}
-	if st := status(t, sb, 2); st.Desynced() {
+	if !notDesynced(t, sb, 2) {
 		t.Error("the node is still desynced after the dump")
 	}
 	m, err := agent.Verify(res.Dir)
@@ -129,7 +149,7 @@ func TestDumpRefuses(t *testing.T) {
 			if len(entries) != 0 {
 				t.Errorf("left %v behind", entries)
 			}
-			if st := status(t, sb, 1); st.Desynced() {
+			if !notDesynced(t, sb, 1) {
 				t.Error("the node is left desynced")
 			}
 		})
@@ -174,7 +194,7 @@ func TestDumpStoppedMidway(t *testing.T) {
 	if !res.DesyncSet || !res.DesyncReset {
 		t.Errorf("desync set=%v reset=%v, want both", res.DesyncSet, res.DesyncReset)
 	}
-	if st := status(t, sb, 2); st.Desynced() {
+	if !notDesynced(t, sb, 2) {
 		t.Error("the node is left desynced")
 	}
 	if entries, _ := os.ReadDir(filepath.Join(cfg.Root, cfg.Namespace)); len(entries) != 0 {
