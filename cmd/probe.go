@@ -129,13 +129,10 @@ func (c probeCredentials) load() (probe.Credentials, error) {
 	out.DatabaseUser = envOr("OCB_DB_USER", c.DatabaseUser)
 	out.DatabasePassword = envOr("OCB_DB_PASSWORD", read(c.DatabasePasswordFile))
 	out.DatabaseCA = []byte(read(c.DatabaseCAFile))
-	out.SSHPrivateKey = []byte(read(c.SSHPrivateKeyFile) + "\n")
+	out.SSHPrivateKey = []byte(read(c.SSHPrivateKeyFile))
 	out.SSHKnownHosts = []byte(read(c.SSHKnownHostsFile))
 	out.HAProxyUser = envOr("OCB_HAPROXY_USER", c.HAProxyUser)
 	out.HAProxyPassword = envOr("OCB_HAPROXY_PASSWORD", read(c.HAProxyPasswordFile))
-	if c.SSHPrivateKeyFile == "" {
-		out.SSHPrivateKey = nil
-	}
 	return out, err
 }
 

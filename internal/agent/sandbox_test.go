@@ -9,16 +9,13 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/agent"
@@ -38,9 +35,8 @@ func config(t *testing.T, sb *sandbox.Sandbox, node int) agent.Config {
 
 func status(t *testing.T, sb *sandbox.Sandbox, node int) *galera.Status {
 	t.Helper()
-	n := sb.Nodes[node]
 	p := galera.NewProber(galera.Config{User: sb.Database.User, Password: sb.Password(t), ConnectTimeout: 2 * time.Second, QueryTimeout: 2 * time.Second})
-	st, err := p.Probe(context.Background(), net.JoinHostPort(n.Address, strconv.Itoa(n.MySQLPort)))
+	st, err := p.Probe(context.Background(), sb.NodeAddr(node))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,19 +202,10 @@ func TestDumpStoppedMidway(t *testing.T) {
 	}
 }
 
-// sqlDB opens a session on a sandbox node.
+// sqlDB opens a pool on a sandbox node, closed when the test ends.
 func sqlDB(t *testing.T, sb *sandbox.Sandbox, node int) *sql.DB {
 	t.Helper()
-	n := sb.Nodes[node]
-	mc := mysql.NewConfig()
-	mc.User, mc.Passwd, mc.Net, mc.Addr = sb.Database.User, sb.Password(t), "tcp", net.JoinHostPort(n.Address, strconv.Itoa(n.MySQLPort))
-	mc.Timeout, mc.ReadTimeout, mc.WriteTimeout = 5*time.Second, 30*time.Second, 30*time.Second
-	mc.MultiStatements = true
-	connector, err := mysql.NewConnector(mc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := sql.OpenDB(connector)
+	db := sb.Open(t, sb.NodeAddr(node))
 	t.Cleanup(func() { _ = db.Close() })
 	return db
 }
@@ -336,17 +323,7 @@ func TestDumpRestoresIdentically(t *testing.T) {
 // restore pipes a zstd backup file into the mariadb client on a node.
 func restore(t *testing.T, sb *sandbox.Sandbox, node int, file string) {
 	t.Helper()
-	f, err := os.Open(file) //nolint:gosec // G304: test output
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = f.Close() }()
-	d, err := zstd.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	rootSQL(t, sb, node, d)
+	rootSQL(t, sb, node, strings.NewReader(decompressed(t, file)))
 }
 
 // rootSQL runs SQL as root over a node's unix socket with the mariadb client.

@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/galera"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/pacemaker"
@@ -91,27 +89,41 @@ func row(d selection.Decision, name string) selection.NodeDecision {
 }
 
 // waitHealthy waits (at most two minutes) until every node is a synced member of a
-// primary component of full size, so each test starts from a healthy cluster.
+// primary component of full size, all in the same view (conf_id), and stays so for two
+// checks a second apart: a node resumed from SIGSTOP reports a stale "Synced, size 3"
+// for a few seconds, and a single look would take it for healthy.
 func waitHealthy(t testing.TB, sb *sandbox.Sandbox) {
 	t.Helper()
 	p := galera.NewProber(galera.Config{User: sb.Database.User, Password: sb.Password(t), ConnectTimeout: time.Second, QueryTimeout: time.Second})
 	deadline := time.Now().Add(2 * time.Minute)
 	// Not t.Context(): cleanups call this after the test's context is cancelled.
 	ctx := context.Background()
+	stable := 0
 	for {
 		var bad []string
-		for _, n := range sb.Nodes {
-			st, err := p.Probe(ctx, net.JoinHostPort(n.Address, strconv.Itoa(n.MySQLPort)))
+		views := map[int64]bool{}
+		for i, n := range sb.Nodes {
+			st, err := p.Probe(ctx, sb.NodeAddr(i))
 			switch {
 			case err != nil:
 				bad = append(bad, n.Name+": "+err.Error())
-			case !st.Synced() || st.ClusterSize != len(sb.Nodes) || st.Desynced():
+			case !st.Synced() || st.ClusterSize != len(sb.Nodes) || st.Desynced() || st.RecvQueue > 0:
 				bad = append(bad, fmt.Sprintf("%s: %s %s size %d", n.Name, st.LocalStateComment, st.ClusterStatus, st.ClusterSize))
+			default:
+				views[st.ClusterConfID] = true
 			}
 		}
-		if len(bad) == 0 {
-			return
+		if len(views) > 1 {
+			bad = append(bad, "nodes report different views (conf_id)")
 		}
+		if len(bad) == 0 {
+			if stable++; stable == 2 {
+				return
+			}
+			time.Sleep(time.Second)
+			continue
+		}
+		stable = 0
 		if time.Now().After(deadline) {
 			t.Fatalf("the sandbox cluster is not healthy after two minutes: %s", strings.Join(bad, "; "))
 		}
@@ -123,17 +135,11 @@ func waitHealthy(t testing.TB, sb *sandbox.Sandbox) {
 // the test ends, so HAProxy's stick table names the active node.
 func client(t *testing.T, sb *sandbox.Sandbox) *sql.Conn {
 	t.Helper()
-	mc := mysql.NewConfig()
-	mc.User, mc.Passwd, mc.Net, mc.Addr = sb.Database.User, sb.Password(t), "tcp", sb.HAProxy.Frontend
-	mc.Timeout, mc.ReadTimeout, mc.WriteTimeout = 2*time.Second, 5*time.Second, 5*time.Second
-	connector, err := mysql.NewConnector(mc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := sql.OpenDB(connector)
+	db := sb.Open(t, sb.HAProxy.Frontend)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	var conn *sql.Conn
+	var err error
 	for {
 		conn, err = db.Conn(ctx)
 		if err == nil {
@@ -253,14 +259,7 @@ func TestSandboxFailover(t *testing.T) {
 // tryServedBy opens a fresh session through the VIP and asks who serves it ("" on error).
 func tryServedBy(t *testing.T, sb *sandbox.Sandbox) string {
 	t.Helper()
-	mc := mysql.NewConfig()
-	mc.User, mc.Passwd, mc.Net, mc.Addr = sb.Database.User, sb.Password(t), "tcp", sb.HAProxy.Frontend
-	mc.Timeout, mc.ReadTimeout, mc.WriteTimeout = time.Second, 2*time.Second, 2*time.Second
-	connector, err := mysql.NewConnector(mc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := sql.OpenDB(connector)
+	db := sb.Open(t, sb.HAProxy.Frontend)
 	defer func() { _ = db.Close() }()
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 	defer cancel()
@@ -339,19 +338,12 @@ func TestSandboxNonPrimaryNode(t *testing.T) {
 	i := otherThan(t, sb, active)
 	n := sb.Nodes[i]
 	setIsolate := func(on int) error {
-		mc := mysql.NewConfig()
-		mc.User, mc.Passwd, mc.Net, mc.Addr = sb.Database.User, sb.Password(t), "tcp", net.JoinHostPort(n.Address, strconv.Itoa(n.MySQLPort))
-		mc.Timeout, mc.ReadTimeout, mc.WriteTimeout = 2*time.Second, 5*time.Second, 5*time.Second
-		connector, err := mysql.NewConnector(mc)
-		if err != nil {
-			return err
-		}
-		db := sql.OpenDB(connector)
+		db := sb.Open(t, sb.NodeAddr(i))
 		defer func() { _ = db.Close() }()
 		// Not t.Context(): the cleanup runs after it is cancelled.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_, err = db.ExecContext(ctx, fmt.Sprintf("SET GLOBAL wsrep_provider_options='gmcast.isolate=%d'", on))
+		_, err := db.ExecContext(ctx, fmt.Sprintf("SET GLOBAL wsrep_provider_options='gmcast.isolate=%d'", on))
 		return err
 	}
 	if err := setIsolate(1); err != nil {

@@ -8,16 +8,21 @@ package sandbox
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // Node is one controller of the sandbox.
@@ -118,6 +123,27 @@ func CheckRoute(addr, bridge string) error {
 		}
 	}
 	return fmt.Errorf("%s is not routed through the sandbox bridge %s: %s", addr, bridge, strings.TrimSpace(string(out)))
+}
+
+// NodeAddr is node i's MySQL address, host:port.
+func (s *Sandbox) NodeAddr(i int) string {
+	return net.JoinHostPort(s.Nodes[i].Address, strconv.Itoa(s.Nodes[i].MySQLPort))
+}
+
+// Open returns a connection pool to addr (host:port) as the sandbox's database user,
+// with dial, read and write timeouts so that a frozen server never hangs a test. The
+// caller closes it.
+func (s *Sandbox) Open(t testing.TB, addr string) *sql.DB {
+	t.Helper()
+	mc := mysql.NewConfig()
+	mc.User, mc.Passwd, mc.Net, mc.Addr = s.Database.User, s.Password(t), "tcp", addr
+	mc.Timeout, mc.ReadTimeout, mc.WriteTimeout = 2*time.Second, 30*time.Second, 30*time.Second
+	mc.Logger = &mysql.NopLogger{}
+	connector, err := mysql.NewConnector(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sql.OpenDB(connector)
 }
 
 // Password reads the database password.
