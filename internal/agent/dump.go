@@ -46,8 +46,11 @@ type Config struct {
 	Level       int
 	// Desync sets wsrep_desync=ON for the dump, and always OFF after it.
 	Desync bool
-	// Method is Logical; the physical method (Mariabackup) is not built yet.
+	// Method is Logical (mariadb-dump) or Mariabackup (mariadb-backup over SSH, see
+	// Physical).
 	Method string
+	// Physical is what the Mariabackup method needs: SSH to the node and the command.
+	Physical PhysicalConfig
 	// ConnectTimeout and QueryTimeout bound every SQL call.
 	ConnectTimeout time.Duration
 	QueryTimeout   time.Duration
@@ -77,8 +80,15 @@ var systemDatabases = map[string]bool{"mysql": true, "information_schema": true,
 // completed backup is left, and wsrep_desync is set OFF again when this agent set it.
 func Dump(ctx context.Context, cfg Config) (res Result, err error) {
 	res.Node = cfg.Node
-	if cfg.Method != "" && cfg.Method != "Logical" {
-		return res, fmt.Errorf("method %s: not built yet; only Logical dumps are", cfg.Method)
+	switch cfg.Method {
+	case "", Logical:
+		cfg.Method = Logical
+	case Mariabackup:
+		if err := cfg.Physical.check(); err != nil {
+			return res, fmt.Errorf("method Mariabackup: %w", err)
+		}
+	default:
+		return res, fmt.Errorf("unknown method %q (want %s or %s)", cfg.Method, Logical, Mariabackup)
 	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 5 * time.Second
@@ -140,15 +150,29 @@ func Dump(ctx context.Context, cfg Config) (res Result, err error) {
 	res.Position = pos
 
 	start := time.Now().UTC()
-	if err := dumpFiles(ctx, cfg, art, dbs); err != nil {
-		return res, err
+	var tool string
+	if cfg.Method == Mariabackup {
+		// mariadb-backup records the exact position of its copy (xtrabackup_galera_info).
+		exact, version, err := physicalBackup(ctx, cfg, art)
+		if err != nil {
+			return res, err
+		}
+		tool = version
+		if exact != nil {
+			pos, res.Position = exact, exact
+		}
+	} else {
+		if err := dumpFiles(ctx, cfg, art, dbs); err != nil {
+			return res, err
+		}
+		tool = toolVersion(ctx, cfg)
 	}
 	m := &Manifest{
 		Backup: Identity{Namespace: cfg.Namespace, Name: cfg.Name, UID: cfg.UID}, Node: cfg.Node,
-		ServerVersion: serverVersion(ctx, db), ToolVersion: toolVersion(ctx, cfg), Position: pos,
+		ServerVersion: serverVersion(ctx, db), ToolVersion: tool, Position: pos,
 		StartTime: start, EndTime: time.Now().UTC(),
 		Options: Options{
-			Method: "Logical", Compression: cfg.Compression, CompressionLevel: cfg.Level,
+			Method: cfg.Method, Compression: cfg.Compression, CompressionLevel: cfg.Level,
 			Desync: cfg.Desync, Databases: cfg.Databases,
 		},
 		Databases: dbs,
