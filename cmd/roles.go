@@ -40,11 +40,13 @@ func newAgentCommand() *cobra.Command {
 func newDumpCommand() *cobra.Command {
 	var cfg agent.Config
 	var credsDir, terminationLog string
+	var hap haproxyFlags
 	cmd := &cobra.Command{
 		Use:   "dump",
 		Short: "Re-check the selected node, desync it, dump, compress and checksum onto the volume",
-		Long: `Take one logical backup of the selected node into <root>/<namespace>/<name>/: re-check that
-the node is synced and not desynced, set wsrep_desync=ON (always OFF again), wait for causality,
+		Long: `Take one backup of the selected node into <root>/<namespace>/<name>/: re-check that the node
+is synced, not desynced and (when HAProxy's stats are given) not the node HAProxy serves the
+clients through, set wsrep_desync=ON (always OFF again), wait for causality,
 run mariadb-dump (and --system=users), compress and checksum in one pass, write manifest.json
 and move the directory into place. The credentials are read from --credentials-dir (files
 "username" and "password", a Secret volume), never from the command line. The result is
@@ -58,6 +60,10 @@ written as JSON to --termination-log for the controller.`,
 			}
 			cfg.User = strings.TrimRight(string(user), "\r\n")
 			cfg.Password = strings.TrimRight(string(pass), "\r\n")
+			if cfg.HAProxy, err1 = hap.reader(); err1 != nil {
+				return err1
+			}
+			cfg.Progress = cmd.OutOrStdout()
 			res, err := agent.Dump(cmd.Context(), cfg)
 			if err != nil {
 				res.Error = err.Error()
@@ -91,6 +97,8 @@ written as JSON to --termination-log for the controller.`,
 	f.StringVar(&cfg.Method, "method", "Logical", "Logical (Mariabackup is not built yet).")
 	f.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 5*time.Second, "Bound of connecting to the node.")
 	f.DurationVar(&cfg.QueryTimeout, "query-timeout", 30*time.Second, "Bound of each SQL statement of the agent.")
+	f.DurationVar(&cfg.ProgressEvery, "progress-interval", 5*time.Second, "How often a JSON progress line is printed (0: never).")
+	hap.add(f)
 	f.StringVar(&terminationLog, "termination-log", "/dev/termination-log", "Where the JSON result goes (\"\" for nowhere).")
 	for _, req := range []string{"node", "address", "namespace", "name"} {
 		_ = cmd.MarkFlagRequired(req)

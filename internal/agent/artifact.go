@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
@@ -70,7 +71,15 @@ type Artifact struct {
 	files []FileInfo
 	open  map[string]bool
 	done  bool
+
+	// raw and disk count the bytes written so far, before and after compression, over
+	// every file: what progress reports read while the files are written.
+	raw, disk atomic.Int64
 }
+
+// Written is the number of bytes written so far over every file, before and after
+// compression. It is safe to call while files are being written.
+func (a *Artifact) Written() (raw, disk int64) { return a.raw.Load(), a.disk.Load() }
 
 // safeName is what a file name or a path element may look like.
 var safeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,251}$`)
@@ -134,7 +143,7 @@ func (a *Artifact) Create(name, compression string, level int) (*File, error) {
 		return nil, fmt.Errorf("creating %s: %w", name, err)
 	}
 	f := &File{a: a, name: name, compression: compression, fh: fh, sum: sha256.New()}
-	f.disk = &countingWriter{w: io.MultiWriter(fh, f.sum)}
+	f.disk = &countingWriter{w: io.MultiWriter(fh, f.sum), total: &a.disk}
 	if f.enc, err = newEncoder(f.disk, compression, level); err != nil {
 		_ = fh.Close()
 		return nil, err
@@ -172,13 +181,15 @@ type nopCloser struct{ io.Writer }
 func (nopCloser) Close() error { return nil }
 
 type countingWriter struct {
-	w io.Writer
-	n int64
+	w     io.Writer
+	n     int64
+	total *atomic.Int64
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	c.total.Add(int64(n))
 	return n, err
 }
 
@@ -199,6 +210,7 @@ type File struct {
 func (f *File) Write(p []byte) (int, error) {
 	n, err := f.enc.Write(p)
 	f.raw += int64(n)
+	f.a.raw.Add(int64(n))
 	return n, err
 }
 

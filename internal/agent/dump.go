@@ -58,6 +58,12 @@ type Config struct {
 	DumpTool string
 	// TempDir holds the 0600 client defaults file with the password (default: os.TempDir()).
 	TempDir string
+	// HAProxy, when set, re-reads HAProxy before anything is touched: a node HAProxy
+	// serves the clients through is refused.
+	HAProxy HAProxyReader
+	// Progress receives a JSON progress line every ProgressEvery (nil: none).
+	Progress      io.Writer
+	ProgressEvery time.Duration
 }
 
 // Result is what the agent reports to the controller (the termination message).
@@ -76,38 +82,18 @@ type Result struct {
 // systemDatabases are never dumped as data (users and grants go to users.sql).
 var systemDatabases = map[string]bool{"mysql": true, "information_schema": true, "performance_schema": true, "sys": true}
 
-// Dump takes one logical backup of the node. On any failure nothing that looks like a
+// Dump takes one backup of the node with the method. On any failure nothing that looks like a
 // completed backup is left, and wsrep_desync is set OFF again when this agent set it.
 func Dump(ctx context.Context, cfg Config) (res Result, err error) {
 	res.Node = cfg.Node
-	switch cfg.Method {
-	case "", Logical:
-		cfg.Method = Logical
-	case Mariabackup:
-		if err := cfg.Physical.check(); err != nil {
-			return res, fmt.Errorf("method Mariabackup: %w", err)
-		}
-	default:
-		return res, fmt.Errorf("unknown method %q (want %s or %s)", cfg.Method, Logical, Mariabackup)
-	}
-	if cfg.ConnectTimeout <= 0 {
-		cfg.ConnectTimeout = 5 * time.Second
-	}
-	if cfg.QueryTimeout <= 0 {
-		cfg.QueryTimeout = 30 * time.Second
+	if cfg, err = withDefaults(cfg); err != nil {
+		return res, err
 	}
 	addr := net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port))
 
 	// 1. Re-check before touching anything: the node may have changed since the probe.
-	prober := galera.NewProber(galera.Config{User: cfg.User, Password: cfg.Password,
-		ConnectTimeout: cfg.ConnectTimeout, QueryTimeout: cfg.ConnectTimeout})
-	st, err := prober.Probe(ctx, addr)
-	if err != nil {
-		return res, fmt.Errorf("re-checking %s: %w", cfg.Node, err)
-	}
-	if !st.Synced() || st.Desynced() {
-		return res, fmt.Errorf("re-checking %s: not a synced, primary, ready node that is not desynced (%s, %s, desynced=%v); no data written",
-			cfg.Node, st.LocalStateComment, st.ClusterStatus, st.Desynced())
+	if err := recheck(ctx, cfg, addr); err != nil {
+		return res, err
 	}
 
 	db, err := open(cfg, addr)
@@ -148,24 +134,20 @@ func Dump(ctx context.Context, cfg Config) (res Result, err error) {
 		return res, err
 	}
 	res.Position = pos
+	estimate := estimateBytes(dbs, cfg.Method)
+	if err := checkSpace(cfg.Root, estimate, cfg.Compression); err != nil {
+		return res, err
+	}
 
 	start := time.Now().UTC()
-	var tool string
-	if cfg.Method == Mariabackup {
-		// mariadb-backup records the exact position of its copy (xtrabackup_galera_info).
-		exact, version, err := physicalBackup(ctx, cfg, art)
-		if err != nil {
-			return res, err
-		}
-		tool = version
-		if exact != nil {
-			pos, res.Position = exact, exact
-		}
-	} else {
-		if err := dumpFiles(ctx, cfg, art, dbs); err != nil {
-			return res, err
-		}
-		tool = toolVersion(ctx, cfg)
+	stopProgress := reportProgress(cfg.Progress, cfg.ProgressEvery, art, cfg.Namespace+"/"+cfg.Name, cfg.Node, estimate)
+	defer func() { stopProgress(err == nil) }()
+	exact, tool, err := copyData(ctx, cfg, art, dbs)
+	if err != nil {
+		return res, err
+	}
+	if exact != nil {
+		pos, res.Position = exact, exact
 	}
 	m := &Manifest{
 		Backup: Identity{Namespace: cfg.Namespace, Name: cfg.Name, UID: cfg.UID}, Node: cfg.Node,
@@ -187,6 +169,59 @@ func Dump(ctx context.Context, cfg Config) (res Result, err error) {
 		res.TotalBytes += f.Bytes
 	}
 	return res, nil
+}
+
+// withDefaults checks the method and fills in the defaults.
+func withDefaults(cfg Config) (Config, error) {
+	switch cfg.Method {
+	case "", Logical:
+		cfg.Method = Logical
+	case Mariabackup:
+		if err := cfg.Physical.check(); err != nil {
+			return cfg, fmt.Errorf("method Mariabackup: %w", err)
+		}
+	default:
+		return cfg, fmt.Errorf("unknown method %q (want %s or %s)", cfg.Method, Logical, Mariabackup)
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 5 * time.Second
+	}
+	if cfg.QueryTimeout <= 0 {
+		cfg.QueryTimeout = 30 * time.Second
+	}
+	return cfg, nil
+}
+
+// recheck refuses a node that is no longer a synced, primary, ready node that is not
+// desynced, or (when HAProxy can be read) that HAProxy now serves the clients through.
+func recheck(ctx context.Context, cfg Config, addr string) error {
+	prober := galera.NewProber(galera.Config{User: cfg.User, Password: cfg.Password,
+		ConnectTimeout: cfg.ConnectTimeout, QueryTimeout: cfg.ConnectTimeout})
+	st, err := prober.Probe(ctx, addr)
+	if err != nil {
+		return fmt.Errorf("re-checking %s: %w", cfg.Node, err)
+	}
+	if !st.Synced() || st.Desynced() {
+		return fmt.Errorf("re-checking %s: not a synced, primary, ready node that is not desynced (%s, %s, desynced=%v); no data written",
+			cfg.Node, st.LocalStateComment, st.ClusterStatus, st.Desynced())
+	}
+	if cfg.HAProxy != nil {
+		return checkNotServed(ctx, cfg.HAProxy, cfg.Node, cfg.Address)
+	}
+	return nil
+}
+
+// copyData writes the backup's data files with the method, and returns the exact
+// position when the method records one (mariadb-backup's xtrabackup_galera_info) and
+// the tool's version.
+func copyData(ctx context.Context, cfg Config, art *Artifact, dbs []Database) (*Position, string, error) {
+	if cfg.Method == Mariabackup {
+		return physicalBackup(ctx, cfg, art)
+	}
+	if err := dumpFiles(ctx, cfg, art, dbs); err != nil {
+		return nil, "", err
+	}
+	return nil, toolVersion(ctx, cfg), nil
 }
 
 // dumpFiles runs mariadb-dump for the databases and, if asked, for users and grants.
@@ -251,17 +286,20 @@ func snapshotInfo(ctx context.Context, db *sql.DB, cfg Config) (*Position, []Dat
 	if _, err := conn.ExecContext(ctx, "SET SESSION wsrep_sync_wait=1"); err != nil {
 		return nil, nil, fmt.Errorf("causality wait: %w", err)
 	}
-	counts := map[string]int{}
-	if err := eachRow(ctx, conn, "SELECT table_schema, COUNT(*) FROM information_schema.tables "+
-		"WHERE table_type = 'BASE TABLE' GROUP BY table_schema", func(name string, n int) { counts[name] = n }); err != nil {
+	sizes := map[string]Database{}
+	if err := eachRow(ctx, conn, "SELECT table_schema, COUNT(*), COALESCE(SUM(data_length), 0), COALESCE(SUM(index_length), 0) "+
+		"FROM information_schema.tables WHERE table_type = 'BASE TABLE' GROUP BY table_schema",
+		func(name string, n, data, index int64) {
+			sizes[name] = Database{Name: name, Tables: int(n), DataBytes: data, IndexBytes: index}
+		}); err != nil {
 		return nil, nil, fmt.Errorf("counting tables: %w", err)
 	}
 	var schemas []string
-	if err := eachRow(ctx, conn, "SELECT schema_name, 0 FROM information_schema.schemata ORDER BY schema_name",
-		func(name string, _ int) { schemas = append(schemas, name) }); err != nil {
+	if err := eachRow(ctx, conn, "SELECT schema_name, 0, 0, 0 FROM information_schema.schemata ORDER BY schema_name",
+		func(name string, _, _, _ int64) { schemas = append(schemas, name) }); err != nil {
 		return nil, nil, fmt.Errorf("listing databases: %w", err)
 	}
-	dbs, err := chooseDatabases(schemas, cfg.Databases, counts)
+	dbs, err := chooseDatabases(schemas, cfg.Databases, sizes)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -283,8 +321,8 @@ func snapshotInfo(ctx context.Context, db *sql.DB, cfg Config) (*Position, []Dat
 	return &Position{ClusterUUID: uuid, Seqno: seqno, GTID: gtid.String}, dbs, nil
 }
 
-// eachRow runs a query returning (string, int) rows and calls f for each.
-func eachRow(ctx context.Context, conn *sql.Conn, query string, f func(string, int)) error {
+// eachRow runs a query returning (string, int, int, int) rows and calls f for each.
+func eachRow(ctx context.Context, conn *sql.Conn, query string, f func(string, int64, int64, int64)) error {
 	rows, err := conn.QueryContext(ctx, query)
 	if err != nil {
 		return err
@@ -292,18 +330,18 @@ func eachRow(ctx context.Context, conn *sql.Conn, query string, f func(string, i
 	defer func() { _ = rows.Close() }()
 	for rows.Next() {
 		var name string
-		var n int
-		if err := rows.Scan(&name, &n); err != nil {
+		var a, b, c int64
+		if err := rows.Scan(&name, &a, &b, &c); err != nil {
 			return err
 		}
-		f(name, n)
+		f(name, a, b, c)
 	}
 	return rows.Err()
 }
 
 // chooseDatabases is the list to dump: the asked ones (each must exist), or every
 // non-system database.
-func chooseDatabases(existing, asked []string, tables map[string]int) ([]Database, error) {
+func chooseDatabases(existing, asked []string, sizes map[string]Database) ([]Database, error) {
 	have := map[string]bool{}
 	for _, e := range existing {
 		have[e] = true
@@ -314,13 +352,17 @@ func chooseDatabases(existing, asked []string, tables map[string]int) ([]Databas
 			if !have[a] {
 				return nil, fmt.Errorf("database %q does not exist on the node", a)
 			}
-			out = append(out, Database{Name: a, Tables: tables[a]})
+			d := sizes[a]
+			d.Name = a
+			out = append(out, d)
 		}
 		return out, nil
 	}
 	for _, e := range existing {
 		if !systemDatabases[e] {
-			out = append(out, Database{Name: e, Tables: tables[e]})
+			d := sizes[e]
+			d.Name = e
+			out = append(out, d)
 		}
 	}
 	return out, nil
@@ -359,18 +401,67 @@ func runDump(ctx context.Context, cfg Config, art *Artifact, name string, args [
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
-	cmd.Stdout = f
+	// mariadb-dump ends a complete dump with a "-- Dump completed" comment: a stream
+	// without it is cut short, whatever the exit status says.
+	end := &tail{}
+	out := &firstError{w: f}
+	cmd.Stdout = io.MultiWriter(out, end)
 	var stderr bytes.Buffer
 	cmd.Stderr = &limited{w: &stderr, n: 4096}
 	runErr := cmd.Run()
 	closeErr := f.Close()
+	if out.err != nil {
+		// The volume failed first (full, read-only, gone): the tool only saw a closed
+		// pipe, so its own error would hide the cause.
+		return fmt.Errorf("writing %s: %w", name, out.err)
+	}
 	if runErr != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s for %s: stopped: %w", filepath.Base(tool), name, ctx.Err())
 		}
 		return fmt.Errorf("%s for %s: %w: %s", filepath.Base(tool), name, runErr, strings.TrimSpace(stderr.String()))
 	}
-	return closeErr
+	if closeErr != nil {
+		return closeErr
+	}
+	if !bytes.Contains(end.b, []byte(dumpTrailer)) {
+		return fmt.Errorf("%s for %s: the dump is incomplete: it exited 0 but its output does not end with %q",
+			filepath.Base(tool), name, dumpTrailer)
+	}
+	return nil
+}
+
+// firstError passes writes on and keeps the first error.
+type firstError struct {
+	w   io.Writer
+	err error
+}
+
+func (f *firstError) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err != nil && f.err == nil {
+		f.err = err
+	}
+	return n, err
+}
+
+// dumpTrailer is the comment mariadb-dump ends a complete dump with.
+const dumpTrailer = "-- Dump completed"
+
+// tail keeps the last bytes written to it.
+type tail struct{ b []byte }
+
+func (t *tail) Write(p []byte) (int, error) {
+	const keep = 256
+	if len(p) >= keep {
+		t.b = append(t.b[:0], p[len(p)-keep:]...)
+		return len(p), nil
+	}
+	t.b = append(t.b, p...)
+	if len(t.b) > keep {
+		t.b = append(t.b[:0], t.b[len(t.b)-keep:]...)
+	}
+	return len(p), nil
 }
 
 type limited struct {

@@ -63,6 +63,9 @@ type Options struct {
 type Database struct {
 	Name   string `json:"name"`
 	Tables int    `json:"tables"`
+	// DataBytes and IndexBytes are the sizes information_schema gave at the snapshot.
+	DataBytes  int64 `json:"dataBytes,omitempty"`
+	IndexBytes int64 `json:"indexBytes,omitempty"`
 }
 
 // ReadManifest reads a backup directory's manifest.

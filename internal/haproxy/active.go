@@ -2,6 +2,7 @@ package haproxy
 
 import (
 	"fmt"
+	"net"
 	"strings"
 )
 
@@ -356,4 +357,18 @@ func sessions(ss []*Server) string {
 		n[i] = fmt.Sprintf("%s=%d", s.Name, s.CurrentSessions)
 	}
 	return strings.Join(n, ", ")
+}
+
+// IsNode tells whether the server is the node with this address (HAProxy's server
+// address, port aside), else this name (exactly, or as the first label of a name like
+// controller-0.internalapi.localdomain).
+func (r ServerReport) IsNode(address, name string) bool {
+	host := r.Address
+	if h, _, err := net.SplitHostPort(r.Address); err == nil {
+		host = h
+	}
+	if host != "" && address != "" {
+		return host == address
+	}
+	return name != "" && (r.Name == name || strings.HasPrefix(r.Name, name+"."))
 }

@@ -3,9 +3,7 @@ package probe
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
-	"strings"
 
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/haproxy"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/selection"
@@ -74,17 +72,13 @@ func viewOf(s *haproxy.Snapshot, nodes []Node) *HAProxyView {
 }
 
 func nodeFor(r haproxy.ServerReport, nodes []Node) string {
-	host := r.Address
-	if h, _, err := net.SplitHostPort(r.Address); err == nil {
-		host = h
-	}
 	for _, n := range nodes {
-		if host != "" && host == n.Address {
+		if r.IsNode(n.Address, "") {
 			return n.Name
 		}
 	}
 	for _, n := range nodes {
-		if r.Name == n.Name || strings.HasPrefix(r.Name, n.Name+".") {
+		if r.IsNode("", n.Name) {
 			return n.Name
 		}
 	}
