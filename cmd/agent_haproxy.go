@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -39,12 +36,13 @@ func (h *haproxyFlags) reader() (agent.HAProxyReader, error) {
 	}
 	var user, password string
 	if h.credentialsDir != "" {
-		u, err1 := os.ReadFile(filepath.Join(h.credentialsDir, "username"))
-		p, err2 := os.ReadFile(filepath.Join(h.credentialsDir, "password"))
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("reading HAProxy's stats credentials from %s (files username and password)", h.credentialsDir)
+		var err error
+		if user, err = readSecretFile(h.credentialsDir, "username"); err != nil {
+			return nil, fmt.Errorf("reading HAProxy's stats credentials: %w", err)
 		}
-		user, password = strings.TrimRight(string(u), "\r\n"), strings.TrimRight(string(p), "\r\n")
+		if password, err = readSecretFile(h.credentialsDir, "password"); err != nil {
+			return nil, fmt.Errorf("reading HAProxy's stats credentials: %w", err)
+		}
 	}
 	return func(ctx context.Context) (*haproxy.Backend, *haproxy.Table, error) {
 		b, err := haproxy.FetchHTTP(ctx, nil, h.statsURL, user, password, h.backend)

@@ -37,6 +37,35 @@ func newAgentCommand() *cobra.Command {
 	return cmd
 }
 
+// runDump reads the credentials and the HAProxy access, then dumps.
+func runDump(cmd *cobra.Command, cfg agent.Config, credsDir string, hap haproxyFlags) (agent.Result, error) {
+	res := agent.Result{Node: cfg.Node}
+	user, err := readSecretFile(credsDir, "username")
+	if err != nil {
+		return res, fmt.Errorf("reading the database credentials: %w", err)
+	}
+	pass, err := readSecretFile(credsDir, "password")
+	if err != nil {
+		return res, fmt.Errorf("reading the database credentials: %w", err)
+	}
+	cfg.User, cfg.Password = user, pass
+	if cfg.HAProxy, err = hap.reader(); err != nil {
+		return res, err
+	}
+	cfg.Progress = cmd.OutOrStdout()
+	return agent.Dump(cmd.Context(), cfg)
+}
+
+// readSecretFile reads one key of a Secret volume, without its trailing newline. The
+// error names the file and the cause, never the content.
+func readSecretFile(dir, key string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, key)) //nolint:gosec // G304: the Secret volume
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
 func newDumpCommand() *cobra.Command {
 	var cfg agent.Config
 	var credsDir, terminationLog string
@@ -53,21 +82,11 @@ and move the directory into place. The credentials are read from --credentials-d
 written as JSON to --termination-log for the controller.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			user, err1 := os.ReadFile(filepath.Join(credsDir, "username")) //nolint:gosec // G304: the Secret volume
-			pass, err2 := os.ReadFile(filepath.Join(credsDir, "password")) //nolint:gosec // G304: the Secret volume
-			if err1 != nil || err2 != nil {
-				return fmt.Errorf("reading the database credentials from %s (files username and password)", credsDir)
-			}
-			cfg.User = strings.TrimRight(string(user), "\r\n")
-			cfg.Password = strings.TrimRight(string(pass), "\r\n")
-			if cfg.HAProxy, err1 = hap.reader(); err1 != nil {
-				return err1
-			}
-			cfg.Progress = cmd.OutOrStdout()
-			res, err := agent.Dump(cmd.Context(), cfg)
+			res, err := runDump(cmd, cfg, credsDir, hap)
 			if err != nil {
 				res.Error = err.Error()
 			}
+			// The controller reads the outcome here, whatever went wrong (credentials too).
 			if terminationLog != "" {
 				if werr := os.WriteFile(terminationLog, res.Summary(), 0o600); werr != nil && err == nil {
 					err = fmt.Errorf("writing the termination message: %w", werr)

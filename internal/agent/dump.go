@@ -419,7 +419,11 @@ func runDump(ctx context.Context, cfg Config, art *Artifact, name string, args [
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s for %s: stopped: %w", filepath.Base(tool), name, ctx.Err())
 		}
-		return fmt.Errorf("%s for %s: %w: %s", filepath.Base(tool), name, runErr, strings.TrimSpace(stderr.String()))
+		msg := strings.TrimSpace(stderr.String())
+		if strings.Contains(msg, "SHOW CREATE USER ''@''") {
+			msg += anonymousAccountHint
+		}
+		return fmt.Errorf("%s for %s: %w: %s", filepath.Base(tool), name, runErr, msg)
 	}
 	if closeErr != nil {
 		return closeErr
@@ -444,6 +448,12 @@ func (f *firstError) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// anonymousAccountHint explains the one users-dump failure seen on Galera: restoring a
+// users.sql that grants mariadb-dump's import role TO CURRENT_USER() through one node
+// makes the others' replication threads create an anonymous account ''@''.
+const anonymousAccountHint = " (the node has an anonymous account ''@'' that only exists there, " +
+	"left by a restore of a users dump through another Galera node; remove it on this node, see docs/restore.md)"
 
 // dumpTrailer is the comment mariadb-dump ends a complete dump with.
 const dumpTrailer = "-- Dump completed"
