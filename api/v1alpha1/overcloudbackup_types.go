@@ -195,7 +195,16 @@ type DumpSpec struct {
 	// method; it must write an xbstream to stdout and read the credentials from the
 	// defaults file given as {defaultsFile}. When omitted, "sudo -n mariadb-backup
 	// --defaults-extra-file={defaultsFile} --backup --galera-info --stream=xbstream".
-	// For a containerised galera, wrap it, for example in "podman exec".
+	// The agent sends a [client] section (user, password, and the node's address and
+	// mysqlPort as host and port) on the SSH session's stdin, never on a command line;
+	// /bin/sh turns it into a private file that has no name any more and makes it the
+	// command's stdin, then runs the command with exec, {defaultsFile} being /dev/stdin.
+	// So it must be one simple command, and sudo is fine. A container's exec relays stdin
+	// through a pipe, which mariadb-backup cannot use (it reads its defaults twice): copy
+	// it to a file first, for example "sudo -n podman exec -i galera-bundle-podman-0 sh -c
+	// 'f=$(mktemp -p /dev/shm) && exec 3>$f 4<$f && rm $f && cat >&3 && exec 0<&4
+	// mariadb-backup --defaults-extra-file={defaultsFile} --backup --galera-info
+	// --stream=xbstream'". A backup that logs in as another user fails at once.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048
@@ -261,6 +270,19 @@ type JobSpec struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	PriorityClassName string `json:"priorityClassName,omitempty"`
+
+	// podAnnotations are added to the agent pod, for example
+	// k8s.v1.cni.cncf.io/networks to attach it through Multus to a secondary network
+	// that reaches an isolated overcloud.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	PodAnnotations map[string]string `json:"podAnnotations,omitempty"`
+
+	// hostNetwork runs the agent pod in its node's network namespace: an explicit
+	// opt-in for clusters whose pod network cannot reach the overcloud. Namespaces
+	// that enforce the restricted Pod Security Standard refuse such pods.
+	// +optional
+	HostNetwork bool `json:"hostNetwork,omitempty"`
 }
 
 // OvercloudBackupSpec is one backup of an overcloud's database. It cannot be changed

@@ -1,0 +1,324 @@
+package controllers
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
+)
+
+// Paths inside the agent container. The agent's flags point at them; the volumes are
+// mounted there.
+const (
+	agentContainer      = "agent"
+	agentBinary         = "/usr/local/bin/overcloud-backup-operator"
+	backupMountPath     = "/backup"
+	dbCredentialsPath   = "/etc/overcloud-backup/db" //nolint:gosec // G101: a mount path, not a credential
+	sshPath             = "/etc/overcloud-backup/ssh"
+	haproxyCredsPath    = "/etc/overcloud-backup/haproxy" //nolint:gosec // G101: a mount path, not a credential
+	tmpPath             = "/tmp"
+	agentUID            = int64(65532)
+	defaultJobDeadline  = int64(6 * 3600)
+	secretFileMode      = int32(0o400)
+	tmpSizeLimit        = "64Mi"
+	progressInterval    = "5s"
+	labelManagedBy      = "app.kubernetes.io/managed-by"
+	labelComponent      = "app.kubernetes.io/component"
+	managedBy           = "overcloud-backup-operator"
+	agentComponent      = "backup-agent"
+	annotationAttempt   = "backup.overcloud.io/attempt"
+	annotationNode      = "backup.overcloud.io/node"
+	defaultUsernameKey  = "username"
+	defaultPasswordKey  = "password"
+	defaultPrivateKey   = "ssh-privatekey"
+	defaultKnownHosts   = "known_hosts"
+	defaultHAProxyProxy = "mysql"
+)
+
+// JobParams is what the controller decided for one attempt: the node and the image.
+type JobParams struct {
+	// Attempt is 1-based; it names the Job (JobName) and is recorded on it.
+	Attempt int32
+	// Node is the selected node, one of spec.overcloud.nodes.
+	Node string
+	// Image is the agent image when spec.job.image is empty: the operator's own.
+	Image string
+}
+
+// ErrAgentTLS is returned for a backup that asks for TLS to the database: the probes
+// support it, the agent's dump does not yet, and a backup must not silently go without.
+var ErrAgentTLS = errors.New("spec.overcloud.database.tls: the backup agent does not support TLS to the database yet")
+
+// BuildJob is the Job that runs `agent dump` for one attempt of the backup. It is pure:
+// the same backup and parameters always give the same Job. Credentials reach the pod
+// only as Secret volumes, never in arguments or environment variables; the pod runs as
+// a non-root user with a read-only root filesystem, no capabilities, the runtime's
+// default seccomp profile and no service account token.
+func BuildJob(b *backupv1alpha1.OvercloudBackup, p JobParams) (*batchv1.Job, error) {
+	if b.Spec.Overcloud.Database.TLS != nil {
+		return nil, ErrAgentTLS
+	}
+	node := findNode(b, p.Node)
+	if node == nil {
+		return nil, fmt.Errorf("node %q is not in spec.overcloud.nodes", p.Node)
+	}
+	if p.Attempt < 1 {
+		return nil, fmt.Errorf("attempt %d: attempts start at 1", p.Attempt)
+	}
+	js := b.Spec.Job
+	if js == nil {
+		js = &backupv1alpha1.JobSpec{}
+	}
+	image := js.Image
+	if image == "" {
+		image = p.Image
+	}
+	if image == "" {
+		return nil, errors.New("no agent image: spec.job.image is empty and the manager has no --agent-image")
+	}
+	args, err := agentArgs(b, node)
+	if err != nil {
+		return nil, err
+	}
+	volumes, mounts := agentVolumes(b)
+
+	labels := map[string]string{
+		backupv1alpha1.LabelBackup:    b.Name,
+		backupv1alpha1.LabelOvercloud: b.Spec.Overcloud.Name,
+		labelManagedBy:                managedBy,
+		labelComponent:                agentComponent,
+	}
+	annotations := map[string]string{annotationAttempt: strconv.Itoa(int(p.Attempt)), annotationNode: node.Name}
+	podAnnotations := maps.Clone(js.PodAnnotations)
+	if podAnnotations == nil {
+		podAnnotations = map[string]string{}
+	}
+	maps.Copy(podAnnotations, annotations)
+
+	pullPolicy := js.ImagePullPolicy
+	if pullPolicy == "" {
+		pullPolicy = corev1.PullIfNotPresent
+	}
+	deadline := defaultJobDeadline
+	if js.ActiveDeadlineSeconds != nil {
+		deadline = *js.ActiveDeadlineSeconds
+	}
+	gvk := backupv1alpha1.GroupVersion.WithKind("OvercloudBackup")
+
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        b.JobName(p.Attempt),
+			Namespace:   b.Namespace,
+			Labels:      labels,
+			Annotations: annotations,
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: b.Name, UID: b.UID,
+				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
+			}},
+		},
+		Spec: batchv1.JobSpec{
+			// A retry must re-probe (the node may have become the active one): the
+			// controller makes the next attempt as a new Job.
+			BackoffLimit:          ptr.To(int32(0)),
+			ActiveDeadlineSeconds: ptr.To(deadline),
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: maps.Clone(labels), Annotations: podAnnotations},
+				Spec: corev1.PodSpec{
+					RestartPolicy:                 corev1.RestartPolicyNever,
+					AutomountServiceAccountToken:  ptr.To(false),
+					ServiceAccountName:            js.ServiceAccountName,
+					NodeSelector:                  js.NodeSelector,
+					Tolerations:                   js.Tolerations,
+					Affinity:                      js.Affinity,
+					PriorityClassName:             js.PriorityClassName,
+					HostNetwork:                   js.HostNetwork,
+					TerminationGracePeriodSeconds: ptr.To(int64(30)),
+					SecurityContext: &corev1.PodSecurityContext{
+						RunAsNonRoot:        ptr.To(true),
+						RunAsUser:           ptr.To(agentUID),
+						RunAsGroup:          ptr.To(agentUID),
+						FSGroup:             ptr.To(agentUID),
+						FSGroupChangePolicy: ptr.To(corev1.FSGroupChangeOnRootMismatch),
+						SeccompProfile:      &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+					},
+					Containers: []corev1.Container{{
+						Name:                     agentContainer,
+						Image:                    image,
+						ImagePullPolicy:          pullPolicy,
+						Command:                  []string{agentBinary},
+						Args:                     args,
+						Env:                      []corev1.EnvVar{{Name: "TMPDIR", Value: tmpPath}},
+						Resources:                agentResources(js.Resources),
+						VolumeMounts:             mounts,
+						TerminationMessagePath:   corev1.TerminationMessagePathDefault,
+						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+						SecurityContext: &corev1.SecurityContext{
+							AllowPrivilegeEscalation: ptr.To(false),
+							ReadOnlyRootFilesystem:   ptr.To(true),
+							RunAsNonRoot:             ptr.To(true),
+							Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+						},
+					}},
+					Volumes: volumes,
+				},
+			},
+		},
+	}
+	return job, nil
+}
+
+func findNode(b *backupv1alpha1.OvercloudBackup, name string) *backupv1alpha1.NodeSpec {
+	for i := range b.Spec.Overcloud.Nodes {
+		if b.Spec.Overcloud.Nodes[i].Name == name {
+			return &b.Spec.Overcloud.Nodes[i]
+		}
+	}
+	return nil
+}
+
+// agentArgs are the arguments of `agent dump`: where and what to back up, never a secret.
+func agentArgs(b *backupv1alpha1.OvercloudBackup, node *backupv1alpha1.NodeSpec) ([]string, error) {
+	oc := &b.Spec.Overcloud
+	d := b.Spec.Dump
+	if d == nil {
+		d = &backupv1alpha1.DumpSpec{}
+	}
+	method := d.Method
+	if method == "" {
+		method = backupv1alpha1.DumpLogical
+	}
+	compression := d.Compression
+	if compression == "" {
+		compression = backupv1alpha1.CompressionZstd
+	}
+	args := []string{
+		"agent", "dump",
+		"--node=" + node.Name,
+		"--address=" + node.Address,
+		"--port=" + strconv.Itoa(int(ptr.Deref(node.MySQLPort, 3306))),
+		"--namespace=" + b.Namespace,
+		"--name=" + b.Name,
+		"--uid=" + string(b.UID),
+		"--root=" + backupMountPath,
+		"--credentials-dir=" + dbCredentialsPath,
+		"--method=" + string(method),
+		"--compression=" + string(compression),
+		"--users=" + strconv.FormatBool(d.Users != backupv1alpha1.UsersExclude),
+		"--desync=" + strconv.FormatBool(d.Desync != backupv1alpha1.DesyncDisabled),
+		"--progress-interval=" + progressInterval,
+		"--termination-log=" + corev1.TerminationMessagePathDefault,
+	}
+	if d.CompressionLevel != nil {
+		args = append(args, "--level="+strconv.Itoa(int(*d.CompressionLevel)))
+	}
+	if len(d.Databases) > 0 {
+		args = append(args, "--databases="+strings.Join(d.Databases, ","))
+	}
+	if oc.Database.ConnectTimeout != nil {
+		args = append(args, "--connect-timeout="+oc.Database.ConnectTimeout.Duration.String())
+	}
+	if h := oc.HAProxy; h != nil && h.StatsURL != "" {
+		backend := h.Backend
+		if backend == "" {
+			backend = defaultHAProxyProxy
+		}
+		args = append(args, "--haproxy-stats-url="+h.StatsURL, "--haproxy-backend="+backend)
+		if h.CredentialsSecret != nil {
+			args = append(args, "--haproxy-credentials-dir="+haproxyCredsPath)
+		}
+	}
+	if method == backupv1alpha1.DumpMariabackup {
+		if oc.SSH == nil {
+			return nil, errors.New("the Mariabackup method needs spec.overcloud.ssh")
+		}
+		args = append(args,
+			"--ssh-dir="+sshPath,
+			"--ssh-user="+oc.SSH.User,
+			"--ssh-port="+strconv.Itoa(int(ptr.Deref(node.SSHPort, 22))))
+		if oc.SSH.Timeout != nil {
+			args = append(args, "--ssh-timeout="+oc.SSH.Timeout.Duration.String())
+		}
+		if d.MariabackupCommand != "" {
+			args = append(args, "--mariabackup-command="+d.MariabackupCommand)
+		}
+	}
+	return args, nil
+}
+
+// agentVolumes are the backup volume, the Secrets (read-only files, 0400, only the
+// keys the agent reads) and a memory-backed /tmp for the client defaults file.
+func agentVolumes(b *backupv1alpha1.OvercloudBackup) ([]corev1.Volume, []corev1.VolumeMount) {
+	oc := &b.Spec.Overcloud
+	creds := oc.Database.CredentialsSecret
+	volumes := []corev1.Volume{
+		{Name: "backup", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: b.Spec.Storage.ClaimName},
+		}},
+		secretVolume("db-credentials", creds.Name,
+			[2]string{orDefault(creds.UsernameKey, defaultUsernameKey), "username"},
+			[2]string{orDefault(creds.PasswordKey, defaultPasswordKey), "password"}),
+		{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+			Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse(tmpSizeLimit)),
+		}}},
+	}
+	mounts := []corev1.VolumeMount{
+		{Name: "backup", MountPath: backupMountPath, SubPath: b.Spec.Storage.SubPath},
+		{Name: "db-credentials", MountPath: dbCredentialsPath, ReadOnly: true},
+		{Name: "tmp", MountPath: tmpPath},
+	}
+	if h := oc.HAProxy; h != nil && h.StatsURL != "" && h.CredentialsSecret != nil {
+		volumes = append(volumes, secretVolume("haproxy-credentials", h.CredentialsSecret.Name,
+			[2]string{orDefault(h.CredentialsSecret.UsernameKey, defaultUsernameKey), "username"},
+			[2]string{orDefault(h.CredentialsSecret.PasswordKey, defaultPasswordKey), "password"}))
+		mounts = append(mounts, corev1.VolumeMount{Name: "haproxy-credentials", MountPath: haproxyCredsPath, ReadOnly: true})
+	}
+	if b.Spec.Dump != nil && b.Spec.Dump.Method == backupv1alpha1.DumpMariabackup && oc.SSH != nil {
+		volumes = append(volumes, secretVolume("ssh", oc.SSH.SecretName,
+			[2]string{orDefault(oc.SSH.PrivateKeyKey, defaultPrivateKey), "ssh-privatekey"},
+			[2]string{orDefault(oc.SSH.KnownHostsKey, defaultKnownHosts), "known_hosts"}))
+		mounts = append(mounts, corev1.VolumeMount{Name: "ssh", MountPath: sshPath, ReadOnly: true})
+	}
+	return volumes, mounts
+}
+
+// secretVolume projects keys of a Secret to files: pairs of key and file name.
+func secretVolume(name, secret string, files ...[2]string) corev1.Volume {
+	items := make([]corev1.KeyToPath, 0, len(files))
+	for _, f := range files {
+		items = append(items, corev1.KeyToPath{Key: f[0], Path: f[1]})
+	}
+	return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+		SecretName: secret, Items: items, DefaultMode: ptr.To(secretFileMode),
+	}}}
+}
+
+// agentResources are the user's, or requests that fit the agent (it streams: its memory
+// does not grow with the database) and mariadb-dump beside it.
+func agentResources(r *corev1.ResourceRequirements) corev1.ResourceRequirements {
+	if r != nil {
+		return *r.DeepCopy()
+	}
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{
+			corev1.ResourceCPU:    resource.MustParse("250m"),
+			corev1.ResourceMemory: resource.MustParse("128Mi"),
+		},
+		Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")},
+	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,296 @@
+package controllers
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
+)
+
+func testBackup() *backupv1alpha1.OvercloudBackup {
+	return &backupv1alpha1.OvercloudBackup{
+		ObjectMeta: metav1.ObjectMeta{Name: "nightly-1", Namespace: "openstack", UID: "uid-1"},
+		Spec: backupv1alpha1.OvercloudBackupSpec{
+			Overcloud: backupv1alpha1.OvercloudSpec{
+				Name: "overcloud",
+				Nodes: []backupv1alpha1.NodeSpec{
+					{Name: "controller-0", Address: "172.17.1.10"},
+					{Name: "controller-1", Address: "172.17.1.11", MySQLPort: ptr.To(int32(13306)), SSHPort: ptr.To(int32(2222))},
+				},
+				Database: backupv1alpha1.DatabaseAccess{
+					CredentialsSecret: backupv1alpha1.CredentialsSecretReference{Name: "db-creds"},
+				},
+			},
+			Storage: backupv1alpha1.StorageSpec{ClaimName: "backups"},
+		},
+	}
+}
+
+func env(c corev1.Container) map[string]string {
+	m := map[string]string{}
+	for _, e := range c.Env {
+		m[e.Name] = e.Value
+	}
+	return m
+}
+
+func volume(vs []corev1.Volume, name string) *corev1.Volume {
+	for i := range vs {
+		if vs[i].Name == name {
+			return &vs[i]
+		}
+	}
+	return nil
+}
+
+func TestBuildJob(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(b *backupv1alpha1.OvercloudBackup)
+		params JobParams
+		check  func(t *testing.T, job *JobView)
+	}{
+		{
+			name:   "defaults: logical, zstd, desync, users, the operator's image",
+			params: JobParams{Attempt: 1, Node: "controller-0", Image: "overcloud-backup-operator:v0.1.0"},
+			check: func(t *testing.T, j *JobView) {
+				j.wantArgs(t, "agent", "dump", "--node=controller-0", "--address=172.17.1.10", "--port=3306",
+					"--namespace=openstack", "--name=nightly-1", "--uid=uid-1", "--root=/backup",
+					"--credentials-dir=/etc/overcloud-backup/db", "--method=Logical", "--compression=zstd",
+					"--users=true", "--desync=true", "--termination-log=/dev/termination-log")
+				j.noArgPrefix(t, "--level", "--databases", "--haproxy", "--ssh", "--mariabackup")
+				if j.Job.Name != "nightly-1-1" || j.Job.Namespace != "openstack" {
+					t.Errorf("job %s/%s", j.Job.Namespace, j.Job.Name)
+				}
+				if j.C.Image != "overcloud-backup-operator:v0.1.0" || j.C.ImagePullPolicy != corev1.PullIfNotPresent {
+					t.Errorf("image %s %s", j.C.Image, j.C.ImagePullPolicy)
+				}
+				if *j.Job.Spec.ActiveDeadlineSeconds != 6*3600 {
+					t.Errorf("deadline %d", *j.Job.Spec.ActiveDeadlineSeconds)
+				}
+				db := volume(j.Pod.Volumes, "db-credentials")
+				if db == nil || db.Secret.SecretName != "db-creds" || *db.Secret.DefaultMode != 0o400 ||
+					!reflect.DeepEqual(db.Secret.Items, []corev1.KeyToPath{{Key: "username", Path: "username"}, {Key: "password", Path: "password"}}) {
+					t.Errorf("credentials volume %+v", db)
+				}
+				if v := volume(j.Pod.Volumes, "backup"); v == nil || v.PersistentVolumeClaim.ClaimName != "backups" {
+					t.Errorf("backup volume %+v", v)
+				}
+				if v := volume(j.Pod.Volumes, "tmp"); v == nil || v.EmptyDir.Medium != corev1.StorageMediumMemory {
+					t.Errorf("tmp volume %+v: the client defaults file must stay in memory", v)
+				}
+				if len(j.Pod.Volumes) != 3 {
+					t.Errorf("%d volumes, want backup, db-credentials and tmp", len(j.Pod.Volumes))
+				}
+				if got := j.C.Resources.Limits.Memory(); got.Cmp(resource.MustParse("512Mi")) != 0 {
+					t.Errorf("memory limit %s", got)
+				}
+			},
+		},
+		{
+			name: "the user's choices reach the Job",
+			change: func(b *backupv1alpha1.OvercloudBackup) {
+				b.Spec.Overcloud.Database.CredentialsSecret = backupv1alpha1.CredentialsSecretReference{ //nolint:gosec // G101: key names
+					Name: "galera", UsernameKey: "user", PasswordKey: "mysql-root-password"}
+				b.Spec.Overcloud.Database.ConnectTimeout = &metav1.Duration{Duration: 7e9}
+				b.Spec.Storage.SubPath = "overcloud/db"
+				b.Spec.Dump = &backupv1alpha1.DumpSpec{Databases: []string{"nova", "keystone"}, Users: backupv1alpha1.UsersExclude,
+					Compression: backupv1alpha1.CompressionNone, Desync: backupv1alpha1.DesyncDisabled}
+				b.Spec.Job = &backupv1alpha1.JobSpec{
+					Image: "registry.example.com/ocb:v1", ImagePullPolicy: corev1.PullAlways, ActiveDeadlineSeconds: ptr.To(int64(600)),
+					ServiceAccountName: "backup", NodeSelector: map[string]string{"zone": "a"},
+					Tolerations:       []corev1.Toleration{{Key: "infra", Operator: corev1.TolerationOpExists}},
+					PriorityClassName: "high", HostNetwork: true,
+					PodAnnotations: map[string]string{"k8s.v1.cni.cncf.io/networks": "internalapi"},
+					Resources:      &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}},
+				}
+			},
+			params: JobParams{Attempt: 3, Node: "controller-1", Image: "ignored:v0"},
+			check: func(t *testing.T, j *JobView) {
+				j.wantArgs(t, "--node=controller-1", "--address=172.17.1.11", "--port=13306", "--databases=nova,keystone",
+					"--users=false", "--desync=false", "--compression=none", "--connect-timeout=7s")
+				if j.Job.Name != "nightly-1-3" || j.Job.Annotations["backup.overcloud.io/attempt"] != "3" {
+					t.Errorf("job %s %v", j.Job.Name, j.Job.Annotations)
+				}
+				if j.C.Image != "registry.example.com/ocb:v1" || j.C.ImagePullPolicy != corev1.PullAlways || *j.Job.Spec.ActiveDeadlineSeconds != 600 {
+					t.Errorf("image %s %s deadline %d", j.C.Image, j.C.ImagePullPolicy, *j.Job.Spec.ActiveDeadlineSeconds)
+				}
+				p := j.Pod
+				if p.ServiceAccountName != "backup" || p.NodeSelector["zone"] != "a" || len(p.Tolerations) != 1 ||
+					p.PriorityClassName != "high" || !p.HostNetwork {
+					t.Errorf("placement %+v", p)
+				}
+				if j.Job.Spec.Template.Annotations["k8s.v1.cni.cncf.io/networks"] != "internalapi" ||
+					j.Job.Spec.Template.Annotations["backup.overcloud.io/node"] != "controller-1" {
+					t.Errorf("pod annotations %v", j.Job.Spec.Template.Annotations)
+				}
+				if db := volume(p.Volumes, "db-credentials"); !reflect.DeepEqual(db.Secret.Items,
+					[]corev1.KeyToPath{{Key: "user", Path: "username"}, {Key: "mysql-root-password", Path: "password"}}) {
+					t.Errorf("credential keys %+v", db.Secret.Items)
+				}
+				if j.C.VolumeMounts[0].SubPath != "overcloud/db" {
+					t.Errorf("backup mount %+v", j.C.VolumeMounts[0])
+				}
+				if got := j.C.Resources.Limits.Memory(); got.Cmp(resource.MustParse("1Gi")) != 0 || j.C.Resources.Requests != nil {
+					t.Errorf("resources %+v", j.C.Resources)
+				}
+			},
+		},
+		{
+			name: "mariabackup over SSH with HAProxy's stats",
+			change: func(b *backupv1alpha1.OvercloudBackup) {
+				b.Spec.Overcloud.SSH = &backupv1alpha1.SSHAccess{SecretName: "ssh", User: "tripleo-admin", KnownHostsKey: "hosts",
+					Timeout: &metav1.Duration{Duration: 20e9}}
+				b.Spec.Overcloud.HAProxy = &backupv1alpha1.HAProxyAccess{StatsURL: "http://172.17.1.5:1993/",
+					CredentialsSecret: &backupv1alpha1.CredentialsSecretReference{Name: "haproxy-stats"}}
+				b.Spec.Dump = &backupv1alpha1.DumpSpec{Method: backupv1alpha1.DumpMariabackup, CompressionLevel: ptr.To(int32(5)),
+					MariabackupCommand: "sudo -n podman exec -i galera-bundle-podman-0 mariabackup --defaults-extra-file={defaultsFile} --backup --galera-info --stream=xbstream"}
+			},
+			params: JobParams{Attempt: 1, Node: "controller-1", Image: "ocb:v1"},
+			check: func(t *testing.T, j *JobView) {
+				j.wantArgs(t, "--method=Mariabackup", "--level=5", "--ssh-dir=/etc/overcloud-backup/ssh", "--ssh-user=tripleo-admin",
+					"--ssh-port=2222", "--ssh-timeout=20s", "--haproxy-stats-url=http://172.17.1.5:1993/", "--haproxy-backend=mysql",
+					"--haproxy-credentials-dir=/etc/overcloud-backup/haproxy",
+					"--mariabackup-command=sudo -n podman exec -i galera-bundle-podman-0 mariabackup --defaults-extra-file={defaultsFile} --backup --galera-info --stream=xbstream")
+				if v := volume(j.Pod.Volumes, "ssh"); v == nil || !reflect.DeepEqual(v.Secret.Items,
+					[]corev1.KeyToPath{{Key: "ssh-privatekey", Path: "ssh-privatekey"}, {Key: "hosts", Path: "known_hosts"}}) {
+					t.Errorf("ssh volume %+v", v)
+				}
+				if v := volume(j.Pod.Volumes, "haproxy-credentials"); v == nil || v.Secret.SecretName != "haproxy-stats" {
+					t.Errorf("haproxy volume %+v", v)
+				}
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := testBackup()
+			if tc.change != nil {
+				tc.change(b)
+			}
+			job, err := BuildJob(b, tc.params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, _ := BuildJob(b, tc.params)
+			if !reflect.DeepEqual(job, again) {
+				t.Error("two builds of the same backup differ")
+			}
+			j := &JobView{Job: job, Pod: &job.Spec.Template.Spec, C: job.Spec.Template.Spec.Containers[0]}
+			j.lockedDown(t, b)
+			tc.check(t, j)
+		})
+	}
+}
+
+func TestBuildJobRefuses(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(b *backupv1alpha1.OvercloudBackup)
+		params JobParams
+		want   string
+	}{
+		{"database TLS", func(b *backupv1alpha1.OvercloudBackup) {
+			b.Spec.Overcloud.Database.TLS = &backupv1alpha1.DatabaseTLS{Mode: backupv1alpha1.TLSRequired}
+		}, JobParams{Attempt: 1, Node: "controller-0", Image: "i:1"}, "does not support TLS"},
+		{"unknown node", nil, JobParams{Attempt: 1, Node: "controller-9", Image: "i:1"}, `node "controller-9" is not in spec.overcloud.nodes`},
+		{"attempt 0", nil, JobParams{Attempt: 0, Node: "controller-0", Image: "i:1"}, "attempts start at 1"},
+		{"no image", nil, JobParams{Attempt: 1, Node: "controller-0"}, "no agent image"},
+		{"mariabackup without ssh", func(b *backupv1alpha1.OvercloudBackup) {
+			b.Spec.Dump = &backupv1alpha1.DumpSpec{Method: backupv1alpha1.DumpMariabackup}
+		}, JobParams{Attempt: 1, Node: "controller-0", Image: "i:1"}, "needs spec.overcloud.ssh"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := testBackup()
+			if tc.change != nil {
+				tc.change(b)
+			}
+			if _, err := BuildJob(b, tc.params); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// JobView holds the parts of a built Job the checks read.
+type JobView struct {
+	Job *batchv1.Job
+	Pod *corev1.PodSpec
+	C   corev1.Container
+}
+
+// wantArgs fails unless every one of want is an argument of the agent.
+func (j *JobView) wantArgs(t *testing.T, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !slices.Contains(j.C.Args, w) {
+			t.Errorf("argument %q missing from %q", w, j.C.Args)
+		}
+	}
+}
+
+// noArgPrefix fails when an argument starts with one of the prefixes.
+func (j *JobView) noArgPrefix(t *testing.T, prefixes ...string) {
+	t.Helper()
+	for _, a := range j.C.Args {
+		for _, p := range prefixes {
+			if strings.HasPrefix(a, p) {
+				t.Errorf("unexpected argument %q", a)
+			}
+		}
+	}
+}
+
+// lockedDown checks what every agent Job must be, whatever the backup asks: owned by the
+// backup, labelled, never retried by the Job controller, non-root with a read-only root
+// filesystem, no capabilities, RuntimeDefault seccomp, no service account token, and
+// secrets only as files.
+func (j *JobView) lockedDown(t *testing.T, b *backupv1alpha1.OvercloudBackup) {
+	t.Helper()
+	job := j.Job
+	if len(job.OwnerReferences) != 1 || job.OwnerReferences[0].UID != b.UID || !*job.OwnerReferences[0].Controller ||
+		job.OwnerReferences[0].Kind != "OvercloudBackup" || job.OwnerReferences[0].APIVersion != "backup.overcloud.io/v1alpha1" {
+		t.Errorf("owner references %+v", job.OwnerReferences)
+	}
+	for _, labels := range []map[string]string{job.Labels, job.Spec.Template.Labels} {
+		if labels[backupv1alpha1.LabelBackup] != b.Name || labels[backupv1alpha1.LabelOvercloud] != b.Spec.Overcloud.Name {
+			t.Errorf("labels %v", labels)
+		}
+	}
+	if *job.Spec.BackoffLimit != 0 || j.Pod.RestartPolicy != corev1.RestartPolicyNever {
+		t.Errorf("backoffLimit %d, restartPolicy %s: a retry is the controller's, after a new probe", *job.Spec.BackoffLimit, j.Pod.RestartPolicy)
+	}
+	psc, sc := j.Pod.SecurityContext, j.C.SecurityContext
+	if *j.Pod.AutomountServiceAccountToken || !*psc.RunAsNonRoot || *psc.RunAsUser == 0 ||
+		psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod security %+v, automount %v", psc, *j.Pod.AutomountServiceAccountToken)
+	}
+	if *sc.AllowPrivilegeEscalation || !*sc.ReadOnlyRootFilesystem || !reflect.DeepEqual(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+		t.Errorf("container security %+v", sc)
+	}
+	if len(j.Pod.Containers) != 1 || j.C.Command[0] != agentBinary || j.C.TerminationMessagePath != "/dev/termination-log" {
+		t.Errorf("container %+v", j.C)
+	}
+	if e := env(j.C); len(e) != 1 || e["TMPDIR"] != "/tmp" || len(j.C.EnvFrom) != 0 {
+		t.Errorf("environment %v %v: secrets go through volumes only", j.C.Env, j.C.EnvFrom)
+	}
+	for _, a := range j.C.Args {
+		if strings.Contains(strings.ToLower(a), "password=") || strings.Contains(a, "PRIVATE KEY") {
+			t.Errorf("a secret-looking argument: %q", a)
+		}
+	}
+	for _, m := range j.C.VolumeMounts {
+		if m.Name != "backup" && m.Name != "tmp" && !m.ReadOnly {
+			t.Errorf("secret volume %s mounted read-write", m.Name)
+		}
+	}
+}
