@@ -451,7 +451,7 @@ func (f *firstError) Write(p []byte) (int, error) {
 
 // anonymousAccountHint explains the one users-dump failure seen on Galera: restoring a
 // users.sql that grants mariadb-dump's import role TO CURRENT_USER() through one node
-// makes the others' replication threads create an anonymous account ''@''.
+// makes the others' replication threads create an anonymous account (empty user and host).
 const anonymousAccountHint = " (the node has an anonymous account ''@'' that only exists there, " +
 	"left by a restore of a users dump through another Galera node; remove it on this node, see docs/restore.md)"
 

@@ -25,7 +25,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/agent"
-	"github.com/overcloud-backup/overcloud-backup-operator/internal/galera"
 	"github.com/overcloud-backup/overcloud-backup-operator/test/sandbox"
 )
 
@@ -190,66 +189,12 @@ func leftovers(t *testing.T, dir string) []string {
 	return out
 }
 
-// waitSandboxHealthy waits (at most three minutes) until `hack/overcloud.sh status` is
-// healthy (every node Synced and Primary, clustercheck 200, every HAProxy server UP) and
-// the three nodes share one view of full size, twice in a row a second apart, so that
-// the tests after a node was killed meet the overcloud they expect. It runs in cleanups,
-// after the test's context is cancelled: context.Background() throughout.
-func waitSandboxHealthy(t testing.TB, sb *sandbox.Sandbox) {
-	t.Helper()
-	p := galera.NewProber(galera.Config{User: sb.Database.User, Password: sb.Password(t),
-		ConnectTimeout: time.Second, QueryTimeout: time.Second})
-	deadline := time.Now().Add(3 * time.Minute)
-	stable := 0
-	for {
-		problem := sandboxProblem(sb, p)
-		if problem == "" {
-			if stable++; stable == 2 {
-				return
-			}
-			time.Sleep(time.Second)
-			continue
-		}
-		stable = 0
-		if time.Now().After(deadline) {
-			t.Fatalf("the sandbox is not healthy after three minutes: %s", problem)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-}
-
-// sandboxProblem says what is not healthy in the sandbox, "" when nothing.
-func sandboxProblem(sb *sandbox.Sandbox, p *galera.Prober) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, sb.Script, "status") //nolint:gosec // G204: our own script
-	cmd.Env = append(os.Environ(), "OCB_SANDBOX_DIR="+filepath.Dir(sb.Path))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Sprintf("hack/overcloud.sh status: %v: %s", err, bytes.TrimSpace(out))
-	}
-	views := map[int64]bool{}
-	for i, n := range sb.Nodes {
-		st, err := p.Probe(ctx, sb.NodeAddr(i))
-		switch {
-		case err != nil:
-			return n.Name + ": " + err.Error()
-		case !st.Synced() || st.Desynced() || st.ClusterSize != len(sb.Nodes):
-			return fmt.Sprintf("%s: %s %s size %d desynced=%v", n.Name, st.LocalStateComment, st.ClusterStatus, st.ClusterSize, st.Desynced())
-		}
-		views[st.ClusterConfID] = true
-	}
-	if len(views) > 1 {
-		return "the nodes report different views (conf_id)"
-	}
-	return ""
-}
-
 // restartNode starts a killed node again (a no-op when it runs) and waits until the
 // whole sandbox is healthy.
 func restartNode(t testing.TB, sb *sandbox.Sandbox, node int) {
 	t.Helper()
 	sb.Run(t, "start", strconv.Itoa(node))
-	waitSandboxHealthy(t, sb)
+	sb.WaitHealthy(t)
 }
 
 // TestDumpNodeKilledMidway: controller-2's mariadbd is SIGKILLed while mariadb-dump is
@@ -260,7 +205,7 @@ func restartNode(t testing.TB, sb *sandbox.Sandbox, node int) {
 func TestDumpNodeKilledMidway(t *testing.T) {
 	sb := sandbox.Load(t)
 	sb.Lock(t)
-	waitSandboxHealthy(t, sb)
+	sb.WaitHealthy(t)
 	const schema = "ocb_fault_killed"
 	blobDataset(t, sb, schema, 24)
 

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
-	"github.com/overcloud-backup/overcloud-backup-operator/internal/galera"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/pacemaker"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/probe"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/selection"
@@ -88,49 +87,6 @@ func row(d selection.Decision, name string) selection.NodeDecision {
 	return selection.NodeDecision{}
 }
 
-// waitHealthy waits (at most two minutes) until every node is a synced member of a
-// primary component of full size, all in the same view (conf_id), and stays so for two
-// checks a second apart: a node resumed from SIGSTOP reports a stale "Synced, size 3"
-// for a few seconds, and a single look would take it for healthy.
-func waitHealthy(t testing.TB, sb *sandbox.Sandbox) {
-	t.Helper()
-	p := galera.NewProber(galera.Config{User: sb.Database.User, Password: sb.Password(t), ConnectTimeout: time.Second, QueryTimeout: time.Second})
-	deadline := time.Now().Add(2 * time.Minute)
-	// Not t.Context(): cleanups call this after the test's context is cancelled.
-	ctx := context.Background()
-	stable := 0
-	for {
-		var bad []string
-		views := map[int64]bool{}
-		for i, n := range sb.Nodes {
-			st, err := p.Probe(ctx, sb.NodeAddr(i))
-			switch {
-			case err != nil:
-				bad = append(bad, n.Name+": "+err.Error())
-			case !st.Synced() || st.ClusterSize != len(sb.Nodes) || st.Desynced() || st.RecvQueue > 0:
-				bad = append(bad, fmt.Sprintf("%s: %s %s size %d", n.Name, st.LocalStateComment, st.ClusterStatus, st.ClusterSize))
-			default:
-				views[st.ClusterConfID] = true
-			}
-		}
-		if len(views) > 1 {
-			bad = append(bad, "nodes report different views (conf_id)")
-		}
-		if len(bad) == 0 {
-			if stable++; stable == 2 {
-				return
-			}
-			time.Sleep(time.Second)
-			continue
-		}
-		stable = 0
-		if time.Now().After(deadline) {
-			t.Fatalf("the sandbox cluster is not healthy after two minutes: %s", strings.Join(bad, "; "))
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-}
-
 // client opens one client session through HAProxy on the VIP and keeps it open until
 // the test ends, so HAProxy's stick table names the active node.
 func client(t *testing.T, sb *sandbox.Sandbox) *sql.Conn {
@@ -170,7 +126,7 @@ func servedBy(t *testing.T, conn *sql.Conn) string {
 func TestSandboxHealthy(t *testing.T) {
 	sb := sandbox.Load(t)
 	sb.Lock(t)
-	waitHealthy(t, sb)
+	sb.WaitHealthy(t)
 	conn := client(t, sb)
 	serving := servedBy(t, conn)
 
@@ -227,11 +183,11 @@ func otherThan(t *testing.T, sb *sandbox.Sandbox, names ...string) int {
 func TestSandboxFailover(t *testing.T) {
 	sb := sandbox.Load(t)
 	sb.Lock(t)
-	waitHealthy(t, sb)
+	sb.WaitHealthy(t)
 	first := servedBy(t, client(t, sb))
 	i := nodeIndex(t, sb, first)
 	sb.Run(t, "kill", strconv.Itoa(i))
-	t.Cleanup(func() { sb.Run(t, "start", strconv.Itoa(i)); waitHealthy(t, sb) })
+	t.Cleanup(func() { sb.Run(t, "start", strconv.Itoa(i)); sb.WaitHealthy(t) })
 
 	// A new client reaches a standby once HAProxy's checks mark the node down.
 	var second string
@@ -278,7 +234,7 @@ func disturbIdle(t *testing.T, do, undo []string, skip []string, want string) (s
 	t.Helper()
 	sb := sandbox.Load(t)
 	sb.Lock(t)
-	waitHealthy(t, sb)
+	sb.WaitHealthy(t)
 	active := servedBy(t, client(t, sb))
 	i := otherThan(t, sb, append(skip, active)...)
 	with := func(args []string) []string {
@@ -286,7 +242,7 @@ func disturbIdle(t *testing.T, do, undo []string, skip []string, want string) (s
 		return out
 	}
 	sb.Run(t, with(do)...)
-	t.Cleanup(func() { sb.Run(t, with(undo)...); waitHealthy(t, sb) })
+	t.Cleanup(func() { sb.Run(t, with(undo)...); sb.WaitHealthy(t) })
 
 	d, took := decide(t, target(t, sb))
 	name := sb.Nodes[i].Name
@@ -333,7 +289,7 @@ func TestSandboxDesyncedNode(t *testing.T) {
 func TestSandboxNonPrimaryNode(t *testing.T) {
 	sb := sandbox.Load(t)
 	sb.Lock(t)
-	waitHealthy(t, sb)
+	sb.WaitHealthy(t)
 	active := servedBy(t, client(t, sb))
 	i := otherThan(t, sb, active)
 	n := sb.Nodes[i]
@@ -353,7 +309,7 @@ func TestSandboxNonPrimaryNode(t *testing.T) {
 		if err := setIsolate(0); err != nil {
 			t.Errorf("ending the isolation of %s: %v", n.Name, err)
 		}
-		waitHealthy(t, sb)
+		sb.WaitHealthy(t)
 	})
 
 	var d selection.Decision
@@ -383,7 +339,7 @@ func TestSandboxNonPrimaryNode(t *testing.T) {
 func TestSandboxPacemakerFixtures(t *testing.T) {
 	sb := sandbox.Load(t)
 	sb.Lock(t)
-	waitHealthy(t, sb)
+	sb.WaitHealthy(t)
 	cibs, err := filepath.Glob(filepath.Join("..", "pacemaker", "testdata", "cib", "*.xml"))
 	if err != nil || len(cibs) < 18 {
 		t.Fatalf("want the 18+ CIB fixtures, found %d (%v)", len(cibs), err)
@@ -478,7 +434,7 @@ func benchTarget(b *testing.B) (*sandbox.Sandbox, probe.Target) {
 	b.Helper()
 	sb := sandbox.Load(b)
 	sb.Lock(b)
-	waitHealthy(b, sb)
+	sb.WaitHealthy(b)
 	return sb, target(b, sb)
 }
 
@@ -506,7 +462,7 @@ func BenchmarkProbeHealthy(b *testing.B) {
 func BenchmarkProbeOneFrozenNode(b *testing.B) {
 	sb, tg := benchTarget(b)
 	sb.Run(b, "pause", "2")
-	b.Cleanup(func() { sb.Run(b, "resume", "2"); waitHealthy(b, sb) })
+	b.Cleanup(func() { sb.Run(b, "resume", "2"); sb.WaitHealthy(b) })
 	for b.Loop() {
 		s := probe.Gather(b.Context(), tg)
 		if s.Nodes[2].Galera.Reachable {
