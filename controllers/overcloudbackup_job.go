@@ -27,7 +27,7 @@ const (
 	haproxyCredsPath    = "/etc/overcloud-backup/haproxy" //nolint:gosec // G101: a mount path, not a credential
 	tmpPath             = "/tmp"
 	agentUID            = int64(65532)
-	defaultJobDeadline  = int64(6 * 3600)
+	defaultJobDeadline  = int64(3600)
 	secretFileMode      = int32(0o400)
 	tmpSizeLimit        = "64Mi"
 	progressInterval    = "5s"

@@ -73,7 +73,7 @@ func TestBuildJob(t *testing.T) {
 				if j.C.Image != "overcloud-backup-operator:v0.1.0" || j.C.ImagePullPolicy != corev1.PullIfNotPresent {
 					t.Errorf("image %s %s", j.C.Image, j.C.ImagePullPolicy)
 				}
-				if *j.Job.Spec.ActiveDeadlineSeconds != 6*3600 {
+				if *j.Job.Spec.ActiveDeadlineSeconds != 3600 {
 					t.Errorf("deadline %d", *j.Job.Spec.ActiveDeadlineSeconds)
 				}
 				db := volume(j.Pod.Volumes, "db-credentials")
