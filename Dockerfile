@@ -19,7 +19,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends mariadb-client mariadb-backup zstd openssh-client ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --uid 65532 --user-group --no-create-home --shell /usr/sbin/nologin backup
+ && groupadd --gid 65532 nonroot \
+ && useradd --uid 65532 --gid 65532 --no-create-home --shell /usr/sbin/nologin nonroot
 COPY --from=builder /workspace/overcloud-backup-operator /usr/local/bin/overcloud-backup-operator
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/overcloud-backup-operator"]

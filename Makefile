@@ -25,6 +25,11 @@ ENVTEST_K8S_VERSION ?= v1.37.2
 ENVTEST_ETCD_VERSION ?= v3.7.0
 GO_TEST_FLAGS ?= -count=1 -timeout=30m
 
+# The one-node Kubernetes (hack/kube-node.sh) and the image `make image` builds for it from
+# the Dockerfile's runtime stage without a container engine (hack/image.sh); never :latest.
+DEV_IMG ?= overcloud-backup-operator:dev
+DOCKERFILE ?= $(CURDIR)/Dockerfile
+
 # The local overcloud (hack/overcloud.sh): three controllers in network namespaces with
 # real Galera, clustercheck, sshd + crm_mon, and HAProxy on the database VIP.
 OCB_SANDBOX_DIR ?= /tmp/ocb-overcloud
@@ -71,6 +76,14 @@ sandbox: ## Bring up (or check) the local overcloud the tests, demo and benchmar
 sandbox-down: ## Stop the local overcloud and remove its namespaces and bridge.
 	hack/overcloud.sh down
 
+.PHONY: kube-node
+kube-node: ## Bring up (or check) the one-node Kubernetes (hack/kube-node.sh; KUBECONFIG from `hack/kube-node.sh env`).
+	hack/kube-node.sh up
+
+.PHONY: kube-node-down
+kube-node-down: ## Stop the one-node Kubernetes and undo its host changes (iptables, cgroups, sysctls, mounts).
+	hack/kube-node.sh down
+
 .PHONY: test
 test: manifests generate vet envtest sandbox ## Run every test (envtest: real kube-apiserver; sandbox: real Galera, HAProxy, sshd).
 	@mkdir -p $(LOCALBIN); set +e; \
@@ -82,8 +95,12 @@ test: manifests generate vet envtest sandbox ## Run every test (envtest: real ku
 	exit $$status
 
 .PHONY: bench
-bench: sandbox ## Run the benchmarks (probe benchmarks use the local overcloud).
-	OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" go test -run '^$$' -bench . -benchmem ./...
+bench: sandbox ## Run the benchmarks on the local overcloud, ~8 min (docs/benchmarks.md); log in bin/bench.log.
+	@# -p 1: one package at a time, so that no benchmark competes with another for the CPUs.
+	@# -v: the dump and load-impact benchmarks log their progress and print their tables.
+	@mkdir -p $(LOCALBIN)
+	OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" go test -p 1 -run '^$$' -bench . -benchmem -timeout 30m -v ./... 2>&1 \
+		| tee $(LOCALBIN)/bench.log | grep -vE '^(=== (RUN|PAUSE|CONT|NAME)|testing: warning: no tests to run|PASS$$|\?\s.*\[no test files\])'
 
 .PHONY: verify
 verify: manifests generate ## Regenerate, go mod tidy, and fail on any difference.
@@ -110,6 +127,10 @@ run: manifests generate fmt vet ## Run the manager against the current kubeconfi
 docker-build: ## Build the image with a container engine (CONTAINER_TOOL).
 	$(CONTAINER_TOOL) build -t $(IMG) .
 
+.PHONY: image
+image: ## Build the image without a container engine (the Dockerfile's packages, user, entrypoint) and import it into the one-node Kubernetes.
+	DOCKERFILE=$(DOCKERFILE) hack/image.sh $(DEV_IMG) >/dev/null
+
 ##@ Deployment
 
 .PHONY: install
@@ -121,7 +142,11 @@ uninstall: manifests kustomize ## Remove the CRDs (and every backup object) from
 	$(KUSTOMIZE) build config/crd | $(KUBECTL) delete --ignore-not-found -f -
 
 .PHONY: deploy
-deploy: manifests kustomize ## Deploy the operator to the current cluster.
+deploy: manifests kustomize kube-node image ## Deploy the operator into the one-node Kubernetes (config/default, image DEV_IMG) and wait until Ready.
+	KUSTOMIZE=$(KUSTOMIZE) hack/kube-node.sh deploy $(DEV_IMG)
+
+.PHONY: deploy-cluster
+deploy-cluster: manifests kustomize ## Deploy the operator to the cluster of the current kubeconfig, image IMG.
 	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
 	$(KUSTOMIZE) build config/default | $(KUBECTL) apply --server-side -f -
 
