@@ -75,9 +75,10 @@ func newDumpCommand() *cobra.Command {
 		Short: "Re-check the selected node, desync it, dump, compress and checksum onto the volume",
 		Long: `Take one backup of the selected node into <root>/<namespace>/<name>/: re-check that the node
 is synced, not desynced and (when HAProxy's stats are given) not the node HAProxy serves the
-clients through, set wsrep_desync=ON (always OFF again), wait for causality,
-run mariadb-dump (and --system=users), compress and checksum in one pass, write manifest.json
-and move the directory into place. The credentials are read from --credentials-dir (files
+clients through, set wsrep_desync=ON (always OFF again), wait for causality, copy the data
+(Logical: mariadb-dump, and --system=users for users and grants; Mariabackup: mariadb-backup
+over SSH on the node, its xbstream streamed back), compress and checksum in one pass, write
+manifest.json and move the directory into place. JSON progress lines go to stdout. The credentials are read from --credentials-dir (files
 "username" and "password", a Secret volume), never from the command line. The result is
 written as JSON to --termination-log for the controller.`,
 		Args: cobra.NoArgs,
@@ -113,7 +114,9 @@ written as JSON to --termination-log for the controller.`,
 	f.StringVar(&cfg.Compression, "compression", agent.Zstd, "zstd, gzip or none.")
 	f.IntVar(&cfg.Level, "level", 0, "Compression level (0: the algorithm's default).")
 	f.BoolVar(&cfg.Desync, "desync", true, "Set wsrep_desync=ON during the dump (always OFF again).")
-	f.StringVar(&cfg.Method, "method", "Logical", "Logical (Mariabackup is not built yet).")
+	f.StringVar(&cfg.Method, "method", "Logical", "Logical (mariadb-dump) or Mariabackup (mariadb-backup run on the node over SSH, "+
+		"its xbstream streamed back into one file; see --ssh-* and --mariabackup-command).")
+	addPhysicalFlags(f, &cfg.Physical)
 	f.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 5*time.Second, "Bound of connecting to the node.")
 	f.DurationVar(&cfg.QueryTimeout, "query-timeout", 30*time.Second, "Bound of each SQL statement of the agent.")
 	f.DurationVar(&cfg.ProgressEvery, "progress-interval", 5*time.Second, "How often a JSON progress line is printed (0: never).")

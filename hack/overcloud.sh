@@ -27,6 +27,7 @@ readonly DB_USER=ocbbackup
 readonly SSH_USER=ocbadmin
 readonly STATS_USER=admin
 readonly SUDOERS=/etc/sudoers.d/ocb-overcloud
+readonly MARIABACKUP=/usr/bin/mariadb-backup
 readonly USER_GECOS="ocb-overcloud sandbox"
 readonly INTER="${OCB_HAPROXY_INTER:-2000}"
 readonly FALL="${OCB_HAPROXY_FALL:-5}"
@@ -266,15 +267,19 @@ ensure_ssh_user() {
 	if [[ $(getent shadow "$SSH_USER" | cut -d: -f2) == '!'* ]]; then
 		usermod -p '*' "$SSH_USER"
 	fi
+	[[ -x $MARIABACKUP ]] || die "$MARIABACKUP missing (package mariadb-backup)"
 	local tmp
 	tmp=$(mktemp)
 	cat >"$tmp" <<-EOF
 		# hack/overcloud.sh: ocbadmin runs crm_mon (against the controller's CIB copy named by
-		# CIB_file, which each sandbox sshd sets) and socat (HAProxy stats socket) as root.
+		# CIB_file, which each sandbox sshd sets) and socat (HAProxy stats socket) as root, and
+		# mariadb-backup exactly as the agent's default mariabackupCommand runs it (the agent
+		# gives the credentials on stdin as /dev/stdin; root is needed to read the datadir).
 		Defaults:$SSH_USER env_keep += "CIB_file"
 		Defaults:$SSH_USER !requiretty
 		Defaults:$SSH_USER secure_path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 		$SSH_USER ALL=(root) NOPASSWD: /usr/sbin/crm_mon, /usr/bin/socat
+		$SSH_USER ALL=(root) NOPASSWD: $MARIABACKUP --defaults-extra-file\=/dev/stdin --backup --galera-info --stream\=xbstream
 	EOF
 	visudo -cqf "$tmp" >/dev/null || {
 		rm -f "$tmp"
@@ -618,6 +623,11 @@ pick_bootstrap() {
 	echo "$best"
 }
 
+# The backup user's privileges: mariadb-dump (SELECT, SHOW VIEW, EVENT, TRIGGER, LOCK TABLES),
+# mariadb-backup 10.11 (RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, SLAVE MONITOR: it warns
+# about each one missing) and the desync guard (SUPER: SET GLOBAL wsrep_desync).
+readonly DB_GRANTS="RELOAD, PROCESS, LOCK TABLES, SELECT, SHOW VIEW, EVENT, TRIGGER, BINLOG MONITOR, SLAVE MONITOR, SUPER"
+
 provision_db() {
 	local n=$1 dbpw ccpw
 	[[ -f $STATE/.provisioned ]] && return 0
@@ -629,7 +639,7 @@ provision_db() {
 		DROP USER IF EXISTS ''@'$(hostname)';
 		CREATE USER IF NOT EXISTS '$DB_USER'@'%' IDENTIFIED BY '$dbpw';
 		ALTER USER '$DB_USER'@'%' IDENTIFIED BY '$dbpw';
-		GRANT RELOAD, PROCESS, LOCK TABLES, SELECT, SHOW VIEW, EVENT, TRIGGER, BINLOG MONITOR, SUPER ON *.* TO '$DB_USER'@'%';
+		GRANT $DB_GRANTS ON *.* TO '$DB_USER'@'%';
 		CREATE USER IF NOT EXISTS 'clustercheck'@'localhost' IDENTIFIED BY '$ccpw';
 		ALTER USER 'clustercheck'@'localhost' IDENTIFIED BY '$ccpw';
 		GRANT PROCESS ON *.* TO 'clustercheck'@'localhost';
@@ -708,6 +718,28 @@ galera_up() {
 			fi
 		done
 	fi
+	upgrade_grants
+}
+
+# upgrade_grants: a sandbox provisioned before a privilege joined DB_GRANTS gets it (one
+# SHOW GRANTS per `up`; the GRANT only when something is missing, replicated by Galera).
+upgrade_grants() {
+	local n grants p privs lacking=""
+	[[ -f $STATE/.provisioned ]] || return 0
+	for n in "${NODES[@]}"; do
+		[[ $(wsrep "$n" 2>/dev/null) == 4* ]] || continue
+		grants=$(sql "$n" <<<"SHOW GRANTS FOR '$DB_USER'@'%'") || return 0
+		IFS=, read -ra privs <<<"$DB_GRANTS"
+		for p in "${privs[@]}"; do
+			p=${p# }
+			[[ $grants == *"$p"* ]] || lacking+=${lacking:+, }$p
+		done
+		[[ -z $lacking ]] && return 0
+		sql "$n" <<<"GRANT $lacking ON *.* TO '$DB_USER'@'%'" >/dev/null ||
+			die "granting $lacking to $DB_USER on $(node_name "$n") failed"
+		log "Granted $lacking to $DB_USER"
+		return 0
+	done
 }
 
 stop_galera() {

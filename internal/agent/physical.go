@@ -1,9 +1,18 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/remote"
 )
 
 // Dump methods, as in the API's dump.method.
@@ -12,26 +21,280 @@ const (
 	Mariabackup = "Mariabackup"
 )
 
+// DefaultsFilePlaceholder is replaced, in PhysicalConfig.Command, by the path of the
+// client defaults file holding the credentials.
+const DefaultsFilePlaceholder = "{defaultsFile}"
+
+// DefaultMariabackupCommand is the API's default mariabackupCommand.
+const DefaultMariabackupCommand = "sudo -n mariadb-backup --defaults-extra-file=" + DefaultsFilePlaceholder +
+	" --backup --galera-info --stream=xbstream"
+
+// PhysicalFile is the backup file of the Mariabackup method (plus the compression's
+// extension): mariadb-backup's xbstream as it came, to be extracted with `mbstream -x`.
+const PhysicalFile = "backup.xbstream"
+
 // PhysicalConfig is what the Mariabackup method needs: SSH access to the selected node
 // and the command that writes an xbstream to stdout there.
 type PhysicalConfig struct {
-	// SSHUser, SSHPort, KeyFile and KnownHostsFile reach the node's sshd.
+	// SSHUser, SSHPort (0: 22), KeyFile and KnownHostsFile reach the node's sshd.
 	SSHUser        string
 	SSHPort        int
 	KeyFile        string
 	KnownHostsFile string
-	SSHTimeout     time.Duration
-	// Command is the command template run on the node (see the API's mariabackupCommand).
+	// SSHTimeout bounds connecting to the node (0: 10s); the backup itself is bounded
+	// only by the agent's context (the Job's deadline).
+	SSHTimeout time.Duration
+	// Command is the command template run on the node (see the API's mariabackupCommand);
+	// empty means DefaultMariabackupCommand.
 	Command string
 }
 
-// check refuses a configuration the method cannot run with, before anything is touched.
-func (p PhysicalConfig) check() error {
-	return errors.New("not built yet; only Logical dumps are")
+func (p PhysicalConfig) command() string {
+	if p.Command == "" {
+		return DefaultMariabackupCommand
+	}
+	return p.Command
 }
 
+// check refuses a configuration the method cannot run with, before anything is touched:
+// the key and known_hosts are read and parsed here.
+func (p PhysicalConfig) check() error {
+	if p.SSHPort < 0 || p.SSHPort > 65535 {
+		return fmt.Errorf("ssh port %d is not a port", p.SSHPort)
+	}
+	if !strings.Contains(p.command(), DefaultsFilePlaceholder) {
+		return fmt.Errorf("the mariabackup command does not contain %s: mariadb-backup must read the credentials from it",
+			DefaultsFilePlaceholder)
+	}
+	r, err := p.runner()
+	if err != nil {
+		return err
+	}
+	r.Close()
+	return nil
+}
+
+// runner reads the key and known_hosts files and builds the SSH runner.
+func (p PhysicalConfig) runner() (*remote.Runner, error) {
+	if p.SSHUser == "" {
+		return nil, errors.New("no ssh user")
+	}
+	key, err := os.ReadFile(p.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading the ssh private key: %w", err)
+	}
+	knownHosts, err := os.ReadFile(p.KnownHostsFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading known_hosts: %w", err)
+	}
+	r, err := remote.NewRunner(remote.Config{User: p.SSHUser, PrivateKey: key, KnownHosts: knownHosts, ConnectTimeout: p.SSHTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("%w (key %s, known_hosts %s)", err, p.KeyFile, p.KnownHostsFile)
+	}
+	return r, nil
+}
+
+// How the credentials reach mariadb-backup on the node. They travel on the SSH session's
+// stdin, never on a command line (the node's process list) nor in a file by name: the
+// preamble below creates a private file (mktemp: 0600) in /dev/shm (memory), else
+// $TMPDIR, /tmp or $HOME, opens it twice and unlinks it before anything is written to
+// it, copies stdin into it, and makes the other descriptor the command's stdin.
+// {defaultsFile} is then /dev/stdin: mariadb-backup reads its defaults files more than
+// once (server and client option groups), which a pipe would not survive (the second
+// read finds it empty and, as root, mariadb-backup then silently logs in as root over
+// the socket instead), but every open of /dev/stdin on a regular file starts again at
+// its beginning. sudo keeps stdin. The secret is written only once the file has no name,
+// so it leaves nothing behind whatever happens (at worst an empty file, when the session
+// dies between mktemp and rm). The command is run with exec, so that the stop signals
+// (SIGINT and SIGTERM, which sudo passes on) reach it.
+const preamble = `f=; for d in /dev/shm "${TMPDIR:-/tmp}" "$HOME"; do ` +
+	`f=$(mktemp "$d/.ocb-defaults.XXXXXXXX" 2>/dev/null) && break; f=; done; ` +
+	`[ -n "$f" ] || { echo 'overcloud-backup: cannot create a private file for the client defaults ` +
+	`in /dev/shm, $TMPDIR, /tmp or $HOME' >&2; exit 125; }; ` +
+	`exec 3>"$f" 4<"$f" || { rm -f "$f"; exit 125; }; rm -f "$f" || exit 125; unset f d; ` +
+	`cat >&3 || exit 125; exec 3>&- 0<&4 4<&-; exec `
+
+// remoteCommand is what the node's login shell runs: /bin/sh (whatever the login shell
+// is) with the preamble, then the template with {defaultsFile} as /dev/stdin.
+func remoteCommand(template string) string {
+	script := preamble + strings.ReplaceAll(template, DefaultsFilePlaceholder, "/dev/stdin")
+	return "exec /bin/sh -c " + shellQuote(script)
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// clientDefaults is the option file sent on stdin. host and port are the node's address
+// as the agent reaches it, so that mariadb-backup copies the server this agent re-checked
+// and desynced (a --host or --socket on the template's command line overrides them).
+func clientDefaults(cfg Config) []byte {
+	quote := func(s string) string {
+		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`).Replace(s) + `"`
+	}
+	return fmt.Appendf(nil, "[client]\nuser=%s\npassword=%s\nhost=%s\nport=%d\n",
+		quote(cfg.User), quote(cfg.Password), quote(cfg.Address), cfg.Port)
+}
+
+// Files of the stream the agent reads.
+const (
+	galeraInfoFile = "xtrabackup_galera_info"
+	binlogInfoFile = "xtrabackup_binlog_info"
+	backupInfoFile = "xtrabackup_info"
+)
+
 // physicalBackup streams mariadb-backup's xbstream from the node into the artifact and
-// returns the exact Galera position it recorded and the tool's version.
-func physicalBackup(_ context.Context, _ Config, _ *Artifact) (*Position, string, error) {
-	return nil, "", errors.New("method Mariabackup: not built yet; only Logical dumps are")
+// returns the exact Galera position it recorded and the tool's version. The stream is
+// checked as it passes (every chunk's CRC-32, every file ended) and never held in memory.
+func physicalBackup(ctx context.Context, cfg Config, art *Artifact) (*Position, string, error) {
+	p := cfg.Physical
+	r, err := p.runner()
+	if err != nil {
+		return nil, "", err
+	}
+	defer r.Close()
+	f, err := art.Create(PhysicalFile, cfg.Compression, cfg.Level)
+	if err != nil {
+		return nil, "", err
+	}
+	follow := followXBStream(galeraInfoFile, binlogInfoFile, backupInfoFile)
+	// A login that did not use the credentials stops the backup at once, rather than
+	// after copying the whole datadir.
+	streamCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	login := &loginWatch{user: cfg.User, mismatch: func(err error) { stop(err) }}
+	runErr := r.Stream(streamCtx, cfg.Address, p.SSHPort, remoteCommand(p.command()), clientDefaults(cfg),
+		&teeWriter{file: f, follow: follow}, login)
+	closeErr := f.Close()
+	if runErr != nil {
+		follow.abort()
+		if ctx.Err() == nil && streamCtx.Err() != nil {
+			return nil, "", fmt.Errorf("mariadb-backup on %s: %w", cfg.Node, context.Cause(streamCtx))
+		}
+		return nil, "", errors.Join(fmt.Errorf("mariadb-backup on %s: %w", cfg.Node, runErr), login.check())
+	}
+	kept, streamErr := follow.finish()
+	if err := errors.Join(login.check(), streamErr, closeErr); err != nil {
+		return nil, "", fmt.Errorf("mariadb-backup on %s: %w", cfg.Node, err)
+	}
+	pos, err := parseGaleraInfo(kept[galeraInfoFile])
+	if err != nil {
+		return nil, "", fmt.Errorf("mariadb-backup on %s: %w", cfg.Node, err)
+	}
+	pos.GTID = binlogGTID(kept[binlogInfoFile])
+	return pos, backupToolVersion(kept[backupInfoFile]), nil
+}
+
+// teeWriter writes the stream to the backup file, then to the follower: a disk error or
+// a malformed stream stops the command.
+type teeWriter struct {
+	file   *File
+	follow *xbFollower
+}
+
+func (t *teeWriter) Write(p []byte) (int, error) {
+	if n, err := t.file.Write(p); err != nil {
+		return n, err
+	}
+	return t.follow.Write(p)
+}
+
+var galeraUUID = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// parseGaleraInfo reads xtrabackup_galera_info: "<cluster uuid>:<seqno>", followed in
+// MariaDB 10.11 by " <wsrep_gtid_domain_id>". mariadb-backup writes it while commits are
+// blocked (BACKUP STAGE BLOCK_COMMIT): the exact position of the copy.
+func parseGaleraInfo(b []byte) (*Position, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("the stream has no %s: does the command pass --galera-info?", galeraInfoFile)
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	fields := strings.Fields(line)
+	if len(fields) == 0 {
+		return nil, fmt.Errorf("%s is empty", galeraInfoFile)
+	}
+	i := strings.LastIndexByte(fields[0], ':')
+	if i < 0 || !galeraUUID.MatchString(fields[0][:i]) {
+		return nil, fmt.Errorf("%s: %q is not <cluster uuid>:<seqno>", galeraInfoFile, line)
+	}
+	seqno, err := strconv.ParseInt(fields[0][i+1:], 10, 64)
+	if err != nil || seqno < 0 {
+		return nil, fmt.Errorf("%s: %q has no valid seqno (a node outside the cluster?)", galeraInfoFile, line)
+	}
+	return &Position{ClusterUUID: fields[0][:i], Seqno: seqno}, nil
+}
+
+// binlogGTID is the GTID position of xtrabackup_binlog_info ("<file> <pos> <gtid>"),
+// written when the node has a binary log.
+func binlogGTID(b []byte) string {
+	fields := strings.Fields(string(b))
+	if len(fields) < 3 {
+		return ""
+	}
+	return fields[2]
+}
+
+// backupToolVersion is "tool_name tool_version" from xtrabackup_info, such as
+// "mariadb-backup 10.11.19-MariaDB".
+func backupToolVersion(b []byte) string {
+	v := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, val, ok := strings.Cut(l, "="); ok {
+			v[strings.TrimSpace(k)] = strings.TrimSpace(val)
+		}
+	}
+	return strings.TrimSpace(v["tool_name"] + " " + v["tool_version"])
+}
+
+// loginWatch reads mariadb-backup's stderr for the line saying how it logs in
+// ("Connecting to MariaDB server host: h, user: u, password: set, ..."). A login as
+// another user or without a password means the defaults file was not read (as root,
+// mariadb-backup would then log in over the socket by unix_socket and succeed): mismatch
+// is called with the error as soon as that line is seen.
+type loginWatch struct {
+	user     string
+	mismatch func(error)
+
+	mu   sync.Mutex
+	line []byte
+	seen bool
+	err  error
+}
+
+var connectingLine = regexp.MustCompile(`Connecting to (?:MariaDB|MySQL) server host: .*?, user: (.*?), password: (set|not set)`)
+
+// Write implements io.Writer.
+func (w *loginWatch) Write(p []byte) (int, error) {
+	n := len(p)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for len(p) > 0 && !w.seen {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			if len(w.line)+len(p) <= 4096 {
+				w.line = append(w.line, p...)
+			}
+			break
+		}
+		w.line = append(w.line, p[:i]...)
+		if m := connectingLine.FindSubmatch(w.line); m != nil {
+			w.seen = true
+			if user, password := string(m[1]), string(m[2]); user != w.user || password != "set" {
+				w.err = fmt.Errorf("mariadb-backup connected as %q (password %s), not as %q: it did not read the credentials; "+
+					"the command must pass %s to --defaults-extra-file, and anything between (a container's exec) must keep "+
+					"its stdin a file, not a pipe", user, password, w.user, DefaultsFilePlaceholder)
+				if w.mismatch != nil {
+					w.mismatch(w.err)
+				}
+			}
+		}
+		w.line = w.line[:0]
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+// check returns the mismatch seen, if any.
+func (w *loginWatch) check() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
 }

@@ -135,7 +135,6 @@ func TestDumpRefuses(t *testing.T) {
 	}{
 		{"wrong password", func(cfg *agent.Config) { cfg.Password = "not-the-password" }, "Access denied"},
 		{"unknown database", func(cfg *agent.Config) { cfg.Databases = []string{"no_such_db"} }, `database "no_such_db" does not exist`},
-		{"physical method", func(cfg *agent.Config) { cfg.Method = "Mariabackup" }, "not built yet"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

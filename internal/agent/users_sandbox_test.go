@@ -58,7 +58,7 @@ func TestDumpRestoresUsersAndGrants(t *testing.T) {
 	sb := sandbox.Load(t)
 	sb.Lock(t)
 	const user, role, schema = "'ocb_glance'@'%'", "ocb_glance_role", "ocb_glance"
-	const password = "glance-test-only-secret" //nolint:gosec // G101: a throwaway user of this test
+	const password = "glance-test-only-secret"
 	cleanup := "DROP USER IF EXISTS " + user + "; DROP ROLE IF EXISTS " + role + "; DROP DATABASE IF EXISTS " + schema + ";"
 	t.Cleanup(func() {
 		rootSQL(t, sb, 0, strings.NewReader(cleanup))
