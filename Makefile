@@ -58,7 +58,7 @@ fmt: ## go fmt.
 
 .PHONY: vet
 vet: ## go vet.
-	go vet ./...
+	go vet -tags e2e ./...
 
 .PHONY: lint
 lint: golangci-lint ## golangci-lint (config in .golangci.yml).
@@ -85,22 +85,54 @@ kube-node-down: ## Stop the one-node Kubernetes and undo its host changes (iptab
 	hack/kube-node.sh down
 
 .PHONY: test
-test: manifests generate vet envtest sandbox ## Run every test (envtest: real kube-apiserver; sandbox: real Galera, HAProxy, sshd).
+test: manifests generate vet envtest sandbox ## Run every test: pure, envtest, the local overcloud, then e2e on the one-node Kubernetes (taken down after, unless KEEP_KUBE_NODE=1).
 	@mkdir -p $(LOCALBIN); set +e; \
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(ENVTEST_K8S_VERSION) ETCD_VERSION=$(ENVTEST_ETCD_VERSION) hack/setup-envtest.sh)" \
 	OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" \
 		go test $(GO_TEST_FLAGS) -v ./... 2>&1 | tee $(LOCALBIN)/test.log | grep -vE '^=== (RUN|PAUSE|CONT|NAME)'; \
-	status=$${PIPESTATUS[0]}; set -e; \
+	status=$${PIPESTATUS[0]}; \
+	echo "=== e2e: the one-node Kubernetes, the image and the operator (make deploy), then test/e2e"; \
+	if $(MAKE) --no-print-directory deploy; then \
+		$(E2E_ENV) go test -tags e2e $(E2E_TEST_FLAGS) -v ./test/e2e/ 2>&1 | tee $(LOCALBIN)/test-e2e.log | grep -vE '^=== (RUN|PAUSE|CONT|NAME)'; \
+		e2e=$${PIPESTATUS[0]}; \
+	else e2e=1; echo "--- FAIL: make deploy (the e2e suite did not run)" | tee $(LOCALBIN)/test-e2e.log; fi; \
+	if [ "$(KEEP_KUBE_NODE)" = 1 ]; then echo "KEEP_KUBE_NODE=1: the one-node Kubernetes stays up"; \
+	else hack/kube-node.sh down || e2e=1; fi; \
+	set -e; cat $(LOCALBIN)/test-e2e.log >> $(LOCALBIN)/test.log; \
+	echo "e2e: $$(grep -cE -- '^ *--- PASS' $(LOCALBIN)/test-e2e.log) passed, $$(grep -cE -- '^ *--- FAIL' $(LOCALBIN)/test-e2e.log) failed, $$(grep -cE -- '^ *--- SKIP' $(LOCALBIN)/test-e2e.log) skipped (bin/test-e2e.log)"; \
 	echo "$$(grep -cE -- '^ *--- PASS' $(LOCALBIN)/test.log) passed, $$(grep -cE -- '^ *--- FAIL' $(LOCALBIN)/test.log) failed, $$(grep -cE -- '^ *--- SKIP' $(LOCALBIN)/test.log) skipped"; \
+	[ $$status -eq 0 ] && [ $$e2e -eq 0 ]
+
+# The e2e suite (test/e2e) is behind the `e2e` build tag, so `go test ./...` above neither
+# builds nor runs it: it creates namespaces, Jobs and pods on the one-node Kubernetes, which
+# only these targets bring up. It reads the node's admin kubeconfig and the sandbox from:
+E2E_ENV = OCB_KUBECONFIG="$$(hack/kube-node.sh kubeconfig)" OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" OCB_E2E_IMAGE=$(DEV_IMG)
+E2E_TEST_FLAGS ?= -count=1 -timeout=20m
+# `make test` takes the node down at the end (CI starts from nothing); KEEP_KUBE_NODE=1 keeps it.
+KEEP_KUBE_NODE ?=
+
+.PHONY: test-e2e
+test-e2e: sandbox deploy ## Only the e2e suite, on the one-node Kubernetes (brought up, image built, operator deployed if needed; left up); log in bin/test-e2e.log.
+	@mkdir -p $(LOCALBIN); set +e; \
+	$(E2E_ENV) go test -tags e2e $(E2E_TEST_FLAGS) -v ./test/e2e/ 2>&1 | tee $(LOCALBIN)/test-e2e.log | grep -vE '^=== (RUN|PAUSE|CONT|NAME)'; \
+	status=$${PIPESTATUS[0]}; set -e; \
+	echo "e2e: $$(grep -cE -- '^ *--- PASS' $(LOCALBIN)/test-e2e.log) passed, $$(grep -cE -- '^ *--- FAIL' $(LOCALBIN)/test-e2e.log) failed, $$(grep -cE -- '^ *--- SKIP' $(LOCALBIN)/test-e2e.log) skipped"; \
 	exit $$status
 
 .PHONY: bench
-bench: sandbox ## Run the benchmarks on the local overcloud, ~8 min (docs/benchmarks.md); log in bin/bench.log.
+bench: envtest sandbox ## Run the benchmarks on the local overcloud, ~8 min (docs/benchmarks.md); log in bin/bench.log.
 	@# -p 1: one package at a time, so that no benchmark competes with another for the CPUs.
 	@# -v: the dump and load-impact benchmarks log their progress and print their tables.
+	@# KUBEBUILDER_ASSETS: the envtest packages' TestMain starts an API server even when no test runs.
 	@mkdir -p $(LOCALBIN)
+	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(ENVTEST_K8S_VERSION) ETCD_VERSION=$(ENVTEST_ETCD_VERSION) hack/setup-envtest.sh)" \
 	OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" go test -p 1 -run '^$$' -bench . -benchmem -timeout 30m -v ./... 2>&1 \
-		| tee $(LOCALBIN)/bench.log | grep -vE '^(=== (RUN|PAUSE|CONT|NAME)|testing: warning: no tests to run|PASS$$|\?\s.*\[no test files\])'
+		| tee $(LOCALBIN)/bench.log | grep --line-buffered -vE '^(=== (RUN|PAUSE|CONT|NAME)|testing: warning: no tests to run|PASS$$|\?\s.*\[no test files\])'
+	@# The e2e benchmark (Job create -> running -> Complete, the node's memory) after the others,
+	@# so that the node's daemons, brought up here if needed, do not compete with them.
+	$(MAKE) --no-print-directory deploy
+	$(E2E_ENV) go test -tags e2e -run '^$$' -bench . -benchtime=5x -timeout 20m -v ./test/e2e/ 2>&1 \
+		| tee -a $(LOCALBIN)/bench.log | grep -vE '^(=== (RUN|PAUSE|CONT|NAME)|testing: warning: no tests to run|PASS$$)'
 
 .PHONY: verify
 verify: manifests generate ## Regenerate, go mod tidy, and fail on any difference.
