@@ -119,6 +119,7 @@ written as JSON to --termination-log for the controller.`,
 	addPhysicalFlags(f, &cfg.Physical)
 	f.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 5*time.Second, "Bound of connecting to the node.")
 	f.DurationVar(&cfg.QueryTimeout, "query-timeout", 30*time.Second, "Bound of each SQL statement of the agent.")
+	f.Int64Var(&cfg.MaxRate, "max-rate", 0, "Cap, in bytes per second, on how fast the dump is read from the node (0: none).")
 	f.DurationVar(&cfg.ProgressEvery, "progress-interval", 5*time.Second, "How often a JSON progress line is printed (0: never).")
 	hap.add(f)
 	f.StringVar(&terminationLog, "termination-log", "/dev/termination-log", "Where the JSON result goes (\"\" for nowhere).")

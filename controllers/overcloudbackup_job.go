@@ -220,6 +220,9 @@ func agentArgs(b *backupv1alpha1.OvercloudBackup, node *backupv1alpha1.NodeSpec)
 	if d.CompressionLevel != nil {
 		args = append(args, "--level="+strconv.Itoa(int(*d.CompressionLevel)))
 	}
+	if d.MaxRateMiB != nil {
+		args = append(args, "--max-rate="+strconv.FormatInt(int64(*d.MaxRateMiB)<<20, 10))
+	}
 	if len(d.Databases) > 0 {
 		args = append(args, "--databases="+strings.Join(d.Databases, ","))
 	}

@@ -66,7 +66,7 @@ func TestBuildJob(t *testing.T) {
 					"--namespace=openstack", "--name=nightly-1", "--uid=uid-1", "--root=/backup",
 					"--credentials-dir=/etc/overcloud-backup/db", "--method=Logical", "--compression=zstd",
 					"--users=true", "--desync=true", "--termination-log=/dev/termination-log")
-				j.noArgPrefix(t, "--level", "--databases", "--haproxy", "--ssh", "--mariabackup")
+				j.noArgPrefix(t, "--level", "--databases", "--haproxy", "--ssh", "--mariabackup", "--max-rate")
 				if j.Job.Name != "nightly-1-1" || j.Job.Namespace != "openstack" {
 					t.Errorf("job %s/%s", j.Job.Namespace, j.Job.Name)
 				}
@@ -102,7 +102,7 @@ func TestBuildJob(t *testing.T) {
 					Name: "galera", UsernameKey: "user", PasswordKey: "mysql-root-password"}
 				b.Spec.Overcloud.Database.ConnectTimeout = &metav1.Duration{Duration: 7e9}
 				b.Spec.Storage.SubPath = "overcloud/db"
-				b.Spec.Dump = &backupv1alpha1.DumpSpec{Databases: []string{"nova", "keystone"}, Users: backupv1alpha1.UsersExclude,
+				b.Spec.Dump = &backupv1alpha1.DumpSpec{Databases: []string{"nova", "keystone"}, Users: backupv1alpha1.UsersExclude, MaxRateMiB: ptr.To(int32(20)),
 					Compression: backupv1alpha1.CompressionNone, Desync: backupv1alpha1.DesyncDisabled}
 				b.Spec.Job = &backupv1alpha1.JobSpec{
 					Image: "registry.example.com/ocb:v1", ImagePullPolicy: corev1.PullAlways, ActiveDeadlineSeconds: ptr.To(int64(600)),
@@ -116,7 +116,7 @@ func TestBuildJob(t *testing.T) {
 			params: JobParams{Attempt: 3, Node: "controller-1", Image: "ignored:v0"},
 			check: func(t *testing.T, j *JobView) {
 				j.wantArgs(t, "--node=controller-1", "--address=172.17.1.11", "--port=13306", "--databases=nova,keystone",
-					"--users=false", "--desync=false", "--compression=none", "--connect-timeout=7s")
+					"--users=false", "--desync=false", "--compression=none", "--connect-timeout=7s", "--max-rate=20971520")
 				if j.Job.Name != "nightly-1-3" || j.Job.Annotations["backup.overcloud.io/attempt"] != "3" {
 					t.Errorf("job %s %v", j.Job.Name, j.Job.Annotations)
 				}

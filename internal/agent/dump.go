@@ -62,6 +62,9 @@ type Config struct {
 	// HAProxy, when set, re-reads HAProxy before anything is touched: a node HAProxy
 	// serves the clients through is refused.
 	HAProxy HAProxyReader
+	// MaxRate caps, in bytes per second, how fast the dump tool's output is taken (0: no
+	// cap), so that the dump loads the node and the cluster no more than that.
+	MaxRate int64
 	// Progress receives a JSON progress line every ProgressEvery (nil: none).
 	Progress      io.Writer
 	ProgressEvery time.Duration
@@ -406,7 +409,7 @@ func runDump(ctx context.Context, cfg Config, art *Artifact, name string, args [
 	// without it is cut short, whatever the exit status says.
 	end := &tail{}
 	out := &firstError{w: f}
-	copied, err := stdoutPipe(cmd, io.MultiWriter(out, end))
+	copied, err := stdoutPipe(cmd, paced(ctx, io.MultiWriter(out, end), cfg.MaxRate))
 	if err != nil {
 		return errors.Join(err, f.Close())
 	}

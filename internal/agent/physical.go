@@ -162,7 +162,7 @@ func physicalBackup(ctx context.Context, cfg Config, art *Artifact) (*Position, 
 	defer stop(nil)
 	login := &loginWatch{user: cfg.User, mismatch: func(err error) { stop(err) }}
 	runErr := r.Stream(streamCtx, cfg.Address, p.SSHPort, remoteCommand(p.command()), clientDefaults(cfg),
-		&teeWriter{file: f, follow: follow}, login)
+		paced(streamCtx, &teeWriter{file: f, follow: follow}, cfg.MaxRate), login)
 	closeErr := f.Close()
 	if runErr != nil {
 		follow.abort()

@@ -86,6 +86,8 @@ type phase struct {
 	// dataDisk writes the backups onto the filesystem of the nodes' datadirs instead
 	// of a tmpfs (see run).
 	dataDisk bool
+	// maxRate is the agent's --max-rate in bytes per second (0: no cap).
+	maxRate int64
 }
 
 type outcome struct {
@@ -166,6 +168,7 @@ func BenchmarkLoadImpact(b *testing.B) {
 		{key: "active-nodesync", name: "4. agent on active " + sb.Nodes[e.active].Name + ", desync OFF", node: e.active},
 		{key: "idle-desync-datadisk", name: "5. as 2, backup on the datadirs' disk", node: idle, desync: true, dataDisk: true},
 		{key: "cpuhog", name: "6. no backup, a busy loop on CPU 1 (control)", node: -1, cpuHog: true},
+		{key: "idle-desync-capped", name: "7. as 2, with dump.maxRateMiB: 5", node: idle, desync: true, maxRate: 5 << 20},
 	}
 	b.Logf("Dataset %s: %d MiB; load: %d clients through %s to %s; %d round(s) of %d windows of %v (+%v warm-up), "+
 		"a baseline before and after each phase", ds.Schema, ds.Bytes>>20, loadClients, e.vip, sb.Nodes[e.active].Name, rounds(),
@@ -358,7 +361,8 @@ func (e *env) run(b *testing.B, ph phase, round int) outcome {
 					return
 				}
 				cmd, done := e.agent.Command(ctx, ph.node, e.agentCPU, "--databases="+datasetSchema,
-					"--desync="+strconv.FormatBool(ph.desync), "--progress-interval=0")
+					"--desync="+strconv.FormatBool(ph.desync), "--progress-interval=0",
+					"--max-rate="+strconv.FormatInt(ph.maxRate, 10))
 				var out bytes.Buffer
 				cmd.Stdout, cmd.Stderr = &out, &out
 				start := time.Now()
