@@ -5,21 +5,26 @@ import (
 	"crypto/tls"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
+	"github.com/overcloud-backup/overcloud-backup-operator/controllers"
 )
 
 // managerOptions are the manager's flags.
@@ -94,7 +99,9 @@ func runManager(ctx context.Context, cfg *rest.Config, o *managerOptions) error 
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
-	cacheOpts := cache.Options{}
+	// Jobs and Pods are cached only when they are the operator's (its labels); Secrets
+	// are never cached (read when needed, watched by metadata only).
+	cacheOpts := cache.Options{ByObject: controllers.CacheByObject()}
 	if ns := cleanNamespaces(o.watchNamespaces); len(ns) > 0 {
 		cacheOpts.DefaultNamespaces = make(map[string]cache.Config, len(ns))
 		for _, n := range ns {
@@ -113,6 +120,7 @@ func runManager(ctx context.Context, cfg *rest.Config, o *managerOptions) error 
 		// lease to expire, so a rollout does not leave backups unattended.
 		LeaderElectionReleaseOnCancel: true,
 		Cache:                         cacheOpts,
+		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: controllers.UncachedObjects()}},
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
@@ -124,16 +132,74 @@ func runManager(ctx context.Context, cfg *rest.Config, o *managerOptions) error 
 		return fmt.Errorf("adding the ready check: %w", err)
 	}
 
-	// The OvercloudBackup and BackupSchedule controllers are delivered by their own
-	// issues. Until then the manager serves its probes and metrics and says plainly
-	// that it acts on nothing.
-	log.Info("No controllers are built yet: OvercloudBackup and BackupSchedule objects are validated by the API server but not acted on")
+	agentImage, err := resolveAgentImage(ctx, cfg, o.agentImage)
+	if err != nil {
+		return err
+	}
+	if agentImage == "" {
+		log.Info("No agent image: set --agent-image (or run in a pod with POD_NAME and POD_NAMESPACE); " +
+			"backups without spec.job.image wait until then")
+	}
+	if err := (&controllers.OvercloudBackupReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Scheme:                  mgr.GetScheme(),
+		Recorder:                mgr.GetEventRecorder("overcloudbackup-controller"),
+		AgentImage:              agentImage,
+		MaxConcurrentReconciles: 4,
+	}).SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up the OvercloudBackup controller: %w", err)
+	}
+	// The BackupSchedule controller is delivered by its own issue; until then schedules
+	// are validated by the API server but not acted on.
+	log.Info("The BackupSchedule controller is not built yet: BackupSchedule objects are not acted on")
 
-	log.Info("Starting manager", "watchNamespaces", cleanNamespaces(o.watchNamespaces), "leaderElection", o.leaderElect)
+	log.Info("Starting manager", "watchNamespaces", cleanNamespaces(o.watchNamespaces),
+		"leaderElection", o.leaderElect, "agentImage", agentImage)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running the manager: %w", err)
 	}
 	return nil
+}
+
+// resolveAgentImage is --agent-image, else the image of the manager's own container,
+// read from its pod (POD_NAMESPACE and POD_NAME, set through the downward API in
+// config/manager/manager.yaml), else "" when the manager runs outside a pod.
+func resolveAgentImage(ctx context.Context, cfg *rest.Config, flagValue string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	ns, name := os.Getenv("POD_NAMESPACE"), os.Getenv("POD_NAME")
+	if ns == "" || name == "" {
+		return "", nil
+	}
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return "", fmt.Errorf("creating a client to read the manager's pod: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	pod := &corev1.Pod{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, pod); err != nil {
+		return "", fmt.Errorf("reading the manager's pod %s/%s to find its image (or set --agent-image): %w", ns, name, err)
+	}
+	return podImage(pod, managerContainer), nil
+}
+
+// managerContainer is the manager's container in config/manager/manager.yaml.
+const managerContainer = "manager"
+
+// podImage is the image of the named container, else of the only container.
+func podImage(pod *corev1.Pod, container string) string {
+	for _, c := range pod.Spec.Containers {
+		if c.Name == container {
+			return c.Image
+		}
+	}
+	if len(pod.Spec.Containers) == 1 {
+		return pod.Spec.Containers[0].Image
+	}
+	return ""
 }
 
 // cleanNamespaces drops empty entries and surrounding spaces from --watch-namespaces.

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -169,5 +171,43 @@ func TestCleanNamespaces(t *testing.T) {
 		if got := strings.Join(cleanNamespaces(tc.in), ","); got != tc.want {
 			t.Errorf("cleanNamespaces(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestResolveAgentImage: the flag wins; else the manager's own image, read from its pod
+// (POD_NAMESPACE/POD_NAME from the downward API); else none outside a pod.
+func TestResolveAgentImage(t *testing.T) {
+	ctx := t.Context()
+	if got, err := resolveAgentImage(ctx, restCfg, "registry.example/agent:1"); err != nil || got != "registry.example/agent:1" {
+		t.Errorf("with the flag: %q, %v", got, err)
+	}
+	t.Setenv("POD_NAMESPACE", "")
+	t.Setenv("POD_NAME", "")
+	if got, err := resolveAgentImage(ctx, restCfg, ""); err != nil || got != "" {
+		t.Errorf("outside a pod: %q, %v", got, err)
+	}
+
+	c, err := client.New(restCfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", GenerateName: "manager-"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{
+			{Name: "kube-rbac-proxy", Image: "registry.example/proxy:1"},
+			{Name: managerContainer, Image: "registry.example/overcloud-backup-operator:v0.1.0"},
+		}},
+	}
+	if err := c.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("POD_NAMESPACE", "default")
+	t.Setenv("POD_NAME", pod.Name)
+	if got, err := resolveAgentImage(ctx, restCfg, ""); err != nil || got != "registry.example/overcloud-backup-operator:v0.1.0" {
+		t.Errorf("from the pod: %q, %v", got, err)
+	}
+	t.Setenv("POD_NAME", "gone")
+	if _, err := resolveAgentImage(ctx, restCfg, ""); err == nil {
+		t.Error("no error for a pod that does not exist")
 	}
 }

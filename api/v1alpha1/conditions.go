@@ -79,6 +79,12 @@ const (
 	ReasonAttemptsExhausted = "AttemptsExhausted"
 	// ReasonDeadlineExceeded: the backup did not finish within spec.deadline.
 	ReasonDeadlineExceeded = "DeadlineExceeded"
+	// ReasonJobNotOwned: a Job with the attempt's name exists but belongs to something
+	// else; the backup waits until it is deleted, and never adopts it.
+	ReasonJobNotOwned = "JobNotOwned"
+	// ReasonCleanupNotBuilt (an event): deletionPolicy Delete asks to remove the data
+	// with the object, which the controller does not do yet: the data is retained.
+	ReasonCleanupNotBuilt = "CleanupNotBuilt"
 	// ReasonInvalidSpec: the spec is valid for the API server but not usable (for
 	// example a Secret of the wrong shape); fix the referenced object.
 	ReasonInvalidSpec = "InvalidSpec"

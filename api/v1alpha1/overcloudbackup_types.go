@@ -192,6 +192,14 @@ type DumpSpec struct {
 	// +kubebuilder:default=Enabled
 	Desync DesyncPolicy `json:"desync,omitempty"`
 
+	// maxRateMiB caps, in MiB per second, how fast the agent reads the dump from the
+	// node, so that the dump loads the node, and through Galera's ordering the whole
+	// cluster, no more than that (docs/benchmarks.md). When omitted, no cap.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	MaxRateMiB *int32 `json:"maxRateMiB,omitempty"`
+
 	// mariabackupCommand is the command run on the node over SSH for the Mariabackup
 	// method; it must write an xbstream to stdout and read the credentials from the
 	// defaults file given as {defaultsFile}. When omitted, "sudo -n mariadb-backup

@@ -1,0 +1,950 @@
+package controllers
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/agent"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/galera"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/probe"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/selection"
+)
+
+// Field indexes on OvercloudBackups, so that a Secret, a claim or another backup of the
+// same overcloud finds the backups it concerns without a scan.
+const (
+	indexSecret    = "spec.secretNames"
+	indexClaim     = "spec.storage.claimName"
+	indexOvercloud = "spec.overcloud.name"
+)
+
+// Defaults of the reconciler.
+const (
+	defaultMinProbeBackoff = 5 * time.Second
+	defaultMaxProbeBackoff = 2 * time.Minute
+	// foreignJobRetry is how often a backup blocked by a Job it does not own looks again:
+	// such a Job carries none of our labels, so no watch tells when it goes.
+	foreignJobRetry = 30 * time.Second
+	eventAction     = "Reconcile"
+)
+
+// Prober probes an overcloud and decides which node a backup may be taken from. The live
+// one is internal/probe + internal/selection; it must return within the overcloud's own
+// timeouts, as it runs on a reconcile worker.
+type Prober interface {
+	Probe(ctx context.Context, oc *backupv1alpha1.OvercloudSpec, ns *backupv1alpha1.NodeSelectionSpec,
+		c probe.Credentials) (probe.Report, error)
+}
+
+// OvercloudBackupReconciler runs one backup: it checks the references, waits its turn
+// among the backups of the overcloud, probes, chooses an idle node, starts the Job of the
+// attempt and follows it to the end, and explains every step in status.
+type OvercloudBackupReconciler struct {
+	client.Client
+	// APIReader reads what is not cached: Secrets (only their metadata is watched, their
+	// data never sits in the cache) and a Job or Pod the cache may not show yet.
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  events.EventRecorder
+	// AgentImage is the backup agent's image when spec.job.image is empty.
+	AgentImage string
+	// Prober is the live probe when nil.
+	Prober Prober
+	// Now is time.Now when nil.
+	Now func() time.Time
+	// MinProbeBackoff and MaxProbeBackoff bound the wait between two probes of a backup
+	// that found no idle node (5s and 2m when zero).
+	MinProbeBackoff, MaxProbeBackoff time.Duration
+	// MaxConcurrentReconciles lets a slow probe of one overcloud not hold up the others
+	// (1 when zero). The queue order keeps two backups of one overcloud apart whatever
+	// the concurrency.
+	MaxConcurrentReconciles int
+}
+
+// CacheByObject restricts the manager's cache of Jobs and Pods to the operator's own,
+// so its memory does not grow with unrelated workloads.
+func CacheByObject() map[client.Object]cache.ByObject {
+	ours := labels.SelectorFromSet(labels.Set{labelManagedBy: managedBy})
+	return map[client.Object]cache.ByObject{
+		&batchv1.Job{}: {Label: ours},
+		&corev1.Pod{}:  {Label: ours},
+	}
+}
+
+// UncachedObjects are never cached by the manager's client: Secrets are read from the API
+// server when needed and watched by metadata only.
+func UncachedObjects() []client.Object {
+	return []client.Object{&corev1.Secret{}}
+}
+
+// +kubebuilder:rbac:groups=backup.overcloud.io,resources=overcloudbackups,verbs=get;list;watch
+// +kubebuilder:rbac:groups=backup.overcloud.io,resources=overcloudbackups/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=backup.overcloud.io,resources=overcloudbackups/finalizers,verbs=update
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch
+// +kubebuilder:rbac:groups=storage.k8s.io,resources=storageclasses,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile gathers what the backup depends on, decides its next step with the pure
+// functions of overcloudbackup_status.go, acts (at most one Job created), and writes the
+// status in one merge patch at the end of the pass, skipped when nothing changed.
+func (r *OvercloudBackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+	b := &backupv1alpha1.OvercloudBackup{}
+	if err := r.Get(ctx, req.NamespacedName, b); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	// A finished backup is a record: it is never run again. Nothing needs cleaning up on
+	// deletion in this milestone (no finalizer: deletionPolicy Delete is not built).
+	if b.IsFinished() || !b.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	p := &pass{r: r, b: b, orig: b.DeepCopy(), now: r.now()}
+	defer func() {
+		if err := p.patchStatus(ctx, retErr == nil); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+	return p.run(ctx)
+}
+
+// pass is one reconcile of one backup.
+type pass struct {
+	r    *OvercloudBackupReconciler
+	b    *backupv1alpha1.OvercloudBackup
+	orig *backupv1alpha1.OvercloudBackup
+	now  time.Time
+	// afterPatch runs once the status is written: events and metrics of transitions, so
+	// a pass whose patch fails (and is retried) does not report them twice.
+	afterPatch []func()
+}
+
+func (p *pass) patchStatus(ctx context.Context, ok bool) error {
+	b := p.b
+	if meta.FindStatusCondition(b.Status.Conditions, backupv1alpha1.ConditionReady) == nil {
+		markProgress(b, "Starting")
+	}
+	b.Status.Phase = phaseOf(b.Status.Conditions)
+	if ok {
+		b.Status.ObservedGeneration = b.Generation
+	}
+	if equality.Semantic.DeepEqual(p.orig.Status, b.Status) {
+		return nil
+	}
+	// The merge patch carries the resourceVersion it was computed from: a pass that read a
+	// stale backup from the cache (its Job seen before its last status) would otherwise
+	// replace whole lists (conditions, nodes) with its partial view. A conflict is
+	// returned, and the retry reads the fresh object.
+	if err := p.r.Status().Patch(ctx, b, client.MergeFromWithOptions(p.orig, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("patching the status: %w", err)
+	}
+	for _, f := range p.afterPatch {
+		f()
+	}
+	return nil
+}
+
+// event is emitted once the status that records it is written.
+func (p *pass) event(warning bool, reason, note string, args ...any) {
+	typ := corev1.EventTypeNormal
+	if warning {
+		typ = corev1.EventTypeWarning
+	}
+	b := p.b
+	p.afterPatch = append(p.afterPatch, func() {
+		if p.r.Recorder != nil {
+			p.r.Recorder.Eventf(b, nil, typ, reason, eventAction, note, args...)
+		}
+	})
+}
+
+func (p *pass) run(ctx context.Context) (ctrl.Result, error) {
+	b := p.b
+	if p.orig.Status.Conditions == nil && b.Spec.DeletionPolicy == backupv1alpha1.DeletionDelete {
+		p.event(true, backupv1alpha1.ReasonCleanupNotBuilt,
+			"deletionPolicy is Delete, but removing the data when this backup is deleted is not built yet: its data will be retained")
+	}
+	jobs, err := p.r.ownedJobs(ctx, b)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	attempt := b.Status.Attempts
+	var cur *batchv1.Job
+	for i := range jobs {
+		if n := attemptOf(b, &jobs[i]); n >= attempt {
+			attempt, cur = n, &jobs[i]
+		}
+	}
+	if len(jobs) > 0 && b.Status.StartTime == nil {
+		b.Status.StartTime = startTimeOf(&jobs[0])
+	}
+	if attempt > 0 && cur == nil {
+		// The status names an attempt whose Job the cache does not show: it may have
+		// been created a moment ago, so ask the API server before calling it lost.
+		if cur, err = p.r.liveJob(ctx, b, attempt); err != nil {
+			return ctrl.Result{}, err
+		}
+		if cur == nil {
+			if res, done := p.attemptFailed(attempt, fmt.Sprintf("its Job %s was deleted before it finished", b.JobName(attempt)), nil); done {
+				return res, nil
+			}
+			return p.startAttempt(ctx, attempt+1)
+		}
+	}
+	if cur != nil {
+		b.Status.JobName, b.Status.Attempts = cur.Name, attempt
+		if node := cur.Annotations[annotationNode]; node != "" {
+			b.Status.SelectedNode = node
+		}
+		if res, done := p.follow(ctx, cur, attempt); done {
+			return res, nil
+		}
+	}
+	return p.startAttempt(ctx, attempt+1)
+}
+
+// follow updates the status from the attempt's Job. done is true when the pass ends here
+// (the Job runs, or the backup reached its end); false after a failed attempt that may
+// be retried.
+func (p *pass) follow(ctx context.Context, job *batchv1.Job, attempt int32) (ctrl.Result, bool) {
+	b := p.b
+	finished, succeeded, why := jobOutcome(job)
+	of := maxAttempts(b)
+	if !finished {
+		reason, verb := backupv1alpha1.ReasonJobCreated, "created"
+		if job.Status.Active > 0 || job.Status.StartTime != nil {
+			reason, verb = backupv1alpha1.ReasonJobRunning, "running"
+		}
+		msg := fmt.Sprintf("Job %s (attempt %d of %d) %s: backing up from %s", job.Name, attempt, of, verb, b.Status.SelectedNode)
+		setCondition(b, backupv1alpha1.ConditionJobRunning, metav1.ConditionTrue, reason, msg)
+		b.Status.NextProbeTime = nil
+		markProgress(b, msg)
+		// The Job's own events (Owns) bring the next pass; its activeDeadlineSeconds
+		// bounds the attempt. spec.deadline is checked before each attempt starts.
+		return ctrl.Result{}, true
+	}
+	res, found, err := p.r.agentResult(ctx, job)
+	if err != nil {
+		// The pass is retried: an error here is the API server's, not the attempt's.
+		logf.FromContext(ctx).Error(err, "Reading the agent's result", "job", job.Name)
+		return ctrl.Result{RequeueAfter: time.Second}, true
+	}
+	if succeeded && found && res.Error == "" {
+		art := artifactOf(b, res)
+		msg := fmt.Sprintf("Backup complete: %d files, %s on claim %s at %s, from %s",
+			len(res.Files), art.Size, art.ClaimName, art.Path, b.Status.SelectedNode)
+		if b.Spec.DeletionPolicy == backupv1alpha1.DeletionDelete {
+			msg += "; deletionPolicy Delete is not built yet: the data stays when this object is deleted"
+		}
+		markSucceeded(b, p.now, art, msg)
+		p.noteDesync(&res, attempt)
+		ns, oc, size, at := b.Namespace, b.Spec.Overcloud.Name, res.TotalBytes, p.now
+		dur := durationOf(b)
+		p.afterPatch = append(p.afterPatch, func() { recordFinished(ns, oc, true, dur, size, at) })
+		p.event(false, "BackupSucceeded", "%s", msg)
+		return ctrl.Result{}, true
+	}
+	var cause string
+	switch {
+	case found && res.Error != "":
+		cause = "the agent failed: " + res.Error
+	case succeeded:
+		cause = "its Job completed but its pod left no readable result (the pod is gone, or the agent wrote no termination message)"
+	case found:
+		cause = "its Job failed (" + why + ") without an error from the agent"
+	default:
+		cause = "its Job failed (" + why + ") and its pod left no result (killed, or the pod is gone)"
+	}
+	var reported *agent.Result
+	if found {
+		reported = &res
+	}
+	return p.attemptFailed(attempt, cause, reported)
+}
+
+// attemptFailed records a failed attempt: the backup fails for good when the attempts
+// are used up, else the next attempt follows (a new probe, a new Job).
+func (p *pass) attemptFailed(attempt int32, cause string, res *agent.Result) (ctrl.Result, bool) {
+	b := p.b
+	of := maxAttempts(b)
+	p.noteDesync(res, attempt)
+	msg := fmt.Sprintf("Attempt %d of %d failed: %s", attempt, of, cause)
+	if attempt >= of {
+		markFailed(b, p.now, backupv1alpha1.ReasonAttemptsExhausted, msg)
+		p.finishedFailed()
+		p.event(true, "BackupFailed", "%s", msg)
+		return ctrl.Result{}, true
+	}
+	wasRunning := meta.IsStatusConditionTrue(p.orig.Status.Conditions, backupv1alpha1.ConditionJobRunning)
+	setCondition(b, backupv1alpha1.ConditionJobRunning, metav1.ConditionFalse, backupv1alpha1.ReasonJobFailed, msg)
+	markProgress(b, msg+"; probing again for attempt "+fmt.Sprint(attempt+1))
+	if wasRunning {
+		p.event(true, backupv1alpha1.ReasonJobFailed, "%s", msg)
+	}
+	return ctrl.Result{}, false
+}
+
+// noteDesync records an attempt that may have left wsrep_desync=ON on its node.
+// Repairing it is NOT built in this milestone: the condition says so, and the next probe
+// sees the node as desynced and does not choose it.
+// res is nil when the agent left no result.
+func (p *pass) noteDesync(res *agent.Result, attempt int32) {
+	b := p.b
+	if b.Spec.Dump != nil && b.Spec.Dump.Desync == backupv1alpha1.DesyncDisabled {
+		return
+	}
+	if res != nil && (!res.DesyncSet || res.DesyncReset) {
+		return
+	}
+	node := b.Status.SelectedNode
+	if res != nil {
+		node = cmp.Or(res.Node, node)
+	}
+	msg := fmt.Sprintf("attempt %d may have left wsrep_desync=ON on %s (its agent did not report turning it OFF); "+
+		"the controller does not repair this yet: check SHOW GLOBAL VARIABLES LIKE 'wsrep_desync' there "+
+		"and SET GLOBAL wsrep_desync=OFF", attempt, node)
+	if !meta.IsStatusConditionFalse(p.orig.Status.Conditions, backupv1alpha1.ConditionDesyncCleared) {
+		p.event(true, backupv1alpha1.ReasonDesyncLeftOn, "%s", msg)
+	}
+	setCondition(b, backupv1alpha1.ConditionDesyncCleared, metav1.ConditionFalse, backupv1alpha1.ReasonDesyncLeftOn, msg)
+}
+
+// finishedFailed counts a backup that failed for good.
+func (p *pass) finishedFailed() {
+	ns, oc, at := p.b.Namespace, p.b.Spec.Overcloud.Name, p.now
+	dur := durationOf(p.b)
+	p.afterPatch = append(p.afterPatch, func() { recordFinished(ns, oc, false, dur, 0, at) })
+}
+
+// startAttempt takes the backup from "no Job running" to the Job of attempt n: deadline,
+// references, queue, probe, launch. Each step that cannot go on says why and waits.
+func (p *pass) startAttempt(ctx context.Context, n int32) (ctrl.Result, error) {
+	b := p.b
+	deadline := backupDeadline(b)
+	if !p.now.Before(deadline) {
+		reason := backupv1alpha1.ReasonDeadlineExceeded
+		msg := fmt.Sprintf("The backup did not finish within its deadline (%s after creation)", deadline.Sub(b.CreationTimestamp.Time))
+		if c := meta.FindStatusCondition(b.Status.Conditions, backupv1alpha1.ConditionNodeSelected); c != nil &&
+			c.Status == metav1.ConditionFalse && c.Reason == backupv1alpha1.ReasonNoIdleNode {
+			reason = backupv1alpha1.ReasonNoIdleNode
+			msg += ": no idle node was found (" + c.Message + ")"
+		}
+		markFailed(b, p.now, reason, msg)
+		p.finishedFailed()
+		p.event(true, "BackupFailed", "%s", msg)
+		return ctrl.Result{}, nil
+	}
+	untilDeadline := ctrl.Result{RequeueAfter: deadline.Sub(p.now)}
+
+	creds, problem, err := p.r.references(ctx, b)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if problem != nil {
+		setCondition(b, backupv1alpha1.ConditionReferencesResolved, metav1.ConditionFalse, problem.reason, problem.message)
+		markProgress(b, "Waiting for references: "+problem.message)
+		b.Status.NextProbeTime = nil
+		// Creating or fixing the Secret or claim re-queues the backup (watched through
+		// the field indexes); the requeue is only for the deadline.
+		return untilDeadline, nil
+	}
+	setCondition(b, backupv1alpha1.ConditionReferencesResolved, metav1.ConditionTrue, backupv1alpha1.ReasonResolved,
+		fmt.Sprintf("The Secrets and the claim %s are present", b.Spec.Storage.ClaimName))
+
+	blocker, err := p.r.queueBlocker(ctx, b)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if blocker != "" {
+		msg := fmt.Sprintf("Queued: backup %s of overcloud %s goes first (one backup per overcloud at a time)", blocker, b.Spec.Overcloud.Name)
+		setCondition(b, backupv1alpha1.ConditionNodeSelected, metav1.ConditionFalse, backupv1alpha1.ReasonQueued, msg)
+		markProgress(b, msg)
+		b.Status.NextProbeTime = nil
+		// The other backup's changes re-queue this one (watch on backups of the overcloud).
+		return untilDeadline, nil
+	}
+
+	// Spec errors the Job builder finds are known before probing: a TLS backup cannot
+	// run (fails for good); a missing image waits for the manager's --agent-image.
+	if _, err := BuildJob(b, JobParams{Attempt: n, Node: b.Spec.Overcloud.Nodes[0].Name, Image: p.r.AgentImage}); err != nil {
+		msg := "The backup Job cannot be built: " + err.Error()
+		if errors.Is(err, ErrAgentTLS) {
+			markFailed(b, p.now, backupv1alpha1.ReasonInvalidSpec, msg)
+			p.finishedFailed()
+			p.event(true, "BackupFailed", "%s", msg)
+			return ctrl.Result{}, nil
+		}
+		setCondition(b, backupv1alpha1.ConditionNodeSelected, metav1.ConditionFalse, backupv1alpha1.ReasonInvalidSpec, msg)
+		markProgress(b, msg)
+		return untilDeadline, nil
+	}
+
+	report, err := p.r.prober().Probe(ctx, &b.Spec.Overcloud, b.Spec.NodeSelection, creds)
+	if err != nil {
+		// The Secrets hold something the probe cannot use (a malformed key, a CA
+		// without certificates): fixing the Secret re-queues the backup.
+		msg := "The probe cannot be configured from the Secrets: " + err.Error()
+		setCondition(b, backupv1alpha1.ConditionReferencesResolved, metav1.ConditionFalse, backupv1alpha1.ReasonInvalidSpec, msg)
+		markProgress(b, msg)
+		return untilDeadline, nil //nolint:nilerr // a spec problem: recorded in status, the backup waits for a Secret change
+	}
+	b.Status.Nodes, b.Status.ActiveNode, b.Status.VIPNode = report.Nodes, report.ActiveNode, report.VIPNode
+	if report.SelectedNode == "" {
+		return p.noIdleNode(report, deadline), nil
+	}
+	b.Status.SelectedNode = report.SelectedNode
+	b.Status.NextProbeTime = nil
+	setCondition(b, backupv1alpha1.ConditionNodeSelected, metav1.ConditionTrue, backupv1alpha1.ReasonNodeSelected, report.Reason)
+	return p.launch(ctx, n, report)
+}
+
+// noIdleNode records a probe that found no node to use, and when it probes again.
+func (p *pass) noIdleNode(report probe.Report, deadline time.Time) ctrl.Result {
+	b := p.b
+	reason := backupv1alpha1.ReasonNoIdleNode
+	reachable := 0
+	for _, n := range report.Nodes {
+		if n.Galera != nil && n.Galera.Reachable {
+			reachable++
+		}
+	}
+	if reachable == 0 {
+		reason = backupv1alpha1.ReasonProbeFailed
+	}
+	since := p.now
+	if c := meta.FindStatusCondition(b.Status.Conditions, backupv1alpha1.ConditionNodeSelected); c != nil &&
+		c.Status == metav1.ConditionFalse && (c.Reason == backupv1alpha1.ReasonNoIdleNode || c.Reason == backupv1alpha1.ReasonProbeFailed) {
+		since = c.LastTransitionTime.Time
+	}
+	wait := probeBackoff(since, p.now, deadline, p.r.minBackoff(), p.r.maxBackoff())
+	next := p.now.Add(wait)
+	b.Status.SelectedNode = ""
+	b.Status.NextProbeTime = &metav1.Time{Time: next.UTC().Truncate(time.Second)}
+	wasWaiting := meta.IsStatusConditionFalse(p.orig.Status.Conditions, backupv1alpha1.ConditionNodeSelected) &&
+		meta.FindStatusCondition(p.orig.Status.Conditions, backupv1alpha1.ConditionNodeSelected).Reason == reason
+	setCondition(b, backupv1alpha1.ConditionNodeSelected, metav1.ConditionFalse, reason, report.Reason)
+	msg := fmt.Sprintf("No idle node: %s; probing again at %s (waiting until the deadline %s)",
+		report.Reason, next.UTC().Format(time.RFC3339), deadline.UTC().Format(time.RFC3339))
+	markProgress(b, msg)
+	if !wasWaiting {
+		p.event(true, reason, "%s", msg)
+	}
+	// At the deadline the next pass fails the backup with NoIdleNode.
+	return ctrl.Result{RequeueAfter: max(wait, time.Millisecond)}
+}
+
+// launch creates (or adopts) the Job of attempt n on the selected node.
+func (p *pass) launch(ctx context.Context, n int32, report probe.Report) (ctrl.Result, error) {
+	b := p.b
+	want, err := BuildJob(b, JobParams{Attempt: n, Node: report.SelectedNode, Image: p.r.AgentImage})
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("building the Job: %w", err)
+	}
+	job, created, err := p.r.ensureJob(ctx, b, want)
+	if errors.Is(err, errNotOurs) {
+		msg := err.Error()
+		setCondition(b, backupv1alpha1.ConditionJobRunning, metav1.ConditionFalse, backupv1alpha1.ReasonJobNotOwned, msg)
+		markProgress(b, msg)
+		return ctrl.Result{RequeueAfter: foreignJobRetry}, nil
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	node := cmp.Or(job.Annotations[annotationNode], report.SelectedNode)
+	b.Status.JobName, b.Status.Attempts, b.Status.SelectedNode = job.Name, n, node
+	if b.Status.StartTime == nil {
+		b.Status.StartTime = startTimeOf(job)
+	}
+	msg := fmt.Sprintf("Job %s (attempt %d of %d) created: backing up from %s", job.Name, n, maxAttempts(b), node)
+	setCondition(b, backupv1alpha1.ConditionJobRunning, metav1.ConditionTrue, backupv1alpha1.ReasonJobCreated, msg)
+	markProgress(b, msg)
+	if created {
+		logf.FromContext(ctx).Info("Created the backup Job", "job", job.Name, "attempt", n, "node", node)
+		ns, oc := b.Namespace, b.Spec.Overcloud.Name
+		p.afterPatch = append(p.afterPatch, func() { nodeSelections.WithLabelValues(ns, oc, node).Inc() })
+		p.event(false, backupv1alpha1.ReasonNodeSelected, "%s", report.Reason)
+		p.event(false, backupv1alpha1.ReasonJobCreated, "%s", msg)
+	}
+	return ctrl.Result{}, nil
+}
+
+// errNotOurs is returned when a Job with the attempt's name exists and belongs to
+// something else.
+var errNotOurs = errors.New("not owned by this backup")
+
+// ensureJob gets the Job before creating it, and adopts only a Job this backup controls:
+// the deterministic name is the lock, so a restarted controller never runs an attempt
+// twice.
+func (r *OvercloudBackupReconciler) ensureJob(
+	ctx context.Context, b *backupv1alpha1.OvercloudBackup, want *batchv1.Job,
+) (*batchv1.Job, bool, error) {
+	key := client.ObjectKeyFromObject(want)
+	got := &batchv1.Job{}
+	err := r.Get(ctx, key, got)
+	if apierrors.IsNotFound(err) {
+		err = r.Create(ctx, want)
+		if err == nil {
+			return want, true, nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			return nil, false, fmt.Errorf("creating Job %s: %w", key.Name, err)
+		}
+		// Created meanwhile (by us before a restart, or by someone else): the cache
+		// may not show it yet, or not at all if it lacks our labels.
+		err = r.APIReader.Get(ctx, key, got)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("getting Job %s: %w", key.Name, err)
+	}
+	if !metav1.IsControlledBy(got, b) {
+		return nil, false, fmt.Errorf("a Job named %s exists but is %w %s; delete it or it blocks this backup", key.Name, errNotOurs, b.Name)
+	}
+	return got, false, nil
+}
+
+// ownedJobs are the backup's Jobs, by the backup label, keeping only those it controls;
+// sorted by attempt.
+func (r *OvercloudBackupReconciler) ownedJobs(ctx context.Context, b *backupv1alpha1.OvercloudBackup) ([]batchv1.Job, error) {
+	list := &batchv1.JobList{}
+	if err := r.List(ctx, list, client.InNamespace(b.Namespace), client.MatchingLabels{backupv1alpha1.LabelBackup: b.Name}); err != nil {
+		return nil, fmt.Errorf("listing the backup's Jobs: %w", err)
+	}
+	jobs := slices.DeleteFunc(list.Items, func(j batchv1.Job) bool { return !metav1.IsControlledBy(&j, b) || attemptOf(b, &j) == 0 })
+	slices.SortFunc(jobs, func(x, y batchv1.Job) int { return cmp.Compare(attemptOf(b, &x), attemptOf(b, &y)) })
+	return jobs, nil
+}
+
+// liveJob reads the attempt's Job from the API server; nil when it does not exist or is
+// not ours.
+func (r *OvercloudBackupReconciler) liveJob(ctx context.Context, b *backupv1alpha1.OvercloudBackup, attempt int32) (*batchv1.Job, error) {
+	j := &batchv1.Job{}
+	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: b.JobName(attempt)}, j)
+	if apierrors.IsNotFound(err) || (err == nil && !metav1.IsControlledBy(j, b)) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("getting Job %s: %w", b.JobName(attempt), err)
+	}
+	return j, nil
+}
+
+// agentResult reads the agent's termination message from the Job's pod: from the cache,
+// else from the API server (the pod's last update may not have reached the cache when the
+// Job's did). found is false when no pod holds one.
+func (r *OvercloudBackupReconciler) agentResult(ctx context.Context, job *batchv1.Job) (agent.Result, bool, error) {
+	for _, reader := range []client.Reader{r.Client, r.APIReader} {
+		pods := &corev1.PodList{}
+		if err := reader.List(ctx, pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
+			return agent.Result{}, false, fmt.Errorf("listing the pods of Job %s: %w", job.Name, err)
+		}
+		if res, ok := resultOf(pods.Items, job); ok {
+			return res, true, nil
+		}
+	}
+	return agent.Result{}, false, nil
+}
+
+// resultOf is the agent's result from the newest pod of the Job that terminated with a
+// message. A message that is not the agent's JSON (the log tail Kubernetes substitutes
+// when the agent crashed before writing it) becomes the result's error.
+func resultOf(pods []corev1.Pod, job *batchv1.Job) (agent.Result, bool) {
+	var newest *corev1.ContainerStateTerminated
+	var at metav1.Time
+	for i := range pods {
+		if !metav1.IsControlledBy(&pods[i], job) {
+			continue
+		}
+		for _, cs := range pods[i].Status.ContainerStatuses {
+			t := cs.State.Terminated
+			if cs.Name != agentContainer || t == nil || strings.TrimSpace(t.Message) == "" {
+				continue
+			}
+			if newest == nil || at.Before(&t.FinishedAt) {
+				newest, at = t, t.FinishedAt
+			}
+		}
+	}
+	if newest == nil {
+		return agent.Result{}, false
+	}
+	var res agent.Result
+	if err := json.Unmarshal([]byte(newest.Message), &res); err != nil {
+		return agent.Result{Error: fmt.Sprintf("exit code %d, output: %s", newest.ExitCode, clip(strings.TrimSpace(newest.Message), 1024))}, true
+	}
+	return res, true
+}
+
+// refProblem is why the references are not usable yet.
+type refProblem struct{ reason, message string }
+
+// references reads the Secrets (from the API server: their data is never cached) and the
+// claim, and turns them into the probe's credentials or the first problem found.
+func (r *OvercloudBackupReconciler) references(
+	ctx context.Context, b *backupv1alpha1.OvercloudBackup,
+) (probe.Credentials, *refProblem, error) {
+	secrets := map[string]*corev1.Secret{}
+	for _, name := range secretNames(&b.Spec) {
+		s := &corev1.Secret{}
+		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: name}, s)
+		switch {
+		case apierrors.IsNotFound(err):
+			secrets[name] = nil
+		case err != nil:
+			return probe.Credentials{}, nil, fmt.Errorf("getting Secret %s: %w", name, err)
+		default:
+			secrets[name] = s
+		}
+	}
+	creds, problem := credentialsFrom(b.Namespace, &b.Spec.Overcloud, secrets)
+	if problem != nil {
+		return creds, problem, nil
+	}
+	pvc := &corev1.PersistentVolumeClaim{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.Storage.ClaimName}, pvc)
+	if apierrors.IsNotFound(err) {
+		return creds, claimProblem(b.Namespace, b.Spec.Storage.ClaimName, nil, nil), nil
+	}
+	if err != nil {
+		return creds, nil, fmt.Errorf("getting PersistentVolumeClaim %s: %w", b.Spec.Storage.ClaimName, err)
+	}
+	var sc *storagev1.StorageClass
+	if pvc.Status.Phase == corev1.ClaimPending && pvc.Spec.StorageClassName != nil && *pvc.Spec.StorageClassName != "" {
+		sc = &storagev1.StorageClass{}
+		if err := r.Get(ctx, types.NamespacedName{Name: *pvc.Spec.StorageClassName}, sc); apierrors.IsNotFound(err) {
+			sc = nil
+		} else if err != nil {
+			return creds, nil, fmt.Errorf("getting StorageClass %s: %w", *pvc.Spec.StorageClassName, err)
+		}
+	}
+	return creds, claimProblem(b.Namespace, b.Spec.Storage.ClaimName, pvc, sc), nil
+}
+
+// secretNames are the Secrets the spec names, each once: the field index of the Secret
+// watch, and what references() reads.
+func secretNames(s *backupv1alpha1.OvercloudBackupSpec) []string {
+	oc := &s.Overcloud
+	names := []string{oc.Database.CredentialsSecret.Name}
+	if t := oc.Database.TLS; t != nil && t.CASecret != nil {
+		names = append(names, t.CASecret.Name)
+	}
+	if oc.SSH != nil {
+		names = append(names, oc.SSH.SecretName)
+	}
+	if h := oc.HAProxy; h != nil && h.CredentialsSecret != nil {
+		names = append(names, h.CredentialsSecret.Name)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// credentialsFrom checks that every Secret exists and holds its keys (non-empty) and
+// returns the probe's credentials. Pure: secrets maps a name to the Secret, nil when it
+// does not exist. Messages name Secrets and keys, never a value.
+func credentialsFrom(
+	namespace string, oc *backupv1alpha1.OvercloudSpec, secrets map[string]*corev1.Secret,
+) (probe.Credentials, *refProblem) {
+	var c probe.Credentials
+	var problems []refProblem
+	read := func(name, what string, keys ...string) [][]byte {
+		s := secrets[name]
+		if s == nil {
+			problems = append(problems, refProblem{backupv1alpha1.ReasonSecretNotFound,
+				fmt.Sprintf("Secret %s (%s) not found in namespace %s: create it with the keys %s",
+					name, what, namespace, strings.Join(keys, " and "))})
+			return nil
+		}
+		var missing []string
+		out := make([][]byte, len(keys))
+		for i, k := range keys {
+			if out[i] = s.Data[k]; len(out[i]) == 0 {
+				missing = append(missing, k)
+			}
+		}
+		if len(missing) > 0 {
+			problems = append(problems, refProblem{backupv1alpha1.ReasonSecretKeyMissing,
+				fmt.Sprintf("Secret %s (%s) has no non-empty key %s", name, what, strings.Join(missing, " or "))})
+			return nil
+		}
+		return out
+	}
+	trim := func(b []byte) string { return strings.TrimRight(string(b), "\r\n") }
+
+	db := oc.Database.CredentialsSecret
+	if v := read(db.Name, "database credentials", cmp.Or(db.UsernameKey, backupv1alpha1.DefaultUsernameKey),
+		cmp.Or(db.PasswordKey, backupv1alpha1.DefaultPasswordKey)); v != nil {
+		c.DatabaseUser, c.DatabasePassword = trim(v[0]), trim(v[1])
+	}
+	if t := oc.Database.TLS; t != nil && t.CASecret != nil {
+		if v := read(t.CASecret.Name, "database CA", t.CASecret.Key); v != nil {
+			c.DatabaseCA = v[0]
+		}
+	}
+	if s := oc.SSH; s != nil {
+		if v := read(s.SecretName, "SSH", cmp.Or(s.PrivateKeyKey, backupv1alpha1.DefaultPrivateKeyKey),
+			cmp.Or(s.KnownHostsKey, backupv1alpha1.DefaultKnownHostsKey)); v != nil {
+			c.SSHPrivateKey, c.SSHKnownHosts = v[0], v[1]
+		}
+	}
+	if h := oc.HAProxy; h != nil && h.CredentialsSecret != nil {
+		hc := h.CredentialsSecret
+		if v := read(hc.Name, "HAProxy stats credentials", cmp.Or(hc.UsernameKey, backupv1alpha1.DefaultUsernameKey),
+			cmp.Or(hc.PasswordKey, backupv1alpha1.DefaultPasswordKey)); v != nil {
+			c.HAProxyUser, c.HAProxyPassword = trim(v[0]), trim(v[1])
+		}
+	}
+	if len(problems) == 0 {
+		return c, nil
+	}
+	msgs := make([]string, len(problems))
+	for i, p := range problems {
+		msgs[i] = p.message
+	}
+	return probe.Credentials{}, &refProblem{reason: problems[0].reason, message: strings.Join(msgs, "; ")}
+}
+
+// claimProblem says why the claim cannot take the backup, nil when it can: it must exist
+// and be Bound, or Pending on a StorageClass that binds at the first consumer.
+func claimProblem(namespace, name string, pvc *corev1.PersistentVolumeClaim, sc *storagev1.StorageClass) *refProblem {
+	switch {
+	case pvc == nil:
+		return &refProblem{backupv1alpha1.ReasonClaimNotFound,
+			fmt.Sprintf("PersistentVolumeClaim %s not found in namespace %s: create it (the backup is written to it)", name, namespace)}
+	case !pvc.DeletionTimestamp.IsZero():
+		return &refProblem{backupv1alpha1.ReasonClaimNotBound, fmt.Sprintf("PersistentVolumeClaim %s is being deleted", name)}
+	case pvc.Status.Phase == corev1.ClaimBound:
+		return nil
+	case pvc.Status.Phase == corev1.ClaimPending && sc != nil && sc.VolumeBindingMode != nil &&
+		*sc.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer:
+		return nil
+	}
+	phase := cmp.Or(string(pvc.Status.Phase), "without a phase")
+	class := "no StorageClass"
+	if pvc.Spec.StorageClassName != nil && *pvc.Spec.StorageClassName != "" {
+		class = "StorageClass " + *pvc.Spec.StorageClassName
+		if sc == nil && pvc.Status.Phase == corev1.ClaimPending {
+			class += " (not found)"
+		}
+	}
+	return &refProblem{backupv1alpha1.ReasonClaimNotBound,
+		fmt.Sprintf("PersistentVolumeClaim %s is %s: it must be Bound, or Pending on a StorageClass "+
+			"with volumeBindingMode WaitForFirstConsumer (it has %s)", name, phase, class)}
+}
+
+// queueBlocker is the backup of the same overcloud this one waits for, "" for none.
+func (r *OvercloudBackupReconciler) queueBlocker(ctx context.Context, b *backupv1alpha1.OvercloudBackup) (string, error) {
+	// The namespace's backups, filtered by queueBlocker: no field selector, so that the
+	// reconciler also works with a client that reads the API server directly.
+	backups := &backupv1alpha1.OvercloudBackupList{}
+	if err := r.List(ctx, backups, client.InNamespace(b.Namespace)); err != nil {
+		return "", fmt.Errorf("listing the backups of overcloud %s: %w", b.Spec.Overcloud.Name, err)
+	}
+	jobs := &batchv1.JobList{}
+	if err := r.List(ctx, jobs, client.InNamespace(b.Namespace),
+		client.MatchingLabels{backupv1alpha1.LabelOvercloud: b.Spec.Overcloud.Name}); err != nil {
+		return "", fmt.Errorf("listing the Jobs of overcloud %s: %w", b.Spec.Overcloud.Name, err)
+	}
+	return queueBlocker(b, backups.Items, jobs.Items), nil
+}
+
+func (r *OvercloudBackupReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *OvercloudBackupReconciler) prober() Prober {
+	if r.Prober != nil {
+		return r.Prober
+	}
+	return LiveProber{}
+}
+
+func (r *OvercloudBackupReconciler) minBackoff() time.Duration {
+	return cmp.Or(r.MinProbeBackoff, defaultMinProbeBackoff)
+}
+
+func (r *OvercloudBackupReconciler) maxBackoff() time.Duration {
+	return max(cmp.Or(r.MaxProbeBackoff, defaultMaxProbeBackoff), r.minBackoff())
+}
+
+// SetupWithManager registers the controller, its field indexes and its watches: the
+// backups, their Jobs (Owns), the Secrets (metadata only) and claims they name, and the
+// other backups of the same overcloud (a finished one lets the next in the queue go).
+func (r *OvercloudBackupReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	idx := mgr.GetFieldIndexer()
+	for name, f := range map[string]func(*backupv1alpha1.OvercloudBackup) []string{
+		indexSecret:    func(b *backupv1alpha1.OvercloudBackup) []string { return secretNames(&b.Spec) },
+		indexClaim:     func(b *backupv1alpha1.OvercloudBackup) []string { return []string{b.Spec.Storage.ClaimName} },
+		indexOvercloud: func(b *backupv1alpha1.OvercloudBackup) []string { return []string{b.Spec.Overcloud.Name} },
+	} {
+		if err := idx.IndexField(ctx, &backupv1alpha1.OvercloudBackup{}, name, func(o client.Object) []string {
+			return f(o.(*backupv1alpha1.OvercloudBackup))
+		}); err != nil {
+			return fmt.Errorf("indexing backups by %s: %w", name, err)
+		}
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&backupv1alpha1.OvercloudBackup{}).
+		Owns(&batchv1.Job{}).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.waitingOn(indexSecret))).
+		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.waitingOn(indexClaim))).
+		Watches(&backupv1alpha1.OvercloudBackup{}, handler.EnqueueRequestsFromMapFunc(r.sameOvercloud)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
+		Named("overcloudbackup").
+		Complete(r)
+}
+
+// waitingOn maps an object (Secret, claim) to the unfinished backups naming it.
+func (r *OvercloudBackupReconciler) waitingOn(index string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		return r.unfinished(ctx, o.GetNamespace(), index, o.GetName(), "")
+	}
+}
+
+// sameOvercloud maps a backup to the other unfinished backups of its overcloud.
+func (r *OvercloudBackupReconciler) sameOvercloud(ctx context.Context, o client.Object) []reconcile.Request {
+	b, ok := o.(*backupv1alpha1.OvercloudBackup)
+	if !ok {
+		return nil
+	}
+	return r.unfinished(ctx, b.Namespace, indexOvercloud, b.Spec.Overcloud.Name, b.Name)
+}
+
+func (r *OvercloudBackupReconciler) unfinished(ctx context.Context, namespace, index, value, except string) []reconcile.Request {
+	list := &backupv1alpha1.OvercloudBackupList{}
+	if err := r.List(ctx, list, client.InNamespace(namespace), client.MatchingFields{index: value}); err != nil {
+		logf.FromContext(ctx).Error(err, "Listing the backups to re-queue", "index", index, "value", value)
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		if b := &list.Items[i]; b.Name != except && !b.IsFinished() {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(b)})
+		}
+	}
+	return reqs
+}
+
+// LiveProber probes the real overcloud (internal/probe) and decides (internal/selection),
+// recording each call's duration. It returns within the overcloud's timeouts: every call
+// has the spec's deadline (connect + query timeout), the calls run in parallel, and the
+// whole probe is bounded by twice that.
+type LiveProber struct{}
+
+var _ Prober = LiveProber{}
+
+// Probe implements Prober.
+func (LiveProber) Probe(
+	ctx context.Context, oc *backupv1alpha1.OvercloudSpec, ns *backupv1alpha1.NodeSelectionSpec, c probe.Credentials,
+) (probe.Report, error) {
+	t, err := probe.NewTarget(oc, c, 0)
+	if err != nil {
+		return probe.Report{}, err
+	}
+	defer t.Close()
+	timed(&t, oc)
+	ctx, cancel := context.WithTimeout(ctx, 2*t.Timeout+time.Second)
+	defer cancel()
+	snap := probe.Gather(ctx, t)
+	return probe.NewReport(oc.Name, snap, selection.Decide(snap, probe.PolicyOf(ns))), nil
+}
+
+// timed wraps the target's sources so that every call's duration lands in
+// ocb_probe_duration_seconds.
+func timed(t *probe.Target, oc *backupv1alpha1.OvercloudSpec) {
+	names := map[string]string{}
+	for _, n := range t.Nodes {
+		names[fmt.Sprintf("%s:%d", n.Address, n.MySQLPort)] = n.Name
+		if strings.Contains(n.Address, ":") {
+			names[fmt.Sprintf("[%s]:%d", n.Address, n.MySQLPort)] = n.Name
+		}
+	}
+	t.Galera = timedGalera{inner: t.Galera, overcloud: oc.Name, names: names}
+	if t.Pacemaker != nil {
+		t.Pacemaker = timedPacemaker{inner: t.Pacemaker, overcloud: oc.Name}
+	}
+	if t.HAProxyHTTP != nil {
+		t.HAProxyHTTP = timedHAProxy{inner: t.HAProxyHTTP, overcloud: oc.Name, source: "haproxy-http"}
+	}
+	if t.HAProxySocket != nil {
+		t.HAProxySocket = timedHAProxy{inner: t.HAProxySocket, overcloud: oc.Name, source: "haproxy-socket"}
+	}
+}
+
+type timedGalera struct {
+	inner     probe.GaleraSource
+	overcloud string
+	names     map[string]string
+}
+
+func (s timedGalera) Probe(ctx context.Context, addr string) (*galera.Status, error) {
+	start := time.Now()
+	st, err := s.inner.Probe(ctx, addr)
+	observeProbe(s.overcloud, cmp.Or(s.names[addr], addr), "galera", time.Since(start), err)
+	return st, err
+}
+
+type timedPacemaker struct {
+	inner     probe.PacemakerSource
+	overcloud string
+}
+
+func (s timedPacemaker) Status(ctx context.Context, node probe.Node) (*probe.PacemakerView, error) {
+	start := time.Now()
+	v, err := s.inner.Status(ctx, node)
+	observeProbe(s.overcloud, node.Name, "pacemaker", time.Since(start), err)
+	return v, err
+}
+
+type timedHAProxy struct {
+	inner             probe.HAProxySource
+	overcloud, source string
+}
+
+func (s timedHAProxy) Read(ctx context.Context, node *probe.Node, nodes []probe.Node) (*probe.HAProxyView, error) {
+	start := time.Now()
+	v, err := s.inner.Read(ctx, node, nodes)
+	name := "-" // the stats page speaks for HAProxy, not for one node
+	if node != nil {
+		name = node.Name
+	}
+	observeProbe(s.overcloud, name, s.source, time.Since(start), err)
+	return v, err
+}
+
+// durationOf is status.duration as a time.Duration, nil when unset.
+func durationOf(b *backupv1alpha1.OvercloudBackup) *time.Duration {
+	if b.Status.Duration == nil {
+		return nil
+	}
+	d := b.Status.Duration.Duration
+	return &d
+}
