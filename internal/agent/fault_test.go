@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,44 +27,11 @@ import (
 	"github.com/overcloud-backup/overcloud-backup-operator/test/sandbox"
 )
 
-// agentBin is the real binary, built once per test run by agentBinary and removed by
-// TestMain.
-var agentBin struct {
-	once      sync.Once
-	dir, path string
-	err       error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if agentBin.dir != "" {
-		_ = os.RemoveAll(agentBin.dir)
-	}
-	os.Exit(code)
-}
-
-// agentBinary builds ./cmd (the one binary of the operator) the first time it is asked.
+// agentBinary is the real binary of the operator (./cmd), built into the test's
+// temporary directory (the Go build cache makes it cheap after the first time).
 func agentBinary(t *testing.T) string {
 	t.Helper()
-	agentBin.once.Do(func() {
-		if agentBin.dir, agentBin.err = os.MkdirTemp("", "ocb-agent-bin-"); agentBin.err != nil {
-			return
-		}
-		agentBin.path = filepath.Join(agentBin.dir, "ocb")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		// `go test` puts its own go first in PATH.
-		//nolint:gosec // G204: the go tool and this module's own main package
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", agentBin.path,
-			"github.com/overcloud-backup/overcloud-backup-operator/cmd").CombinedOutput()
-		if err != nil {
-			agentBin.err = fmt.Errorf("go build ./cmd: %w\n%s", err, out)
-		}
-	})
-	if agentBin.err != nil {
-		t.Fatal(agentBin.err)
-	}
-	return agentBin.path
+	return sandbox.BuildCommand(t, "./cmd", "ocb")
 }
 
 // realDump is the path of the real mariadb-dump, which the wrappers below call.

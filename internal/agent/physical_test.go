@@ -42,35 +42,6 @@ func physicalConfig(t *testing.T, sb *sandbox.Sandbox) agent.Config {
 	return cfg
 }
 
-// physicalDataset creates a database with rows of every kind, as root over
-// controller-0's socket, dropped when the test ends.
-func physicalDataset(t *testing.T, sb *sandbox.Sandbox, schema string) {
-	t.Helper()
-	t.Cleanup(func() { rootSQL(t, sb, 0, strings.NewReader("DROP DATABASE IF EXISTS "+schema)) })
-	var b strings.Builder
-	b.WriteString("DROP DATABASE IF EXISTS " + schema + "; CREATE DATABASE " + schema + " CHARACTER SET utf8mb4; USE " + schema + ";\n" +
-		"CREATE TABLE instances (id INT PRIMARY KEY AUTO_INCREMENT, uuid CHAR(36), name VARCHAR(255), " +
-		"deleted_at DATETIME NULL, metadata BLOB, notes TEXT) ENGINE=InnoDB;\n" +
-		"CREATE TABLE flavors (id INT PRIMARY KEY, name VARCHAR(64), vcpus INT) ENGINE=InnoDB;\n" +
-		"INSERT INTO flavors VALUES (1, 'm1.small', 1), (2, 'm1.large', 4);\n")
-	for batch := range 8 {
-		b.WriteString("INSERT INTO instances (uuid, name, deleted_at, metadata, notes) VALUES ")
-		for i := range 500 {
-			if i > 0 {
-				b.WriteString(",")
-			}
-			n := batch*500 + i
-			deleted := "NULL"
-			if n%7 == 0 {
-				deleted = "'2026-11-25 10:00:00'"
-			}
-			fmt.Fprintf(&b, "(UUID(), 'vm-%d-été', %s, UNHEX('%02x00ff'), REPEAT('n', %d))", n, deleted, n%256, n%300)
-		}
-		b.WriteString(";\n")
-	}
-	rootSQL(t, sb, 0, strings.NewReader(b.String()))
-}
-
 // TestMariabackupFromIdleNode takes a physical backup of controller-2 with the default
 // command. The backup verifies, records the exact Galera position (between the node's
 // wsrep_last_committed before and after), the node is desynced for it and not after, and
@@ -80,7 +51,7 @@ func TestMariabackupFromIdleNode(t *testing.T) {
 	sb := sandbox.Load(t)
 	sb.Lock(t)
 	const schema = "ocb_physical_test"
-	physicalDataset(t, sb, schema)
+	testDataset(t, sb, schema)
 	want := checksums(t, sqlDB(t, sb, 2), schema) // on controller-2 itself, after a causality wait
 	before := status(t, sb, 2)
 
@@ -128,14 +99,14 @@ func TestMariabackupFromIdleNode(t *testing.T) {
 	if rec := recoveredPosition(t, dir); rec != fmt.Sprintf("%s:%d", pos.ClusterUUID, pos.Seqno) {
 		t.Errorf("mariadbd --wsrep-recover on the prepared copy: %q, the manifest says %s:%d", rec, pos.ClusterUUID, pos.Seqno)
 	}
-	got := restoredChecksums(t, dir, schema, []string{"instances", "flavors"})
+	got := restoredChecksums(t, dir, schema, []string{"instances", "audit", "flavors"})
 	for tb, sum := range want {
 		if got[tb] != sum {
 			t.Errorf("table %s: checksum %d in the restored copy, %d in the cluster", tb, got[tb], sum)
 		}
 	}
-	if len(want) != 2 {
-		t.Errorf("checksums of %d tables, want 2", len(want))
+	if len(want) != 3 {
+		t.Errorf("checksums of %d tables, want 3", len(want))
 	}
 }
 

@@ -252,21 +252,20 @@ func checksums(t *testing.T, pool *sql.DB, schema string) map[string]int64 {
 	return out
 }
 
-// TestDumpRestoresIdentically: a generated dataset is dumped from an idle node, dropped,
-// restored from the backup with the mariadb client, and every table's CHECKSUM TABLE is
-// what it was. Rows written on another node just before the dump are in it (causality).
-func TestDumpRestoresIdentically(t *testing.T) {
-	sb := sandbox.Load(t)
-	sb.Lock(t)
-	const schema = "ocb_restore_test"
-	// The backup user may not create databases (least privilege): the dataset is made,
-	// and later restored, as root over controller-0's socket.
+// testDataset creates a database with rows of every kind (utf8mb4 text, BLOBs, NULLs,
+// dates) and a trigger: 5000 instances, their audit rows, two flavors. The backup user
+// may not create databases (least privilege): it is made, and dropped when the test
+// ends, as root over controller-0's socket.
+func testDataset(t *testing.T, sb *sandbox.Sandbox, schema string) {
+	t.Helper()
 	t.Cleanup(func() { rootSQL(t, sb, 0, strings.NewReader("DROP DATABASE IF EXISTS "+schema)) })
 	var b strings.Builder
 	b.WriteString("DROP DATABASE IF EXISTS " + schema + "; CREATE DATABASE " + schema + " CHARACTER SET utf8mb4; USE " + schema + ";\n" +
 		"CREATE TABLE instances (id INT PRIMARY KEY AUTO_INCREMENT, uuid CHAR(36), name VARCHAR(255), vcpus INT, " +
 		"deleted_at DATETIME NULL, metadata BLOB, notes TEXT) ENGINE=InnoDB;\n" +
 		"CREATE TABLE audit (id INT PRIMARY KEY AUTO_INCREMENT, instance_id INT, what VARCHAR(64)) ENGINE=InnoDB;\n" +
+		"CREATE TABLE flavors (id INT PRIMARY KEY, name VARCHAR(64), vcpus INT) ENGINE=InnoDB;\n" +
+		"INSERT INTO flavors VALUES (1, 'm1.small', 1), (2, 'm1.large', 4);\n" +
 		"CREATE TRIGGER instances_audit AFTER INSERT ON instances FOR EACH ROW INSERT INTO audit (instance_id, what) VALUES (NEW.id, 'create');\n")
 	for batch := range 10 {
 		b.WriteString("INSERT INTO instances (uuid, name, vcpus, deleted_at, metadata, notes) VALUES ")
@@ -288,11 +287,21 @@ func TestDumpRestoresIdentically(t *testing.T) {
 		b.WriteString(";\n")
 	}
 	rootSQL(t, sb, 0, strings.NewReader(b.String()))
+}
+
+// TestDumpRestoresIdentically: a generated dataset is dumped from an idle node, dropped,
+// restored from the backup with the mariadb client, and every table's CHECKSUM TABLE is
+// what it was. Rows written on another node just before the dump are in it (causality).
+func TestDumpRestoresIdentically(t *testing.T) {
+	sb := sandbox.Load(t)
+	sb.Lock(t)
+	const schema = "ocb_restore_test"
+	testDataset(t, sb, schema)
 	w := sqlDB(t, sb, 0)
 	ctx := context.Background()
 	before := checksums(t, w, schema)
-	if len(before) != 2 {
-		t.Fatalf("checksums of %d tables, want 2", len(before))
+	if len(before) != 3 {
+		t.Fatalf("checksums of %d tables, want 3", len(before))
 	}
 
 	cfg := config(t, sb, 2)
