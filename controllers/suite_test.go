@@ -8,9 +8,7 @@ package controllers
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -32,7 +30,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -57,31 +54,15 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(runSuite(m))
-}
-
-func runSuite(m *testing.M) int {
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := testenv.Start(env)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stopping envtest: %v\n", err)
+	os.Exit(testenv.Main(m, filepath.Join("..", "config", "crd", "bases"), func(cfg *rest.Config) error {
+		var err error
+		if scheme, err = testenv.Scheme(); err != nil {
+			return err
 		}
-	}()
-	if scheme, err = testenv.Scheme(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	restCfg = cfg
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
-	return m.Run()
+		restCfg = cfg
+		ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
+		return nil
+	}))
 }
 
 // newClient is a client that talks to the API server directly.
@@ -392,28 +373,7 @@ func finishJob(t *testing.T, c client.Client, job *batchv1.Job, res *agent.Resul
 // test ends, so that HAProxy's stick table names the active node; it returns that node.
 func clientSession(t *testing.T, sb *sandbox.Sandbox) string {
 	t.Helper()
-	db := sb.Open(t, sb.HAProxy.Frontend)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var conn *sql.Conn
-	var err error
-	for {
-		if conn, err = db.Conn(ctx); err == nil {
-			if err = conn.PingContext(ctx); err == nil {
-				break
-			}
-			_ = conn.Close()
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("no client session through HAProxy at %s: %v", sb.HAProxy.Frontend, err)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-	t.Cleanup(func() { _ = conn.Close(); _ = db.Close() })
-	var name string
-	if err := conn.QueryRowContext(ctx, "SELECT @@wsrep_node_name").Scan(&name); err != nil {
-		t.Fatal(err)
-	}
+	_, name := sb.ClientSession(t)
 	return name
 }
 

@@ -32,18 +32,7 @@ func statsReader(t *testing.T, sb *sandbox.Sandbox) agent.HAProxyReader {
 func TestDumpRefusesTheServedNode(t *testing.T) {
 	sb := sandbox.Load(t)
 	sb.Lock(t)
-	client := sb.Open(t, sb.HAProxy.Frontend)
-	t.Cleanup(func() { _ = client.Close() })
-	client.SetMaxOpenConns(1)
-	conn, err := client.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	var served string
-	if err := conn.QueryRowContext(t.Context(), "SELECT @@wsrep_node_name").Scan(&served); err != nil {
-		t.Fatal(err)
-	}
+	_, served := sb.ClientSession(t)
 	active, idle := -1, -1
 	for i, n := range sb.Nodes {
 		if n.Name == served {
@@ -71,7 +60,7 @@ func TestDumpRefusesTheServedNode(t *testing.T) {
 
 	cfg := config(t, sb, active)
 	cfg.HAProxy = read
-	_, err = agent.Dump(t.Context(), cfg)
+	_, err := agent.Dump(t.Context(), cfg)
 	if err == nil || !strings.Contains(err.Error(), "HAProxy serves the database clients through it now") {
 		t.Fatalf("dump from the served node %s: err = %v, want a refusal", served, err)
 	}

@@ -91,25 +91,7 @@ func row(d selection.Decision, name string) selection.NodeDecision {
 // the test ends, so HAProxy's stick table names the active node.
 func client(t *testing.T, sb *sandbox.Sandbox) *sql.Conn {
 	t.Helper()
-	db := sb.Open(t, sb.HAProxy.Frontend)
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	var conn *sql.Conn
-	var err error
-	for {
-		conn, err = db.Conn(ctx)
-		if err == nil {
-			if err = conn.PingContext(ctx); err == nil {
-				break
-			}
-			_ = conn.Close()
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("no client session through HAProxy at %s: %v", sb.HAProxy.Frontend, err)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-	t.Cleanup(func() { _ = conn.Close(); _ = db.Close() })
+	conn, _ := sb.ClientSession(t)
 	return conn
 }
 

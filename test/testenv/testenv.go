@@ -56,3 +56,25 @@ func Scheme() (*runtime.Scheme, error) {
 	}
 	return s, nil
 }
+
+// Main is a suite's TestMain body: it starts the API server with the CRDs of crdDir,
+// calls setup with its config (to build clients), runs the tests and stops the server.
+// It returns the exit code; errors go to stderr.
+func Main(m interface{ Run() int }, crdDir string, setup func(*rest.Config) error) int {
+	env := &envtest.Environment{CRDDirectoryPaths: []string{crdDir}, ErrorIfCRDPathMissing: true}
+	cfg, err := Start(env)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() {
+		if err := env.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "stopping envtest: %v\n", err)
+		}
+	}()
+	if err := setup(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
