@@ -377,15 +377,7 @@ func TestMariabackupStoppedMidway(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("stopping took %v", took)
 	}
-	if !res.DesyncSet || !res.DesyncReset {
-		t.Errorf("desync set=%v reset=%v, want both", res.DesyncSet, res.DesyncReset)
-	}
-	if !notDesynced(t, sb, 2) {
-		t.Error("the node is left desynced")
-	}
-	if entries, _ := os.ReadDir(filepath.Join(cfg.Root, cfg.Namespace)); len(entries) != 0 {
-		t.Errorf("left %v behind", entries)
-	}
+	undone(t, sb, 2, res, cfg)
 	deadline := time.Now().Add(5 * time.Second)
 	for len(mariabackupPIDs()) > 0 {
 		if time.Now().After(deadline) {

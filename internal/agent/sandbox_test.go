@@ -190,10 +190,18 @@ func TestDumpStoppedMidway(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("stopping took %v", took)
 	}
+	undone(t, sb, 2, res, cfg)
+}
+
+// undone checks what a stopped or failed dump must leave behind: wsrep_desync set and
+// set OFF again by the agent, the node no longer desynced, nothing under the backup's
+// parent directory (no .partial-* either).
+func undone(t *testing.T, sb *sandbox.Sandbox, node int, res agent.Result, cfg agent.Config) {
+	t.Helper()
 	if !res.DesyncSet || !res.DesyncReset {
 		t.Errorf("desync set=%v reset=%v, want both", res.DesyncSet, res.DesyncReset)
 	}
-	if !notDesynced(t, sb, 2) {
+	if !notDesynced(t, sb, node) {
 		t.Error("the node is left desynced")
 	}
 	if entries, _ := os.ReadDir(filepath.Join(cfg.Root, cfg.Namespace)); len(entries) != 0 {
