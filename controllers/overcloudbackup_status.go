@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -223,7 +222,7 @@ func artifactOf(b *backupv1alpha1.OvercloudBackup, res agent.Result) *backupv1al
 		ClaimName:   b.Spec.Storage.ClaimName,
 		Path:        backupPath(b),
 		TotalBytes:  res.TotalBytes,
-		Size:        humanSize(res.TotalBytes),
+		Size:        agent.HumanBytes(res.TotalBytes),
 		Method:      method,
 		Compression: compression,
 	}
@@ -246,20 +245,6 @@ func backupPath(b *backupv1alpha1.OvercloudBackup) string {
 		parts = append([]string{sp}, parts...)
 	}
 	return strings.Join(parts, "/")
-}
-
-// humanSize is a byte count for people, in binary units: "512 B", "1.4 GiB".
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // startTimeOf is when the first attempt's Job started (its status.startTime, else its

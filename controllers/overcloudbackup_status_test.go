@@ -191,14 +191,6 @@ func TestAttemptOf(t *testing.T) {
 	}
 }
 
-func TestHumanSize(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536 * 1024: "1.5 MiB", 1503238554: "1.4 GiB", 5 << 40: "5.0 TiB"} {
-		if got := humanSize(n); got != want {
-			t.Errorf("humanSize(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
 func TestDefaults(t *testing.T) {
 	b := &backupv1alpha1.OvercloudBackup{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.NewTime(t0)}}
 	if got := backupDeadline(b); !got.Equal(t0.Add(6 * time.Hour)) {

@@ -276,15 +276,7 @@ exit 0
 	if err == nil || !strings.Contains(err.Error(), "incomplete") {
 		t.Errorf("err = %v, want an error saying the dump is incomplete", err)
 	}
-	if left := leftovers(t, filepath.Join(cfg.Root, cfg.Namespace)); len(left) != 0 {
-		t.Errorf("left %v behind", left)
-	}
-	if !res.DesyncSet || !res.DesyncReset {
-		t.Errorf("desync set=%v reset=%v, want both", res.DesyncSet, res.DesyncReset)
-	}
-	if !notDesynced(t, sb, 2) {
-		t.Error("the node is left desynced")
-	}
+	undone(t, sb, res, cfg)
 }
 
 // TestDumpDiskFull: the backup volume is a 2 MiB tmpfs and the dump (~12 MB of hex of
@@ -333,17 +325,9 @@ func TestDumpDiskFull(t *testing.T) {
 	if !strings.Contains(err.Error(), "no space left on device") {
 		t.Errorf("error %q does not say the volume is full (no space left on device)", err)
 	}
-	if left := leftovers(t, filepath.Join(volume, cfg.Namespace)); len(left) != 0 {
-		t.Errorf("left %v on the volume", left)
-	}
+	undone(t, sb, res, cfg)
 	if err := unix.Statfs(volume, &fs); err == nil && fs.Bfree != fs.Blocks {
 		t.Errorf("%d of %d blocks of the volume still used after the failed dump", fs.Blocks-fs.Bfree, fs.Blocks)
-	}
-	if !res.DesyncSet || !res.DesyncReset {
-		t.Errorf("desync set=%v reset=%v, want both", res.DesyncSet, res.DesyncReset)
-	}
-	if !notDesynced(t, sb, 2) {
-		t.Error("the node is left desynced")
 	}
 }
 

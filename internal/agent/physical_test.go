@@ -377,7 +377,7 @@ func TestMariabackupStoppedMidway(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("stopping took %v", took)
 	}
-	undone(t, sb, 2, res, cfg)
+	undone(t, sb, res, cfg)
 	deadline := time.Now().Add(5 * time.Second)
 	for len(mariabackupPIDs()) > 0 {
 		if time.Now().After(deadline) {

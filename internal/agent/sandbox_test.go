@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -190,22 +191,23 @@ func TestDumpStoppedMidway(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("stopping took %v", took)
 	}
-	undone(t, sb, 2, res, cfg)
+	undone(t, sb, res, cfg)
 }
 
 // undone checks what a stopped or failed dump must leave behind: wsrep_desync set and
 // set OFF again by the agent, the node no longer desynced, nothing under the backup's
 // parent directory (no .partial-* either).
-func undone(t *testing.T, sb *sandbox.Sandbox, node int, res agent.Result, cfg agent.Config) {
+func undone(t *testing.T, sb *sandbox.Sandbox, res agent.Result, cfg agent.Config) {
 	t.Helper()
+	node := slices.IndexFunc(sb.Nodes, func(n sandbox.Node) bool { return n.Name == cfg.Node })
 	if !res.DesyncSet || !res.DesyncReset {
 		t.Errorf("desync set=%v reset=%v, want both", res.DesyncSet, res.DesyncReset)
 	}
 	if !notDesynced(t, sb, node) {
 		t.Error("the node is left desynced")
 	}
-	if entries, _ := os.ReadDir(filepath.Join(cfg.Root, cfg.Namespace)); len(entries) != 0 {
-		t.Errorf("left %v behind", entries)
+	if left := leftovers(t, filepath.Join(cfg.Root, cfg.Namespace)); len(left) != 0 {
+		t.Errorf("left %v behind", left)
 	}
 }
 

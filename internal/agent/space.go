@@ -45,19 +45,20 @@ func checkSpace(root string, estimate int64, compression string) error {
 	if need := spaceNeeded(estimate, compression); free < need {
 		return fmt.Errorf("not enough space on the backup volume: %s free at %s, the backup needs at least about %s "+
 			"(%s of table data in information_schema, compression %s); use a bigger volume or free some space; no data written",
-			humanBytes(free), root, humanBytes(need), humanBytes(estimate), compression)
+			HumanBytes(free), root, HumanBytes(need), HumanBytes(estimate), compression)
 	}
 	return nil
 }
 
-// humanBytes prints a size in binary units, e.g. "1.5 GiB".
-func humanBytes(n int64) string {
+// HumanBytes is a byte count for people, in binary units: "512 B", "1.4 GiB" (the
+// controller shows backup sizes with it too).
+func HumanBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
 	}
 	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
 		div *= unit
 		exp++
 	}
