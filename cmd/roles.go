@@ -17,7 +17,7 @@ func newAgentCommand() *cobra.Command {
 		Use:   "agent",
 		Short: "The program inside a backup Job",
 	}
-	cmd.AddCommand(newDumpCommand(), &cobra.Command{
+	cmd.AddCommand(newDumpCommand(), newRemoveCommand(), &cobra.Command{
 		Use:   "verify DIR",
 		Short: "Check every file of a backup against its manifest: size, SHA-256, and that it decompresses",
 		Args:  cobra.ExactArgs(1),
@@ -88,12 +88,7 @@ written as JSON to --termination-log for the controller.`,
 				res.Error = err.Error()
 			}
 			// The controller reads the outcome here, whatever went wrong (credentials too).
-			if terminationLog != "" {
-				if werr := os.WriteFile(terminationLog, res.Summary(), 0o600); werr != nil && err == nil {
-					err = fmt.Errorf("writing the termination message: %w", werr)
-				}
-			}
-			if err != nil {
+			if err = writeTerminationMessage(terminationLog, res.Summary(), err); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "Backup complete: %s (%d files, %d bytes)\n", res.Dir, len(res.Files), res.TotalBytes)
