@@ -38,16 +38,33 @@ var (
 		Help: "Time one probe call took, by node and source (galera, pacemaker, haproxy-http, haproxy-socket).",
 		// 5 ms to about 41 s: a healthy node answers in milliseconds, a frozen one at its timeout.
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
-	}, []string{labelOvercloud, "node", "source", labelResult})
+	}, []string{labelOvercloud, labelNode, "source", labelResult})
 
 	nodeSelections = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ocb_node_selections_total",
 		Help: "Backup attempts started, by the node chosen.",
-	}, []string{labelNamespace, labelOvercloud, "node"})
+	}, []string{labelNamespace, labelOvercloud, labelNode})
+
+	desyncLeftOn = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ocb_desync_left_on",
+		Help: "1 while a failed attempt may have left wsrep_desync=ON on the node and the controller has not yet checked or repaired it.",
+	}, []string{labelNamespace, labelOvercloud, labelNode})
+
+	desyncRepairs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ocb_desync_repairs_total",
+		Help: "Checks of wsrep_desync after an attempt that could not turn it off, by result: " +
+			"repaired (it was ON), verified (already OFF), error.",
+	}, []string{labelNamespace, labelOvercloud, labelNode, labelResult})
+
+	cleanups = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ocb_cleanups_total",
+		Help: "Cleanup Jobs of deleted backups with deletionPolicy Delete, by result (succeeded, failed).",
+	}, []string{labelNamespace, labelOvercloud, labelResult})
 )
 
 func init() {
-	metrics.Registry.MustRegister(backupsTotal, backupDuration, lastBackupSize, lastSuccess, probeDuration, nodeSelections)
+	metrics.Registry.MustRegister(backupsTotal, backupDuration, lastBackupSize, lastSuccess, probeDuration, nodeSelections,
+		desyncLeftOn, desyncRepairs, cleanups)
 }
 
 // Metric label names and values.
@@ -55,6 +72,7 @@ const (
 	labelNamespace  = "namespace"
 	labelOvercloud  = "overcloud"
 	labelResult     = "result"
+	labelNode       = "node"
 	resultSucceeded = "succeeded"
 	resultFailed    = "failed"
 	resultOK        = "ok"

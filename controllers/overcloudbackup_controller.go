@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -54,12 +55,14 @@ const (
 	eventAction     = "Reconcile"
 )
 
-// Prober probes an overcloud and decides which node a backup may be taken from. The live
-// one is internal/probe + internal/selection; it must return within the overcloud's own
-// timeouts, as it runs on a reconcile worker.
+// Prober reaches the overcloud for the controller: it probes and decides which node a
+// backup may be taken from, and turns wsrep_desync OFF on a node a killed agent left
+// desynced. The live one is internal/probe + internal/selection; it must return within
+// the overcloud's own timeouts, as it runs on a reconcile worker.
 type Prober interface {
 	Probe(ctx context.Context, oc *backupv1alpha1.OvercloudSpec, ns *backupv1alpha1.NodeSelectionSpec,
 		c probe.Credentials) (probe.Report, error)
+	ResetDesync(ctx context.Context, oc *backupv1alpha1.OvercloudSpec, node string, c probe.Credentials) (wasOn bool, err error)
 }
 
 // OvercloudBackupReconciler runs one backup: it checks the references, waits its turn
@@ -103,10 +106,10 @@ func UncachedObjects() []client.Object {
 	return []client.Object{&corev1.Secret{}}
 }
 
-// +kubebuilder:rbac:groups=backup.overcloud.io,resources=overcloudbackups,verbs=get;list;watch
+// +kubebuilder:rbac:groups=backup.overcloud.io,resources=overcloudbackups,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=backup.overcloud.io,resources=overcloudbackups/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=backup.overcloud.io,resources=overcloudbackups/finalizers,verbs=update
-// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch
@@ -121,18 +124,58 @@ func (r *OvercloudBackupReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if err := r.Get(ctx, req.NamespacedName, b); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	// A finished backup is a record: it is never run again. Nothing needs cleaning up on
-	// deletion in this milestone (no finalizer: deletionPolicy Delete is not built).
-	if b.IsFinished() || !b.DeletionTimestamp.IsZero() {
+	deleting := !b.DeletionTimestamp.IsZero()
+	if deleting && !controllerutil.ContainsFinalizer(b, backupv1alpha1.FinalizerCleanup) {
 		return ctrl.Result{}, nil
 	}
+	// A finished backup is a record: it is never run again; what may remain is checking
+	// a node a failed attempt left desynced.
+	if !deleting && b.IsFinished() && b.Status.DesyncLeftOn == "" {
+		return ctrl.Result{}, nil
+	}
+	if !deleting {
+		if err := r.ensureFinalizer(ctx, b); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	p := &pass{r: r, b: b, orig: b.DeepCopy(), now: r.now()}
+	release := false
 	defer func() {
 		if err := p.patchStatus(ctx, retErr == nil); err != nil {
 			retErr = errors.Join(retErr, err)
+			return
+		}
+		// The finalizer goes last: after it, the object may be gone.
+		if release && retErr == nil {
+			retErr = r.releaseFinalizer(ctx, b)
 		}
 	}()
-	return p.run(ctx)
+	if deleting {
+		res, release, retErr = p.finalize(ctx)
+		if errors.Is(retErr, errStale) {
+			p.skipPatch = true
+			return ctrl.Result{}, nil
+		}
+		return res, retErr
+	}
+	var repairRes ctrl.Result
+	if b.Status.DesyncLeftOn != "" {
+		res, _, err := p.repair(ctx)
+		if err != nil || b.IsFinished() {
+			return res, err
+		}
+		repairRes = res
+	}
+	res, retErr = p.run(ctx)
+	return earlier(res, repairRes), retErr
+}
+
+// earlier is the result that comes back sooner (zero RequeueAfter means never).
+func earlier(a, b ctrl.Result) ctrl.Result {
+	if a.RequeueAfter == 0 || (b.RequeueAfter != 0 && b.RequeueAfter < a.RequeueAfter) {
+		a.RequeueAfter = b.RequeueAfter
+	}
+	return a
 }
 
 // pass is one reconcile of one backup.
@@ -144,9 +187,14 @@ type pass struct {
 	// afterPatch runs once the status is written: events and metrics of transitions, so
 	// a pass whose patch fails (and is retried) does not report them twice.
 	afterPatch []func()
+	// skipPatch is set when the pass found its backup stale: nothing to write.
+	skipPatch bool
 }
 
 func (p *pass) patchStatus(ctx context.Context, ok bool) error {
+	if p.skipPatch {
+		return nil
+	}
 	b := p.b
 	if meta.FindStatusCondition(b.Status.Conditions, backupv1alpha1.ConditionReady) == nil {
 		markProgress(b, "Starting")
@@ -172,7 +220,7 @@ func (p *pass) patchStatus(ctx context.Context, ok bool) error {
 }
 
 // event is emitted once the status that records it is written.
-func (p *pass) event(warning bool, reason, note string, args ...any) {
+func (p *pass) event(warning bool, reason, note string) {
 	typ := corev1.EventTypeNormal
 	if warning {
 		typ = corev1.EventTypeWarning
@@ -180,17 +228,13 @@ func (p *pass) event(warning bool, reason, note string, args ...any) {
 	b := p.b
 	p.afterPatch = append(p.afterPatch, func() {
 		if p.r.Recorder != nil {
-			p.r.Recorder.Eventf(b, nil, typ, reason, eventAction, note, args...)
+			p.r.Recorder.Eventf(b, nil, typ, reason, eventAction, "%s", note)
 		}
 	})
 }
 
 func (p *pass) run(ctx context.Context) (ctrl.Result, error) {
 	b := p.b
-	if p.orig.Status.Conditions == nil && b.Spec.DeletionPolicy == backupv1alpha1.DeletionDelete {
-		p.event(true, backupv1alpha1.ReasonCleanupNotBuilt,
-			"deletionPolicy is Delete, but removing the data when this backup is deleted is not built yet: its data will be retained")
-	}
 	jobs, err := p.r.ownedJobs(ctx, b)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -242,13 +286,17 @@ func (p *pass) follow(ctx context.Context, job *batchv1.Job, attempt int32) (ctr
 		if job.Status.Active > 0 || job.Status.StartTime != nil {
 			reason, verb = backupv1alpha1.ReasonJobRunning, "running"
 		}
+		deadline := backupDeadline(b)
+		if !p.now.Before(deadline) {
+			return p.stopAtDeadline(ctx, job, deadline), true
+		}
 		msg := fmt.Sprintf("Job %s (attempt %d of %d) %s: backing up from %s", job.Name, attempt, of, verb, b.Status.SelectedNode)
 		setCondition(b, backupv1alpha1.ConditionJobRunning, metav1.ConditionTrue, reason, msg)
 		b.Status.NextProbeTime = nil
 		markProgress(b, msg)
 		// The Job's own events (Owns) bring the next pass; its activeDeadlineSeconds
-		// bounds the attempt. spec.deadline is checked before each attempt starts.
-		return ctrl.Result{}, true
+		// bounds the attempt, and spec.deadline the whole backup.
+		return ctrl.Result{RequeueAfter: deadline.Sub(p.now)}, true
 	}
 	res, found, err := p.r.agentResult(ctx, job)
 	if err != nil {
@@ -260,15 +308,12 @@ func (p *pass) follow(ctx context.Context, job *batchv1.Job, attempt int32) (ctr
 		art := artifactOf(b, res)
 		msg := fmt.Sprintf("Backup complete: %d files, %s on claim %s at %s, from %s",
 			len(res.Files), art.Size, art.ClaimName, art.Path, b.Status.SelectedNode)
-		if b.Spec.DeletionPolicy == backupv1alpha1.DeletionDelete {
-			msg += "; deletionPolicy Delete is not built yet: the data stays when this object is deleted"
-		}
 		markSucceeded(b, p.now, art, msg)
 		p.noteDesync(&res, attempt)
 		ns, oc, size, at := b.Namespace, b.Spec.Overcloud.Name, res.TotalBytes, p.now
 		dur := durationOf(b)
 		p.afterPatch = append(p.afterPatch, func() { recordFinished(ns, oc, true, dur, size, at) })
-		p.event(false, "BackupSucceeded", "%s", msg)
+		p.event(false, "BackupSucceeded", msg)
 		return ctrl.Result{}, true
 	}
 	var cause string
@@ -299,22 +344,21 @@ func (p *pass) attemptFailed(attempt int32, cause string, res *agent.Result) (ct
 	if attempt >= of {
 		markFailed(b, p.now, backupv1alpha1.ReasonAttemptsExhausted, msg)
 		p.finishedFailed()
-		p.event(true, "BackupFailed", "%s", msg)
+		p.event(true, "BackupFailed", msg)
 		return ctrl.Result{}, true
 	}
 	wasRunning := meta.IsStatusConditionTrue(p.orig.Status.Conditions, backupv1alpha1.ConditionJobRunning)
 	setCondition(b, backupv1alpha1.ConditionJobRunning, metav1.ConditionFalse, backupv1alpha1.ReasonJobFailed, msg)
 	markProgress(b, msg+"; probing again for attempt "+fmt.Sprint(attempt+1))
 	if wasRunning {
-		p.event(true, backupv1alpha1.ReasonJobFailed, "%s", msg)
+		p.event(true, backupv1alpha1.ReasonJobFailed, msg)
 	}
 	return ctrl.Result{}, false
 }
 
-// noteDesync records an attempt that may have left wsrep_desync=ON on its node.
-// Repairing it is NOT built in this milestone: the condition says so, and the next probe
-// sees the node as desynced and does not choose it.
-// res is nil when the agent left no result.
+// noteDesync records an attempt that may have left wsrep_desync=ON on its node, which the
+// controller then checks and repairs (repair). Meanwhile the next probe sees the node
+// desynced and does not choose it. res is nil when the agent left no result.
 func (p *pass) noteDesync(res *agent.Result, attempt int32) {
 	b := p.b
 	if b.Spec.Dump != nil && b.Spec.Dump.Desync == backupv1alpha1.DesyncDisabled {
@@ -327,13 +371,28 @@ func (p *pass) noteDesync(res *agent.Result, attempt int32) {
 	if res != nil {
 		node = cmp.Or(res.Node, node)
 	}
-	msg := fmt.Sprintf("attempt %d may have left wsrep_desync=ON on %s (its agent did not report turning it OFF); "+
-		"the controller does not repair this yet: check SHOW GLOBAL VARIABLES LIKE 'wsrep_desync' there "+
-		"and SET GLOBAL wsrep_desync=OFF", attempt, node)
-	if !meta.IsStatusConditionFalse(p.orig.Status.Conditions, backupv1alpha1.ConditionDesyncCleared) {
-		p.event(true, backupv1alpha1.ReasonDesyncLeftOn, "%s", msg)
+	p.markDesyncLeftOn(node, fmt.Sprintf("Attempt %d (its agent did not report turning wsrep_desync OFF)", attempt))
+}
+
+// stopAtDeadline fails a backup whose spec.deadline passed while its Job runs: the Job
+// is deleted (its pod gets SIGTERM: the agent turns wsrep_desync OFF and leaves no
+// partial directory), and the node is checked once the pod is gone.
+func (p *pass) stopAtDeadline(ctx context.Context, job *batchv1.Job, deadline time.Time) ctrl.Result {
+	b := p.b
+	if err := p.r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+		logf.FromContext(ctx).Error(err, "Deleting the Job at the deadline", "job", job.Name)
+		return ctrl.Result{RequeueAfter: time.Second}
 	}
-	setCondition(b, backupv1alpha1.ConditionDesyncCleared, metav1.ConditionFalse, backupv1alpha1.ReasonDesyncLeftOn, msg)
+	msg := fmt.Sprintf("The backup did not finish within its deadline (%s after creation): Job %s was stopped",
+		deadline.Sub(b.CreationTimestamp.Time), job.Name)
+	markFailed(b, p.now, backupv1alpha1.ReasonDeadlineExceeded, msg)
+	if b.Spec.Dump == nil || b.Spec.Dump.Desync != backupv1alpha1.DesyncDisabled {
+		p.markDesyncLeftOn(cmp.Or(job.Annotations[annotationNode], b.Status.SelectedNode),
+			fmt.Sprintf("Job %s, stopped at the deadline,", job.Name))
+	}
+	p.finishedFailed()
+	p.event(true, "BackupFailed", msg)
+	return ctrl.Result{RequeueAfter: agentPodWait}
 }
 
 // finishedFailed counts a backup that failed for good.
@@ -358,7 +417,7 @@ func (p *pass) startAttempt(ctx context.Context, n int32) (ctrl.Result, error) {
 		}
 		markFailed(b, p.now, reason, msg)
 		p.finishedFailed()
-		p.event(true, "BackupFailed", "%s", msg)
+		p.event(true, "BackupFailed", msg)
 		return ctrl.Result{}, nil
 	}
 	untilDeadline := ctrl.Result{RequeueAfter: deadline.Sub(p.now)}
@@ -398,7 +457,7 @@ func (p *pass) startAttempt(ctx context.Context, n int32) (ctrl.Result, error) {
 		if errors.Is(err, ErrAgentTLS) {
 			markFailed(b, p.now, backupv1alpha1.ReasonInvalidSpec, msg)
 			p.finishedFailed()
-			p.event(true, "BackupFailed", "%s", msg)
+			p.event(true, "BackupFailed", msg)
 			return ctrl.Result{}, nil
 		}
 		setCondition(b, backupv1alpha1.ConditionNodeSelected, metav1.ConditionFalse, backupv1alpha1.ReasonInvalidSpec, msg)
@@ -454,7 +513,7 @@ func (p *pass) noIdleNode(report probe.Report, deadline time.Time) ctrl.Result {
 		report.Reason, next.UTC().Format(time.RFC3339), deadline.UTC().Format(time.RFC3339))
 	markProgress(b, msg)
 	if !wasWaiting {
-		p.event(true, reason, "%s", msg)
+		p.event(true, reason, msg)
 	}
 	// At the deadline the next pass fails the backup with NoIdleNode.
 	return ctrl.Result{RequeueAfter: max(wait, time.Millisecond)}
@@ -489,8 +548,8 @@ func (p *pass) launch(ctx context.Context, n int32, report probe.Report) (ctrl.R
 		logf.FromContext(ctx).Info("Created the backup Job", "job", job.Name, "attempt", n, "node", node)
 		ns, oc := b.Namespace, b.Spec.Overcloud.Name
 		p.afterPatch = append(p.afterPatch, func() { nodeSelections.WithLabelValues(ns, oc, node).Inc() })
-		p.event(false, backupv1alpha1.ReasonNodeSelected, "%s", report.Reason)
-		p.event(false, backupv1alpha1.ReasonJobCreated, "%s", msg)
+		p.event(false, backupv1alpha1.ReasonNodeSelected, report.Reason)
+		p.event(false, backupv1alpha1.ReasonJobCreated, msg)
 	}
 	return ctrl.Result{}, nil
 }
@@ -571,10 +630,39 @@ func (r *OvercloudBackupReconciler) agentResult(ctx context.Context, job *batchv
 	return agent.Result{}, false, nil
 }
 
+// terminationMessage is the newest termination message of the agent container among the
+// Job's pods, read from the API server (a cleanup Job is followed rarely: no cache).
+func (r *OvercloudBackupReconciler) terminationMessage(ctx context.Context, job *batchv1.Job) (string, bool, error) {
+	pods := &corev1.PodList{}
+	err := r.APIReader.List(ctx, pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name})
+	if err != nil {
+		return "", false, fmt.Errorf("listing the pods of Job %s: %w", job.Name, err)
+	}
+	t := newestTermination(pods.Items, job)
+	if t == nil {
+		return "", false, nil
+	}
+	return t.Message, true, nil
+}
+
 // resultOf is the agent's result from the newest pod of the Job that terminated with a
 // message. A message that is not the agent's JSON (the log tail Kubernetes substitutes
 // when the agent crashed before writing it) becomes the result's error.
 func resultOf(pods []corev1.Pod, job *batchv1.Job) (agent.Result, bool) {
+	newest := newestTermination(pods, job)
+	if newest == nil {
+		return agent.Result{}, false
+	}
+	var res agent.Result
+	if err := json.Unmarshal([]byte(newest.Message), &res); err != nil {
+		return agent.Result{Error: fmt.Sprintf("exit code %d, output: %s", newest.ExitCode, clip(strings.TrimSpace(newest.Message), 1024))}, true
+	}
+	return res, true
+}
+
+// newestTermination is the agent container's newest terminated state with a message
+// among the Job's pods, nil when none.
+func newestTermination(pods []corev1.Pod, job *batchv1.Job) *corev1.ContainerStateTerminated {
 	var newest *corev1.ContainerStateTerminated
 	var at metav1.Time
 	for i := range pods {
@@ -591,14 +679,7 @@ func resultOf(pods []corev1.Pod, job *batchv1.Job) (agent.Result, bool) {
 			}
 		}
 	}
-	if newest == nil {
-		return agent.Result{}, false
-	}
-	var res agent.Result
-	if err := json.Unmarshal([]byte(newest.Message), &res); err != nil {
-		return agent.Result{Error: fmt.Sprintf("exit code %d, output: %s", newest.ExitCode, clip(strings.TrimSpace(newest.Message), 1024))}, true
-	}
-	return res, true
+	return newest
 }
 
 // refProblem is why the references are not usable yet.
@@ -609,25 +690,12 @@ type refProblem struct{ reason, message string }
 func (r *OvercloudBackupReconciler) references(
 	ctx context.Context, b *backupv1alpha1.OvercloudBackup,
 ) (probe.Credentials, *refProblem, error) {
-	secrets := map[string]*corev1.Secret{}
-	for _, name := range secretNames(&b.Spec) {
-		s := &corev1.Secret{}
-		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: name}, s)
-		switch {
-		case apierrors.IsNotFound(err):
-			secrets[name] = nil
-		case err != nil:
-			return probe.Credentials{}, nil, fmt.Errorf("getting Secret %s: %w", name, err)
-		default:
-			secrets[name] = s
-		}
-	}
-	creds, problem := credentialsFrom(b.Namespace, &b.Spec.Overcloud, secrets)
-	if problem != nil {
-		return creds, problem, nil
+	creds, problem, err := r.credentials(ctx, b)
+	if err != nil || problem != nil {
+		return creds, problem, err
 	}
 	pvc := &corev1.PersistentVolumeClaim{}
-	err := r.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.Storage.ClaimName}, pvc)
+	err = r.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.Storage.ClaimName}, pvc)
 	if apierrors.IsNotFound(err) {
 		return creds, claimProblem(b.Namespace, b.Spec.Storage.ClaimName, nil, nil), nil
 	}
@@ -644,6 +712,28 @@ func (r *OvercloudBackupReconciler) references(
 		}
 	}
 	return creds, claimProblem(b.Namespace, b.Spec.Storage.ClaimName, pvc, sc), nil
+}
+
+// credentials reads the Secrets (from the API server: their data is never cached) and
+// turns them into the probe's credentials, or the first problem found.
+func (r *OvercloudBackupReconciler) credentials(
+	ctx context.Context, b *backupv1alpha1.OvercloudBackup,
+) (probe.Credentials, *refProblem, error) {
+	secrets := map[string]*corev1.Secret{}
+	for _, name := range secretNames(&b.Spec) {
+		s := &corev1.Secret{}
+		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: name}, s)
+		switch {
+		case apierrors.IsNotFound(err):
+			secrets[name] = nil
+		case err != nil:
+			return probe.Credentials{}, nil, fmt.Errorf("getting Secret %s: %w", name, err)
+		default:
+			secrets[name] = s
+		}
+	}
+	creds, problem := credentialsFrom(b.Namespace, &b.Spec.Overcloud, secrets)
+	return creds, problem, nil
 }
 
 // secretNames are the Secrets the spec names, each once: the field index of the Secret
@@ -814,12 +904,23 @@ func (r *OvercloudBackupReconciler) SetupWithManager(ctx context.Context, mgr ct
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&backupv1alpha1.OvercloudBackup{}).
 		Owns(&batchv1.Job{}).
+		// Cleanup Jobs have no owner reference (BuildCleanupJob says why): mapped by label.
+		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(cleanupJobOwner)).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.waitingOn(indexSecret))).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.waitingOn(indexClaim))).
 		Watches(&backupv1alpha1.OvercloudBackup{}, handler.EnqueueRequestsFromMapFunc(r.sameOvercloud)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Named("overcloudbackup").
 		Complete(r)
+}
+
+// cleanupJobOwner maps a cleanup Job to the backup it cleans up after.
+func cleanupJobOwner(_ context.Context, o client.Object) []reconcile.Request {
+	l := o.GetLabels()
+	if l[labelComponent] != cleanupComponent || l[labelManagedBy] != managedBy || l[backupv1alpha1.LabelBackup] == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: l[backupv1alpha1.LabelBackup]}}}
 }
 
 // waitingOn maps an object (Secret, claim) to the unfinished backups naming it.
@@ -875,6 +976,18 @@ func (LiveProber) Probe(
 	defer cancel()
 	snap := probe.Gather(ctx, t)
 	return probe.NewReport(oc.Name, snap, selection.Decide(snap, probe.PolicyOf(ns))), nil
+}
+
+// ResetDesync implements Prober.
+func (LiveProber) ResetDesync(
+	ctx context.Context, oc *backupv1alpha1.OvercloudSpec, node string, c probe.Credentials,
+) (bool, error) {
+	t, err := probe.NewTarget(oc, c, 0)
+	if err != nil {
+		return false, err
+	}
+	defer t.Close()
+	return t.ResetDesync(ctx, node)
 }
 
 // timed wraps the target's sources so that every call's duration lands in

@@ -104,10 +104,6 @@ func BuildJob(b *backupv1alpha1.OvercloudBackup, p JobParams) (*batchv1.Job, err
 	}
 	maps.Copy(podAnnotations, annotations)
 
-	pullPolicy := js.ImagePullPolicy
-	if pullPolicy == "" {
-		pullPolicy = corev1.PullIfNotPresent
-	}
 	deadline := defaultJobDeadline
 	if js.ActiveDeadlineSeconds != nil {
 		deadline = *js.ActiveDeadlineSeconds
@@ -130,50 +126,63 @@ func BuildJob(b *backupv1alpha1.OvercloudBackup, p JobParams) (*batchv1.Job, err
 			// controller makes the next attempt as a new Job.
 			BackoffLimit:          ptr.To(int32(0)),
 			ActiveDeadlineSeconds: ptr.To(deadline),
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: maps.Clone(labels), Annotations: podAnnotations},
-				Spec: corev1.PodSpec{
-					RestartPolicy:                 corev1.RestartPolicyNever,
-					AutomountServiceAccountToken:  ptr.To(false),
-					ServiceAccountName:            js.ServiceAccountName,
-					NodeSelector:                  js.NodeSelector,
-					Tolerations:                   js.Tolerations,
-					Affinity:                      js.Affinity,
-					PriorityClassName:             js.PriorityClassName,
-					HostNetwork:                   js.HostNetwork,
-					TerminationGracePeriodSeconds: ptr.To(int64(30)),
-					SecurityContext: &corev1.PodSecurityContext{
-						RunAsNonRoot:        ptr.To(true),
-						RunAsUser:           ptr.To(agentUID),
-						RunAsGroup:          ptr.To(agentUID),
-						FSGroup:             ptr.To(agentUID),
-						FSGroupChangePolicy: ptr.To(corev1.FSGroupChangeOnRootMismatch),
-						SeccompProfile:      &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-					},
-					Containers: []corev1.Container{{
-						Name:                     agentContainer,
-						Image:                    image,
-						ImagePullPolicy:          pullPolicy,
-						Command:                  []string{agentBinary},
-						Args:                     args,
-						Env:                      []corev1.EnvVar{{Name: "TMPDIR", Value: tmpPath}},
-						Resources:                agentResources(js.Resources),
-						VolumeMounts:             mounts,
-						TerminationMessagePath:   corev1.TerminationMessagePathDefault,
-						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-						SecurityContext: &corev1.SecurityContext{
-							AllowPrivilegeEscalation: ptr.To(false),
-							ReadOnlyRootFilesystem:   ptr.To(true),
-							RunAsNonRoot:             ptr.To(true),
-							Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-						},
-					}},
-					Volumes: volumes,
-				},
-			},
+			Template:              agentPod(js, image, args, volumes, mounts, labels, podAnnotations),
 		},
 	}
 	return job, nil
+}
+
+// agentPod is the locked-down pod both the backup and the cleanup Jobs run: the agent
+// as a non-root user, read-only root filesystem, no capabilities, the runtime's default
+// seccomp profile, no service account token, placed as spec.job says.
+func agentPod(js *backupv1alpha1.JobSpec, image string, args []string, volumes []corev1.Volume,
+	mounts []corev1.VolumeMount, labels, annotations map[string]string,
+) corev1.PodTemplateSpec {
+	pullPolicy := js.ImagePullPolicy
+	if pullPolicy == "" {
+		pullPolicy = corev1.PullIfNotPresent
+	}
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: maps.Clone(labels), Annotations: annotations},
+		Spec: corev1.PodSpec{
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			AutomountServiceAccountToken:  ptr.To(false),
+			ServiceAccountName:            js.ServiceAccountName,
+			NodeSelector:                  js.NodeSelector,
+			Tolerations:                   js.Tolerations,
+			Affinity:                      js.Affinity,
+			PriorityClassName:             js.PriorityClassName,
+			HostNetwork:                   js.HostNetwork,
+			TerminationGracePeriodSeconds: ptr.To(int64(30)),
+			SecurityContext: &corev1.PodSecurityContext{
+				RunAsNonRoot:        ptr.To(true),
+				RunAsUser:           ptr.To(agentUID),
+				RunAsGroup:          ptr.To(agentUID),
+				FSGroup:             ptr.To(agentUID),
+				FSGroupChangePolicy: ptr.To(corev1.FSGroupChangeOnRootMismatch),
+				SeccompProfile:      &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+			Containers: []corev1.Container{{
+				Name:                     agentContainer,
+				Image:                    image,
+				ImagePullPolicy:          pullPolicy,
+				Command:                  []string{agentBinary},
+				Args:                     args,
+				Env:                      []corev1.EnvVar{{Name: "TMPDIR", Value: tmpPath}},
+				Resources:                agentResources(js.Resources),
+				VolumeMounts:             mounts,
+				TerminationMessagePath:   corev1.TerminationMessagePathDefault,
+				TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+				SecurityContext: &corev1.SecurityContext{
+					AllowPrivilegeEscalation: ptr.To(false),
+					ReadOnlyRootFilesystem:   ptr.To(true),
+					RunAsNonRoot:             ptr.To(true),
+					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+				},
+			}},
+			Volumes: volumes,
+		},
+	}
 }
 
 func findNode(b *backupv1alpha1.OvercloudBackup, name string) *backupv1alpha1.NodeSpec {
@@ -262,22 +271,11 @@ func agentArgs(b *backupv1alpha1.OvercloudBackup, node *backupv1alpha1.NodeSpec)
 func agentVolumes(b *backupv1alpha1.OvercloudBackup) ([]corev1.Volume, []corev1.VolumeMount) {
 	oc := &b.Spec.Overcloud
 	creds := oc.Database.CredentialsSecret
-	volumes := []corev1.Volume{
-		{Name: "backup", VolumeSource: corev1.VolumeSource{
-			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: b.Spec.Storage.ClaimName},
-		}},
-		secretVolume("db-credentials", creds.Name,
-			[2]string{orDefault(creds.UsernameKey, defaultUsernameKey), "username"},
-			[2]string{orDefault(creds.PasswordKey, defaultPasswordKey), "password"}),
-		{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
-			Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse(tmpSizeLimit)),
-		}}},
-	}
-	mounts := []corev1.VolumeMount{
-		{Name: "backup", MountPath: backupMountPath, SubPath: b.Spec.Storage.SubPath},
-		{Name: "db-credentials", MountPath: dbCredentialsPath, ReadOnly: true},
-		{Name: "tmp", MountPath: tmpPath},
-	}
+	volumes, mounts := storageVolumes(b)
+	volumes = append(volumes, secretVolume("db-credentials", creds.Name,
+		[2]string{orDefault(creds.UsernameKey, defaultUsernameKey), "username"},
+		[2]string{orDefault(creds.PasswordKey, defaultPasswordKey), "password"}))
+	mounts = append(mounts, corev1.VolumeMount{Name: "db-credentials", MountPath: dbCredentialsPath, ReadOnly: true})
 	if h := oc.HAProxy; h != nil && h.StatsURL != "" && h.CredentialsSecret != nil {
 		volumes = append(volumes, secretVolume("haproxy-credentials", h.CredentialsSecret.Name,
 			[2]string{orDefault(h.CredentialsSecret.UsernameKey, defaultUsernameKey), "username"},
@@ -289,6 +287,24 @@ func agentVolumes(b *backupv1alpha1.OvercloudBackup) ([]corev1.Volume, []corev1.
 			[2]string{orDefault(oc.SSH.PrivateKeyKey, defaultPrivateKey), "ssh-privatekey"},
 			[2]string{orDefault(oc.SSH.KnownHostsKey, defaultKnownHosts), "known_hosts"}))
 		mounts = append(mounts, corev1.VolumeMount{Name: "ssh", MountPath: sshPath, ReadOnly: true})
+	}
+	return volumes, mounts
+}
+
+// storageVolumes are the backup's volume at /backup (its claim, at spec.storage.subPath)
+// and a memory-backed /tmp: what every agent pod mounts.
+func storageVolumes(b *backupv1alpha1.OvercloudBackup) ([]corev1.Volume, []corev1.VolumeMount) {
+	volumes := []corev1.Volume{
+		{Name: "backup", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: b.Spec.Storage.ClaimName},
+		}},
+		{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+			Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse(tmpSizeLimit)),
+		}}},
+	}
+	mounts := []corev1.VolumeMount{
+		{Name: "backup", MountPath: backupMountPath, SubPath: b.Spec.Storage.SubPath},
+		{Name: "tmp", MountPath: tmpPath},
 	}
 	return volumes, mounts
 }

@@ -134,6 +134,10 @@ func queueBlocker(b *backupv1alpha1.OvercloudBackup, others []backupv1alpha1.Ove
 	var running []string
 	for i := range jobs {
 		j := &jobs[i]
+		// A cleanup Job does not touch the overcloud: it does not hold the queue.
+		if j.Labels[labelComponent] == cleanupComponent {
+			continue
+		}
 		if owner := j.Labels[backupv1alpha1.LabelBackup]; owner != b.Name && j.DeletionTimestamp == nil && !jobFinished(j) {
 			running = append(running, owner)
 		}

@@ -317,16 +317,28 @@ func okResult(b *backupv1alpha1.OvercloudBackup, node string) *agent.Result {
 // (SuccessCriteriaMet then Complete, or FailureTarget then Failed).
 func finishJob(t *testing.T, c client.Client, job *batchv1.Job, res *agent.Result, succeeded bool) {
 	t.Helper()
+	if res == nil {
+		finishJobMessage(t, c, job, nil, succeeded)
+		return
+	}
+	msg := string(res.Summary())
+	finishJobMessage(t, c, job, &msg, succeeded)
+}
+
+// finishJobMessage is finishJob with the container's termination message as is (nil:
+// no pod at all).
+func finishJobMessage(t *testing.T, c client.Client, job *batchv1.Job, msg *string, succeeded bool) {
+	t.Helper()
 	ctx := context.Background()
 	now := metav1.Now()
-	if res != nil {
+	if msg != nil {
 		labels := map[string]string{batchv1.JobNameLabel: job.Name, batchv1.ControllerUidLabel: string(job.UID)}
 		for k, v := range job.Spec.Template.Labels {
 			labels[k] = v
 		}
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{
-				Namespace: job.Namespace, Name: job.Name + "-pod", Labels: labels,
+				Namespace: job.Namespace, Name: job.Name + "-" + string(job.UID)[:5], Labels: labels,
 				OwnerReferences: []metav1.OwnerReference{{
 					APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID, Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
 				}},
@@ -341,7 +353,7 @@ func finishJob(t *testing.T, c client.Client, job *batchv1.Job, res *agent.Resul
 		pod.Status = corev1.PodStatus{Phase: phase, ContainerStatuses: []corev1.ContainerStatus{{
 			Name: agentContainer, Image: testImage, ImageID: testImage,
 			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-				ExitCode: exit, Message: string(res.Summary()), StartedAt: now, FinishedAt: now,
+				ExitCode: exit, Message: *msg, StartedAt: now, FinishedAt: now,
 			}},
 		}}}
 		if err := c.Status().Update(ctx, pod); err != nil {

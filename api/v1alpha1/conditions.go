@@ -30,6 +30,11 @@ const (
 	// on a node (its agent was killed) and the controller has not yet turned it off.
 	ConditionDesyncCleared = "DesyncCleared"
 
+	// ConditionDataDeleted is set on a backup with deletionPolicy Delete once it is
+	// being deleted: False while its cleanup Job removes the data (or after it failed),
+	// True once the data is gone and the finalizer is removed.
+	ConditionDataDeleted = "DataDeleted"
+
 	// ConditionScheduleValid is True when a schedule's cron expression and time
 	// zone parse.
 	ConditionScheduleValid = "ScheduleValid"
@@ -82,9 +87,14 @@ const (
 	// ReasonJobNotOwned: a Job with the attempt's name exists but belongs to something
 	// else; the backup waits until it is deleted, and never adopts it.
 	ReasonJobNotOwned = "JobNotOwned"
-	// ReasonCleanupNotBuilt (an event): deletionPolicy Delete asks to remove the data
-	// with the object, which the controller does not do yet: the data is retained.
-	ReasonCleanupNotBuilt = "CleanupNotBuilt"
+	// ReasonCleanupRunning: the backup is being deleted and its cleanup Job removes
+	// the backup's directory from the volume.
+	ReasonCleanupRunning = "CleanupRunning"
+	// ReasonCleanupFailed: the cleanup Job failed; the finalizer stays and the data is
+	// kept. Deleting the cleanup Job retries; removing the finalizer gives up on it.
+	ReasonCleanupFailed = "CleanupFailed"
+	// ReasonDataDeleted: the cleanup Job removed the backup's data.
+	ReasonDataDeleted = "DataDeleted"
 	// ReasonInvalidSpec: the spec is valid for the API server but not usable (for
 	// example a Secret of the wrong shape); fix the referenced object.
 	ReasonInvalidSpec = "InvalidSpec"
@@ -94,6 +104,12 @@ const (
 	// ReasonDesyncRepaired: the controller turned wsrep_desync OFF after an attempt
 	// that could not.
 	ReasonDesyncRepaired = "DesyncRepaired"
+	// ReasonDesyncVerified: after an attempt that could not say, the controller found
+	// wsrep_desync already OFF on the node.
+	ReasonDesyncVerified = "DesyncVerified"
+	// ReasonDesyncRepairFailed: the controller could not reach the node to check
+	// wsrep_desync; it tries again with backoff.
+	ReasonDesyncRepairFailed = "DesyncRepairFailed"
 
 	// ReasonScheduleParsed: the schedule and time zone are valid.
 	ReasonScheduleParsed = "ScheduleParsed"

@@ -17,6 +17,9 @@ const (
 	LabelSchedule = "backup.overcloud.io/schedule"
 	// AnnotationRunNow on a BackupSchedule asks for one immediate backup per distinct value.
 	AnnotationRunNow = "backup.overcloud.io/run-now"
+	// FinalizerCleanup holds a backup with deletionPolicy Delete until its cleanup Job
+	// has removed its data from the volume.
+	FinalizerCleanup = "backup.overcloud.io/cleanup"
 	// AnnotationScheduledTime on a scheduled backup is the RFC 3339 time it was due.
 	AnnotationScheduledTime = "backup.overcloud.io/scheduled-at"
 )
@@ -26,6 +29,12 @@ const (
 // Backup names are at most 52 characters (enforced by the CRD), so it fits in 63.
 func (b *OvercloudBackup) JobName(attempt int32) string {
 	return fmt.Sprintf("%s-%d", b.Name, attempt)
+}
+
+// CleanupJobName is the name of the Job that removes this backup's data when it is
+// deleted with deletionPolicy Delete (at most 60 characters).
+func (b *OvercloudBackup) CleanupJobName() string {
+	return b.Name + "-cleanup"
 }
 
 // BackupName is the name of the backup this schedule creates for the run due at t:

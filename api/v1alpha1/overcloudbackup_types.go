@@ -603,6 +603,14 @@ type OvercloudBackupStatus struct {
 	// +kubebuilder:validation:Minimum=0
 	Attempts int32 `json:"attempts,omitempty"`
 
+	// desyncLeftOn is the node an attempt may have left with wsrep_desync=ON (its
+	// agent was killed, or its pod vanished). Once no agent runs on that node, the
+	// controller checks it, turns wsrep_desync OFF if needed, and clears this field
+	// (condition DesyncCleared).
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	DesyncLeftOn string `json:"desyncLeftOn,omitempty"`
+
 	// nextProbeTime is when a waiting backup probes the overcloud again.
 	// +optional
 	NextProbeTime *metav1.Time `json:"nextProbeTime,omitempty"`

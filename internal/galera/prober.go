@@ -54,29 +54,11 @@ func NewProber(cfg Config) *Prober {
 func (p *Prober) Probe(ctx context.Context, addr string) (*Status, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout+3*p.cfg.QueryTimeout)
 	defer cancel()
-
-	mc := mysql.NewConfig()
-	mc.User = p.cfg.User
-	mc.Passwd = p.cfg.Password
-	mc.Net = "tcp"
-	mc.Addr = addr
-	mc.Timeout = p.cfg.ConnectTimeout
-	mc.ReadTimeout = p.cfg.QueryTimeout
-	mc.WriteTimeout = p.cfg.QueryTimeout
-	mc.TLS = p.cfg.TLS
-	mc.Logger = &mysql.NopLogger{}
-	connector, err := mysql.NewConnector(mc)
+	conn, done, err := p.connect(ctx, addr)
 	if err != nil {
-		return nil, fmt.Errorf("configuring the connection to %s: %w", addr, err)
+		return nil, err
 	}
-	db := sql.OpenDB(connector)
-	defer func() { _ = db.Close() }()
-	db.SetMaxOpenConns(1)
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", addr, cleanErr(err))
-	}
-	defer func() { _ = conn.Close() }()
+	defer done()
 
 	status, err := showMap(ctx, conn, "SHOW GLOBAL STATUS LIKE 'wsrep%'")
 	if err != nil {
@@ -94,6 +76,62 @@ func (p *Prober) Probe(ctx context.Context, addr string) (*Status, error) {
 		s.ClientConnections = n
 	}
 	return s, nil
+}
+
+// ResetDesync makes sure wsrep_desync is OFF on the node at addr: it reads the variable
+// and sets it OFF when it is ON. wasOn says whether it had to. This is the repair after a
+// backup agent that desynced the node was killed before it could turn it off; the
+// account needs the privilege the agent uses for the same statement.
+func (p *Prober) ResetDesync(ctx context.Context, addr string) (wasOn bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout+2*p.cfg.QueryTimeout)
+	defer cancel()
+	conn, done, err := p.connect(ctx, addr)
+	if err != nil {
+		return false, err
+	}
+	defer done()
+	vars, err := showMap(ctx, conn, "SHOW GLOBAL VARIABLES LIKE 'wsrep_desync'")
+	if err != nil {
+		return false, fmt.Errorf("reading wsrep_desync of %s: %w", addr, cleanErr(err))
+	}
+	v, ok := vars["wsrep_desync"]
+	if !ok {
+		return false, fmt.Errorf("%s has no wsrep_desync variable: not a Galera node", addr)
+	}
+	if !onOff(v) {
+		return false, nil
+	}
+	if _, err := conn.ExecContext(ctx, "SET GLOBAL wsrep_desync=OFF"); err != nil {
+		return true, fmt.Errorf("setting wsrep_desync=OFF on %s: %w", addr, cleanErr(err))
+	}
+	return true, nil
+}
+
+// connect opens one connection to addr with the prober's account and timeouts; done
+// closes it.
+func (p *Prober) connect(ctx context.Context, addr string) (*sql.Conn, func(), error) {
+	mc := mysql.NewConfig()
+	mc.User = p.cfg.User
+	mc.Passwd = p.cfg.Password
+	mc.Net = "tcp"
+	mc.Addr = addr
+	mc.Timeout = p.cfg.ConnectTimeout
+	mc.ReadTimeout = p.cfg.QueryTimeout
+	mc.WriteTimeout = p.cfg.QueryTimeout
+	mc.TLS = p.cfg.TLS
+	mc.Logger = &mysql.NopLogger{}
+	connector, err := mysql.NewConnector(mc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("configuring the connection to %s: %w", addr, err)
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(1)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		_ = db.Close()
+		return nil, nil, fmt.Errorf("connecting to %s: %w", addr, cleanErr(err))
+	}
+	return conn, func() { _ = conn.Close(); _ = db.Close() }, nil
 }
 
 // clients counts client sessions. pseudo_thread_id defaults to the session's own id and,

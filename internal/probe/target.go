@@ -1,11 +1,14 @@
 package probe
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -109,6 +112,23 @@ func NewTarget(oc *backupv1alpha1.OvercloudSpec, c Credentials, timeout time.Dur
 		}
 	}
 	return t, nil
+}
+
+// ResetDesync makes sure wsrep_desync is OFF on the named node, turning it off when it
+// is ON (galera.Prober.ResetDesync); wasOn says whether it had to.
+func (t Target) ResetDesync(ctx context.Context, node string) (wasOn bool, err error) {
+	r, ok := t.Galera.(interface {
+		ResetDesync(ctx context.Context, addr string) (bool, error)
+	})
+	if !ok {
+		return false, errors.New("this target's Galera source cannot reset wsrep_desync")
+	}
+	for _, n := range t.Nodes {
+		if n.Name == node {
+			return r.ResetDesync(ctx, net.JoinHostPort(n.Address, strconv.Itoa(n.MySQLPort)))
+		}
+	}
+	return false, fmt.Errorf("node %q is not in spec.overcloud.nodes", node)
 }
 
 func databaseTLS(t *backupv1alpha1.DatabaseTLS, ca []byte) (*tls.Config, error) {
