@@ -66,7 +66,7 @@ func TestMain(m *testing.M) {
 }
 
 // newClient is a client that talks to the API server directly.
-func newClient(t *testing.T) client.WithWatch {
+func newClient(t testing.TB) client.WithWatch {
 	t.Helper()
 	c, err := client.NewWithWatch(restCfg, client.Options{Scheme: scheme})
 	if err != nil {
@@ -78,7 +78,14 @@ func newClient(t *testing.T) client.WithWatch {
 // startManager runs the controller in its own manager, watching only namespace, the way
 // cmd/manager.go configures it (label-selected Jobs and Pods, Secrets never cached). The
 // returned function stops it and waits until it has stopped.
-func startManager(t *testing.T, namespace string) (stop func()) {
+func startManager(t testing.TB, namespace string) (stop func()) {
+	t.Helper()
+	return startManagerWith(t, namespace, nil)
+}
+
+// startManagerWith is startManager with the reconciler's client wrapped (nil: as is), to
+// count or fail its calls.
+func startManagerWith(t testing.TB, namespace string, wrap func(client.Client) client.Client) (stop func()) {
 	t.Helper()
 	byObject := CacheByObject()
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
@@ -98,6 +105,9 @@ func startManager(t *testing.T, namespace string) (stop func()) {
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 		Recorder: mgr.GetEventRecorder("overcloudbackup-controller"), AgentImage: testImage,
 		MinProbeBackoff: 300 * time.Millisecond, MaxProbeBackoff: 2 * time.Second, MaxConcurrentReconciles: 2,
+	}
+	if wrap != nil {
+		r.Client = wrap(r.Client)
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		cancel()
@@ -126,7 +136,7 @@ func startManager(t *testing.T, namespace string) (stop func()) {
 }
 
 // newNamespace creates a namespace for one test.
-func newNamespace(t *testing.T, c client.Client) string {
+func newNamespace(t testing.TB, c client.Client) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ocb-"}}
 	if err := c.Create(context.Background(), ns); err != nil {
@@ -137,7 +147,7 @@ func newNamespace(t *testing.T, c client.Client) string {
 
 // lockedSandbox loads the local overcloud, takes its lock for the test and waits until
 // it is healthy.
-func lockedSandbox(t *testing.T) *sandbox.Sandbox {
+func lockedSandbox(t testing.TB) *sandbox.Sandbox {
 	t.Helper()
 	sb := sandbox.Load(t)
 	start := time.Now()
@@ -185,7 +195,7 @@ func newBackup(sb *sandbox.Sandbox, namespace, name string) *backupv1alpha1.Over
 	}
 }
 
-func create(t *testing.T, c client.Client, objs ...client.Object) {
+func create(t testing.TB, c client.Client, objs ...client.Object) {
 	t.Helper()
 	for _, o := range objs {
 		if err := c.Create(context.Background(), o); err != nil {
@@ -195,7 +205,7 @@ func create(t *testing.T, c client.Client, objs ...client.Object) {
 }
 
 // secrets are the three Secrets overcloudSpec names, with the sandbox's credentials.
-func secrets(t *testing.T, sb *sandbox.Sandbox, namespace string) (db, ssh, haproxy *corev1.Secret) {
+func secrets(t testing.TB, sb *sandbox.Sandbox, namespace string) (db, ssh, haproxy *corev1.Secret) {
 	t.Helper()
 	mk := func(name string, data map[string][]byte) *corev1.Secret {
 		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}, Data: data}
@@ -208,7 +218,7 @@ func secrets(t *testing.T, sb *sandbox.Sandbox, namespace string) (db, ssh, hapr
 }
 
 // claim is the PVC "backups" on a WaitForFirstConsumer StorageClass (created once).
-func claim(t *testing.T, c client.Client, namespace string) *corev1.PersistentVolumeClaim {
+func claim(t testing.TB, c client.Client, namespace string) *corev1.PersistentVolumeClaim {
 	t.Helper()
 	sc := &storagev1.StorageClass{
 		ObjectMeta:        metav1.ObjectMeta{Name: wffcClass},
@@ -229,14 +239,14 @@ func claim(t *testing.T, c client.Client, namespace string) *corev1.PersistentVo
 }
 
 // ready creates everything a backup needs: Secrets and claim.
-func ready(t *testing.T, c client.Client, sb *sandbox.Sandbox, namespace string) {
+func ready(t testing.TB, c client.Client, sb *sandbox.Sandbox, namespace string) {
 	t.Helper()
 	db, ssh, hap := secrets(t, sb, namespace)
 	create(t, c, db, ssh, hap, claim(t, c, namespace))
 }
 
 // waitBackup polls the backup until ok says so, and returns it.
-func waitBackup(t *testing.T, c client.Client, key client.ObjectKey, what string, ok func(*backupv1alpha1.OvercloudBackup) bool) *backupv1alpha1.OvercloudBackup {
+func waitBackup(t testing.TB, c client.Client, key client.ObjectKey, what string, ok func(*backupv1alpha1.OvercloudBackup) bool) *backupv1alpha1.OvercloudBackup {
 	t.Helper()
 	start := time.Now()
 	deadline := start.Add(waitTimeout)
@@ -278,7 +288,7 @@ func running(n int32) func(*backupv1alpha1.OvercloudBackup) bool {
 }
 
 // jobsOf lists the backup's Jobs.
-func jobsOf(t *testing.T, c client.Client, b *backupv1alpha1.OvercloudBackup) []batchv1.Job {
+func jobsOf(t testing.TB, c client.Client, b *backupv1alpha1.OvercloudBackup) []batchv1.Job {
 	t.Helper()
 	list := &batchv1.JobList{}
 	if err := c.List(context.Background(), list, client.InNamespace(b.Namespace), client.MatchingLabels{backupv1alpha1.LabelBackup: b.Name}); err != nil {
@@ -287,7 +297,7 @@ func jobsOf(t *testing.T, c client.Client, b *backupv1alpha1.OvercloudBackup) []
 	return list.Items
 }
 
-func getJob(t *testing.T, c client.Client, namespace, name string) *batchv1.Job {
+func getJob(t testing.TB, c client.Client, namespace, name string) *batchv1.Job {
 	t.Helper()
 	j := &batchv1.Job{}
 	if err := c.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: name}, j); err != nil {
@@ -315,7 +325,7 @@ func okResult(b *backupv1alpha1.OvercloudBackup, node string) *agent.Result {
 // agent container's termination with res as its message (no pod at all when res is nil:
 // a pod that is gone), then sets the Job's terminal status as the Job controller would
 // (SuccessCriteriaMet then Complete, or FailureTarget then Failed).
-func finishJob(t *testing.T, c client.Client, job *batchv1.Job, res *agent.Result, succeeded bool) {
+func finishJob(t testing.TB, c client.Client, job *batchv1.Job, res *agent.Result, succeeded bool) {
 	t.Helper()
 	if res == nil {
 		finishJobMessage(t, c, job, nil, succeeded)
@@ -327,7 +337,7 @@ func finishJob(t *testing.T, c client.Client, job *batchv1.Job, res *agent.Resul
 
 // finishJobMessage is finishJob with the container's termination message as is (nil:
 // no pod at all).
-func finishJobMessage(t *testing.T, c client.Client, job *batchv1.Job, msg *string, succeeded bool) {
+func finishJobMessage(t testing.TB, c client.Client, job *batchv1.Job, msg *string, succeeded bool) {
 	t.Helper()
 	ctx := context.Background()
 	now := metav1.Now()
@@ -383,14 +393,14 @@ func finishJobMessage(t *testing.T, c client.Client, job *batchv1.Job, msg *stri
 
 // clientSession opens one client session through HAProxy on the VIP, kept until the
 // test ends, so that HAProxy's stick table names the active node; it returns that node.
-func clientSession(t *testing.T, sb *sandbox.Sandbox) string {
+func clientSession(t testing.TB, sb *sandbox.Sandbox) string {
 	t.Helper()
 	_, name := sb.ClientSession(t)
 	return name
 }
 
 // nodeIndex is the sandbox index of the named node.
-func nodeIndex(t *testing.T, sb *sandbox.Sandbox, name string) string {
+func nodeIndex(t testing.TB, sb *sandbox.Sandbox, name string) string {
 	t.Helper()
 	for i, n := range sb.Nodes {
 		if n.Name == name {

@@ -1,0 +1,178 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
+	"github.com/overcloud-backup/overcloud-backup-operator/test/sandbox"
+)
+
+// samplesPerOp is how many backups one benchmark op runs: the figures are medians over
+// them, whatever b.N the benchmark framework picks.
+const samplesPerOp = 7
+
+// BenchmarkCreateToJob times a backup from its creation to its Job's creation, which is
+// the reconcile's whole decision path: references, queue, the probe of the real sandbox
+// (Galera, Pacemaker over SSH, HAProxy) and the node choice. "healthy": three answering
+// nodes; "frozen-node": one idle node SIGSTOPped (it accepts TCP and never answers), so
+// the probe waits out the Galera connect timeout (2 s in these specs) for it. It also
+// counts the API writes of the reconciler for one successful backup (creates, patches,
+// status patches, deletes) and the events it emits.
+//
+//	go test -run '^$' -bench BenchmarkCreateToJob -benchtime 1x ./controllers/
+func BenchmarkCreateToJob(b *testing.B) {
+	for _, frozen := range []bool{false, true} {
+		name := "healthy"
+		if frozen {
+			name = "frozen-node"
+		}
+		b.Run(name, func(b *testing.B) { benchCreateToJob(b, frozen) })
+	}
+}
+
+func benchCreateToJob(b *testing.B, frozen bool) {
+	sb := lockedSandbox(b)
+	c := newClient(b)
+	ns := newNamespace(b, c)
+	ready(b, c, sb, ns)
+	var writes atomic.Int64
+	count := func(context.Context, client.WithWatch, client.Object, ...any) { writes.Add(1) }
+	startManagerWith(b, ns, func(inner client.Client) client.Client {
+		return interceptor.NewClient(asWithWatch(inner), interceptor.Funcs{
+			Create: func(ctx context.Context, cl client.WithWatch, o client.Object, opts ...client.CreateOption) error {
+				count(ctx, cl, o)
+				return cl.Create(ctx, o, opts...)
+			},
+			Update: func(ctx context.Context, cl client.WithWatch, o client.Object, opts ...client.UpdateOption) error {
+				count(ctx, cl, o)
+				return cl.Update(ctx, o, opts...)
+			},
+			Patch: func(ctx context.Context, cl client.WithWatch, o client.Object, p client.Patch, opts ...client.PatchOption) error {
+				count(ctx, cl, o)
+				return cl.Patch(ctx, o, p, opts...)
+			},
+			Delete: func(ctx context.Context, cl client.WithWatch, o client.Object, opts ...client.DeleteOption) error {
+				count(ctx, cl, o)
+				return cl.Delete(ctx, o, opts...)
+			},
+			SubResourceUpdate: func(ctx context.Context, cl client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
+				writes.Add(1)
+				return cl.SubResource(sub).Update(ctx, o, opts...)
+			},
+			SubResourcePatch: func(ctx context.Context, cl client.Client, sub string, o client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+				writes.Add(1)
+				return cl.SubResource(sub).Patch(ctx, o, p, opts...)
+			},
+		})
+	})
+	if frozen {
+		// Not the node HAProxy serves: freeze an idle one, which the probe must give up on.
+		_, active := sb.ClientSession(b)
+		i := slices.IndexFunc(sb.Nodes, func(n sandbox.Node) bool { return n.Name != active && n.Name != "controller-0" })
+		sb.Run(b, "pause", strconv.Itoa(i))
+		b.Cleanup(func() { sb.Run(b, "resume", strconv.Itoa(i)) })
+	}
+
+	var toJob []time.Duration
+	var perBackupWrites, perBackupEvents []int64
+	b.ResetTimer()
+	for op := 0; op < b.N; op++ {
+		for s := range samplesPerOp {
+			name := fmt.Sprintf("bench-%d-%d", op, s)
+			writes.Store(0)
+			took := createAndWaitJob(b, c, newBackup(sb, ns, name))
+			toJob = append(toJob, took)
+			b.StopTimer()
+			bk := &backupv1alpha1.OvercloudBackup{}
+			if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, bk); err != nil {
+				b.Fatal(err)
+			}
+			// No kubelet here: the benchmark finishes the Job as the kubelet and the Job
+			// controller would (finishJob), so that the next backup is not queued.
+			finishJob(b, c, getJob(b, c, ns, bk.JobName(1)), okResult(bk, bk.Status.SelectedNode), true)
+			waitBackup(b, c, client.ObjectKeyFromObject(bk), "Complete",
+				hasCondition(backupv1alpha1.ConditionComplete, metav1.ConditionTrue, backupv1alpha1.ReasonSucceeded))
+			// The last status patch may land a moment after the condition is visible.
+			time.Sleep(200 * time.Millisecond)
+			perBackupWrites = append(perBackupWrites, writes.Load())
+			perBackupEvents = append(perBackupEvents, eventsOf(b, c, ns, name))
+			b.StartTimer()
+		}
+	}
+	b.StopTimer()
+	slices.Sort(toJob)
+	slices.Sort(perBackupWrites)
+	slices.Sort(perBackupEvents)
+	b.ReportMetric(float64(toJob[len(toJob)/2].Milliseconds()), "ms-median-to-job")
+	b.ReportMetric(float64(toJob[len(toJob)-1].Milliseconds()), "ms-max-to-job")
+	b.ReportMetric(float64(perBackupWrites[len(perBackupWrites)-1]), "writes/backup-max")
+	b.ReportMetric(float64(perBackupEvents[len(perBackupEvents)-1]), "events/backup-max")
+	b.ReportMetric(0, "ns/op") // the op is a batch of backups: the metrics above are the figures
+	b.Logf("%d backups: to Job created median %v, max %v; API writes per backup %v; events per backup %v",
+		len(toJob), toJob[len(toJob)/2], toJob[len(toJob)-1], perBackupWrites, perBackupEvents)
+}
+
+// createAndWaitJob creates the backup and returns how long its first Job took to appear,
+// seen through a watch (no polling delay).
+func createAndWaitJob(b *testing.B, c client.WithWatch, bk *backupv1alpha1.OvercloudBackup) time.Duration {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	w, err := c.Watch(ctx, &batchv1.JobList{}, client.InNamespace(bk.Namespace), client.MatchingLabels{backupv1alpha1.LabelBackup: bk.Name})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Stop()
+	start := time.Now()
+	if err := c.Create(ctx, bk); err != nil {
+		b.Fatal(err)
+	}
+	for ev := range w.ResultChan() {
+		if ev.Type == watch.Added {
+			return time.Since(start)
+		}
+	}
+	b.Fatalf("backup %s: no Job within %v", bk.Name, waitTimeout)
+	return 0
+}
+
+// eventsOf counts the events about one backup.
+func eventsOf(b *testing.B, c client.Client, namespace, name string) int64 {
+	b.Helper()
+	list := &eventsv1.EventList{}
+	if err := c.List(context.Background(), list, client.InNamespace(namespace)); err != nil {
+		b.Fatal(err)
+	}
+	var n int64
+	for _, e := range list.Items {
+		if e.Regarding.Name == name {
+			n++
+		}
+	}
+	return n
+}
+
+// asWithWatch lets interceptor wrap the manager's client, which has no Watch: the
+// reconciler never watches through its client.
+func asWithWatch(c client.Client) client.WithWatch {
+	return noWatch{c}
+}
+
+type noWatch struct{ client.Client }
+
+func (noWatch) Watch(context.Context, client.ObjectList, ...client.ListOption) (watch.Interface, error) {
+	return nil, fmt.Errorf("the reconciler's client does not watch")
+}
