@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	_ "time/tzdata" // BackupSchedule time zones must not depend on the image's /usr/share/zoneinfo
 
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"

@@ -150,9 +150,14 @@ func runManager(ctx context.Context, cfg *rest.Config, o *managerOptions) error 
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the OvercloudBackup controller: %w", err)
 	}
-	// The BackupSchedule controller is delivered by its own issue; until then schedules
-	// are validated by the API server but not acted on.
-	log.Info("The BackupSchedule controller is not built yet: BackupSchedule objects are not acted on")
+	if err := (&controllers.BackupScheduleReconciler{
+		Client:                  mgr.GetClient(),
+		Scheme:                  mgr.GetScheme(),
+		Recorder:                mgr.GetEventRecorder("backupschedule-controller"),
+		MaxConcurrentReconciles: 4,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the BackupSchedule controller: %w", err)
+	}
 
 	log.Info("Starting manager", "watchNamespaces", cleanNamespaces(o.watchNamespaces),
 		"leaderElection", o.leaderElect, "agentImage", agentImage)

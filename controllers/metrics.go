@@ -47,7 +47,8 @@ var (
 
 	desyncLeftOn = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "ocb_desync_left_on",
-		Help: "1 while a failed attempt may have left wsrep_desync=ON on the node and the controller has not yet checked or repaired it.",
+		Help: "1 while a failed attempt may have left wsrep_desync=ON on the node and the controller " +
+			"has not yet checked or repaired it; 0 once it has.",
 	}, []string{labelNamespace, labelOvercloud, labelNode})
 
 	desyncRepairs = prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -399,7 +399,14 @@ func (p *pass) stopAtDeadline(ctx context.Context, job *batchv1.Job, deadline ti
 func (p *pass) finishedFailed() {
 	ns, oc, at := p.b.Namespace, p.b.Spec.Overcloud.Name, p.now
 	dur := durationOf(p.b)
-	p.afterPatch = append(p.afterPatch, func() { recordFinished(ns, oc, false, dur, 0, at) })
+	reason := "Unknown"
+	if c := meta.FindStatusCondition(p.b.Status.Conditions, backupv1alpha1.ConditionFailed); c != nil {
+		reason = c.Reason
+	}
+	p.afterPatch = append(p.afterPatch, func() {
+		recordFinished(ns, oc, false, dur, 0, at)
+		backupFailures.WithLabelValues(ns, oc, reason).Inc()
+	})
 }
 
 // startAttempt takes the backup from "no Job running" to the Job of attempt n: deadline,

@@ -93,7 +93,7 @@ func (p *pass) repair(ctx context.Context) (res ctrl.Result, done bool, err erro
 	p.event(false, reason, msg)
 	p.afterPatch = append(p.afterPatch, func() {
 		desyncRepairs.WithLabelValues(ns, oc, node, result).Inc()
-		desyncLeftOn.DeleteLabelValues(ns, oc, node)
+		desyncLeftOn.WithLabelValues(ns, oc, node).Set(0)
 	})
 	return ctrl.Result{}, true, nil
 }

@@ -64,7 +64,7 @@ type BackupScheduleSpec struct {
 	Schedule string `json:"schedule"`
 
 	// timeZone is the IANA time zone of the schedule (for example "Europe/Paris").
-	// When omitted, the time zone of the operator (usually UTC).
+	// When omitted, UTC (whatever the zone of the machine the operator runs on).
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
@@ -163,6 +163,11 @@ type BackupScheduleStatus struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	ConsecutiveFailures int32 `json:"consecutiveFailures,omitempty"`
+
+	// lastFailureTime is when the last failed backup counted in consecutiveFailures
+	// finished.
+	// +optional
+	LastFailureTime *metav1.Time `json:"lastFailureTime,omitempty"`
 
 	// lastFailureMessage is why the last failed backup failed.
 	// +optional
