@@ -911,8 +911,10 @@ func (r *OvercloudBackupReconciler) SetupWithManager(ctx context.Context, mgr ct
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&backupv1alpha1.OvercloudBackup{}).
 		Owns(&batchv1.Job{}).
-		// Cleanup Jobs have no owner reference (BuildCleanupJob says why): mapped by label.
-		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(cleanupJobOwner)).
+		// Cleanup Jobs have no owner reference (BuildCleanupJob says why), and an agent Job
+		// may outlive its backup (an orphaning delete) yet hold the overcloud's queue:
+		// both are mapped by label.
+		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(r.jobEvents)).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.waitingOn(indexSecret))).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.waitingOn(indexClaim))).
 		Watches(&backupv1alpha1.OvercloudBackup{}, handler.EnqueueRequestsFromMapFunc(r.sameOvercloud)).
@@ -921,13 +923,25 @@ func (r *OvercloudBackupReconciler) SetupWithManager(ctx context.Context, mgr ct
 		Complete(r)
 }
 
-// cleanupJobOwner maps a cleanup Job to the backup it cleans up after.
-func cleanupJobOwner(_ context.Context, o client.Object) []reconcile.Request {
+// jobEvents maps one of our Jobs to the backups it concerns: a cleanup Job to the backup
+// it cleans up after; an agent Job to the unfinished backups of its overcloud, which may
+// be queued behind it.
+func (r *OvercloudBackupReconciler) jobEvents(ctx context.Context, o client.Object) []reconcile.Request {
 	l := o.GetLabels()
-	if l[labelComponent] != cleanupComponent || l[labelManagedBy] != managedBy || l[backupv1alpha1.LabelBackup] == "" {
+	if l[labelManagedBy] != managedBy {
 		return nil
 	}
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: l[backupv1alpha1.LabelBackup]}}}
+	switch l[labelComponent] {
+	case cleanupComponent:
+		if l[backupv1alpha1.LabelBackup] != "" {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: l[backupv1alpha1.LabelBackup]}}}
+		}
+	case agentComponent:
+		if oc := l[backupv1alpha1.LabelOvercloud]; oc != "" {
+			return r.unfinished(ctx, o.GetNamespace(), indexOvercloud, oc, l[backupv1alpha1.LabelBackup])
+		}
+	}
+	return nil
 }
 
 // waitingOn maps an object (Secret, claim) to the unfinished backups naming it.

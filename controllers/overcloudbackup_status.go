@@ -41,6 +41,7 @@ func setCondition(b *backupv1alpha1.OvercloudBackup, typ string, status metav1.C
 func markProgress(b *backupv1alpha1.OvercloudBackup, msg string) {
 	b.Status.Message = clip(msg, maxMessage)
 	setCondition(b, backupv1alpha1.ConditionReady, metav1.ConditionFalse, backupv1alpha1.ReasonProgressing, msg)
+	setCondition(b, backupv1alpha1.ConditionReconciling, metav1.ConditionTrue, backupv1alpha1.ReasonProgressing, msg)
 }
 
 // markSucceeded records a finished backup: Complete=True, Ready=True, the artifact and
@@ -51,6 +52,7 @@ func markSucceeded(b *backupv1alpha1.OvercloudBackup, now time.Time, art *backup
 	setCondition(b, backupv1alpha1.ConditionJobRunning, metav1.ConditionFalse, backupv1alpha1.ReasonJobSucceeded, msg)
 	setCondition(b, backupv1alpha1.ConditionComplete, metav1.ConditionTrue, backupv1alpha1.ReasonSucceeded, msg)
 	setCondition(b, backupv1alpha1.ConditionReady, metav1.ConditionTrue, backupv1alpha1.ReasonSucceeded, msg)
+	meta.RemoveStatusCondition(&b.Status.Conditions, backupv1alpha1.ConditionReconciling)
 	b.Status.NextProbeTime = nil
 	b.Status.Message = clip(msg, maxMessage)
 }
@@ -64,6 +66,8 @@ func markFailed(b *backupv1alpha1.OvercloudBackup, now time.Time, reason, msg st
 	}
 	setCondition(b, backupv1alpha1.ConditionFailed, metav1.ConditionTrue, reason, msg)
 	setCondition(b, backupv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
+	setCondition(b, backupv1alpha1.ConditionStalled, metav1.ConditionTrue, reason, msg)
+	meta.RemoveStatusCondition(&b.Status.Conditions, backupv1alpha1.ConditionReconciling)
 	b.Status.NextProbeTime = nil
 	b.Status.Message = clip(msg, maxMessage)
 }

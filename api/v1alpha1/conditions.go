@@ -35,6 +35,14 @@ const (
 	// True once the data is gone and the finalizer is removed.
 	ConditionDataDeleted = "DataDeleted"
 
+	// ConditionReconciling is True while a backup is in progress, and absent once it has
+	// ended: with Stalled, what kstatus (Argo CD, Flux, kubectl wait) reads for a custom
+	// resource. Ready alone reads Current to kstatus.
+	ConditionReconciling = "Reconciling"
+
+	// ConditionStalled is True once a backup has failed for good (kstatus: Failed).
+	ConditionStalled = "Stalled"
+
 	// ConditionScheduleValid is True when a schedule's cron expression and time
 	// zone parse.
 	ConditionScheduleValid = "ScheduleValid"

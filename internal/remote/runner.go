@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"strconv"
@@ -121,21 +122,33 @@ func orDefault(d, def time.Duration) time.Duration {
 func knownHostsCallback(content []byte) (ssh.HostKeyCallback, error) {
 	f, err := os.CreateTemp("", "known_hosts-*")
 	if err != nil {
-		return nil, fmt.Errorf("staging known_hosts: %w", err)
+		return nil, fmt.Errorf("staging known_hosts in the temporary directory %s: %w", os.TempDir(), unwrapPath(err))
 	}
-	defer func() { _ = os.Remove(f.Name()) }()
+	// Errors name "known_hosts", never the random temporary path: a message that changes
+	// on every call would make every reconcile write a new status.
+	name := f.Name()
+	defer func() { _ = os.Remove(name) }()
 	if _, err := f.Write(content); err != nil {
 		_ = f.Close()
-		return nil, fmt.Errorf("staging known_hosts: %w", err)
+		return nil, fmt.Errorf("staging known_hosts: %w", unwrapPath(err))
 	}
 	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("staging known_hosts: %w", err)
+		return nil, fmt.Errorf("staging known_hosts: %w", unwrapPath(err))
 	}
-	cb, err := knownhosts.New(f.Name())
+	cb, err := knownhosts.New(name)
 	if err != nil {
-		return nil, fmt.Errorf("parsing known_hosts: %w", err)
+		return nil, fmt.Errorf("parsing known_hosts: %s", strings.ReplaceAll(err.Error(), name, "known_hosts"))
 	}
 	return cb, nil
+}
+
+// unwrapPath drops the path from a *fs.PathError (the operation and the cause stay).
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
 }
 
 // verifyHostKey wraps knownhosts' errors in ErrUnknownHost / ErrHostKeyMismatch with the
