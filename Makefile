@@ -142,8 +142,16 @@ verify: manifests generate ## Regenerate, go mod tidy, and fail on any differenc
 		git status --porcelain -- api config go.mod go.sum; git --no-pager diff --stat; exit 1; fi
 
 .PHONY: demo
-demo: manifests envtest sandbox ## Show the operator's main job end to end on this machine.
-	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" go run ./test/demo
+demo: export OCB_DEMO_T0 := $(shell date +%s%N)
+demo: sandbox deploy ## Show the operator's main job end to end on this machine (a backup through the deployed controller); left running.
+	OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" OCB_KUBECONFIG="$$(hack/kube-node.sh kubeconfig)" go run ./test/demo
+
+.PHONY: demo-down
+demo-down: ## Tear down what `make demo` left: its namespace, then the one-node Kubernetes and the local overcloud.
+	if hack/kube-node.sh status >/dev/null 2>&1; then \
+		eval "$$(hack/kube-node.sh env)"; "$$OCB_KUBECTL" delete namespace ocb-demo --ignore-not-found --wait --timeout=120s; fi
+	hack/kube-node.sh down
+	hack/overcloud.sh down
 
 ##@ Build
 

@@ -1,299 +1,258 @@
-// Command demo is what `make demo` runs. Today it shows the parts of the operator that
-// are built: the API, served by a real kube-apiserver and etcd (the envtest binaries built
-// by hack/setup-envtest.sh), accepting the samples and refusing malformed backups at apply
-// time; and the probe and node choice against the local overcloud of hack/overcloud.sh.
-// The agent, the controllers and the one-node Kubernetes that runs backup Jobs arrive with
-// their own issues; the demo says so at the end instead of pretending.
+// Command demo is what `make demo` runs: the operator's main job end to end on this machine.
+// `make demo` first brings up (or checks) the local overcloud (hack/overcloud.sh) and the
+// one-node Kubernetes with the operator's image built and deployed (`make sandbox deploy`).
+// This program then, timing each step: makes an OpenStack-like dataset in the overcloud;
+// opens a client session through HAProxy, as nova's would be; applies the Secrets, the claim
+// and an OvercloudBackup made from config/samples with the local overcloud's addresses; shows
+// what a user sees while the deployed controller probes the overcloud, chooses an idle node
+// and runs the backup Job (the node table, status.message and the conditions, the agent's
+// progress lines); then `kubectl get ocb`, the files on the volume and `agent verify`. It
+// leaves everything running and ends with how to explore and how to tear down
+// (`make demo-down`). Run again, it replaces its backup with a new one.
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
+	"os/signal"
 	"strings"
-	"text/tabwriter"
+	"syscall"
 	"time"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/yaml"
+	"k8s.io/apimachinery/pkg/api/meta"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
-	"github.com/overcloud-backup/overcloud-backup-operator/internal/agent"
-	"github.com/overcloud-backup/overcloud-backup-operator/internal/probe"
-	"github.com/overcloud-backup/overcloud-backup-operator/internal/selection"
-	"github.com/overcloud-backup/overcloud-backup-operator/test/sandbox"
-	"github.com/overcloud-backup/overcloud-backup-operator/test/testenv"
+)
+
+const (
+	// datasetSchema and datasetMB are the dataset of the benchmarks (docs/benchmarks.md):
+	// made once and shared, so the demo adds nothing to the overcloud when they ran.
+	datasetSchema = "ocb_bench"
+	datasetMB     = 200
+	// backupTimeout bounds the backup, from its creation to Succeeded or Failed.
+	backupTimeout = 10 * time.Minute
+	// operatorNamespace and managerDeployment are what `make deploy` creates.
+	operatorNamespace = "overcloud-backup-system"
+	managerDeployment = "overcloud-backup-controller-manager"
+	// kubectlGet is kubectl's verb, in the commands the demo runs and shows.
+	kubectlGet = "get"
 )
 
 func main() {
-	if err := run(context.Background()); err != nil {
-		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	d := &demo{t: &demoT{}, began: time.Now()}
+	err := d.run(ctx)
+	d.t.cleanup() // the client session and the sandbox lock
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "\ndemo: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context) (err error) {
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	fmt.Println("1. Starting a real kube-apiserver and etcd, and installing the CRDs from config/crd/bases")
-	cfg, err := testenv.Start(env)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if stopErr := env.Stop(); stopErr != nil && err == nil {
-			err = fmt.Errorf("stopping the API server: %w", stopErr)
-		}
-	}()
-	scheme, err := testenv.Scheme()
-	if err != nil {
-		return err
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return fmt.Errorf("creating a client: %w", err)
-	}
-	fmt.Printf("   API server at %s\n\n", cfg.Host)
+// demo is one run.
+type demo struct {
+	*env
+	t       *demoT
+	began   time.Time
+	timings []timing
+	// sample is config/samples' backup, backup the one made from it (as it ended).
+	sample, backup *backupv1alpha1.OvercloudBackup
+	// dir is the backup's directory on this machine (the local PV's host path).
+	dir string
+}
 
-	fmt.Println("2. Applying every sample of config/samples (what `kubectl apply -k config/samples` does)")
-	files, err := filepath.Glob(filepath.Join("config", "samples", "backup_*.yaml"))
-	if err != nil {
+type timing struct {
+	title string
+	took  time.Duration
+}
+
+func (d *demo) run(ctx context.Context) error {
+	var err error
+	if d.env, err = newEnv(ctx); err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "   KIND\tNAME\tRESULT")
-	var created []*unstructured.Unstructured
-	for _, f := range files {
-		u, err := load(f)
+	steps := []struct {
+		title string
+		do    func(context.Context) error
+	}{
+		{"The local overcloud and the one-node Kubernetes", d.check},
+		{"An OpenStack-like dataset in the overcloud", d.dataset},
+		{"A client of the database, as an OpenStack service would be", d.client},
+		{"An OvercloudBackup, from the sample", d.fromSample},
+		{"Its namespace, Secrets and claim", d.prepare},
+		{"The backup: what the controller does (`kubectl get ocb -w`, `kubectl logs -f`)", d.runBackup},
+		{"What kubectl shows", d.kubectlViews},
+		{"The files on the volume, and `agent verify`", d.files},
+	}
+	for i, s := range steps {
+		fmt.Printf("\n== %d. %s\n", i+1, s.title)
+		start := time.Now()
+		if err := try(func() error { return s.do(ctx) }); err != nil {
+			return fmt.Errorf("%s: %w", s.title, err)
+		}
+		took := time.Since(start)
+		d.timings = append(d.timings, timing{s.title, took})
+		fmt.Printf("   (%.1fs)\n", took.Seconds())
+	}
+	d.scheduleStep()
+	d.summary()
+	return nil
+}
+
+// scheduleStep is where the demo will show a BackupSchedule, and a run started at once with
+// its run-now annotation (backupv1alpha1.AnnotationRunNow), when the BackupSchedule
+// controller is built. Until then it does nothing and prints nothing: the demo shows only
+// what runs.
+func (d *demo) scheduleStep() {}
+
+// check locks the overcloud (tests of other packages may be using it) and shows that it and
+// the node with the operator are up: `make demo` brought them up before this program.
+func (d *demo) check(ctx context.Context) error {
+	start := time.Now()
+	d.sb.Lock(d.t)
+	if waited := time.Since(start); waited > time.Second {
+		fmt.Printf("   (waited %.1fs for tests using the overcloud)\n", waited.Seconds())
+	}
+	d.sb.WaitHealthy(d.t)
+	fmt.Println("   $ hack/overcloud.sh status")
+	printIndented(d.sb.Run(d.t, "status"))
+	for _, args := range [][]string{
+		{kubectlGet, "nodes"},
+		{"-n", operatorNamespace, kubectlGet, "deployment", managerDeployment},
+	} {
+		out, err := d.kubectlRun(ctx, args...)
 		if err != nil {
 			return err
 		}
-		u.SetNamespace("default")
-		if err := c.Create(ctx, u); err != nil {
-			return fmt.Errorf("the API server refused sample %s: %w", f, err)
-		}
-		created = append(created, u)
-		fmt.Fprintf(tw, "   %s\t%s\tcreated\n", u.GetKind(), u.GetName())
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-
-	if err := rejectDemo(ctx, c, created); err != nil {
-		return err
-	}
-
-	if err := probeDemo(ctx); err != nil {
-		return err
-	}
-
-	fmt.Println(`
-Not shown here yet, each with its own issue: the OvercloudBackup controller running the
-backup as a Job on the one-node Kubernetes (hack/kube-node.sh; make test-e2e runs agent Jobs
-there today; the controller's first milestone is tested in envtest, its desync repair and
-Delete cleanup are not built yet), and the BackupSchedule controller. The agent's physical
-method (Mariabackup) and restores are covered by make test and docs/restore.md.`)
-	return nil
-}
-
-// rejectDemo shows the API server refusing a malformed backup and a change to a backup's spec.
-func rejectDemo(ctx context.Context, c client.Client, created []*unstructured.Unstructured) error {
-	fmt.Println("\n3. Applying a malformed backup: it prefers controller-5, which is not a node of its overcloud,")
-	fmt.Println("   and excludes a node it also prefers. The API server refuses it before anything runs:")
-	var backup *unstructured.Unstructured
-	for _, u := range created {
-		if u.GetKind() == "OvercloudBackup" {
-			backup = u
-			break
-		}
-	}
-	if backup == nil {
-		return errors.New("config/samples holds no OvercloudBackup")
-	}
-	bad := backup.DeepCopy()
-	bad.SetName("overcloud-typo")
-	bad.SetResourceVersion("")
-	bad.SetUID("")
-	preferred := []string{"controller-5", "controller-1"}
-	if err := unstructured.SetNestedStringSlice(bad.Object, preferred, "spec", "nodeSelection", "preferredNodes"); err != nil {
-		return err
-	}
-	if err := unstructured.SetNestedStringSlice(bad.Object, []string{"controller-1"}, "spec", "nodeSelection", "excludedNodes"); err != nil {
-		return err
-	}
-	err := c.Create(ctx, bad, client.DryRunAll)
-	if err == nil {
-		return errors.New("the API server accepted a malformed backup: the CRD's validation rules are not installed")
-	}
-	for _, line := range strings.Split(err.Error(), ", ") {
-		fmt.Printf("   %s\n", line)
-	}
-
-	fmt.Println("\n4. Changing a backup's spec after creation is refused too (a backup is a record):")
-	changed := backup.DeepCopy()
-	if err := unstructured.SetNestedField(changed.Object, "another-claim", "spec", "storage", "claimName"); err != nil {
-		return err
-	}
-	err = c.Update(ctx, changed)
-	if err == nil {
-		return errors.New("the API server accepted a change to a backup's spec")
-	}
-	fmt.Printf("   %v\n", err)
-	return nil
-}
-
-// probeDemo probes the local overcloud (hack/overcloud.sh) the way the operator will:
-// the node table and the choice, then again with the chosen node desynced.
-func probeDemo(ctx context.Context) error {
-	path := os.Getenv("OCB_SANDBOX")
-	if path == "" {
-		return errors.New("OCB_SANDBOX is not set: run `make demo`, which brings up the local overcloud first")
-	}
-	sb, err := sandbox.Read(path)
-	if err != nil {
-		return err
-	}
-	read := func(p string) ([]byte, error) {
-		b, err := os.ReadFile(p) //nolint:gosec // G304: files named by sandbox.json
-		return []byte(strings.TrimRight(string(b), "\n")), err
-	}
-	dbPass, err1 := read(sb.Database.PasswordFile)
-	statsPass, err2 := read(sb.HAProxy.StatsPasswordFile)
-	key, err3 := read(sb.SSH.PrivateKeyFile)
-	known, err4 := read(sb.SSH.KnownHostsFile)
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
-		return fmt.Errorf("reading the sandbox's credentials: %w", err)
-	}
-	oc := &backupv1alpha1.OvercloudSpec{
-		Name: "ocb", DatabaseVIP: sb.VIP,
-		SSH:       &backupv1alpha1.SSHAccess{User: sb.SSH.User},
-		Pacemaker: &backupv1alpha1.PacemakerAccess{},
-		HAProxy:   &backupv1alpha1.HAProxyAccess{StatsURL: sb.HAProxy.StatsURL, StatsSocket: sb.HAProxy.StatsSocket},
-	}
-	for _, n := range sb.Nodes {
-		oc.Nodes = append(oc.Nodes, backupv1alpha1.NodeSpec{Name: n.Name, Address: n.Address})
-	}
-	tg, err := probe.NewTarget(oc, probe.Credentials{
-		DatabaseUser: sb.Database.User, DatabasePassword: string(dbPass),
-		SSHPrivateKey: key, SSHKnownHosts: known,
-		HAProxyUser: sb.HAProxy.StatsUser, HAProxyPassword: string(statsPass),
-	}, 2*time.Second)
-	if err != nil {
-		return err
-	}
-	defer tg.Close()
-	once := func() (selection.Decision, error) {
-		start := time.Now()
-		s := probe.Gather(ctx, tg)
-		d := selection.Decide(s, selection.Policy{})
-		fmt.Printf("   (probe took %v)\n", time.Since(start).Round(time.Millisecond))
-		r := probe.NewReport(oc.Name, s, d)
-		var b strings.Builder
-		if err := r.WriteTable(&b); err != nil {
-			return d, err
-		}
-		for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
-			fmt.Println("   " + line)
-		}
-		return d, nil
-	}
-
-	fmt.Println("\n5. Probing the local overcloud (three controllers in network namespaces: Galera,")
-	fmt.Println("   Pacemaker's crm_mon over SSH, HAProxy on the VIP) and choosing the node to back up from:")
-	d, err := once()
-	if err != nil {
-		return err
-	}
-	if d.Selected == "" {
-		return fmt.Errorf("no node chosen on a healthy sandbox: %s", d.Reason)
-	}
-	idx := -1
-	for i, n := range sb.Nodes {
-		if n.Name == d.Selected {
-			idx = i
-		}
-	}
-	fmt.Printf("\n6. Desyncing %s (as a backup in progress would) and probing again:\n", d.Selected)
-	if err := overcloud(ctx, sb, "desync", strconv.Itoa(idx), "on"); err != nil {
-		return err
-	}
-	d2, err := once()
-	if err != nil {
-		return err
-	}
-	if d2.Selected == d.Selected {
-		return fmt.Errorf("the desynced node %s was chosen again", d.Selected)
-	}
-	if err := overcloud(ctx, sb, "desync", strconv.Itoa(idx), "off"); err != nil {
-		return err
-	}
-	return dumpDemo(ctx, sb, d2.Selected, string(dbPass))
-}
-
-// dumpDemo runs the backup agent against the chosen node, into a temporary directory
-// standing for the backup volume, and verifies what it wrote.
-func dumpDemo(ctx context.Context, sb *sandbox.Sandbox, node, password string) error {
-	var n *sandbox.Node
-	for i := range sb.Nodes {
-		if sb.Nodes[i].Name == node {
-			n = &sb.Nodes[i]
-		}
-	}
-	if n == nil {
-		return fmt.Errorf("no sandbox node %s", node)
-	}
-	root, err := os.MkdirTemp("", "ocb-demo-volume-")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.RemoveAll(root) }()
-	fmt.Printf("\n7. The backup agent dumps %s (re-check, wsrep_desync ON and OFF again, causality wait,\n", node)
-	fmt.Println("   mariadb-dump, zstd and SHA-256 in one pass, manifest, atomic rename), then verifies it:")
-	res, err := agent.Dump(ctx, agent.Config{
-		Node: n.Name, Address: n.Address, Port: n.MySQLPort, User: sb.Database.User, Password: password,
-		Root: root, Namespace: "default", Name: "overcloud-manual-1", Users: true, Compression: agent.Zstd, Desync: true,
-	})
-	if err != nil {
-		return fmt.Errorf("the agent failed: %w", err)
-	}
-	if _, err := agent.Verify(res.Dir); err != nil {
-		return fmt.Errorf("the backup does not verify: %w", err)
-	}
-	for _, f := range res.Files {
-		fmt.Printf("   %-22s %9d bytes (from %d), sha256 %s...\n", f.Name, f.Bytes, f.UncompressedBytes, f.SHA256[:16])
-	}
-	fmt.Printf("   Galera position %s:%d; desync set %v, reset %v; verified.\n",
-		res.Position.ClusterUUID, res.Position.Seqno, res.DesyncSet, res.DesyncReset)
-	return nil
-}
-
-// overcloud runs hack/overcloud.sh.
-func overcloud(ctx context.Context, sb *sandbox.Sandbox, args ...string) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, sb.Script, args...).CombinedOutput() //nolint:gosec // G204: our own script
-	if err != nil {
-		return fmt.Errorf("hack/overcloud.sh %s: %w: %s", strings.Join(args, " "), err, out)
+		fmt.Printf("   $ kubectl %s\n", strings.Join(args, " "))
+		printIndented(out)
 	}
 	return nil
 }
 
-func load(path string) (*unstructured.Unstructured, error) {
-	data, err := os.ReadFile(path) //nolint:gosec // G304: paths come from a glob of our own samples directory
+func (d *demo) dataset(context.Context) error {
+	ds := d.sb.EnsureDataset(d.t, datasetSchema, datasetMB)
+	fmt.Printf("   %s looks like nova's, neutron's and keystone's tables: instances, their extras and faults, ports,\n", ds.Schema)
+	fmt.Println("   credentials. The backup dumps every database but the system ones: nova's, this one, any the tests made.")
+	return nil
+}
+
+func (d *demo) client(context.Context) error {
+	_, node := d.sb.ClientSession(d.t)
+	fmt.Printf("   A session through HAProxy on the VIP %s landed on %s and stays open: HAProxy counts it there,\n",
+		d.sb.HAProxy.Frontend, node)
+	fmt.Println("   which is how the controller tells the node serving clients from the idle ones.")
+	return nil
+}
+
+func (d *demo) fromSample(context.Context) error {
+	var err error
+	if d.sample, err = loadSample(); err != nil {
+		return err
+	}
+	d.backup = d.backupFromSample(d.sample, time.Now())
+	return describeOvercloud(d.sample, d.backup)
+}
+
+func (d *demo) prepare(ctx context.Context) error {
+	return d.applyObjects(ctx, d.backup)
+}
+
+func (d *demo) runBackup(ctx context.Context) error {
+	got, created, err := d.createAndFollow(ctx, d.backup, backupTimeout)
+	if got != nil {
+		d.backup = got
+	}
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return err
 	}
-	u := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal(data, &u.Object); err != nil {
-		return nil, fmt.Errorf("decoding %s: %w", path, err)
+	took := time.Since(created)
+	if got.Status.Phase != backupv1alpha1.PhaseSucceeded {
+		events, _ := d.kubectlRun(ctx, "-n", namespace, kubectlGet, "events", "--field-selector", "involvedObject.name="+got.Name)
+		return fmt.Errorf("the backup ended %s after %.1fs: %s\n%s", got.Status.Phase, took.Seconds(), got.Status.Message, events)
 	}
-	return u, nil
+	fmt.Printf("   Succeeded %.1fs after its creation", took.Seconds())
+	if dur := got.Status.Duration; dur != nil {
+		fmt.Printf(" (status.duration %s: from its Job's start to the end)", dur.Duration)
+	}
+	fmt.Println()
+	return nil
+}
+
+// kubectlViews shows the backup as kubectl does: the printer columns, and `kubectl wait`.
+func (d *demo) kubectlViews(ctx context.Context) error {
+	for _, args := range [][]string{
+		{"-n", namespace, kubectlGet, "ocb", "-o", "wide"},
+		{"-n", namespace, "wait", "--for=condition=Complete", "ocb/" + d.backup.Name, "--timeout=30s"},
+	} {
+		out, err := d.kubectlRun(ctx, args...)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("   $ kubectl %s\n", strings.Join(args, " "))
+		printIndented(out)
+	}
+	if c := meta.FindStatusCondition(d.backup.Status.Conditions, backupv1alpha1.ConditionReady); c != nil {
+		fmt.Printf("   Ready=%s (%s), what dashboards and GitOps tools read.\n", c.Status, c.Reason)
+	}
+	return nil
+}
+
+func (d *demo) files(ctx context.Context) error {
+	var err error
+	if d.dir, err = d.showFiles(ctx, d.backup); err != nil {
+		return err
+	}
+	return d.verify(ctx, d.backup)
+}
+
+// summary prints the time of each step, then how to explore and how to tear down.
+func (d *demo) summary() {
+	fmt.Println("\n== Done. Time of each step:")
+	if !d.started.IsZero() {
+		fmt.Printf("   %6.1fs  make sandbox deploy (the overcloud, the node, the image, the operator) and go run\n",
+			d.began.Sub(d.started).Seconds())
+	}
+	for i, t := range d.timings {
+		fmt.Printf("   %6.1fs  %d. %s\n", t.took.Seconds(), i+1, t.title)
+	}
+	total := time.Since(d.began)
+	if !d.started.IsZero() {
+		total = time.Since(d.started)
+	}
+	fmt.Printf("   %6.1fs  in all\n", total.Seconds())
+
+	name := d.backup.Name
+	fmt.Printf(`
+Everything is still running. To explore, with the node's kubeconfig and kubectl
+(or: eval "$(hack/kube-node.sh env)"; alias kubectl="$OCB_KUBECTL"):
+   export KUBECONFIG=%[1]s
+   alias kubectl=%[2]s
+   # the backups: phase, node, size, duration; with -o wide the active node and the message
+   kubectl -n %[3]s get ocb -o wide
+   # its conditions, node table, artifact and events
+   kubectl -n %[3]s describe ocb %[4]s
+   kubectl -n %[3]s get ocb %[4]s -o jsonpath='{range .status.nodes[*]}{.name}{"\t"}{.role}{"\t"}{.reason}{"\n"}{end}'
+   # the agent's log (its progress lines), the controller's log
+   kubectl -n %[3]s logs job/%[5]s
+   kubectl -n %[6]s logs deploy/%[7]s
+   # the files, on this machine
+   ls -l %[8]s
+   hack/overcloud.sh status; hack/kube-node.sh status
+
+Run `+"`make demo`"+` again to replace this backup with a new one. To tear everything down:
+   make demo-down    # deletes namespace %[3]s, then hack/kube-node.sh down and hack/overcloud.sh down
+`, d.kubeconfig, d.kubectl, namespace, name, d.backup.Status.JobName, operatorNamespace, managerDeployment, d.dir)
+}
+
+// printIndented prints a command's output under the step.
+func printIndented(out string) {
+	for line := range strings.Lines(out) {
+		fmt.Print("     " + line)
+	}
+	if out != "" && !strings.HasSuffix(out, "\n") {
+		fmt.Println()
+	}
 }

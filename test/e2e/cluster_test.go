@@ -59,7 +59,9 @@ const upHint = "run `make test-e2e`, or `make sandbox deploy` and " +
 
 // cluster is the one-node Kubernetes, as the tests reach it.
 type cluster struct {
-	c     client.Client
+	c client.Client
+	// w is c, able to watch as well (the controller tests follow a backup as it changes).
+	w     client.WithWatch
 	cs    kubernetes.Interface
 	image string
 }
@@ -97,7 +99,7 @@ func newCluster() (*cluster, error) {
 	if err := errors.Join(clientgoscheme.AddToScheme(scheme), backupv1alpha1.AddToScheme(scheme)); err != nil {
 		return nil, fmt.Errorf("building the scheme: %w", err)
 	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, fmt.Errorf("a client for %s: %w", cfg.Host, err)
 	}
@@ -105,7 +107,7 @@ func newCluster() (*cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("a clientset for %s: %w", cfg.Host, err)
 	}
-	k := &cluster{c: c, cs: cs, image: os.Getenv("OCB_E2E_IMAGE")}
+	k := &cluster{c: c, w: c, cs: cs, image: os.Getenv("OCB_E2E_IMAGE")}
 	if k.image == "" {
 		k.image = defaultImage
 	}
