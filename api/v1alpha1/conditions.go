@@ -1,7 +1,8 @@
 package v1alpha1
 
-// Condition types. Every object always publishes Ready, which kstatus, Argo CD, Flux
-// and dashboards read; the other types say which step a backup or schedule is at.
+// Condition types. Every object always publishes Ready, which dashboards and kubectl
+// wait read; Reconciling and Stalled are what kstatus (Argo CD, Flux) reads; the other
+// types say which step a backup or schedule is at.
 const (
 	// ConditionReady is True when the object is where it should be: a backup has
 	// succeeded, a schedule is valid and running. A backup still in progress is
