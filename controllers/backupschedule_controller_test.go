@@ -15,11 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/schedule"
@@ -54,52 +50,7 @@ func (c *testClock) Set(t time.Time) {
 // controller) in its own manager on namespace, with the clock.
 func startScheduleManager(t testing.TB, namespace string, clock *testClock, backups bool) (stop func()) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{ByObject: CacheByObject(), DefaultNamespaces: map[string]cache.Config{namespace: {}}},
-		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: UncachedObjects()}},
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := (&BackupScheduleReconciler{
-		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("backupschedule-controller"), Now: clock.Now,
-	}).SetupWithManager(mgr); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	if backups {
-		if err := (&OvercloudBackupReconciler{
-			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
-			Recorder: mgr.GetEventRecorder("overcloudbackup-controller"), AgentImage: testImage,
-			MinProbeBackoff: 300 * time.Millisecond, MaxProbeBackoff: 2 * time.Second,
-		}).SetupWithManager(ctx, mgr); err != nil {
-			cancel()
-			t.Fatal(err)
-		}
-	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("manager: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Error("the manager did not stop within 30s")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return runManager(t, namespace, managerOptions{schedules: true, backups: backups, clock: clock.Now})
 }
 
 // newSchedule is a schedule of the sandbox-less overcloud "site-s" (the children are not

@@ -16,17 +16,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
@@ -490,48 +485,8 @@ func monitoringFreeAddr(t *testing.T) string {
 // as cmd/manager.go runs them. It returns once /metrics answers.
 func startMonitoredManager(t *testing.T, namespace, addr string) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: addr},
-		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{ByObject: CacheByObject(), DefaultNamespaces: map[string]cache.Config{namespace: {}}},
-		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: UncachedObjects()}},
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := (&OvercloudBackupReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
-		Recorder: mgr.GetEventRecorder("overcloudbackup-controller"), AgentImage: testImage,
-		MinProbeBackoff: 300 * time.Millisecond, MaxProbeBackoff: 2 * time.Second, MaxConcurrentReconciles: 2,
-	}).SetupWithManager(ctx, mgr); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	if err := (&BackupScheduleReconciler{
-		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("backupschedule-controller"),
-	}).SetupWithManager(mgr); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	var once sync.Once
-	t.Cleanup(func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("manager: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Error("the manager did not stop within 30s")
-			}
-		})
-	})
+	runManager(t, namespace, managerOptions{backups: true, schedules: true, metricsAddr: addr})
+	ctx := context.Background()
 
 	deadline := time.Now().Add(waitTimeout)
 	for {
@@ -539,11 +494,6 @@ func startMonitoredManager(t *testing.T, namespace, addr string) {
 		if err == nil {
 			_ = conn.Close()
 			return
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("the manager stopped before serving metrics on %s: %v", addr, err)
-		default:
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the metrics server is not listening on %s after %v: %v", addr, waitTimeout, err)

@@ -7,12 +7,14 @@ package controllers
 // the Job's status as the Job controller would (finishJob says so where it does it).
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -75,24 +77,42 @@ func newClient(t testing.TB) client.WithWatch {
 	return c
 }
 
-// startManager runs the controller in its own manager, watching only namespace, the way
-// cmd/manager.go configures it (label-selected Jobs and Pods, Secrets never cached). The
-// returned function stops it and waits until it has stopped.
+// startManager runs the OvercloudBackup controller in its own manager, watching only
+// namespace, the way cmd/manager.go configures it (label-selected Jobs and Pods, Secrets
+// never cached). The returned function stops it and waits until it has stopped.
 func startManager(t testing.TB, namespace string) (stop func()) {
 	t.Helper()
-	return startManagerWith(t, namespace, nil)
+	return runManager(t, namespace, managerOptions{backups: true})
 }
 
 // startManagerWith is startManager with the reconciler's client wrapped (nil: as is), to
 // count or fail its calls.
 func startManagerWith(t testing.TB, namespace string, wrap func(client.Client) client.Client) (stop func()) {
 	t.Helper()
-	byObject := CacheByObject()
+	return runManager(t, namespace, managerOptions{backups: true, wrap: wrap})
+}
+
+// managerOptions says what runManager runs.
+type managerOptions struct {
+	// backups and schedules are the controllers to run.
+	backups, schedules bool
+	// wrap wraps the OvercloudBackup reconciler's client (nil: as is).
+	wrap func(client.Client) client.Client
+	// clock is the BackupSchedule reconciler's (nil: time.Now).
+	clock func() time.Time
+	// metricsAddr serves the metrics ("" or "0": none).
+	metricsAddr string
+}
+
+// runManager runs the chosen controllers in their own manager on namespace; stop (also
+// run at cleanup) stops it and waits until it has stopped.
+func runManager(t testing.TB, namespace string, o managerOptions) (stop func()) {
+	t.Helper()
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
+		Metrics:                metricsserver.Options{BindAddress: cmp.Or(o.metricsAddr, "0")},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{ByObject: byObject, DefaultNamespaces: map[string]cache.Config{namespace: {}}},
+		Cache:                  cache.Options{ByObject: CacheByObject(), DefaultNamespaces: map[string]cache.Config{namespace: {}}},
 		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: UncachedObjects()}},
 		// Each test starts its own manager with the same controller name.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
@@ -101,35 +121,43 @@ func startManagerWith(t testing.TB, namespace string, wrap func(client.Client) c
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &OvercloudBackupReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
-		Recorder: mgr.GetEventRecorder("overcloudbackup-controller"), AgentImage: testImage,
-		MinProbeBackoff: 300 * time.Millisecond, MaxProbeBackoff: 2 * time.Second, MaxConcurrentReconciles: 2,
+	if o.backups {
+		r := &OvercloudBackupReconciler{
+			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
+			Recorder: mgr.GetEventRecorder("overcloudbackup-controller"), AgentImage: testImage,
+			MinProbeBackoff: 300 * time.Millisecond, MaxProbeBackoff: 2 * time.Second, MaxConcurrentReconciles: 2,
+		}
+		if o.wrap != nil {
+			r.Client = o.wrap(r.Client)
+		}
+		if err := r.SetupWithManager(ctx, mgr); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
 	}
-	if wrap != nil {
-		r.Client = wrap(r.Client)
-	}
-	if err := r.SetupWithManager(ctx, mgr); err != nil {
-		cancel()
-		t.Fatal(err)
+	if o.schedules {
+		if err := (&BackupScheduleReconciler{
+			Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("backupschedule-controller"), Now: o.clock,
+		}).SetupWithManager(mgr); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
 	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	stopped := false
+	var once sync.Once
 	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("manager: %v", err)
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("manager: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Error("the manager did not stop within 30s")
 			}
-		case <-time.After(30 * time.Second):
-			t.Error("the manager did not stop within 30s")
-		}
+		})
 	}
 	t.Cleanup(stop)
 	return stop
