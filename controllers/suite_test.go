@@ -102,6 +102,8 @@ type managerOptions struct {
 	clock func() time.Time
 	// metricsAddr serves the metrics ("" or "0": none).
 	metricsAddr string
+	// schedulesWorkers is the schedule controller's MaxConcurrentReconciles (1 when zero).
+	schedulesWorkers int
 }
 
 // runManager runs the chosen controllers in their own manager on namespace; stop (also
@@ -138,6 +140,7 @@ func runManager(t testing.TB, namespace string, o managerOptions) (stop func()) 
 	if o.schedules {
 		if err := (&BackupScheduleReconciler{
 			Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("backupschedule-controller"), Now: o.clock,
+			MaxConcurrentReconciles: o.schedulesWorkers,
 		}).SetupWithManager(mgr); err != nil {
 			cancel()
 			t.Fatal(err)
