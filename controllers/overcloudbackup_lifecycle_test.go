@@ -307,3 +307,70 @@ func waitJobWhere(t *testing.T, c client.Client, namespace, name, what string, o
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestActiveNodeKilledBetweenProbeAndDump: attempt 1 is launched on an idle node; then the
+// node serving the clients is SIGKILLed and HAProxy moves them to its next server in order.
+// Where that is the node attempt 1 chose, the agent's re-check refuses it (internal/agent's
+// TestDumpRefusesTheServedNode, against the same HAProxy; no kubelet runs here, so the test
+// reports that refusal as the agent's result) and the next attempt's fresh probe must
+// avoid both the dead node and the new active one. Where HAProxy chose the other standby,
+// attempt 1's node is still idle: the dump goes ahead and the backup succeeds from a node
+// that never served clients. Which case happens depends on which node was active when the
+// test started; both are the behaviour the design asks for.
+func TestActiveNodeKilledBetweenProbeAndDump(t *testing.T) {
+	sb := lockedSandbox(t)
+	c := newClient(t)
+	ns := newNamespace(t, c)
+	ready(t, c, sb, ns)
+	active := clientSession(t, sb)
+	startManager(t, ns)
+
+	b := newBackup(sb, ns, "failover")
+	b.Spec.Job = &backupv1alpha1.JobSpec{MaxAttempts: ptr.To(int32(2))}
+	create(t, c, b)
+	key := client.ObjectKeyFromObject(b)
+	got := waitBackup(t, c, key, "running attempt 1", running(1))
+	first := got.Status.SelectedNode
+	if first == active {
+		t.Fatalf("attempt 1 chose %s, the active node", first)
+	}
+
+	ai := nodeIndex(t, sb, active)
+	sb.Run(t, "kill", ai)
+	t.Cleanup(func() {
+		sb.Run(t, "start", ai)
+		sb.WaitHealthy(t)
+	})
+	// A client reconnects through the VIP (retrying until HAProxy has marked the dead
+	// node down): HAProxy now serves it from a standby.
+	_, now := sb.ClientSession(t)
+	if now == active {
+		t.Fatalf("HAProxy still serves clients from the killed %s", active)
+	}
+	if now != first {
+		finishJob(t, c, getJob(t, c, ns, "failover-1"), okResult(got, first), true)
+		got = waitBackup(t, c, key, "Complete", hasCondition(backupv1alpha1.ConditionComplete, metav1.ConditionTrue, backupv1alpha1.ReasonSucceeded))
+		if got.Status.SelectedNode != first || got.Status.Attempts != 1 {
+			t.Errorf("selected %s after %d attempts, want %s after 1", got.Status.SelectedNode, got.Status.Attempts, first)
+		}
+		t.Logf("attempt 1 on %s, %s killed, clients moved to %s: attempt 1's node stayed idle and its dump went ahead", first, active, now)
+		return
+	}
+	refused := &agent.Result{Node: first, Error: "re-check: " + first + " now serves clients through HAProxy (proxy mysql); no data written"}
+	finishJob(t, c, getJob(t, c, ns, "failover-1"), refused, false)
+
+	got = waitBackup(t, c, key, "running attempt 2", running(2))
+	second := got.Status.SelectedNode
+	if second == active || second == now {
+		t.Errorf("attempt 2 chose %s (dead: %s, now active: %s)", second, active, now)
+	}
+	if got.Status.ActiveNode != now {
+		t.Errorf("status.activeNode %q after the failover, want %s", got.Status.ActiveNode, now)
+	}
+	for _, n := range got.Status.Nodes {
+		if n.Name == active && n.Eligible {
+			t.Errorf("the killed node is eligible: %+v", n)
+		}
+	}
+	t.Logf("attempt 1 on %s, %s killed, clients moved to %s, attempt 2 on %s", first, active, now, second)
+}
