@@ -270,16 +270,26 @@ func isCondition(b *backupv1alpha1.OvercloudBackup, typ, reason string) bool {
 	return false
 }
 
-// ensureFinalizer adds the cleanup finalizer to a backup with deletionPolicy Delete
-// (one metadata patch, once).
-func (r *OvercloudBackupReconciler) ensureFinalizer(ctx context.Context, b *backupv1alpha1.OvercloudBackup) error {
-	if b.Spec.DeletionPolicy != backupv1alpha1.DeletionDelete || controllerutil.ContainsFinalizer(b, backupv1alpha1.FinalizerCleanup) {
-		return nil
-	}
-	orig := b.DeepCopy()
-	controllerutil.AddFinalizer(b, backupv1alpha1.FinalizerCleanup)
-	if err := r.Patch(ctx, b, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("adding the finalizer %s: %w", backupv1alpha1.FinalizerCleanup, err)
+// needsFinalizer: the cleanup finalizer holds a backup while its deletion has work to do:
+// removing its data (deletionPolicy Delete), or checking a node an attempt may have left
+// desynced (whatever the policy; released once checked).
+func needsFinalizer(b *backupv1alpha1.OvercloudBackup) bool {
+	return b.Spec.DeletionPolicy == backupv1alpha1.DeletionDelete || b.Status.DesyncLeftOn != ""
+}
+
+// syncFinalizer adds the cleanup finalizer when needsFinalizer says so, and removes it
+// when it is no longer needed (one metadata patch each time).
+func (r *OvercloudBackupReconciler) syncFinalizer(ctx context.Context, b *backupv1alpha1.OvercloudBackup) error {
+	has := controllerutil.ContainsFinalizer(b, backupv1alpha1.FinalizerCleanup)
+	switch need := needsFinalizer(b); {
+	case need && !has:
+		orig := b.DeepCopy()
+		controllerutil.AddFinalizer(b, backupv1alpha1.FinalizerCleanup)
+		if err := r.Patch(ctx, b, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+			return fmt.Errorf("adding the finalizer %s: %w", backupv1alpha1.FinalizerCleanup, err)
+		}
+	case !need && has:
+		return r.releaseFinalizer(ctx, b)
 	}
 	return nil
 }

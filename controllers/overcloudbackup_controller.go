@@ -128,15 +128,15 @@ func (r *OvercloudBackupReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if deleting && !controllerutil.ContainsFinalizer(b, backupv1alpha1.FinalizerCleanup) {
 		return ctrl.Result{}, nil
 	}
+	if !deleting {
+		if err := r.syncFinalizer(ctx, b); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	// A finished backup is a record: it is never run again; what may remain is checking
 	// a node a failed attempt left desynced.
 	if !deleting && b.IsFinished() && b.Status.DesyncLeftOn == "" {
 		return ctrl.Result{}, nil
-	}
-	if !deleting {
-		if err := r.ensureFinalizer(ctx, b); err != nil {
-			return ctrl.Result{}, err
-		}
 	}
 	p := &pass{r: r, b: b, orig: b.DeepCopy(), now: r.now()}
 	release := false

@@ -64,7 +64,8 @@ func TestDesyncRepair(t *testing.T) {
 	}
 	finishJob(t, c, getJob(t, c, ns, "killed-1"), nil, false)
 	got = waitBackup(t, c, key, "waiting for the agent pod", func(b *backupv1alpha1.OvercloudBackup) bool {
-		return strings.Contains(condition(b, backupv1alpha1.ConditionDesyncCleared).Message, "waiting for agent pod killed-1-stopping")
+		return strings.Contains(condition(b, backupv1alpha1.ConditionDesyncCleared).Message, "waiting for agent pod killed-1-stopping") &&
+			controllerutil.ContainsFinalizer(b, backupv1alpha1.FinalizerCleanup)
 	})
 	if got.Status.DesyncLeftOn != node || got.Status.Phase != backupv1alpha1.PhaseFailed {
 		t.Errorf("desyncLeftOn %q (want %s), phase %s", got.Status.DesyncLeftOn, node, got.Status.Phase)
@@ -84,6 +85,8 @@ func TestDesyncRepair(t *testing.T) {
 	if got.Status.DesyncLeftOn != "" || got.Status.Phase != backupv1alpha1.PhaseFailed {
 		t.Errorf("desyncLeftOn %q, phase %s", got.Status.DesyncLeftOn, got.Status.Phase)
 	}
+	// The finalizer held the (Retain) backup only while the node was to be checked.
+	waitBackup(t, c, key, "without its finalizer", func(b *backupv1alpha1.OvercloudBackup) bool { return len(b.Finalizers) == 0 })
 	waitEvents(t, c, ns, "killed", "DesyncLeftOn", "DesyncRepaired", "BackupFailed")
 }
 

@@ -32,12 +32,29 @@ type follower struct {
 	// logs receives the agent's log lines; nil until the pod runs, closed at its end.
 	logs    chan string
 	logging bool
+	// brief: only the conditions and the messages.
+	brief bool
 }
 
 // createAndFollow creates the backup and prints what happens until it has succeeded or
 // failed (at most timeout). It returns the backup as it ended, and when it was created.
 func (e *env) createAndFollow(ctx context.Context, b *backupv1alpha1.OvercloudBackup, timeout time.Duration) (
 	*backupv1alpha1.OvercloudBackup, time.Time, error) {
+	return e.follow(ctx, b, timeout, false, func(ctx context.Context) error {
+		if err := e.c.Create(ctx, b); err != nil {
+			return fmt.Errorf("creating the backup: %w", err)
+		}
+		fmt.Printf("   ocb/%s created\n", b.Name)
+		return nil
+	})
+}
+
+// follow watches the backup named like b, calls start (which creates it, or has a
+// controller create it), and prints what happens until it has succeeded or failed (at
+// most timeout); brief leaves out the node table and the agent's log. It returns the
+// backup as it ended, and when start was called.
+func (e *env) follow(ctx context.Context, b *backupv1alpha1.OvercloudBackup, timeout time.Duration, brief bool,
+	start func(context.Context) error) (*backupv1alpha1.OvercloudBackup, time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	watchBackup := func() (watch.Interface, error) {
@@ -58,11 +75,10 @@ func (e *env) createAndFollow(ctx context.Context, b *backupv1alpha1.OvercloudBa
 	}
 	defer func() { pw.Stop() }()
 
-	f := &follower{e: e, created: time.Now()}
-	if err := e.c.Create(ctx, b); err != nil {
-		return nil, f.created, fmt.Errorf("creating the backup: %w", err)
+	f := &follower{e: e, created: time.Now(), brief: brief}
+	if err := start(ctx); err != nil {
+		return nil, f.created, err
 	}
-	fmt.Printf("   ocb/%s created\n", b.Name)
 	last := b
 	for {
 		select {
@@ -135,7 +151,7 @@ func (f *follower) backup(b *backupv1alpha1.OvercloudBackup) {
 		fmt.Printf("   %s  %-9s %s\n", f.since(), st.Phase, st.Message)
 	}
 	nodes, err := json.Marshal([]any{st.Nodes, st.ActiveNode, st.VIPNode, st.SelectedNode})
-	if err == nil && len(st.Nodes) > 0 && string(nodes) != f.lastNodes {
+	if err == nil && !f.brief && len(st.Nodes) > 0 && string(nodes) != f.lastNodes {
 		f.lastNodes = string(nodes)
 		printNodeTable(b)
 	}
@@ -177,7 +193,7 @@ func printNodeTable(b *backupv1alpha1.OvercloudBackup) {
 
 // pod starts following the agent's log once its pod has started.
 func (f *follower) pod(ctx context.Context, p *corev1.Pod) {
-	if f.logging || p.Status.Phase == corev1.PodPending || p.Status.Phase == "" {
+	if f.brief || f.logging || p.Status.Phase == corev1.PodPending || p.Status.Phase == "" {
 		return
 	}
 	f.logging = true

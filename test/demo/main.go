@@ -6,9 +6,11 @@
 // and an OvercloudBackup made from config/samples with the local overcloud's addresses; shows
 // what a user sees while the deployed controller probes the overcloud, chooses an idle node
 // and runs the backup Job (the node table, status.message and the conditions, the agent's
-// progress lines); then `kubectl get ocb`, the files on the volume and `agent verify`. It
-// leaves everything running and ends with how to explore and how to tear down
-// (`make demo-down`). Run again, it replaces its backup with a new one.
+// progress lines); then `kubectl get ocb`, the files on the volume and `agent verify`; then
+// the sample BackupSchedule, adapted the same way, asked for a backup at once with its
+// run-now annotation. It leaves everything running and ends with how to explore and how to
+// tear down (`make demo-down`). Run again, it replaces its backups with new ones (the
+// schedule is updated and given a new run-now value).
 package main
 
 import (
@@ -85,6 +87,7 @@ func (d *demo) run(ctx context.Context) error {
 		{"The backup: what the controller does (`kubectl get ocb -w`, `kubectl logs -f`)", d.runBackup},
 		{"What kubectl shows", d.kubectlViews},
 		{"The files on the volume, and `agent verify`", d.files},
+		{"A BackupSchedule, from the sample, run now (`backup.overcloud.io/run-now`)", d.scheduleStep},
 	}
 	for i, s := range steps {
 		fmt.Printf("\n== %d. %s\n", i+1, s.title)
@@ -96,16 +99,9 @@ func (d *demo) run(ctx context.Context) error {
 		d.timings = append(d.timings, timing{s.title, took})
 		fmt.Printf("   (%.1fs)\n", took.Seconds())
 	}
-	d.scheduleStep()
 	d.summary()
 	return nil
 }
-
-// scheduleStep is where the demo will show a BackupSchedule, and a run started at once with
-// its run-now annotation (backupv1alpha1.AnnotationRunNow), when the BackupSchedule
-// controller is built. Until then it does nothing and prints nothing: the demo shows only
-// what runs.
-func (d *demo) scheduleStep() {}
 
 // check locks the overcloud (tests of other packages may be using it) and shows that it and
 // the node with the operator are up: `make demo` brought them up before this program.

@@ -154,7 +154,14 @@ func (e *env) applyObjects(ctx context.Context, b *backupv1alpha1.OvercloudBacku
 	if err := e.removePrevious(ctx); err != nil {
 		return err
 	}
-	oc := b.Spec.Overcloud
+	if err := e.applySecrets(ctx, b.Spec.Overcloud); err != nil {
+		return err
+	}
+	return e.ensureClaim(ctx, b.Spec.Storage.ClaimName)
+}
+
+// applySecrets applies the Secrets the overcloud's access names, from the sandbox's files.
+func (e *env) applySecrets(ctx context.Context, oc backupv1alpha1.OvercloudSpec) error {
 	db := oc.Database.CredentialsSecret
 	secrets := []secretSpec{
 		{name: db.Name, typ: corev1.SecretTypeOpaque,
@@ -177,7 +184,7 @@ func (e *env) applyObjects(ctx context.Context, b *backupv1alpha1.OvercloudBacku
 			return err
 		}
 	}
-	return e.ensureClaim(ctx, b.Spec.Storage.ClaimName)
+	return nil
 }
 
 func orDefault(s, def string) string {

@@ -329,11 +329,23 @@ type backupRun struct {
 }
 
 // runBackup watches the backup and its Jobs, creates the backup (then calls afterCreate,
-// when given), and follows it until it has succeeded or failed, at most timeout. Every
-// distinct state is recorded with its kstatus. A watch that ends (the client's 30 s
-// request timeout ends them) is opened again.
+// when given), and follows it until it has succeeded or failed, at most timeout (followBackup).
 func (k *cluster) runBackup(t testing.TB, b *backupv1alpha1.OvercloudBackup, timeout time.Duration,
 	afterCreate func()) *backupRun {
+	t.Helper()
+	return k.followBackup(t, b, timeout, func() {
+		k.createBackup(t, b)
+		if afterCreate != nil {
+			afterCreate()
+		}
+	})
+}
+
+// followBackup watches the backup named like b and its Jobs, calls start (which creates the
+// backup, or makes the controller create it), and follows it until it has succeeded or
+// failed, at most timeout from start. Every distinct state is recorded with its kstatus. A
+// watch that ends (the client's 30 s request timeout ends them) is opened again.
+func (k *cluster) followBackup(t testing.TB, b *backupv1alpha1.OvercloudBackup, timeout time.Duration, start func()) *backupRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -356,10 +368,7 @@ func (k *cluster) runBackup(t testing.TB, b *backupv1alpha1.OvercloudBackup, tim
 	defer func() { bw.Stop(); jw.Stop() }()
 
 	created := time.Now()
-	k.createBackup(t, b)
-	if afterCreate != nil {
-		afterCreate()
-	}
+	start()
 	run := &backupRun{final: b}
 	timedOut := func() {
 		t.Fatalf("backup %s not finished %v after its creation: phase %s, %s\nconditions: %+v\nevents:\n%s", b.Name, timeout,
