@@ -5,29 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/overcloud-backup/overcloud-backup-operator/internal/agent"
 )
 
 func TestAgentVerifyCommand(t *testing.T) {
-	a, err := agent.Begin(t.TempDir(), "ns", "b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := a.Create("nova.sql", agent.Zstd, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write([]byte(strings.Repeat("INSERT INTO t VALUES (1);\n", 1000))); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	dir, err := a.Commit(&agent.Manifest{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := backupFor(t, t.TempDir(), "")
 	out, err := runCLI(t, "agent", "verify", dir)
 	if err != nil || !strings.Contains(out, "OK: 1 files") {
 		t.Fatalf("verify of a good backup: %v\n%s", err, out)

@@ -544,14 +544,27 @@ func toolVersion(ctx context.Context, cfg Config) string {
 // Summary is the termination message: the result as JSON, kept under Kubernetes' 4096
 // bytes by dropping the file list (the manifest has it) when needed.
 func (r Result) Summary() []byte {
-	b, _ := json.Marshal(r)
+	return terminationJSON(r, func(r Result) Result {
+		r.Files, r.Error = nil, clipError(r.Error)
+		return r
+	})
+}
+
+// terminationJSON is v as JSON for a termination message, or shrink(v) when that is over
+// 4000 bytes (Kubernetes keeps 4096).
+func terminationJSON[T any](v T, shrink func(T) T) []byte {
+	b, _ := json.Marshal(v)
 	if len(b) <= 4000 {
 		return b
 	}
-	r.Files = nil
-	if len(r.Error) > 2000 {
-		r.Error = r.Error[:2000]
-	}
-	b, _ = json.Marshal(r)
+	b, _ = json.Marshal(shrink(v))
 	return b
+}
+
+// clipError keeps the first 2000 bytes of an error for a termination message.
+func clipError(s string) string {
+	if len(s) > 2000 {
+		return s[:2000]
+	}
+	return s
 }

@@ -54,16 +54,10 @@ type RemoveResult struct {
 // Summary is the termination message: the result as JSON, kept under Kubernetes' 4096
 // bytes by dropping the list of paths (the count of bytes stays) when needed.
 func (r RemoveResult) Summary() []byte {
-	b, _ := json.Marshal(r)
-	if len(b) <= 4000 {
-		return b
-	}
-	r.Removed = nil
-	if len(r.Error) > 2000 {
-		r.Error = r.Error[:2000]
-	}
-	b, _ = json.Marshal(r)
-	return b
+	return terminationJSON(r, func(r RemoveResult) RemoveResult {
+		r.Removed, r.Error = nil, clipError(r.Error)
+		return r
+	})
 }
 
 // leftoverSuffix is the random part of a leftover's name: 6 bytes in hex, as Begin and
