@@ -59,45 +59,17 @@ readonly CTRD_SOCK=$STATE/containerd/containerd.sock
 readonly PV_ROOT=$STATE/volumes
 readonly BIN="$CACHE/envtest/k8s-$K8S_VERSION-etcd-$ETCD_VERSION"
 
-T0=$(date +%s%N)
-log() { printf 'kube-node: %s\n' "$*" >&2; }
-die() {
-	printf 'kube-node: ERROR: %s\n' "$*" >&2
-	exit 1
-}
-ms() { echo "$((($(date +%s%N) - T0) / 1000000))"; }
-
-usage() {
-	sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
-	exit 2
-}
+LOG_PREFIX=kube-node
+# shellcheck source=hack/lib.sh
+source "$REPO/hack/lib.sh"
 
 # ---------------------------------------------------------------------------------------------
 # Processes: every daemon is started by spawn, which records its PID. A PID counts as ours
 # only while /proc/PID/cmdline names the state dir (guards against PID reuse). Nothing is
 # ever stopped by name.
 
-pid_alive() {
-	local pid=$1 stat
-	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
-	stat=${stat##*) }
-	[[ ${stat%% *} != Z && ${stat%% *} != X ]]
-}
-
-# pid_ours PID: alive and started with an argument under the state dir.
-pid_ours() {
-	pid_alive "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$STATE/"
-}
-
 # pid_of NAME: the recorded PID of daemon NAME if it is alive and ours.
-pid_of() {
-	local f=$PIDS/$1.pid pid
-	[[ -f $f ]] || return 1
-	pid=$(<"$f")
-	pid_ours "$pid" || return 1
-	echo "$pid"
-}
+pid_of() { pid_from "$PIDS/$1.pid"; }
 
 # spawn NAME CMD...: start CMD detached (own session, no inherited lock fds), PID recorded.
 spawn() {
@@ -108,27 +80,6 @@ spawn() {
 	# does not fork and $! is the daemon's PID. fds 8 and 9 are locks (ours, hack/image.sh's).
 	setsid "$@" </dev/null >>"$LOGS/$name.log" 2>&1 8>&- 9>&- &
 	echo $! >"$PIDS/$name.pid"
-}
-
-wait_gone() {
-	local pid=$1 i
-	for ((i = 0; i < $2 * 10; i++)); do
-		pid_alive "$pid" || return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-# stop_pid PID WHAT [SECONDS]: SIGTERM, bounded wait, then SIGKILL.
-stop_pid() {
-	local pid=$1 what=$2 secs=${3:-20}
-	kill -CONT "$pid" 2>/dev/null || true
-	kill -TERM "$pid" 2>/dev/null || true
-	if ! wait_gone "$pid" "$secs"; then
-		log "$what (pid $pid) ignored SIGTERM for ${secs}s: SIGKILL"
-		kill -KILL "$pid" 2>/dev/null || true
-		wait_gone "$pid" 10 || die "$what (pid $pid) survives SIGKILL"
-	fi
 }
 
 stop_daemon() {
@@ -196,7 +147,7 @@ ensure_packages() {
 		tail -20 "$aptlog" >&2
 		die "apt-get failed (rc $rc), full log: $aptlog"
 	fi
-	log "Installed ${missing[*]} at $(ms) ms"
+	log "Installed ${missing[*]} at $(elapsed) ms"
 }
 
 ensure_binaries() {
@@ -854,7 +805,7 @@ cmd_up() {
 	if daemons_running && api_ready && node_ready && iptables -w 5 -C FORWARD -m comment --comment hack/kube-node.sh -j OCBK-FORWARD 2>/dev/null; then
 		storage
 		route_check || die "routes are wrong (see above)"
-		log "Already up ($(ms) ms): KUBECONFIG=$ADMIN_KC"
+		log "Already up ($(elapsed) ms): KUBECONFIG=$ADMIN_KC"
 		return 0
 	fi
 	ensure_pause_image
@@ -865,7 +816,7 @@ cmd_up() {
 	start_etcd
 	start_apiserver
 	wait_for 60 kube-apiserver api_ready || { need_running kube-apiserver; die "kube-apiserver not ready after 60 s"; }
-	log "kube-apiserver ready at $(ms) ms"
+	log "kube-apiserver ready at $(elapsed) ms"
 	bootstrap_rbac
 	start_controllers
 	start_containerd
@@ -881,7 +832,7 @@ cmd_up() {
 	wait_for 20 pvs-available pvs_settled || log "some PVs are still Pending after 20 s"
 	for d in "${DAEMONS[@]}"; do need_running "$d"; done
 	route_check || die "routes are wrong (see above)"
-	log "Up in $(ms) ms: node $NODE_NAME Ready; KUBECONFIG=$ADMIN_KC"
+	log "Up in $(elapsed) ms: node $NODE_NAME Ready; KUBECONFIG=$ADMIN_KC"
 }
 
 # delete_pods: through the API, so that the kubelet tears down each sandbox (CNI DEL,
@@ -979,7 +930,7 @@ cmd_down() {
 		rm -rf --one-file-system "$STATE"
 		log "Purged $STATE"
 	fi
-	log "Down in $(ms) ms"
+	log "Down in $(elapsed) ms"
 }
 
 cmd_status() {
@@ -1071,7 +1022,7 @@ cmd_deploy() {
 		kc -n "$OPERATOR_NS" logs "deploy/$OPERATOR_DEPLOY" --tail=20 >&2 || true
 		die "the manager Deployment is not Ready after 120 s"
 	fi
-	log "Deployed in $(ms) ms"
+	log "Deployed in $(elapsed) ms"
 }
 
 main() {

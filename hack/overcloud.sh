@@ -37,21 +37,11 @@ readonly PACKAGES=(mariadb-server galera-4 mariadb-client mariadb-backup rsync h
 	openssh-server openssh-client pacemaker-cli-utils socat sudo iproute2 procps curl util-linux)
 readonly CIB_FIXTURE="$REPO/internal/pacemaker/testdata/cib/bundle-healthy.xml"
 
-T0=$(date +%s%N)
+LOG_PREFIX=overcloud
+# shellcheck source=hack/lib.sh
+source "$REPO/hack/lib.sh"
 MODE=netns # or loopback; persisted in $STATE/mode once the network exists
 NET="${OCB_NET:-10.77.0}"
-
-log() { printf 'overcloud: %s\n' "$*" >&2; }
-die() {
-	printf 'overcloud: ERROR: %s\n' "$*" >&2
-	exit 1
-}
-elapsed() { echo "$((($(date +%s%N) - T0) / 1000000))"; }
-
-usage() {
-	sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
-	exit 2
-}
 
 # ---------------------------------------------------------------------------------------------
 # Names and paths
@@ -87,15 +77,6 @@ ns_prefix() {
 # Processes: every daemon is started by spawn, which records its PID in a pid file. A PID only
 # counts as ours while /proc/PID/cmdline still names the state dir (guards against PID reuse).
 
-# pid_alive PID: running or stopped, not a zombie (PID 1 here reaps only every ~2 s).
-pid_alive() {
-	local pid=$1 stat
-	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
-	stat=${stat##*) }
-	[[ ${stat%% *} != Z && ${stat%% *} != X ]]
-}
-
 pid_state() {
 	local stat
 	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
@@ -103,15 +84,8 @@ pid_state() {
 	echo "${stat%% *}"
 }
 
-# pid_of PIDFILE: prints the recorded PID if it is alive and ours.
-pid_of() {
-	local pid
-	[[ -f $1 ]] || return 1
-	pid=$(<"$1")
-	pid_alive "$pid" || return 1
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$STATE/" || return 1
-	echo "$pid"
-}
+# pid_of PIDFILE: prints the recorded PID if it is alive and ours (lib.sh's pid_from).
+pid_of() { pid_from "$1"; }
 
 # spawn PIDFILE LOGFILE NODE|-1 CMD...: start CMD detached (own session, no inherited fds)
 # inside controller NODE's namespace, or on the host for -1.
@@ -129,27 +103,11 @@ spawn() {
 	echo $! >"$pidfile"
 }
 
-# wait_gone PID SECONDS
-wait_gone() {
-	local pid=$1 i
-	for ((i = 0; i < $2 * 10; i++)); do
-		pid_alive "$pid" || return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # stop_pidfile PIDFILE WHAT [SECONDS]: SIGCONT+SIGTERM, bounded wait, then SIGKILL.
 stop_pidfile() {
 	local pidfile=$1 what=$2 secs=${3:-15} pid
 	if pid=$(pid_of "$pidfile"); then
-		kill -CONT "$pid" 2>/dev/null || true
-		kill -TERM "$pid" 2>/dev/null || true
-		if ! wait_gone "$pid" "$secs"; then
-			log "$what (pid $pid) ignored SIGTERM for ${secs}s: SIGKILL"
-			kill -KILL "$pid" 2>/dev/null || true
-			wait_gone "$pid" 10 || die "$what (pid $pid) survives SIGKILL"
-		fi
+		stop_pid "$pid" "$what" "$secs"
 		log "Stopped $what (pid $pid)"
 	fi
 	rm -f "$pidfile"

@@ -1,0 +1,65 @@
+# shellcheck shell=bash
+# Helpers shared by hack/overcloud.sh and hack/kube-node.sh: messages, timing, usage, and
+# the PID handling both rely on (a daemon is stopped by its recorded PID, never by name).
+# Source it after setting LOG_PREFIX (the script's name in messages) and STATE (its state
+# directory: a PID counts as the script's own only while its command line names it).
+
+T0=$(date +%s%N)
+log() { printf '%s: %s\n' "$LOG_PREFIX" "$*" >&2; }
+die() {
+	printf '%s: ERROR: %s\n' "$LOG_PREFIX" "$*" >&2
+	exit 1
+}
+# elapsed: milliseconds since the script started.
+elapsed() { echo "$((($(date +%s%N) - T0) / 1000000))"; }
+
+# usage: the script's header comment, then exit 2.
+usage() {
+	sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
+	exit 2
+}
+
+# pid_alive PID: running or stopped, not a zombie (PID 1 here reaps only every ~2 s).
+pid_alive() {
+	local pid=$1 stat
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[[ ${stat%% *} != Z && ${stat%% *} != X ]]
+}
+
+# pid_ours PID: alive and started with an argument under $STATE (guards against PID reuse).
+pid_ours() {
+	pid_alive "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$STATE/"
+}
+
+# pid_from PIDFILE: prints the PID recorded in PIDFILE if it is alive and ours.
+pid_from() {
+	local pid
+	[[ -f $1 ]] || return 1
+	pid=$(<"$1")
+	pid_ours "$pid" || return 1
+	echo "$pid"
+}
+
+# wait_gone PID SECONDS: true once PID is gone, false after SECONDS.
+wait_gone() {
+	local pid=$1 i
+	for ((i = 0; i < $2 * 10; i++)); do
+		pid_alive "$pid" || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# stop_pid PID WHAT SECONDS: SIGCONT and SIGTERM, a bounded wait, then SIGKILL.
+stop_pid() {
+	local pid=$1 what=$2 secs=$3
+	kill -CONT "$pid" 2>/dev/null || true
+	kill -TERM "$pid" 2>/dev/null || true
+	if ! wait_gone "$pid" "$secs"; then
+		log "$what (pid $pid) ignored SIGTERM for ${secs}s: SIGKILL"
+		kill -KILL "$pid" 2>/dev/null || true
+		wait_gone "$pid" 10 || die "$what (pid $pid) survives SIGKILL"
+	fi
+}
