@@ -705,17 +705,34 @@ image_ref() {
 }
 
 # import_image TAR: import unless containerd already has the same name at the same digest.
+# image_unpacked NAME: the image's layers are unpacked into the snapshotter.
+image_unpacked() {
+	[[ $(ctr_ images check "name==$1" 2>/dev/null | awk 'NR > 1 {print $NF}') == true ]]
+}
+
 import_image() {
 	local ref name digest have
 	ref=$(image_ref "$1") || die "$1 is not an OCI image-layout tar"
 	name=${ref% *} digest=${ref#* }
 	[[ -n $name && -n $digest ]] || die "$1: no io.containerd.image.name or digest in index.json"
 	have=$(ctr_ images ls "name==$name" 2>/dev/null | awk 'NR > 1 {print $3}')
-	if [[ $have == "$digest" ]]; then
+	if [[ $have == "$digest" ]] && image_unpacked "$name"; then
 		log "Image $name is up to date ($digest)"
 		return 0
 	fi
-	ctr_ images import "$1" >/dev/null || die "ctr images import $1 failed"
+	# A failed unpack leaves the image named but not unpacked (seen once: a layer's parent
+	# snapshot removed by containerd's garbage collection mid-import): drop that record so
+	# it never passes for up to date, and try once more.
+	local try
+	for try in 1 2; do
+		if ctr_ images import "$1" >/dev/null && image_unpacked "$name"; then
+			break
+		fi
+		ctr_ images rm "$name" >/dev/null 2>&1 || true
+		((try == 1)) || die "ctr images import $1 failed"
+		log "Importing $name failed or left it unpacked; once more"
+		sleep 2
+	done
 	log "Imported $name ($digest)"
 	# The CRI plugin names every image also by its ID (sha256:<config>); once our name moved
 	# to the new build, that alias alone would keep the old build's layers forever (image GC
