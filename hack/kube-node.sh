@@ -119,36 +119,6 @@ ctr_() { timeout 120 ctr --address "$CTRD_SOCK" --namespace k8s.io "$@"; }
 
 ensure_root() { [[ $EUID -eq 0 ]] || die "run as root (network, cgroups, containerd, kubelet)"; }
 
-ensure_packages() {
-	local missing=() p installed
-	# One dpkg-query for all (it takes ~50 ms per call).
-	installed=" $(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${PACKAGES[@]}" 2>/dev/null | awk '$1 == "ii" {printf "%s ", $2}')"
-	for p in "${PACKAGES[@]}"; do
-		[[ $installed == *" $p "* ]] || missing+=("$p")
-	done
-	((${#missing[@]} == 0)) && return 0
-	log "Installing Debian packages: ${missing[*]}"
-	# containerd's postinst must not start a host-wide containerd: policy-rc.d exit 101.
-	# Created only for the install, and only if there is none.
-	local made_policy=
-	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-		chmod 0755 /usr/sbin/policy-rc.d
-		made_policy=1
-	fi
-	local rc=0 aptlog=$STATE/apt.log
-	{
-		apt-get -o DPkg::Lock::Timeout=600 update &&
-			DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y \
-				--no-install-recommends "${missing[@]}"
-	} >"$aptlog" 2>&1 || rc=$?
-	[[ -n $made_policy ]] && rm -f /usr/sbin/policy-rc.d
-	if ((rc != 0)); then
-		tail -20 "$aptlog" >&2
-		die "apt-get failed (rc $rc), full log: $aptlog"
-	fi
-	log "Installed ${missing[*]} at $(elapsed) ms"
-}
 
 ensure_binaries() {
 	local c absent=0

@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # Helpers shared by hack/overcloud.sh and hack/kube-node.sh: messages, timing, usage, and
 # the PID handling both rely on (a daemon is stopped by its recorded PID, never by name).
-# Source it after setting LOG_PREFIX (the script's name in messages) and STATE (its state
-# directory: a PID counts as the script's own only while its command line names it).
+# Source it after setting LOG_PREFIX (the script's name in messages), STATE (its state
+# directory: a PID counts as the script's own only while its command line names it) and
+# PACKAGES (the Debian packages ensure_packages installs).
 
 T0=$(date +%s%N)
 log() { printf '%s: %s\n' "$LOG_PREFIX" "$*" >&2; }
@@ -62,4 +63,37 @@ stop_pid() {
 		kill -KILL "$pid" 2>/dev/null || true
 		wait_gone "$pid" 10 || die "$what (pid $pid) survives SIGKILL"
 	fi
+}
+
+# ensure_packages: install the missing PACKAGES with apt (log in $STATE/apt.log). No
+# package's postinst may start a host-wide daemon (mariadbd, sshd, containerd):
+# policy-rc.d exit 101 forbids it, created only for the install and only if there is none.
+ensure_packages() {
+	local missing=() p installed
+	# One dpkg-query for all (it takes ~50 ms per call).
+	installed=" $(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${PACKAGES[@]}" 2>/dev/null | awk '$1 == "ii" {printf "%s ", $2}')"
+	for p in "${PACKAGES[@]}"; do
+		[[ $installed == *" $p "* ]] || missing+=("$p")
+	done
+	((${#missing[@]} == 0)) && return 0
+	log "Installing Debian packages: ${missing[*]}"
+	local made_policy=
+	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 0755 /usr/sbin/policy-rc.d
+		made_policy=1
+	fi
+	install -d -m 0755 "$STATE"
+	local rc=0 aptlog=$STATE/apt.log
+	{
+		apt-get -o DPkg::Lock::Timeout=600 update &&
+			DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y \
+				--no-install-recommends "${missing[@]}"
+	} >"$aptlog" 2>&1 || rc=$?
+	[[ -n $made_policy ]] && rm -f /usr/sbin/policy-rc.d
+	if ((rc != 0)); then
+		tail -20 "$aptlog" >&2
+		die "apt-get failed (rc $rc), full log: $aptlog"
+	fi
+	log "Installed ${missing[*]} at $(elapsed) ms"
 }

@@ -118,36 +118,6 @@ stop_pidfile() {
 
 ensure_root() { [[ $EUID -eq 0 ]] || die "run as root (namespaces, bridge, users, sudoers)"; }
 
-ensure_packages() {
-	local missing=() p st
-	for p in "${PACKAGES[@]}"; do
-		st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
-		[[ $st == ii* ]] || missing+=("$p")
-	done
-	((${#missing[@]} == 0)) && return 0
-	log "Installing Debian packages: ${missing[*]}"
-	# No init system here, but a postinst must never start a host-wide mariadbd or sshd:
-	# policy-rc.d exit 101 forbids it. Create one only for the install if there is none.
-	local made_policy=
-	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-		chmod 0755 /usr/sbin/policy-rc.d
-		made_policy=1
-	fi
-	install -d -m 0755 "$STATE"
-	local rc=0 aptlog=$STATE/apt.log
-	{
-		apt-get -o DPkg::Lock::Timeout=600 update &&
-			DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y \
-				--no-install-recommends "${missing[@]}"
-	} >"$aptlog" 2>&1 || rc=$?
-	[[ -n $made_policy ]] && rm -f /usr/sbin/policy-rc.d
-	if ((rc != 0)); then
-		tail -20 "$aptlog" >&2
-		die "apt-get failed (rc $rc), full log: $aptlog"
-	fi
-	log "Installed ${missing[*]} in $(elapsed) ms since start"
-}
 
 gen_password() { head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24; }
 
