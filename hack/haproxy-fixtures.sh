@@ -40,8 +40,9 @@ NODES=(controller-0 controller-1 controller-2)
 declare -A NODE_IP=([controller-0]="${NET}.11" [controller-1]="${NET}.12" [controller-2]="${NET}.13")
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-log() { printf 'haproxy-fixtures: %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+LOG_PREFIX=haproxy-fixtures
+# shellcheck source=hack/lib.sh
+source "$ROOT/hack/lib.sh"
 
 for tool in haproxy socat curl python3 ip; do
   command -v "$tool" >/dev/null || die "$tool not found (apt-get install haproxy socat curl iproute2 python3)"
@@ -77,7 +78,6 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
-trap 'log "failed at line $LINENO: $BASH_COMMAND"' ERR
 
 # --- peers: clustercheck look-alikes and TCP "databases" --------------------------------
 mkdir -p "${WORK}/state"

@@ -28,13 +28,10 @@ readonly IMGDIR="$CACHE/image"
 # Bump when the base recipe below changes: it is part of the cache key.
 readonly BASE_RECIPE=3
 
-T0=$(date +%s%N)
-log() { printf 'image: %s\n' "$*" >&2; }
-die() {
-	printf 'image: ERROR: %s\n' "$*" >&2
-	exit 1
-}
-ms() { echo "$((($(date +%s%N) - T0) / 1000000))"; }
+LOG_PREFIX=image
+# shellcheck source=hack/lib.sh
+source "$REPO/hack/lib.sh"
+ms() { elapsed; }
 
 case "$NAME" in
 *:latest | *@*) die "give an explicit tag other than latest: $NAME" ;;

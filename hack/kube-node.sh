@@ -121,17 +121,12 @@ ensure_root() { [[ $EUID -eq 0 ]] || die "run as root (network, cgroups, contain
 
 
 ensure_binaries() {
-	local c absent=0
-	for c in "${DAEMONS[@]}" kubectl; do
-		[[ $c == containerd ]] && continue
-		[[ -x $BIN/$c ]] || absent=1
-	done
-	if ((absent)); then
-		log "Building the Kubernetes binaries (cold: several minutes, ~2.5 GB of memory)"
-		K8S_VERSION=$K8S_VERSION ETCD_VERSION=$ETCD_VERSION OCB_CACHE_DIR=$CACHE \
-			"$REPO/hack/setup-envtest.sh" kube-apiserver etcd kube-controller-manager kube-scheduler \
-			kubelet kube-proxy kubectl >/dev/null || die "hack/setup-envtest.sh failed"
-	fi
+	# Called on every `up`, cold or warm: setup-envtest.sh returns at once when every binary
+	# is cached, and builds only the missing ones (env: K8S_VERSION is readonly here, and
+	# bash refuses a readonly name as a command's assignment prefix).
+	env K8S_VERSION="$K8S_VERSION" ETCD_VERSION="$ETCD_VERSION" OCB_CACHE_DIR="$CACHE" \
+		"$REPO/hack/setup-envtest.sh" kube-apiserver etcd kube-controller-manager kube-scheduler \
+		kubelet kube-proxy kubectl >/dev/null || die "hack/setup-envtest.sh failed"
 }
 
 # ensure_ociimage: hack/ociimage, rebuilt when its sources change.

@@ -6,6 +6,19 @@
 # PACKAGES (the Debian packages ensure_packages installs).
 
 T0=$(date +%s%N)
+
+# Every failure says where it happened: the script, the line, the command and its status.
+# set -E makes functions, command substitutions and subshells inherit the trap; it prints
+# only under errexit, so a failure the script handles (if, ||, &&, `|| true`) stays quiet.
+on_err() {
+	local rc=$?
+	[[ $- == *e* ]] || return 0
+	printf '%s: ERROR: %s line %s: `%s` exited with status %d\n' "${LOG_PREFIX:-${0##*/}}" \
+		"${BASH_SOURCE[1]:-$0}" "${BASH_LINENO[0]}" "$BASH_COMMAND" "$rc" >&2
+}
+set -E
+trap on_err ERR
+
 log() { printf '%s: %s\n' "$LOG_PREFIX" "$*" >&2; }
 die() {
 	printf '%s: ERROR: %s\n' "$LOG_PREFIX" "$*" >&2
@@ -69,9 +82,11 @@ stop_pid() {
 # package's postinst may start a host-wide daemon (mariadbd, sshd, containerd):
 # policy-rc.d exit 101 forbids it, created only for the install and only if there is none.
 ensure_packages() {
-	local missing=() p installed
-	# One dpkg-query for all (it takes ~50 ms per call).
-	installed=" $(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${PACKAGES[@]}" 2>/dev/null | awk '$1 == "ii" {printf "%s ", $2}')"
+	local missing=() p status installed
+	# One dpkg-query for all (it takes ~50 ms per call). It exits 1 when any package is not
+	# installed, which is the case this function is for: its status is not an error here.
+	status=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${PACKAGES[@]}" 2>/dev/null) || true
+	installed=" $(awk '$1 == "ii" {printf "%s ", $2}' <<<"$status")"
 	for p in "${PACKAGES[@]}"; do
 		[[ $installed == *" $p "* ]] || missing+=("$p")
 	done

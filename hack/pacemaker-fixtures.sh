@@ -60,6 +60,9 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOG_PREFIX=pacemaker-fixtures
+# shellcheck source=hack/lib.sh
+source "$ROOT/hack/lib.sh"
 OUT="${ROOT}/internal/pacemaker/testdata"
 
 for tool in crm_simulate crm_mon cibadmin crm_attribute crm_resource crm_standby xsltproc runuser; do

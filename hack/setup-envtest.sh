@@ -22,7 +22,9 @@ ETCD_VERSION="${ETCD_VERSION:-v3.7.0}"
 CACHE_ROOT="${OCB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/overcloud-backup}"
 DEST="${CACHE_ROOT}/envtest/k8s-${K8S_VERSION}-etcd-${ETCD_VERSION}"
 
-log() { printf 'setup-envtest: %s\n' "$*" >&2; }
+LOG_PREFIX=setup-envtest
+# shellcheck source=hack/lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
 k8s_cmds=()
 want_etcd=0
