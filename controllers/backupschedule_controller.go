@@ -62,7 +62,12 @@ type schedulePass struct {
 
 // Reconcile observes the schedule's children, starts the run that is due (or the run-now
 // backup), prunes the history, and writes the status in one patch.
-func (r *BackupScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+func (r *BackupScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	res, err := r.reconcile(ctx, req)
+	return passResult(ctx, res, err)
+}
+
+func (r *BackupScheduleReconciler) reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	s := &backupv1alpha1.BackupSchedule{}
 	if err := r.Get(ctx, req.NamespacedName, s); err != nil {
 		if apierrors.IsNotFound(err) {

@@ -119,7 +119,12 @@ func UncachedObjects() []client.Object {
 // Reconcile gathers what the backup depends on, decides its next step with the pure
 // functions of overcloudbackup_status.go, acts (at most one Job created), and writes the
 // status in one merge patch at the end of the pass, skipped when nothing changed.
-func (r *OvercloudBackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+func (r *OvercloudBackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	res, err := r.reconcile(ctx, req)
+	return passResult(ctx, res, err)
+}
+
+func (r *OvercloudBackupReconciler) reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	b := &backupv1alpha1.OvercloudBackup{}
 	if err := r.Get(ctx, req.NamespacedName, b); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -143,10 +148,8 @@ func (r *OvercloudBackupReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	defer func() {
 		if err := p.patchStatus(ctx, retErr == nil); err != nil {
 			retErr = errors.Join(retErr, err)
-			return
-		}
-		// The finalizer goes last: after it, the object may be gone.
-		if release && retErr == nil {
+		} else if release && retErr == nil {
+			// The finalizer goes last: after it, the object may be gone.
 			retErr = r.releaseFinalizer(ctx, b)
 		}
 	}()
