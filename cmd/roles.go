@@ -104,7 +104,9 @@ written as JSON to --termination-log for the controller.`,
 	f.StringVar(&cfg.Namespace, "namespace", "", "Namespace of the OvercloudBackup (a directory level).")
 	f.StringVar(&cfg.Name, "name", "", "Name of the OvercloudBackup (the backup's directory).")
 	f.StringVar(&cfg.UID, "uid", "", "UID of the OvercloudBackup, recorded in the manifest.")
-	f.StringSliceVar(&cfg.Databases, "databases", nil, "Databases to dump (default: every non-system database).")
+	// One flag per name, taken as it is: a list flag splits on "," and parses quotes as CSV.
+	f.StringArrayVar(&cfg.Databases, "database", nil, "A database to dump, one name per flag, repeated for more "+
+		"(default: every non-system database).")
 	f.BoolVar(&cfg.Users, "users", true, "Also dump users and grants to users.sql.")
 	f.StringVar(&cfg.Compression, "compression", agent.Zstd, "zstd, gzip or none.")
 	f.IntVar(&cfg.Level, "level", 0, "Compression level (0: the algorithm's default).")

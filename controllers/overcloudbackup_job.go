@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
-	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -232,8 +231,10 @@ func agentArgs(b *backupv1alpha1.OvercloudBackup, node *backupv1alpha1.NodeSpec)
 	if d.MaxRateMiB != nil {
 		args = append(args, "--max-rate="+strconv.FormatInt(int64(*d.MaxRateMiB)<<20, 10))
 	}
-	if len(d.Databases) > 0 {
-		args = append(args, "--databases="+strings.Join(d.Databases, ","))
+	// One flag per name: a name is never split, never parsed (",", quotes) and never an
+	// option of its own ("--database=" holds it, whatever its first character).
+	for _, name := range d.Databases {
+		args = append(args, "--database="+name)
 	}
 	if oc.Database.ConnectTimeout != nil {
 		args = append(args, "--connect-timeout="+oc.Database.ConnectTimeout.Duration.String())

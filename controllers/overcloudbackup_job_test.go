@@ -66,7 +66,7 @@ func TestBuildJob(t *testing.T) {
 					"--namespace=openstack", "--name=nightly-1", "--uid=uid-1", "--root=/backup",
 					"--credentials-dir=/etc/overcloud-backup/db", "--method=Logical", "--compression=zstd",
 					"--users=true", "--desync=true", "--termination-log=/dev/termination-log")
-				j.noArgPrefix(t, "--level", "--databases", "--haproxy", "--ssh", "--mariabackup", "--max-rate")
+				j.noArgPrefix(t, "--level", "--database", "--haproxy", "--ssh", "--mariabackup", "--max-rate")
 				if j.Job.Name != "nightly-1-1" || j.Job.Namespace != "openstack" {
 					t.Errorf("job %s/%s", j.Job.Namespace, j.Job.Name)
 				}
@@ -115,7 +115,7 @@ func TestBuildJob(t *testing.T) {
 			},
 			params: JobParams{Attempt: 3, Node: "controller-1", Image: "ignored:v0"},
 			check: func(t *testing.T, j *JobView) {
-				j.wantArgs(t, "--node=controller-1", "--address=172.17.1.11", "--port=13306", "--databases=nova,keystone",
+				j.wantArgs(t, "--node=controller-1", "--address=172.17.1.11", "--port=13306", "--database=nova", "--database=keystone",
 					"--users=false", "--desync=false", "--compression=none", "--connect-timeout=7s", "--max-rate=20971520")
 				if j.Job.Name != "nightly-1-3" || j.Job.Annotations["backup.overcloud.io/attempt"] != "3" {
 					t.Errorf("job %s %v", j.Job.Name, j.Job.Annotations)

@@ -160,13 +160,14 @@ type DumpSpec struct {
 	Method DumpMethod `json:"method,omitempty"`
 
 	// databases to back up. When empty, every database but the system ones
-	// (mysql, information_schema, performance_schema, sys).
+	// (mysql, information_schema, performance_schema, sys). A name may not start with
+	// "-" nor hold "/", "\\", "." or a control character.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=256
 	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=64
-	// +kubebuilder:validation:items:Pattern=`^[^/\\.\x00]+$`
+	// +kubebuilder:validation:items:Pattern=`^[^-/\\.\x00-\x1f\x7f][^/\\.\x00-\x1f\x7f]*$`
 	Databases []string `json:"databases,omitempty"`
 
 	// users says whether users and grants are written to their own file.

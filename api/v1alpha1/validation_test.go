@@ -254,6 +254,8 @@ func TestValidationRejects(t *testing.T) {
 			set("spec.overcloud.ssh", map[string]any{"secretName": "ssh", "user": "heat-admin"}),
 			set("spec.dump.method", "Mariabackup"), set("spec.dump.databases", []any{"nova"}),
 		), `the Mariabackup method copies the whole instance: databases must be empty`},
+		{"database name like an option", validBackup, mut(set("spec.dump.databases", []any{"nova", "--where=0"})), `spec.dump.databases[1]: Invalid value: "--where=0"`},
+		{"database name with a newline", validBackup, mut(set("spec.dump.databases", []any{"nova\nkeystone"})), `spec.dump.databases[0]: Invalid value:`},
 		{"mariabackup without ssh", validBackup, mut(set("spec.dump.method", "Mariabackup")), `spec.dump.method: Invalid value: the Mariabackup method needs overcloud.ssh`},
 		{"pacemaker without ssh", validBackup, mut(set("spec.overcloud.pacemaker", map[string]any{})), `pacemaker access needs ssh access: set overcloud.ssh`},
 		{"haproxy without any address", validBackup, mut(set("spec.overcloud.haproxy", map[string]any{"backend": "mysql"})), `set statsURL, statsSocket or both`},

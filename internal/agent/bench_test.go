@@ -145,7 +145,7 @@ func BenchmarkDumpThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 	out := filepath.Join(dir, "pipeline.sql.zst")
-	agentArgs := []string{"--databases=" + benchSchema}
+	agentArgs := []string{"--database=" + benchSchema}
 	// Warm up: InnoDB's buffer pool (128 MB here, smaller than the data) and the page
 	// cache see the same reads before every measured run.
 	runPipeline(b, sb, defaults, out)
@@ -179,7 +179,7 @@ func BenchmarkDumpThroughput(b *testing.B) {
 				a.CPU.Seconds(), mib(a.AgentHWM), mib(a.AgentAnon), mib(a.ChildHWM), mib(a.RusageMaxRSS))
 		}
 	}
-	smallRun := ag.Dump(b, benchNode, nil, "--databases="+benchSmallSchema)
+	smallRun := ag.Dump(b, benchNode, nil, "--database="+benchSmallSchema)
 	sb.WaitSynced(b, benchNode, 60*time.Second)
 	b.Logf("dataset %s: %d MiB InnoDB; %s: %d MiB; agent peak RSS %.1f MiB (%d MB dump) and %.1f MiB (%d MB dump)",
 		benchSchema, big.Bytes>>20, benchSmallSchema, small.Bytes>>20, mib(rss), bigRaw/1e6,

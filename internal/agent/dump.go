@@ -193,6 +193,17 @@ func withDefaults(cfg Config) (Config, error) {
 	if cfg.QueryTimeout <= 0 {
 		cfg.QueryTimeout = 30 * time.Second
 	}
+	if err := checkCredential("user name", cfg.User); err != nil {
+		return cfg, err
+	}
+	if err := checkCredential("password", cfg.Password); err != nil {
+		return cfg, err
+	}
+	for i, name := range cfg.Databases {
+		if err := checkDatabaseName(name, fmt.Sprintf("database #%d of the %d asked for", i+1, len(cfg.Databases))); err != nil {
+			return cfg, err
+		}
+	}
 	return cfg, nil
 }
 
@@ -238,7 +249,10 @@ func dumpFiles(ctx context.Context, cfg Config, art *Artifact, dbs []Database) e
 	conn := []string{"--defaults-extra-file=" + defaults, "--host=" + cfg.Address, "--port=" + strconv.Itoa(cfg.Port)}
 	if len(dbs) > 0 {
 		args := append(append([]string{}, conn...),
-			"--single-transaction", "--quick", "--routines", "--events", "--triggers", "--hex-blob", "--databases")
+			"--single-transaction", "--quick", "--routines", "--events", "--triggers", "--hex-blob", "--databases",
+			// Every name is an operand, never an option: a schema named "--where=0" (anyone who
+			// may create one on the overcloud chooses its name) would otherwise empty the dump.
+			"--")
 		for _, d := range dbs {
 			args = append(args, d.Name)
 		}
@@ -362,7 +376,10 @@ func chooseDatabases(existing, asked []string, sizes map[string]Database) ([]Dat
 		}
 		return out, nil
 	}
-	for _, e := range existing {
+	for i, e := range existing {
+		if err := checkDatabaseName(e, fmt.Sprintf("database #%d of the %d on the node (information_schema.schemata)", i+1, len(existing))); err != nil {
+			return nil, err
+		}
 		if !systemDatabases[e] {
 			d := sizes[e]
 			d.Name = e
@@ -380,8 +397,7 @@ func defaultsFile(cfg Config) (string, func(), error) {
 		return "", nil, fmt.Errorf("creating the client defaults file: %w", err)
 	}
 	cleanup := func() { _ = os.Remove(f.Name()) }
-	quote := func(s string) string { return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"` }
-	_, werr := fmt.Fprintf(f, "[client]\nuser=%s\npassword=%s\n", quote(cfg.User), quote(cfg.Password))
+	_, werr := fmt.Fprintf(f, "[client]\nuser=%s\npassword=%s\n", optionValue(cfg.User), optionValue(cfg.Password))
 	if err := errors.Join(werr, f.Chmod(0o600), f.Close()); err != nil {
 		cleanup()
 		return "", nil, err

@@ -409,7 +409,7 @@ func TestDumpTerminatedMidway(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	//nolint:gosec // G204: the binary built above
-	cmd := exec.CommandContext(ctx, bin, dumpArgs(sb, 2, creds, root, termLog, "--databases", schema)...)
+	cmd := exec.CommandContext(ctx, bin, dumpArgs(sb, 2, creds, root, termLog, "--database", schema)...)
 	cmd.Env = append(os.Environ(), "PATH="+tool+":"+os.Getenv("PATH"), "TMPDIR="+tmp)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -127,11 +127,8 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 // as the agent reaches it, so that mariadb-backup copies the server this agent re-checked
 // and desynced (a --host or --socket on the template's command line overrides them).
 func clientDefaults(cfg Config) []byte {
-	quote := func(s string) string {
-		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`).Replace(s) + `"`
-	}
 	return fmt.Appendf(nil, "[client]\nuser=%s\npassword=%s\nhost=%s\nport=%d\n",
-		quote(cfg.User), quote(cfg.Password), quote(cfg.Address), cfg.Port)
+		optionValue(cfg.User), optionValue(cfg.Password), optionValue(cfg.Address), cfg.Port)
 }
 
 // Files of the stream the agent reads.

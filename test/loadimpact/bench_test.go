@@ -360,7 +360,7 @@ func (e *env) run(b *testing.B, ph phase, round int) outcome {
 				if ctx.Err() != nil {
 					return
 				}
-				cmd, done := e.agent.Command(ctx, ph.node, e.agentCPU, "--databases="+datasetSchema,
+				cmd, done := e.agent.Command(ctx, ph.node, e.agentCPU, "--database="+datasetSchema,
 					"--desync="+strconv.FormatBool(ph.desync), "--progress-interval=0",
 					"--max-rate="+strconv.FormatInt(ph.maxRate, 10))
 				var out bytes.Buffer

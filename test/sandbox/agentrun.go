@@ -92,7 +92,7 @@ func (s *Sandbox) NewAgentRunner(t testing.TB) *AgentRunner {
 }
 
 // Command is one `agent dump` of node i (not started), run through prefix (e.g. taskset
-// -c 1) when given, with extra flags (e.g. --desync=false, --databases=x). The stop of
+// -c 1) when given, with extra flags (e.g. --desync=false, --database=x). The stop of
 // ctx sends SIGTERM, as Kubernetes does: the agent then stops the dump and sets
 // wsrep_desync OFF again. done reads the outcome after Wait and removes the backup.
 func (a *AgentRunner) Command(ctx context.Context, i int, prefix []string, extra ...string) (cmd *exec.Cmd, done func() (AgentRun, error)) {
