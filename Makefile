@@ -61,12 +61,26 @@ vet: ## go vet.
 	go vet -tags e2e ./...
 
 .PHONY: lint
-lint: golangci-lint ## golangci-lint (config in .golangci.yml).
+lint: golangci-lint shellcheck ## golangci-lint (config in .golangci.yml), then shellcheck on every shell script.
 	$(GOLANGCI_LINT) run ./...
+
+# Every shell script in the repository: a first line that is a sh/bash shebang, or a sourced
+# file that names its shell for shellcheck (hack/lib.sh).
+SHELL_SCRIPTS = $(shell git ls-files -z | xargs -0 awk 'FNR == 1 { if (/^\#!.*[\/ ](ba|da)?sh( |$$)/ || /^\# shellcheck shell=/) print FILENAME; nextfile }')
+
+.PHONY: shellcheck
+shellcheck: ## shellcheck (Debian's package, installed if missing) on every shell script: zero findings, or disabled in place with the reason.
+	@hack/ensure-packages.sh shellcheck
+	shellcheck --external-sources --source-path=SCRIPTDIR $(SHELL_SCRIPTS)
+	@echo "shellcheck: $(words $(SHELL_SCRIPTS)) scripts, no finding"
 
 .PHONY: envtest
 envtest: ## Build (once) and cache kube-apiserver and etcd for envtest.
 	@hack/setup-envtest.sh >/dev/null
+
+.PHONY: cold-rehearsal
+cold-rehearsal: ## CI: make this machine cold where that is cheap (a package per script, a cached binary, the images' caches, the state dirs), then bring everything up and check each came back. Removes things: needs CI=true or FORCE=1.
+	hack/cold-rehearsal.sh
 
 .PHONY: sandbox
 sandbox: ## Bring up (or check) the local overcloud the tests, demo and benchmarks use.

@@ -13,7 +13,7 @@ T0=$(date +%s%N)
 on_err() {
 	local rc=$?
 	[[ $- == *e* ]] || return 0
-	printf '%s: ERROR: %s line %s: `%s` exited with status %d\n' "${LOG_PREFIX:-${0##*/}}" \
+	printf '%s: ERROR: %s line %s: "%s" exited with status %d\n' "${LOG_PREFIX:-${0##*/}}" \
 		"${BASH_SOURCE[1]:-$0}" "${BASH_LINENO[0]}" "$BASH_COMMAND" "$rc" >&2
 }
 set -E

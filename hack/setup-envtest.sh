@@ -109,7 +109,10 @@ if [ "$need_etcd" = 1 ]; then
   mv -f "$mod/etcd" "$DEST/etcd.tmp" && mv -f "$DEST/etcd.tmp" "$DEST/etcd"
 fi
 
-for c in "${k8s_cmds[@]}"; do "$DEST/$c" --version >&2 2>&1 || true; done
+for c in "${k8s_cmds[@]}"; do
+  if [ "$c" = kubectl ]; then "$DEST/$c" version --client >&2 2>&1; else "$DEST/$c" --version >&2 2>&1; fi ||
+    log "WARNING: $DEST/$c does not run"
+done
 [ "$want_etcd" = 1 ] && { "$DEST/etcd" --version 2>&1 | head -1 >&2 || true; }
 log "ready in $DEST"
 echo "$DEST"
