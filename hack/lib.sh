@@ -8,11 +8,13 @@
 T0=$(date +%s%N)
 
 # Every failure says where it happened: the script, the line, the command and its status.
-# set -E makes functions, command substitutions and subshells inherit the trap; it prints
-# only under errexit, so a failure the script handles (if, ||, &&, `|| true`) stays quiet.
+# set -E makes functions inherit the trap. It prints only under errexit, so a failure the
+# script handles (if, ||, &&, `|| true`) stays quiet, and only in the script's own shell: a
+# failure inside a subshell, a pipeline or $(...) is reported once, by the command that ran
+# it (a process substitution's status, which bash ignores, is not reported at all).
 on_err() {
 	local rc=$?
-	[[ $- == *e* ]] || return 0
+	[[ $- == *e* && $BASH_SUBSHELL == 0 ]] || return 0
 	printf '%s: ERROR: %s line %s: "%s" exited with status %d\n' "${LOG_PREFIX:-${0##*/}}" \
 		"${BASH_SOURCE[1]:-$0}" "${BASH_LINENO[0]}" "$BASH_COMMAND" "$rc" >&2
 }
