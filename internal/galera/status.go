@@ -47,6 +47,9 @@ type Status struct {
 	DesyncCount int
 	// RecvQueue is wsrep_local_recv_queue.
 	RecvQueue int64
+	// FlowControlPausedNs is wsrep_flow_control_paused_ns: the time replication has been
+	// paused for flow control since the node started (its rate is the paused fraction).
+	FlowControlPausedNs int64
 	// LastCommitted is wsrep_last_committed.
 	LastCommitted int64
 	// IncomingAddresses is wsrep_incoming_addresses: the client addresses of the
@@ -58,15 +61,67 @@ type Status struct {
 	ClientConnections int
 }
 
+// ClusterPrimary is wsrep_cluster_status of a member of a primary component.
+const ClusterPrimary = "Primary"
+
+// Check names one condition of Synced by the wsrep variable it reads.
+type Check string
+
+// The conditions of Synced.
+const (
+	CheckReady         Check = "wsrep_ready"
+	CheckConnected     Check = "wsrep_connected"
+	CheckClusterStatus Check = "wsrep_cluster_status"
+	CheckLocalState    Check = "wsrep_local_state"
+)
+
+// syncedChecks are the conditions of Synced, in the order NotSynced lists them. Synced
+// and NotSynced both read this one table, so the verdict and its explanation (the
+// selection's reasons) cannot disagree.
+var syncedChecks = []struct {
+	check Check
+	ok    func(*Status) bool
+}{
+	{CheckReady, func(s *Status) bool { return s.Ready }},
+	{CheckConnected, func(s *Status) bool { return s.Connected }},
+	{CheckClusterStatus, (*Status).Primary},
+	{CheckLocalState, func(s *Status) bool { return s.LocalState == StateSynced }},
+}
+
 // Desynced reports whether the node is desynced by any means.
 func (s *Status) Desynced() bool {
 	return s.DesyncVar || s.DesyncCount > 0 || s.LocalState == StateDonor
 }
 
+// Primary reports whether the node is in a primary component (by its own view, which a
+// frozen node may still hold after its peers evicted it).
+func (s *Status) Primary() bool {
+	return s.ClusterStatus == ClusterPrimary
+}
+
 // Synced reports whether the node is a synced member of a primary component, ready
-// for queries.
+// for queries: the one predicate for "synced", in the controller's selection and
+// status and in the agent's re-check alike. Being desynced is a separate fact
+// (Desynced): a node under FLUSH TABLES WITH READ LOCK may report both.
 func (s *Status) Synced() bool {
-	return s.Ready && s.Connected && s.ClusterStatus == "Primary" && s.LocalState == StateSynced
+	for _, c := range syncedChecks {
+		if !c.ok(s) {
+			return false
+		}
+	}
+	return true
+}
+
+// NotSynced lists the conditions of Synced the node fails, in a fixed order (readiness,
+// connection, primary component, local state); none exactly when Synced is true.
+func (s *Status) NotSynced() []Check {
+	var out []Check
+	for _, c := range syncedChecks {
+		if !c.ok(s) {
+			out = append(out, c.check)
+		}
+	}
+	return out
 }
 
 // ParseStatus builds a Status from the rows of `SHOW GLOBAL STATUS LIKE 'wsrep_%'` and
@@ -110,6 +165,7 @@ func ParseStatus(status, variables map[string]string) (*Status, error) {
 	}{
 		{"wsrep_local_recv_queue", &s.RecvQueue},
 		{"wsrep_last_committed", &s.LastCommitted},
+		{"wsrep_flow_control_paused_ns", &s.FlowControlPausedNs},
 	}
 	for _, f := range ints {
 		if *f.dst, err = parseOptionalInt(status, f.key); err != nil {

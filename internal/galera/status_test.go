@@ -1,6 +1,7 @@
 package galera
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -84,6 +85,62 @@ func TestParseStatus(t *testing.T) {
 	}
 	if s.ClusterSize != 3 || s.ClusterConfID != 3 || s.LastCommitted != 1042 || len(s.IncomingAddresses) != 3 || s.NodeName != "controller-0" {
 		t.Errorf("parsed %+v", s)
+	}
+}
+
+// TestSyncedChecks: Synced and NotSynced read one table of conditions, so a node is
+// synced exactly when it fails none, and the failures come in a fixed order. A desync is
+// a separate fact: it does not count against Synced unless it changed the local state.
+func TestSyncedChecks(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(st, vars map[string]string)
+		want []Check
+	}{
+		{name: "synced"},
+		{name: "wsrep_ready OFF", edit: func(s, _ map[string]string) { s["wsrep_ready"] = "OFF" }, want: []Check{CheckReady}},
+		{name: "wsrep_connected OFF", edit: func(s, _ map[string]string) { s["wsrep_connected"] = "OFF" }, want: []Check{CheckConnected}},
+		{name: "donor", edit: func(s, _ map[string]string) {
+			s["wsrep_local_state"] = "2"
+			s["wsrep_local_state_comment"] = "Donor/Desynced"
+		}, want: []Check{CheckLocalState}},
+		{name: "joining", edit: func(s, _ map[string]string) {
+			s["wsrep_local_state"] = "1"
+			s["wsrep_local_state_comment"] = "Joining"
+		}, want: []Check{CheckLocalState}},
+		{name: "non-Primary", edit: func(s, _ map[string]string) {
+			s["wsrep_cluster_status"] = "non-Primary"
+			s["wsrep_ready"] = "OFF"
+		}, want: []Check{CheckReady, CheckClusterStatus}},
+		{name: "disconnected, initialized", edit: func(s, _ map[string]string) {
+			s["wsrep_cluster_status"] = "Disconnected"
+			s["wsrep_ready"] = "OFF"
+			s["wsrep_connected"] = "OFF"
+			s["wsrep_local_state"] = "0"
+			s["wsrep_local_state_comment"] = "Initialized"
+		}, want: []Check{CheckReady, CheckConnected, CheckClusterStatus, CheckLocalState}},
+		{name: "wsrep_desync ON, still state 4", edit: func(_, v map[string]string) { v["wsrep_desync"] = "ON" }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st, vars := healthyStatus(), map[string]string{"wsrep_desync": "OFF"}
+			if tc.edit != nil {
+				tc.edit(st, vars)
+			}
+			s, err := ParseStatus(st, vars)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.NotSynced(); !slices.Equal(got, tc.want) {
+				t.Errorf("NotSynced() = %v, want %v", got, tc.want)
+			}
+			if s.Synced() != (len(tc.want) == 0) {
+				t.Errorf("Synced() = %v with NotSynced() = %v", s.Synced(), s.NotSynced())
+			}
+			if s.Primary() != (s.ClusterStatus == ClusterPrimary) || slices.Contains(s.NotSynced(), CheckClusterStatus) == s.Primary() {
+				t.Errorf("Primary() = %v for %q", s.Primary(), s.ClusterStatus)
+			}
+		})
 	}
 }
 

@@ -4,10 +4,15 @@
 package selection
 
 import (
+	"cmp"
 	"fmt"
+	"math"
 	"net"
-	"sort"
+	"slices"
 	"strings"
+
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/galera"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/pacemaker"
 )
 
 // Galera is what a node's own wsrep status said.
@@ -35,9 +40,35 @@ type Galera struct {
 	ClientConnections int
 	// RecvQueue is wsrep_local_recv_queue.
 	RecvQueue int64
+	// FlowControlPausedNs is wsrep_flow_control_paused_ns (reported, not used to decide).
+	FlowControlPausedNs int64
 	// IncomingAddresses is wsrep_incoming_addresses (host:port of each member).
 	IncomingAddresses []string
 }
+
+// status is the node's wsrep state in the galera package's type, so that galera's
+// predicates (Synced, Primary, NotSynced) decide here exactly as they decide in the
+// agent's re-check. Desynced has no field there to go to: it already is
+// galera.Status.Desynced()'s verdict (internal/probe), and is read as such.
+func (g Galera) status() *galera.Status {
+	return &galera.Status{
+		LocalState: galera.LocalState(g.LocalState), LocalStateComment: g.LocalStateComment,
+		ClusterStatus: g.ClusterStatus, ClusterSize: g.ClusterSize,
+		ClusterStateUUID: g.ClusterStateUUID, ClusterConfID: g.ClusterConfID,
+		Ready: g.Ready, Connected: g.Connected, RecvQueue: g.RecvQueue,
+		FlowControlPausedNs: g.FlowControlPausedNs, IncomingAddresses: g.IncomingAddresses,
+		ClientConnections: g.ClientConnections,
+	}
+}
+
+// Synced is true for a synced member of a primary component, ready for queries:
+// internal/galera's Status.Synced(), which the agent's re-check uses, applied to the
+// snapshot's copy of the status; false when Galera did not answer. Being desynced is
+// the separate fact Desynced.
+func (g Galera) Synced() bool { return g.Reachable && g.status().Synced() }
+
+// primary is galera.Status.Primary() of a node that answered.
+func (g Galera) primary() bool { return g.Reachable && g.status().Primary() }
 
 // Pacemaker is what crm_mon said of one node.
 type Pacemaker struct {
@@ -54,6 +85,11 @@ type Pacemaker struct {
 	// HoldsVIP is true when the database VIP runs on the node.
 	HoldsVIP bool
 }
+
+// promoted is Pacemaker's own fact, not Galera's: galera runs promoted on the node
+// (pacemaker.RolePromoted, to which crm_mon's Master is normalised). A failed instance is
+// the separate fact GaleraFailed.
+func (p *Pacemaker) promoted() bool { return p.GaleraRole == string(pacemaker.RolePromoted) }
 
 // PacemakerCluster is the cluster-wide part of the Pacemaker probe.
 type PacemakerCluster struct {
@@ -97,6 +133,12 @@ type Node struct {
 	// HAProxy is nil when HAProxy was not probed, or has no server for the node.
 	HAProxy *HAProxyServer
 }
+
+// holdsVIP reports whether Pacemaker runs the database VIP on the node.
+func (n Node) holdsVIP() bool { return n.Pacemaker != nil && n.Pacemaker.HoldsVIP }
+
+// nextTarget reports whether HAProxy would send the next new client to the node.
+func (n Node) nextTarget() bool { return n.HAProxy != nil && n.HAProxy.NextTarget }
 
 // Snapshot is one observation of every node.
 type Snapshot struct {
@@ -154,6 +196,8 @@ type Decision struct {
 	Nodes []NodeDecision
 	// Reason explains the choice, or why there is none, in one sentence.
 	Reason string
+	// SplitBrain is true when several primary components claim the cluster.
+	SplitBrain bool
 }
 
 // Decide chooses the node to back up from.
@@ -165,40 +209,36 @@ func Decide(s Snapshot, p Policy) Decision {
 	ev := evaluator{views: viewProblems(s.Nodes), excluded: set(p.Excluded), pinned: p.Pinned,
 		pacemaker: pcmkUsable, active: active, source: source}
 
+	for _, why := range ev.views {
+		d.SplitBrain = d.SplitBrain || strings.HasPrefix(why, splitBrainReason)
+	}
 	d.Nodes = make([]NodeDecision, len(s.Nodes))
 	var eligible []int
+	var idle []candidate
 	for i, n := range s.Nodes {
-		if n.Pacemaker != nil && n.Pacemaker.HoldsVIP && pcmkUsable {
+		if n.holdsVIP() && pcmkUsable {
 			d.VIPNode = n.Name
 		}
 		d.Nodes[i] = ev.row(n)
-		if pcmkNote != "" {
-			d.Nodes[i].Reason += " (" + pcmkNote + ")"
-		}
 		if d.Nodes[i].Eligible {
 			eligible = append(eligible, i)
+			if n.Name != active {
+				idle = append(idle, candidate{Node: n, rank: rank(p.Preferred, n.Name)})
+			}
 		}
 	}
+	slices.SortStableFunc(idle, func(a, b candidate) int { r, _ := decisive(a, b); return r })
 
-	var idle []int
-	for _, i := range eligible {
-		if s.Nodes[i].Name != active {
-			idle = append(idle, i)
-		}
-	}
-	pref := map[string]int{}
-	for i, n := range p.Preferred {
-		if _, dup := pref[n]; !dup {
-			pref[n] = i
-		}
-	}
-	sort.SliceStable(idle, func(a, b int) bool { return better(s.Nodes[idle[a]], s.Nodes[idle[b]], pref) })
-
+	notChosen := map[string]string{}
 	switch {
 	case len(idle) > 0:
-		chosen := s.Nodes[idle[0]]
+		chosen := idle[0]
 		d.Selected = chosen.Name
-		d.Reason = fmt.Sprintf("%s is synced and idle: %s", chosen.Name, choiceWhy(chosen, idle, s.Nodes, pref))
+		d.Reason = fmt.Sprintf("%s is synced and idle: %s", chosen.Name, choiceWhy(idle))
+		for _, c := range idle[1:] {
+			_, k := decisive(chosen, c)
+			notChosen[c.Name] = fmt.Sprintf("not chosen, %s goes first: %s", chosen.Name, k.why(chosen, c))
+		}
 	case p.AllowActive && active != "" && contains(eligible, s.Nodes, active):
 		d.Selected = active
 		d.Reason = fmt.Sprintf("no idle node is eligible; %s serves clients but allowActiveNode is set", active)
@@ -206,9 +246,16 @@ func Decide(s Snapshot, p Policy) Decision {
 		d.Reason = noIdleReason(eligible, active, len(s.Nodes))
 	}
 	for i := range d.Nodes {
-		if d.Nodes[i].Name == d.Selected {
-			d.Nodes[i].Selected = true
-			d.Nodes[i].Reason = "selected: " + d.Nodes[i].Reason
+		r := &d.Nodes[i]
+		if why, ok := notChosen[r.Name]; ok {
+			r.Reason += "; " + why
+		}
+		if pcmkNote != "" {
+			r.Reason += " (" + pcmkNote + ")"
+		}
+		if r.Name == d.Selected {
+			r.Selected = true
+			r.Reason = "selected: " + r.Reason
 		}
 	}
 	return d
@@ -227,12 +274,12 @@ type evaluator struct {
 // row is a node's role, eligibility and reason (every failing check is listed).
 func (e evaluator) row(n Node) NodeDecision {
 	var why []string
-	synced := false
+	usable := false // synced and not desynced, as the agent's re-check requires
 	if !n.Galera.Reachable {
 		why = append(why, "Galera did not answer: "+n.Galera.Error)
 	} else {
 		gw := galeraProblems(n.Galera)
-		synced = len(gw) == 0
+		usable = len(gw) == 0
 		why = append(why, gw...)
 		if v, ok := e.views[n.Name]; ok {
 			why = append(why, v)
@@ -253,7 +300,7 @@ func (e evaluator) row(n Node) NodeDecision {
 		r.Role = RoleActive
 	case !n.Galera.Reachable:
 		r.Role = RoleUnknown
-	case synced && e.views[n.Name] == "":
+	case usable && e.views[n.Name] == "":
 		r.Role = RoleStandby
 	default:
 		r.Role = RoleUnavailable
@@ -318,25 +365,38 @@ func activeNode(s Snapshot) (string, string) {
 	return "", ""
 }
 
+// galeraProblems words what keeps a node that answered from being a backup source as far
+// as Galera goes: each condition of galera.Status.Synced() it fails (NotSynced reads the
+// same table as Synced), then a desync (galera.Status.Desynced()). It is empty exactly
+// when the node is synced and not desynced, the test the agent's re-check makes.
 func galeraProblems(g Galera) []string {
 	var why []string
-	if !g.Ready {
-		why = append(why, "wsrep_ready is OFF")
+	for _, c := range g.status().NotSynced() {
+		if c == galera.CheckLocalState && g.Desynced {
+			continue // a desynced node's state is worded as the desync, below
+		}
+		why = append(why, notSyncedWords(c, g))
 	}
-	if !g.Connected {
-		why = append(why, "wsrep_connected is OFF")
-	}
-	if g.ClusterStatus != "Primary" {
-		why = append(why, fmt.Sprintf("not in the primary component (wsrep_cluster_status=%s)", g.ClusterStatus))
-	}
-	switch {
-	case g.Desynced:
+	if g.Desynced {
 		why = append(why, fmt.Sprintf("already desynced (wsrep_local_state=%d %s): another backup, a state transfer donor or a global read lock",
 			g.LocalState, g.LocalStateComment))
-	case g.LocalState != 4:
-		why = append(why, fmt.Sprintf("not synced (wsrep_local_state=%d %s)", g.LocalState, g.LocalStateComment))
 	}
 	return why
+}
+
+// notSyncedWords says how a node fails one condition of galera.Status.Synced().
+func notSyncedWords(c galera.Check, g Galera) string {
+	switch c {
+	case galera.CheckReady:
+		return "wsrep_ready is OFF"
+	case galera.CheckConnected:
+		return "wsrep_connected is OFF"
+	case galera.CheckClusterStatus:
+		return fmt.Sprintf("not in the primary component (wsrep_cluster_status=%s)", g.ClusterStatus)
+	case galera.CheckLocalState:
+		return fmt.Sprintf("not synced (wsrep_local_state=%d %s)", g.LocalState, g.LocalStateComment)
+	}
+	return fmt.Sprintf("not synced (%s)", c)
 }
 
 // viewKey identifies a primary component view.
@@ -344,6 +404,9 @@ type viewKey struct {
 	uuid string
 	conf int64
 }
+
+// splitBrainReason starts the reason of every node of a split brain.
+const splitBrainReason = "split brain: several primary components claim the cluster: "
 
 // viewProblems cross-checks the nodes that claim to be in a primary component. A node
 // frozen (SIGSTOP) and resumed still reports its old view for a few seconds (size 3,
@@ -354,7 +417,7 @@ func viewProblems(nodes []Node) map[string]string {
 	groups := map[viewKey][]Node{}
 	var keys []viewKey
 	for _, n := range nodes {
-		if !n.Galera.Reachable || n.Galera.ClusterStatus != "Primary" {
+		if !n.Galera.primary() {
 			continue
 		}
 		k := viewKey{n.Galera.ClusterStateUUID, n.Galera.ClusterConfID}
@@ -374,7 +437,7 @@ func viewProblems(nodes []Node) map[string]string {
 		}
 		for _, n := range groups[k] {
 			if splitBrain {
-				out[n.Name] = "split brain: several primary components claim the cluster: " + describeViews(groups, keys)
+				out[n.Name] = splitBrainReason + describeViews(groups, keys)
 			} else {
 				out[n.Name] = fmt.Sprintf("stale view (conf_id %d, size %d) contradicted by %s (conf_id %d, size %d): frozen or evicted",
 					k.conf, n.Galera.ClusterSize, names(groups[current]), current.conf, groups[current][0].Galera.ClusterSize)
@@ -489,7 +552,7 @@ func pacemakerProblems(p *Pacemaker) []string {
 	if p.GaleraFailed {
 		why = append(why, "galera failed here")
 	}
-	if p.GaleraRole != "Promoted" {
+	if !p.promoted() {
 		role := p.GaleraRole
 		if role == "" {
 			role = "not running"
@@ -508,68 +571,132 @@ func eligibleReason(n Node, role Role, source string) string {
 	if role == RoleActive {
 		r = fmt.Sprintf("serves clients (%s); %s", source, r)
 	}
-	if n.Pacemaker != nil && n.Pacemaker.HoldsVIP {
+	if n.holdsVIP() {
 		r += ", holds the database VIP"
 	}
 	return r
 }
 
-// better orders idle candidates: preferred (in the listed order), then not holding
-// the VIP, then not where HAProxy sends the next client, then fewest client connections
-// (unknown last), then shortest receive queue, then name.
-func better(a, b Node, pref map[string]int) bool {
-	pa, aok := pref[a.Name]
-	pb, bok := pref[b.Name]
-	if aok != bok {
-		return aok
-	}
-	if aok && pa != pb {
-		return pa < pb
-	}
-	va, vb := a.Pacemaker != nil && a.Pacemaker.HoldsVIP, b.Pacemaker != nil && b.Pacemaker.HoldsVIP
-	if va != vb {
-		return !va
-	}
-	na, nb := a.HAProxy != nil && a.HAProxy.NextTarget, b.HAProxy != nil && b.HAProxy.NextTarget
-	if na != nb {
-		return !na
-	}
-	ca, cb := a.Galera.ClientConnections, b.Galera.ClientConnections
-	if (ca < 0) != (cb < 0) {
-		return ca >= 0
-	}
-	if ca != cb {
-		return ca < cb
-	}
-	if a.Galera.RecvQueue != b.Galera.RecvQueue {
-		return a.Galera.RecvQueue < b.Galera.RecvQueue
-	}
-	return a.Name < b.Name
+// candidate is an eligible node that does not serve clients, as the order sees it.
+type candidate struct {
+	Node
+	// rank is the node's position in nodeSelection.preferredNodes (its first one),
+	// math.MaxInt when it is not listed.
+	rank int
 }
 
-// choiceWhy explains why the first idle candidate won.
-func choiceWhy(chosen Node, idle []int, nodes []Node, pref map[string]int) string {
-	if len(idle) == 1 {
+func (c candidate) preferred() bool { return c.rank != math.MaxInt }
+
+// rank is name's position in preferred, math.MaxInt when it is not there.
+func rank(preferred []string, name string) int {
+	if i := slices.Index(preferred, name); i >= 0 {
+		return i
+	}
+	return math.MaxInt
+}
+
+// criterion is one step of the order among candidates.
+type criterion struct {
+	// name is what the criterion is called (in tests and by readers).
+	name string
+	// cmp is negative when a goes first, zero when the criterion does not tell a and b
+	// apart.
+	cmp func(a, b candidate) int
+	// why says what put w before l, when this criterion is the one that decided.
+	why func(w, l candidate) string
+}
+
+// criteria is the order among candidates, the one table that both sorts them and
+// explains the choice (the decision's reason and the row of every candidate not chosen),
+// so the two cannot drift: the first criterion on which two candidates differ decides,
+// and its words say why. Preferred nodes first (in the listed order), then not holding
+// the VIP, then not where HAProxy sends the next client, then fewest client connections
+// (unknown last), then shortest receive queue, then name: the name makes it a total
+// order, so the choice does not depend on the order nodes are listed in.
+var criteria = []criterion{
+	{
+		name: "preferred",
+		cmp:  func(a, b candidate) int { return cmp.Compare(a.rank, b.rank) },
+		why: func(_, l candidate) string {
+			if l.preferred() {
+				return fmt.Sprintf("a preferred node, listed before %s", l.Name)
+			}
+			return "a preferred node"
+		},
+	},
+	{
+		name: "database VIP",
+		cmp:  falseFirst(Node.holdsVIP),
+		why:  func(_, l candidate) string { return fmt.Sprintf("does not hold the database VIP (%s does)", l.Name) },
+	},
+	{
+		name: "HAProxy next target",
+		cmp:  falseFirst(Node.nextTarget),
+		why:  func(_, l candidate) string { return fmt.Sprintf("HAProxy would send its next client to %s", l.Name) },
+	},
+	{
+		name: "client connections",
+		cmp:  func(a, b candidate) int { return cmp.Compare(connections(a), connections(b)) },
+		why: func(w, l candidate) string {
+			if connections(l) == math.MaxInt {
+				return fmt.Sprintf("fewest client connections (%d; unknown on %s)", w.Galera.ClientConnections, l.Name)
+			}
+			return fmt.Sprintf("fewest client connections (%d)", w.Galera.ClientConnections)
+		},
+	},
+	{
+		name: "receive queue",
+		cmp:  func(a, b candidate) int { return cmp.Compare(a.Galera.RecvQueue, b.Galera.RecvQueue) },
+		why:  func(w, _ candidate) string { return fmt.Sprintf("shortest receive queue (%d)", w.Galera.RecvQueue) },
+	},
+	{
+		name: "name",
+		cmp:  func(a, b candidate) int { return strings.Compare(a.Name, b.Name) },
+		why:  func(_, l candidate) string { return fmt.Sprintf("ties with %s, first by name", l.Name) },
+	},
+}
+
+// decisive is the first criterion on which a and b differ and its comparison; the last
+// criterion (the name) when none tells them apart.
+func decisive(a, b candidate) (int, criterion) {
+	for _, c := range criteria {
+		if r := c.cmp(a, b); r != 0 {
+			return r, c
+		}
+	}
+	return 0, criteria[len(criteria)-1]
+}
+
+// falseFirst orders the candidates of which f is false before those of which it is true.
+func falseFirst(f func(Node) bool) func(a, b candidate) int {
+	return func(a, b candidate) int {
+		fa, fb := f(a.Node), f(b.Node)
+		switch {
+		case fa == fb:
+			return 0
+		case fa:
+			return 1
+		}
+		return -1
+	}
+}
+
+// connections is the candidate's client connections as the order ranks them: unknown last.
+func connections(c candidate) int {
+	if c.Galera.ClientConnections < 0 {
+		return math.MaxInt
+	}
+	return c.Galera.ClientConnections
+}
+
+// choiceWhy explains why the first of the sorted candidates won: by the criterion that
+// put it before the runner-up, its closest contender.
+func choiceWhy(sorted []candidate) string {
+	if len(sorted) == 1 {
 		return "the only eligible node that does not serve clients"
 	}
-	runner := nodes[idle[1]]
-	if _, ok := pref[chosen.Name]; ok {
-		return "a preferred node"
-	}
-	if runner.Pacemaker != nil && runner.Pacemaker.HoldsVIP && (chosen.Pacemaker == nil || !chosen.Pacemaker.HoldsVIP) {
-		return fmt.Sprintf("does not hold the database VIP (%s does)", runner.Name)
-	}
-	if runner.HAProxy != nil && runner.HAProxy.NextTarget && (chosen.HAProxy == nil || !chosen.HAProxy.NextTarget) {
-		return fmt.Sprintf("HAProxy would send its next client to %s", runner.Name)
-	}
-	ca, cb := chosen.Galera.ClientConnections, runner.Galera.ClientConnections
-	if ca >= 0 && ca != cb {
-		return fmt.Sprintf("fewest client connections (%d)", ca)
-	}
-	if chosen.Galera.RecvQueue != runner.Galera.RecvQueue {
-		return fmt.Sprintf("shortest receive queue (%d)", chosen.Galera.RecvQueue)
-	}
-	return fmt.Sprintf("ties with %s, first by name", runner.Name)
+	_, k := decisive(sorted[0], sorted[1])
+	return k.why(sorted[0], sorted[1])
 }
 
 func noIdleReason(eligible []int, active string, total int) string {

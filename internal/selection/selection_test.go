@@ -1,8 +1,12 @@
 package selection
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/galera"
 )
 
 const uuid = "5f3b2a10-1111-11ef-8000-0242ac110002"
@@ -23,7 +27,7 @@ func three(c0, c1, c2 int) []Node {
 
 type edit func([]Node)
 
-func galera(i int, f func(*Galera)) edit { return func(n []Node) { f(&n[i].Galera) } }
+func withGalera(i int, f func(*Galera)) edit { return func(n []Node) { f(&n[i].Galera) } }
 
 func pcmk(i int, f func(*Pacemaker)) edit {
 	return func(n []Node) {
@@ -87,7 +91,7 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:  "after failover the new active node is avoided",
-			nodes: three(0, 35, 0), edits: []edit{healthyPacemaker(0), stickOn(1), galera(0, func(g *Galera) { g.Reachable = false; g.Error = "connection refused" })},
+			nodes: three(0, 35, 0), edits: []edit{healthyPacemaker(0), stickOn(1), withGalera(0, func(g *Galera) { g.Reachable = false; g.Error = "connection refused" })},
 			pcmk: okPcmk, hap: okHAP, selected: "controller-2", active: "controller-1", vip: "controller-0",
 			ineligible: []string{"controller-0"}, nodeReason: map[string]string{"controller-0": "Galera did not answer: connection refused"},
 		},
@@ -127,18 +131,18 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:  "desynced node excluded",
-			nodes: three(30, 0, 0), edits: []edit{stickOn(0), galera(1, func(g *Galera) { g.Desynced = true })}, hap: okHAP,
+			nodes: three(30, 0, 0), edits: []edit{stickOn(0), withGalera(1, func(g *Galera) { g.Desynced = true })}, hap: okHAP,
 			selected: "controller-2", ineligible: []string{"controller-1"}, nodeReason: map[string]string{"controller-1": "already desynced"},
 		},
 		{
 			name:  "donor node excluded",
-			nodes: three(30, 0, 0), edits: []edit{stickOn(0), galera(2, func(g *Galera) { g.LocalState = 2; g.LocalStateComment = "Donor/Desynced"; g.Desynced = true })}, hap: okHAP,
+			nodes: three(30, 0, 0), edits: []edit{stickOn(0), withGalera(2, func(g *Galera) { g.LocalState = 2; g.LocalStateComment = "Donor/Desynced"; g.Desynced = true })}, hap: okHAP,
 			selected: "controller-1", ineligible: []string{"controller-2"}, nodeReason: map[string]string{"controller-2": "already desynced (wsrep_local_state=2 Donor/Desynced)"},
 		},
 		{
 			name:  "non-Primary node excluded",
 			nodes: three(30, 0, 0),
-			edits: []edit{stickOn(0), galera(1, func(g *Galera) {
+			edits: []edit{stickOn(0), withGalera(1, func(g *Galera) {
 				g.ClusterStatus = "non-Primary"
 				g.Ready = false
 				g.ClusterSize = 1
@@ -152,24 +156,24 @@ func TestDecide(t *testing.T) {
 		{
 			name:  "frozen node resumed: stale view contradicted by its peers",
 			nodes: three(30, 0, 0),
-			edits: []edit{stickOn(0), galera(0, func(g *Galera) { g.ClusterSize = 2; g.ClusterConfID = 8 }), galera(1, func(g *Galera) { g.ClusterSize = 2; g.ClusterConfID = 8 }),
-				galera(2, func(g *Galera) { g.ClientConnections = 0 })},
+			edits: []edit{stickOn(0), withGalera(0, func(g *Galera) { g.ClusterSize = 2; g.ClusterConfID = 8 }), withGalera(1, func(g *Galera) { g.ClusterSize = 2; g.ClusterConfID = 8 }),
+				withGalera(2, func(g *Galera) { g.ClientConnections = 0 })},
 			hap: okHAP, selected: "controller-1", ineligible: []string{"controller-2"},
 			nodeReason: map[string]string{"controller-2": "stale view (conf_id 7, size 3) contradicted by controller-0,controller-1 (conf_id 8, size 2)"},
 		},
 		{
 			name:  "split brain: two self-consistent primary components, nothing is trusted",
 			nodes: three(5, 5, 5),
-			edits: []edit{galera(0, func(g *Galera) { g.ClusterSize = 1; g.ClusterConfID = 9 }), galera(1, func(g *Galera) { g.ClusterSize = 2; g.ClusterConfID = 8 }),
-				galera(2, func(g *Galera) { g.ClusterSize = 2; g.ClusterConfID = 8 })},
+			edits: []edit{withGalera(0, func(g *Galera) { g.ClusterSize = 1; g.ClusterConfID = 9 }), withGalera(1, func(g *Galera) { g.ClusterSize = 2; g.ClusterConfID = 8 }),
+				withGalera(2, func(g *Galera) { g.ClusterSize = 2; g.ClusterConfID = 8 })},
 			selected: "", ineligible: []string{"controller-0", "controller-1", "controller-2"}, reason: "none of the 3 nodes is eligible",
 			nodeReason: map[string]string{"controller-0": "split brain"},
 		},
 		{
 			name:  "split brain with different state UUIDs",
 			nodes: three(0, 0, 0),
-			edits: []edit{galera(0, func(g *Galera) { g.ClusterSize = 1; g.ClusterStateUUID = "aaaaaaaa-2222" }),
-				galera(1, func(g *Galera) { g.ClusterSize = 2 }), galera(2, func(g *Galera) { g.ClusterSize = 2 })},
+			edits: []edit{withGalera(0, func(g *Galera) { g.ClusterSize = 1; g.ClusterStateUUID = "aaaaaaaa-2222" }),
+				withGalera(1, func(g *Galera) { g.ClusterSize = 2 }), withGalera(2, func(g *Galera) { g.ClusterSize = 2 })},
 			selected: "", ineligible: []string{"controller-0", "controller-1", "controller-2"},
 		},
 		{
@@ -228,24 +232,24 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:  "the VIP holder is used when it is the only idle node",
-			nodes: three(30, 0, 0), edits: []edit{healthyPacemaker(1), stickOn(0), galera(2, func(g *Galera) { g.Desynced = true })}, pcmk: okPcmk, hap: okHAP,
+			nodes: three(30, 0, 0), edits: []edit{healthyPacemaker(1), stickOn(0), withGalera(2, func(g *Galera) { g.Desynced = true })}, pcmk: okPcmk, hap: okHAP,
 			selected: "controller-1", vip: "controller-1", reason: "the only eligible node that does not serve clients", ineligible: []string{"controller-2"},
 		},
 		{
 			name:  "every node ineligible",
 			nodes: three(0, 0, 0),
-			edits: []edit{galera(0, func(g *Galera) { g.Reachable = false; g.Error = "i/o timeout" }), galera(1, func(g *Galera) { g.Desynced = true }),
-				galera(2, func(g *Galera) { g.LocalState = 1; g.LocalStateComment = "Joining" })},
+			edits: []edit{withGalera(0, func(g *Galera) { g.Reachable = false; g.Error = "i/o timeout" }), withGalera(1, func(g *Galera) { g.Desynced = true }),
+				withGalera(2, func(g *Galera) { g.LocalState = 1; g.LocalStateComment = "Joining" })},
 			selected: "", ineligible: []string{"controller-0", "controller-1", "controller-2"}, reason: "no idle node: none of the 3 nodes is eligible",
 		},
 		{
 			name:  "only the active node is eligible: wait",
-			nodes: three(30, 0, 0), edits: []edit{stickOn(0), galera(1, func(g *Galera) { g.Desynced = true }), galera(2, func(g *Galera) { g.Desynced = true })}, hap: okHAP,
+			nodes: three(30, 0, 0), edits: []edit{stickOn(0), withGalera(1, func(g *Galera) { g.Desynced = true }), withGalera(2, func(g *Galera) { g.Desynced = true })}, hap: okHAP,
 			selected: "", active: "controller-0", reason: "set allowActiveNode to use it", ineligible: []string{"controller-1", "controller-2"},
 		},
 		{
 			name:  "only the active node is eligible and allowActiveNode: use it",
-			nodes: three(30, 0, 0), edits: []edit{stickOn(0), galera(1, func(g *Galera) { g.Desynced = true }), galera(2, func(g *Galera) { g.Desynced = true })}, hap: okHAP,
+			nodes: three(30, 0, 0), edits: []edit{stickOn(0), withGalera(1, func(g *Galera) { g.Desynced = true }), withGalera(2, func(g *Galera) { g.Desynced = true })}, hap: okHAP,
 			policy: Policy{AllowActive: true}, selected: "controller-0", reason: "allowActiveNode is set", ineligible: []string{"controller-1", "controller-2"},
 		},
 		{
@@ -259,7 +263,7 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:  "preferred nodes in order, when eligible",
-			nodes: three(30, 0, 0), edits: []edit{stickOn(0), galera(2, func(g *Galera) { g.ClientConnections = 5 })}, hap: okHAP,
+			nodes: three(30, 0, 0), edits: []edit{stickOn(0), withGalera(2, func(g *Galera) { g.ClientConnections = 5 })}, hap: okHAP,
 			policy: Policy{Preferred: []string{"controller-2", "controller-1"}}, selected: "controller-2", reason: "a preferred node",
 		},
 		{
@@ -281,7 +285,7 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:  "pinned node not eligible: wait",
-			nodes: three(30, 0, 0), edits: []edit{stickOn(0), galera(2, func(g *Galera) { g.Desynced = true })}, hap: okHAP,
+			nodes: three(30, 0, 0), edits: []edit{stickOn(0), withGalera(2, func(g *Galera) { g.Desynced = true })}, hap: okHAP,
 			policy: Policy{Pinned: "controller-2"}, selected: "", ineligible: []string{"controller-0", "controller-1", "controller-2"},
 		},
 		{
@@ -292,7 +296,7 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:  "equal connections: shorter receive queue wins",
-			nodes: three(30, 2, 2), edits: []edit{stickOn(0), galera(1, func(g *Galera) { g.RecvQueue = 40 })}, hap: okHAP,
+			nodes: three(30, 2, 2), edits: []edit{stickOn(0), withGalera(1, func(g *Galera) { g.RecvQueue = 40 })}, hap: okHAP,
 			selected: "controller-2", reason: "shortest receive queue (0)",
 		},
 		{
@@ -372,13 +376,241 @@ func TestDecideIsATotalOrder(t *testing.T) {
 func TestRoles(t *testing.T) {
 	nodes := three(30, 0, 0)
 	stickOn(0)(nodes)
-	galera(1, func(g *Galera) { g.Reachable = false })(nodes)
-	galera(2, func(g *Galera) { g.ClusterStatus = "non-Primary" })(nodes)
+	withGalera(1, func(g *Galera) { g.Reachable = false })(nodes)
+	withGalera(2, func(g *Galera) { g.ClusterStatus = "non-Primary" })(nodes)
 	d := Decide(Snapshot{Nodes: nodes, HAProxy: &HAProxyBackend{}}, Policy{})
 	want := []Role{RoleActive, RoleUnknown, RoleUnavailable}
 	for i, r := range d.Nodes {
 		if r.Role != want[i] {
 			t.Errorf("%s role %s, want %s", r.Name, r.Role, want[i])
+		}
+	}
+}
+
+// TestChoiceNamesTheDecidingCriterion: for every criterion of the order, two idle
+// candidates that differ in it alone. The one it favours wins although it is second by
+// name (but for the name itself), and the decision's reason and the loser's row both give
+// that criterion's words: the order and its explanation come from one table.
+func TestChoiceNamesTheDecidingCriterion(t *testing.T) {
+	cases := []struct {
+		criterion     string
+		edits         []edit
+		policy        Policy
+		winner, loser string
+		why           string // the deciding criterion's words, exactly
+	}{
+		{
+			criterion: "preferred", policy: Policy{Preferred: []string{"controller-2"}},
+			winner: "controller-2", loser: "controller-1", why: "a preferred node",
+		},
+		{
+			criterion: "preferred", policy: Policy{Preferred: []string{"controller-2", "controller-1"}},
+			winner: "controller-2", loser: "controller-1", why: "a preferred node, listed before controller-1",
+		},
+		{
+			criterion: "database VIP", edits: []edit{pcmk(1, func(p *Pacemaker) { p.HoldsVIP = true })},
+			winner: "controller-2", loser: "controller-1", why: "does not hold the database VIP (controller-1 does)",
+		},
+		{
+			criterion: "HAProxy next target", edits: []edit{func(n []Node) { n[1].HAProxy.NextTarget = true }},
+			winner: "controller-2", loser: "controller-1", why: "HAProxy would send its next client to controller-1",
+		},
+		{
+			criterion: "client connections",
+			edits:     []edit{withGalera(1, func(g *Galera) { g.ClientConnections = 5 }), withGalera(2, func(g *Galera) { g.ClientConnections = 4 })},
+			winner:    "controller-2", loser: "controller-1", why: "fewest client connections (4)",
+		},
+		{
+			criterion: "client connections", edits: []edit{withGalera(1, func(g *Galera) { g.ClientConnections = -1 })},
+			winner: "controller-2", loser: "controller-1", why: "fewest client connections (0; unknown on controller-1)",
+		},
+		{
+			criterion: "receive queue", edits: []edit{withGalera(1, func(g *Galera) { g.RecvQueue = 40 })},
+			winner: "controller-2", loser: "controller-1", why: "shortest receive queue (0)",
+		},
+		{
+			criterion: "name",
+			winner:    "controller-1", loser: "controller-2", why: "ties with controller-2, first by name",
+		},
+	}
+	covered := map[string]bool{}
+	for _, tc := range cases {
+		t.Run(tc.criterion+": "+tc.why, func(t *testing.T) {
+			covered[tc.criterion] = true
+			// controller-0 serves the clients (stick table); controller-1 and controller-2
+			// are the candidates; nobody holds the VIP unless a case says so.
+			nodes := three(30, 0, 0)
+			for _, e := range append([]edit{healthyPacemaker(-1), stickOn(0)}, tc.edits...) {
+				e(nodes)
+			}
+			byName := map[string]candidate{}
+			for _, n := range nodes {
+				byName[n.Name] = candidate{Node: n, rank: rank(tc.policy.Preferred, n.Name)}
+			}
+			w, l := byName[tc.winner], byName[tc.loser]
+			for _, c := range criteria {
+				if got := c.cmp(w, l); c.name != tc.criterion && c.name != "name" && got != 0 {
+					t.Fatalf("the candidates differ in %q too (cmp %d): the case must isolate %q", c.name, got, tc.criterion)
+				}
+			}
+			if r, k := decisive(w, l); r >= 0 || k.name != tc.criterion {
+				t.Fatalf("decisive(%s, %s) = %d by %q, want < 0 by %q", tc.winner, tc.loser, r, k.name, tc.criterion)
+			}
+
+			d := Decide(Snapshot{Nodes: nodes, Pacemaker: &PacemakerCluster{Quorum: true}, HAProxy: &HAProxyBackend{}}, tc.policy)
+			if d.Selected != tc.winner {
+				t.Fatalf("selected %q, want %q (reason: %s)", d.Selected, tc.winner, d.Reason)
+			}
+			if want := tc.winner + " is synced and idle: " + tc.why; d.Reason != want {
+				t.Errorf("reason %q, want %q", d.Reason, want)
+			}
+			for _, r := range d.Nodes {
+				switch r.Name {
+				case tc.winner:
+					if strings.Contains(r.Reason, "not chosen") || !strings.HasPrefix(r.Reason, "selected: ") {
+						t.Errorf("winner's row %q", r.Reason)
+					}
+				case tc.loser:
+					if want := "; not chosen, " + tc.winner + " goes first: " + tc.why; !strings.HasSuffix(r.Reason, want) {
+						t.Errorf("loser's row %q does not end with %q", r.Reason, want)
+					}
+				default:
+					if strings.Contains(r.Reason, "not chosen") {
+						t.Errorf("active node's row %q explains a choice it was never part of", r.Reason)
+					}
+				}
+			}
+		})
+	}
+	for _, c := range criteria {
+		if !covered[c.name] {
+			t.Errorf("criterion %q has no case here", c.name)
+		}
+	}
+}
+
+// TestNotChosenAgainstTheChosen: with three candidates, each one not chosen is told the
+// criterion that put the chosen node before it, which need not be the one that decided
+// against the runner-up.
+func TestNotChosenAgainstTheChosen(t *testing.T) {
+	nodes := append(three(30, 2, 2), synced("controller-3", "10.77.0.14", 2))
+	for i := range nodes {
+		nodes[i].Galera.ClusterSize = 4
+		nodes[i].Galera.IncomingAddresses = append(slices.Clone(nodes[i].Galera.IncomingAddresses), "10.77.0.14:3306")
+	}
+	stickOn(0)(nodes)
+	withGalera(2, func(g *Galera) { g.RecvQueue = 9 })(nodes)
+	nodes[3].HAProxy.NextTarget = true
+	d := Decide(Snapshot{Nodes: nodes, HAProxy: &HAProxyBackend{}}, Policy{})
+	if want := "controller-1 is synced and idle: shortest receive queue (0)"; d.Selected != "controller-1" || d.Reason != want {
+		t.Fatalf("selected %q: %q, want controller-1: %q", d.Selected, d.Reason, want)
+	}
+	want := []string{
+		"",
+		"selected: synced in the primary component, 2 client connections",
+		"synced in the primary component, 2 client connections; not chosen, controller-1 goes first: shortest receive queue (0)",
+		"synced in the primary component, 2 client connections; not chosen, controller-1 goes first: HAProxy would send its next client to controller-3",
+	}
+	for i, r := range d.Nodes[1:] {
+		if r.Reason != want[i+1] {
+			t.Errorf("%s: %q, want %q", r.Name, r.Reason, want[i+1])
+		}
+	}
+}
+
+// galeraOf is the snapshot's copy of a node's status, field for field as internal/probe
+// makes it (galeraView).
+func galeraOf(st *galera.Status) Galera {
+	return Galera{
+		Reachable: true, LocalState: int(st.LocalState), LocalStateComment: st.LocalStateComment,
+		ClusterStatus: st.ClusterStatus, ClusterSize: st.ClusterSize, ClusterStateUUID: st.ClusterStateUUID,
+		ClusterConfID: st.ClusterConfID, Ready: st.Ready, Connected: st.Connected, Desynced: st.Desynced(),
+		ClientConnections: st.ClientConnections, RecvQueue: st.RecvQueue,
+		FlowControlPausedNs: st.FlowControlPausedNs, IncomingAddresses: st.IncomingAddresses,
+	}
+}
+
+// TestSyncedAgreesWithTheAgent: on every combination of wsrep_local_state 4/2/1,
+// wsrep_cluster_status Primary/non-Primary, wsrep_ready and wsrep_connected ON/OFF and
+// no desync, @@wsrep_desync or wsrep_desync_count, the controller and the agent agree.
+// The controller's "synced" (Galera.Synced, the node table's and the Overcloud's word) is
+// galera.Status.Synced(); and the controller finds the node eligible exactly when the
+// agent's re-check (internal/agent recheck: refused when !Synced() || Desynced()) would
+// accept it, its reason naming every wsrep variable that failed.
+func TestSyncedAgreesWithTheAgent(t *testing.T) {
+	states := []struct{ state, comment string }{{"4", "Synced"}, {"2", "Donor/Desynced"}, {"1", "Joining"}}
+	desyncs := []struct {
+		name         string
+		status, vars map[string]string
+	}{
+		{"no desync", nil, nil},
+		{"wsrep_desync=ON", nil, map[string]string{"wsrep_desync": "ON"}},
+		{"wsrep_desync_count=1", map[string]string{"wsrep_desync_count": "1"}, nil},
+	}
+	n := 0
+	for _, ls := range states {
+		for _, cluster := range []string{"Primary", "non-Primary"} {
+			for _, ready := range []string{"ON", "OFF"} {
+				for _, connected := range []string{"ON", "OFF"} {
+					for _, ds := range desyncs {
+						name := fmt.Sprintf("local_state=%s %s, %s, ready=%s, connected=%s, %s", ls.state, ls.comment, cluster, ready, connected, ds.name)
+						status := map[string]string{
+							"wsrep_local_state": ls.state, "wsrep_local_state_comment": ls.comment,
+							"wsrep_cluster_status": cluster, "wsrep_ready": ready, "wsrep_connected": connected,
+							"wsrep_cluster_size": "1", "wsrep_cluster_state_uuid": uuid, "wsrep_cluster_conf_id": "7",
+							"wsrep_desync_count": "0",
+						}
+						vars := map[string]string{"wsrep_desync": "OFF", "wsrep_node_name": "controller-0"}
+						for k, v := range ds.status {
+							status[k] = v
+						}
+						for k, v := range ds.vars {
+							vars[k] = v
+						}
+						n++
+						t.Run(name, func(t *testing.T) {
+							st, err := galera.ParseStatus(status, vars)
+							if err != nil {
+								t.Fatal(err)
+							}
+							g := galeraOf(st)
+							if g.Synced() != st.Synced() {
+								t.Errorf("controller synced=%v, galera.Status.Synced()=%v", g.Synced(), st.Synced())
+							}
+							agentAccepts := st.Synced() && !st.Desynced() // internal/agent recheck
+							row := Decide(Snapshot{Nodes: []Node{{Name: "controller-0", Galera: g}}}, Policy{}).Nodes[0]
+							if row.Eligible != agentAccepts {
+								t.Errorf("controller eligible=%v, agent accepts=%v (reason: %s)", row.Eligible, agentAccepts, row.Reason)
+							}
+							for _, c := range st.NotSynced() {
+								if !strings.Contains(row.Reason, string(c)) {
+									t.Errorf("reason %q does not name %s", row.Reason, c)
+								}
+							}
+							if st.Desynced() != strings.Contains(row.Reason, "already desynced") {
+								t.Errorf("desynced=%v, reason %q", st.Desynced(), row.Reason)
+							}
+						})
+					}
+				}
+			}
+		}
+	}
+	if n != 72 {
+		t.Errorf("%d wsrep states, want 72", n)
+	}
+}
+
+// TestPromotedIsPacemakersWord: the role Pacemaker's parser produces for a promoted
+// galera (Master normalised) is the one selection accepts.
+func TestPromotedIsPacemakersWord(t *testing.T) {
+	for role, want := range map[string]bool{"Promoted": true, "Unpromoted": false, "Started": false, "": false} {
+		p := &Pacemaker{Online: true, GaleraRole: role}
+		if p.promoted() != want {
+			t.Errorf("promoted(%q) = %v, want %v", role, p.promoted(), want)
+		}
+		if got := slices.ContainsFunc(pacemakerProblems(p), func(s string) bool { return strings.Contains(s, "not promoted") }); got == want {
+			t.Errorf("role %q: problems %v", role, pacemakerProblems(p))
 		}
 	}
 }
