@@ -150,6 +150,15 @@ func runManager(ctx context.Context, cfg *rest.Config, o *managerOptions) error 
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the OvercloudBackup controller: %w", err)
 	}
+	if err := (&controllers.OvercloudReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Scheme:                  mgr.GetScheme(),
+		Recorder:                mgr.GetEventRecorder("overcloud-controller"),
+		MaxConcurrentReconciles: 4,
+	}).SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up the Overcloud controller: %w", err)
+	}
 	if err := (&controllers.BackupScheduleReconciler{
 		Client:                  mgr.GetClient(),
 		Scheme:                  mgr.GetScheme(),

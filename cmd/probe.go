@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,9 +11,17 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
+	"github.com/overcloud-backup/overcloud-backup-operator/controllers"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/probe"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/selection"
 )
@@ -23,63 +32,53 @@ const exitNoNode = 2
 // errNoNode is returned when no node was chosen; main maps it to exitNoNode.
 var errNoNode = errors.New("no node to back up from")
 
-// probeFile is the cluster description `probe -f` reads: the same overcloud and
-// nodeSelection sections as an OvercloudBackup's spec, plus where the credentials are
-// (files or environment variables, never the file itself).
-type probeFile struct {
-	Overcloud     backupv1alpha1.OvercloudSpec      `json:"overcloud"`
-	NodeSelection *backupv1alpha1.NodeSelectionSpec `json:"nodeSelection,omitempty"`
-	Credentials   probeCredentials                  `json:"credentials"`
-}
-
-// probeCredentials name files holding secrets. Each can also come from the environment:
-// OCB_DB_USER, OCB_DB_PASSWORD, OCB_HAPROXY_USER, OCB_HAPROXY_PASSWORD.
-type probeCredentials struct {
-	DatabaseUser         string `json:"databaseUser,omitempty"`
-	DatabasePasswordFile string `json:"databasePasswordFile,omitempty"`
-	DatabaseCAFile       string `json:"databaseCAFile,omitempty"`
-	SSHPrivateKeyFile    string `json:"sshPrivateKeyFile,omitempty"`
-	SSHKnownHostsFile    string `json:"sshKnownHostsFile,omitempty"`
-	HAProxyUser          string `json:"haproxyUser,omitempty"`
-	HAProxyPasswordFile  string `json:"haproxyPasswordFile,omitempty"`
-}
-
 func newProbeCommand() *cobra.Command {
-	var file, output string
+	var file, output, overcloud, namespace, kubeconfig, kubeContext string
+	var excluded []string
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "probe -f cluster.yaml",
+		Use:   "probe (-f overcloud.yaml | --overcloud NAME [-n NAMESPACE])",
 		Short: "Probe Galera, Pacemaker and HAProxy and print the node table and the decision",
 		Long: `Probe every node of an overcloud (Galera, and Pacemaker and HAProxy when configured),
 print one line per node with why it may or may not be backed up from, and the node a
 backup would use now. Exit code 0: a node was chosen; 2: none may be used (the reason is
 printed); 1: the probe could not run.
 
-The file holds the same 'overcloud' and 'nodeSelection' sections as an OvercloudBackup
-spec, and a 'credentials' section naming files: databaseUser, databasePasswordFile,
-databaseCAFile, sshPrivateKeyFile, sshKnownHostsFile, haproxyUser, haproxyPasswordFile.
-OCB_DB_USER, OCB_DB_PASSWORD, OCB_HAPROXY_USER and OCB_HAPROXY_PASSWORD override them.`,
+The overcloud is an Overcloud, the same object the operator reads:
+  -f FILE            a manifest: one Overcloud document, and the Secrets it names as
+                     further documents (kind: Secret, data or stringData), as kubectl
+                     would apply them. OCB_DB_USER, OCB_DB_PASSWORD, OCB_HAPROXY_USER and
+                     OCB_HAPROXY_PASSWORD in the environment override the Secrets' values.
+  --overcloud NAME   read from a cluster through the kubeconfig (--kubeconfig, --context,
+                     -n): the Overcloud and its Secrets, with the reader's own rights.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" && output != "yaml" {
 				return fmt.Errorf("-o %q: want table, json or yaml", output)
 			}
-			pf, err := loadProbeFile(file)
+			if (file == "") == (overcloud == "") {
+				return errors.New("give either -f FILE or --overcloud NAME")
+			}
+			var oc *backupv1alpha1.Overcloud
+			var creds probe.Credentials
+			var err error
+			if file != "" {
+				oc, creds, err = loadOvercloudFile(file)
+			} else {
+				oc, creds, err = loadOvercloudFromCluster(cmd.Context(), kubeconfig, kubeContext, namespace, overcloud)
+			}
 			if err != nil {
 				return err
 			}
-			creds, err := pf.Credentials.load()
-			if err != nil {
-				return err
-			}
-			target, err := probe.NewTarget(&pf.Overcloud, creds, timeout)
+			creds = credentialsFromEnv(creds)
+			target, err := probe.NewTarget(&oc.Spec, creds, timeout)
 			if err != nil {
 				return err
 			}
 			defer target.Close()
 			snap := probe.Gather(cmd.Context(), target)
-			d := selection.Decide(snap, probe.PolicyOf(pf.NodeSelection))
-			report := probe.NewReport(pf.Overcloud.Name, snap, d)
+			d := selection.Decide(snap, selection.Policy{Excluded: excluded})
+			report := probe.NewReport(oc.Name, snap, d)
 			if err := writeReport(cmd.OutOrStdout(), report, output); err != nil {
 				return err
 			}
@@ -89,51 +88,157 @@ OCB_DB_USER, OCB_DB_PASSWORD, OCB_HAPROXY_USER and OCB_HAPROXY_PASSWORD override
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", "", "Cluster description (YAML or JSON).")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "Output format: table, json or yaml.")
-	cmd.Flags().DurationVar(&timeout, "timeout", 0, "Deadline of each single probe call (default: the connect timeout of the file, else 5s).")
-	_ = cmd.MarkFlagRequired("file")
+	f := cmd.Flags()
+	f.StringVarP(&file, "file", "f", "", "An Overcloud manifest, with the Secrets it names as further documents.")
+	f.StringVar(&overcloud, "overcloud", "", "The Overcloud to read from the cluster of the kubeconfig.")
+	f.StringVarP(&namespace, "namespace", "n", "", "The Overcloud's namespace (default: the kubeconfig context's).")
+	f.StringVar(&kubeconfig, "kubeconfig", "", "Path to the kubeconfig (default: $KUBECONFIG, then ~/.kube/config).")
+	f.StringVar(&kubeContext, "context", "", "The kubeconfig context to use.")
+	f.StringArrayVar(&excluded, "exclude", nil, "A node never to choose (repeatable), as nodeSelection.excludedNodes.")
+	f.StringVarP(&output, "output", "o", "table", "Output format: table, json or yaml.")
+	f.DurationVar(&timeout, "timeout", 0, "Deadline of each single probe call (default: the Overcloud's connect plus query timeouts).")
 	return cmd
 }
 
-func loadProbeFile(path string) (*probeFile, error) {
-	data, err := os.ReadFile(path) //nolint:gosec // G304: the user names the file to read
+// maxManifest bounds the manifest `probe -f` reads.
+const maxManifest = 1 << 20
+
+// loadOvercloudFile reads the Overcloud and the Secrets it names from a manifest: YAML
+// documents separated by "---", decoded strictly (an unknown field is an error).
+func loadOvercloudFile(path string) (*backupv1alpha1.Overcloud, probe.Credentials, error) {
+	f, err := os.Open(path) //nolint:gosec // G304: the user names the file to read
 	if err != nil {
-		return nil, fmt.Errorf("reading the cluster description: %w", err)
+		return nil, probe.Credentials{}, fmt.Errorf("reading the Overcloud manifest: %w", err)
 	}
-	pf := &probeFile{}
-	if err := yaml.UnmarshalStrict(data, pf); err != nil {
-		return nil, fmt.Errorf("decoding %s: %w", path, err)
+	defer func() { _ = f.Close() }()
+	data, err := io.ReadAll(io.LimitReader(f, maxManifest+1))
+	if err != nil {
+		return nil, probe.Credentials{}, fmt.Errorf("reading the Overcloud manifest: %w", err)
 	}
-	if len(pf.Overcloud.Nodes) == 0 {
-		return nil, fmt.Errorf("%s: overcloud.nodes is empty", path)
+	if len(data) > maxManifest {
+		return nil, probe.Credentials{}, fmt.Errorf("%s: larger than %d bytes", path, maxManifest)
 	}
-	return pf, nil
+	var oc *backupv1alpha1.Overcloud
+	secrets := map[string]*corev1.Secret{}
+	for i, doc := range strings.Split("\n"+string(data), "\n---") {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			return nil, probe.Credentials{}, fmt.Errorf("%s: document %d: %w", path, i+1, err)
+		}
+		switch {
+		case meta.Kind == "Overcloud" && meta.APIVersion == backupv1alpha1.GroupVersion.String():
+			if oc != nil {
+				return nil, probe.Credentials{}, fmt.Errorf("%s: more than one Overcloud", path)
+			}
+			oc = &backupv1alpha1.Overcloud{}
+			if err := yaml.UnmarshalStrict([]byte(doc), oc); err != nil {
+				return nil, probe.Credentials{}, fmt.Errorf("%s: the Overcloud: %w", path, err)
+			}
+		case meta.Kind == "Secret" && meta.APIVersion == "v1":
+			s := &corev1.Secret{}
+			if err := yaml.UnmarshalStrict([]byte(doc), s); err != nil {
+				return nil, probe.Credentials{}, fmt.Errorf("%s: document %d (a Secret): %w", path, i+1, err)
+			}
+			if s.Data == nil {
+				s.Data = map[string][]byte{}
+			}
+			for k, v := range s.StringData {
+				s.Data[k] = []byte(v)
+			}
+			secrets[s.Name] = s
+		default:
+			return nil, probe.Credentials{}, fmt.Errorf("%s: document %d is %s %s: want an Overcloud (%s) and Secrets (v1)",
+				path, i+1, clip(meta.APIVersion, 64), clip(meta.Kind, 64), backupv1alpha1.GroupVersion)
+		}
+	}
+	if oc == nil {
+		return nil, probe.Credentials{}, fmt.Errorf("%s: no Overcloud (apiVersion %s, kind Overcloud)", path, backupv1alpha1.GroupVersion)
+	}
+	if err := validateOvercloud(&oc.Spec); err != nil {
+		return nil, probe.Credentials{}, fmt.Errorf("%s: %w", path, err)
+	}
+	creds, err := controllers.CredentialsFromSecrets(oc.Namespace, &oc.Spec, secrets)
+	if err != nil && !credentialsFromEnvComplete() {
+		return nil, probe.Credentials{}, fmt.Errorf("%s: %w (add the Secrets as documents of the file, or set OCB_DB_USER and OCB_DB_PASSWORD)", path, err)
+	}
+	return oc, creds, nil
 }
 
-// load reads the secrets the file points to; environment variables win.
-func (c probeCredentials) load() (probe.Credentials, error) {
-	var out probe.Credentials
-	var err error
-	read := func(path string) string {
-		if path == "" || err != nil {
-			return ""
-		}
-		b, e := os.ReadFile(path) //nolint:gosec // G304: the user names the secret files
-		if e != nil {
-			err = fmt.Errorf("reading a credentials file: %w", e)
-			return ""
-		}
-		return strings.TrimRight(string(b), "\r\n")
+// validateOvercloud checks what the CRD's schema checks that the probe relies on.
+func validateOvercloud(oc *backupv1alpha1.OvercloudSpec) error {
+	if len(oc.Nodes) == 0 {
+		return errors.New("spec.nodes is empty")
 	}
-	out.DatabaseUser = envOr("OCB_DB_USER", c.DatabaseUser)
-	out.DatabasePassword = envOr("OCB_DB_PASSWORD", read(c.DatabasePasswordFile))
-	out.DatabaseCA = []byte(read(c.DatabaseCAFile))
-	out.SSHPrivateKey = []byte(read(c.SSHPrivateKeyFile))
-	out.SSHKnownHosts = []byte(read(c.SSHKnownHostsFile))
-	out.HAProxyUser = envOr("OCB_HAPROXY_USER", c.HAProxyUser)
-	out.HAProxyPassword = envOr("OCB_HAPROXY_PASSWORD", read(c.HAProxyPasswordFile))
-	return out, err
+	seen := map[string]bool{}
+	for _, n := range oc.Nodes {
+		if n.Name == "" || n.Address == "" {
+			return errors.New("every node needs a name and an address")
+		}
+		if seen[n.Name] {
+			return fmt.Errorf("node name %s appears twice", clip(n.Name, 63))
+		}
+		seen[n.Name] = true
+	}
+	if oc.Pacemaker != nil && oc.SSH == nil {
+		return errors.New("pacemaker access needs ssh access: set ssh")
+	}
+	if oc.HAProxy != nil && oc.HAProxy.StatsSocket != "" && oc.SSH == nil {
+		return errors.New("haproxy.statsSocket is read over SSH: set ssh")
+	}
+	return nil
+}
+
+// loadOvercloudFromCluster reads the Overcloud and its Secrets through the kubeconfig.
+func loadOvercloudFromCluster(ctx context.Context, kubeconfig, kubeContext, namespace, name string) (*backupv1alpha1.Overcloud, probe.Credentials, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext})
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return nil, probe.Credentials{}, fmt.Errorf("the kubeconfig: %w", err)
+	}
+	if namespace == "" {
+		if namespace, _, err = cc.Namespace(); err != nil {
+			return nil, probe.Credentials{}, fmt.Errorf("the kubeconfig's namespace: %w", err)
+		}
+	}
+	scheme := runtime.NewScheme()
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), backupv1alpha1.AddToScheme(scheme)); err != nil {
+		return nil, probe.Credentials{}, err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, probe.Credentials{}, fmt.Errorf("a client of the cluster: %w", err)
+	}
+	oc := &backupv1alpha1.Overcloud{}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, oc); err != nil {
+		return nil, probe.Credentials{}, fmt.Errorf("getting Overcloud %s/%s: %w", namespace, name, err)
+	}
+	creds, err := controllers.ReadCredentials(ctx, c, namespace, &oc.Spec)
+	if err != nil && !credentialsFromEnvComplete() {
+		return nil, probe.Credentials{}, err
+	}
+	return oc, creds, nil
+}
+
+// credentialsFromEnv overrides the database and HAProxy credentials from the environment.
+func credentialsFromEnv(c probe.Credentials) probe.Credentials {
+	c.DatabaseUser = envOr("OCB_DB_USER", c.DatabaseUser)
+	c.DatabasePassword = envOr("OCB_DB_PASSWORD", c.DatabasePassword)
+	c.HAProxyUser = envOr("OCB_HAPROXY_USER", c.HAProxyUser)
+	c.HAProxyPassword = envOr("OCB_HAPROXY_PASSWORD", c.HAProxyPassword)
+	return c
+}
+
+// credentialsFromEnvComplete is true when the environment gives the database credentials,
+// so that missing Secrets do not stop the probe.
+func credentialsFromEnvComplete() bool {
+	_, user := os.LookupEnv("OCB_DB_USER")
+	_, pass := os.LookupEnv("OCB_DB_PASSWORD")
+	return user && pass
 }
 
 func envOr(key, fallback string) string {
@@ -141,6 +246,13 @@ func envOr(key, fallback string) string {
 		return v
 	}
 	return fallback
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
 
 func writeReport(w io.Writer, r probe.Report, output string) error {

@@ -15,37 +15,43 @@ import (
 	"github.com/overcloud-backup/overcloud-backup-operator/test/sandbox"
 )
 
-// clusterFile writes a `probe -f` file describing the local overcloud.
-func clusterFile(t *testing.T, sb *sandbox.Sandbox, extra map[string]any) string {
+// clusterFile writes a `probe -f` manifest of the local overcloud: the Overcloud, then
+// the Secrets it names (stringData), as kubectl would apply them.
+func clusterFile(t *testing.T, sb *sandbox.Sandbox) string {
 	t.Helper()
 	nodes := make([]any, 0, len(sb.Nodes))
 	for _, n := range sb.Nodes {
 		nodes = append(nodes, map[string]any{"name": n.Name, "address": n.Address, "mysqlPort": n.MySQLPort, "sshPort": n.SSHPort})
 	}
-	doc := map[string]any{
-		"overcloud": map[string]any{
-			"name": "ocb", "nodes": nodes, "databaseVIP": sb.VIP,
-			"database": map[string]any{"credentialsSecret": map[string]any{"name": "not-used-by-probe"}},
-			//nolint:gosec // G101: a Secret's name, not a secret
-			"ssh":       map[string]any{"secretName": "not-used-by-probe", "user": sb.SSH.User},
+	docs := []map[string]any{{
+		"apiVersion": "backup.overcloud.io/v1alpha1", "kind": "Overcloud", "metadata": map[string]any{"name": "ocb"},
+		"spec": map[string]any{
+			"nodes": nodes, "databaseVIP": sb.VIP,
+			"database":  map[string]any{"credentialsSecret": map[string]any{"name": "db"}},
+			"ssh":       map[string]any{"secretName": "ssh", "user": sb.SSH.User},
 			"pacemaker": map[string]any{},
-			"haproxy":   map[string]any{"statsURL": sb.HAProxy.StatsURL, "statsSocket": sb.HAProxy.StatsSocket},
+			"haproxy": map[string]any{"statsURL": sb.HAProxy.StatsURL, "statsSocket": sb.HAProxy.StatsSocket,
+				"credentialsSecret": map[string]any{"name": "haproxy"}},
 		},
-		"credentials": map[string]any{
-			"databaseUser": sb.Database.User, "databasePasswordFile": sb.Database.PasswordFile,
-			"sshPrivateKeyFile": sb.SSH.PrivateKeyFile, "sshKnownHostsFile": sb.SSH.KnownHostsFile,
-			"haproxyUser": sb.HAProxy.StatsUser, "haproxyPasswordFile": sb.HAProxy.StatsPasswordFile,
-		},
+	}}
+	secret := func(name string, data map[string]string) map[string]any {
+		return map[string]any{"apiVersion": "v1", "kind": "Secret", "metadata": map[string]any{"name": name}, "stringData": data}
 	}
-	for k, v := range extra {
-		doc[k] = v
+	docs = append(docs,
+		secret("db", map[string]string{"username": sb.Database.User, "password": sb.Password(t)}),
+		secret("ssh", map[string]string{"ssh-privatekey": string(sb.ReadFile(t, sb.SSH.PrivateKeyFile)),
+			"known_hosts": string(sb.ReadFile(t, sb.SSH.KnownHostsFile))}),
+		secret("haproxy", map[string]string{"username": sb.HAProxy.StatsUser, "password": sb.StatsPassword(t)}))
+	var out []byte
+	for _, d := range docs {
+		b, err := yaml.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(append(out, "---\n"...), b...)
 	}
-	b, err := yaml.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "cluster.yaml")
-	if err := os.WriteFile(p, b, 0o600); err != nil {
+	p := filepath.Join(t.TempDir(), "overcloud.yaml")
+	if err := os.WriteFile(p, out, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -66,7 +72,7 @@ func runCLI(t *testing.T, args ...string) (string, error) {
 func TestProbeCommand(t *testing.T) {
 	sb := sandbox.Load(t)
 	sb.Lock(t)
-	file := clusterFile(t, sb, nil)
+	file := clusterFile(t, sb)
 
 	out, err := runCLI(t, "probe", "-f", file, "-o", "json")
 	if err != nil {
@@ -104,12 +110,11 @@ func TestProbeCommand(t *testing.T) {
 	}
 
 	// Every node excluded: exit with errNoNode (exit code 2) and the reason.
-	names := make([]any, 0, len(sb.Nodes))
+	args := []string{"probe", "-f", file}
 	for _, n := range sb.Nodes {
-		names = append(names, n.Name)
+		args = append(args, "--exclude", n.Name)
 	}
-	none := clusterFile(t, sb, map[string]any{"nodeSelection": map[string]any{"excludedNodes": names}})
-	out, err = runCLI(t, "probe", "-f", none)
+	out, err = runCLI(t, args...)
 	if !errors.Is(err, errNoNode) || !strings.Contains(err.Error(), "none of the") {
 		t.Errorf("all nodes excluded: err=%v\n%s", err, out)
 	}
@@ -117,22 +122,34 @@ func TestProbeCommand(t *testing.T) {
 
 func TestProbeCommandBadInput(t *testing.T) {
 	dir := t.TempDir()
-	bad := filepath.Join(dir, "bad.yaml")
-	if err := os.WriteFile(bad, []byte("overcloud:\n  name: x\n  nodes: []\n"), 0o600); err != nil {
-		t.Fatal(err)
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
-	unknown := filepath.Join(dir, "unknown.yaml")
-	if err := os.WriteFile(unknown, []byte("overcloud:\n  name: x\n  nodez: []\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	const head = "apiVersion: backup.overcloud.io/v1alpha1\nkind: Overcloud\nmetadata: {name: x}\n"
+	bad := write("bad.yaml", head+"spec:\n  nodes: []\n  database: {credentialsSecret: {name: db}}\n")
+	unknown := write("unknown.yaml", head+"spec:\n  nodez: []\n")
+	backup := write("backup.yaml", "apiVersion: backup.overcloud.io/v1alpha1\nkind: OvercloudBackup\nmetadata: {name: x}\n")
+	twice := write("twice.yaml", head+"spec:\n  nodes: [{name: a, address: 10.0.0.1}, {name: a, address: 10.0.0.2}]\n"+
+		"  database: {credentialsSecret: {name: db}}\n")
+	pcmk := write("pcmk.yaml", head+"spec:\n  nodes: [{name: a, address: 10.0.0.1}]\n  database: {credentialsSecret: {name: db}}\n  pacemaker: {}\n")
+	noSecret := write("nosecret.yaml", head+"spec:\n  nodes: [{name: a, address: 10.0.0.1}]\n  database: {credentialsSecret: {name: db}}\n")
 	cases := []struct {
 		args []string
 		want string
 	}{
-		{[]string{"probe"}, `required flag(s) "file" not set`},
-		{[]string{"probe", "-f", filepath.Join(dir, "missing.yaml")}, "reading the cluster description"},
-		{[]string{"probe", "-f", bad}, "overcloud.nodes is empty"},
+		{[]string{"probe"}, "give either -f FILE or --overcloud NAME"},
+		{[]string{"probe", "-f", bad, "--overcloud", "x"}, "give either -f FILE or --overcloud NAME"},
+		{[]string{"probe", "-f", filepath.Join(dir, "missing.yaml")}, "reading the Overcloud manifest"},
+		{[]string{"probe", "-f", bad}, "spec.nodes is empty"},
 		{[]string{"probe", "-f", unknown}, `unknown field "nodez"`},
+		{[]string{"probe", "-f", backup}, "is backup.overcloud.io/v1alpha1 OvercloudBackup: want an Overcloud"},
+		{[]string{"probe", "-f", twice}, "node name a appears twice"},
+		{[]string{"probe", "-f", pcmk}, "pacemaker access needs ssh access"},
+		{[]string{"probe", "-f", noSecret}, "Secret db (database credentials) not found"},
 		{[]string{"probe", "-f", bad, "-o", "xml"}, `-o "xml": want table, json or yaml`},
 	}
 	for _, tc := range cases {

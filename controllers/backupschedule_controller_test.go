@@ -56,13 +56,6 @@ func startScheduleManager(t testing.TB, namespace string, clock *testClock, back
 // newSchedule is a schedule of the sandbox-less overcloud "site-s" (the children are not
 // run unless the test starts the backups controller with a real overcloud spec).
 func newSchedule(namespace, name, cron string) *backupv1alpha1.BackupSchedule {
-	oc := backupv1alpha1.OvercloudSpec{
-		Name: "site-s",
-		Nodes: []backupv1alpha1.NodeSpec{
-			{Name: "controller-0", Address: "192.0.2.10"}, {Name: "controller-1", Address: "192.0.2.11"},
-		},
-		Database: backupv1alpha1.DatabaseAccess{CredentialsSecret: backupv1alpha1.CredentialsSecretReference{Name: "db"}},
-	}
 	return &backupv1alpha1.BackupSchedule{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
 		Spec: backupv1alpha1.BackupScheduleSpec{
@@ -70,7 +63,7 @@ func newSchedule(namespace, name, cron string) *backupv1alpha1.BackupSchedule {
 			BackupTemplate: backupv1alpha1.BackupTemplate{
 				Metadata: &backupv1alpha1.BackupTemplateMetadata{Labels: map[string]string{"team": "cloud"}},
 				Spec: backupv1alpha1.OvercloudBackupSpec{
-					Overcloud: oc, Storage: backupv1alpha1.StorageSpec{ClaimName: "backups"},
+					OvercloudRef: backupv1alpha1.OvercloudReference{Name: "site-s"}, Storage: backupv1alpha1.StorageSpec{ClaimName: "backups"},
 				},
 			},
 		},

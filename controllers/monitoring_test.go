@@ -31,7 +31,7 @@ import (
 // The alerts (config/prometheus/alerts.yaml) and the dashboard
 // (config/prometheus/grafana-dashboard.json) name metrics by string: a renamed or never
 // exported metric leaves an alert that cannot fire and an empty panel, and nothing else
-// notices. TestMonitoringNamesExportedMetrics runs both controllers with the metrics
+// notices. TestMonitoringNamesExportedMetrics runs the controllers with the metrics
 // server on, drives real flows against the local overcloud until every series they name
 // exists, scrapes /metrics as Prometheus would, and fails on each name it lacks.
 
@@ -44,6 +44,7 @@ var (
 var monitoringAlerts = []string{
 	"OvercloudBackupStale", "OvercloudBackupFailed", "OvercloudBackupDesyncLeftOn",
 	"OvercloudBackupNoIdleNode", "OvercloudBackupScheduleFailing",
+	"OvercloudNodeNotSynced", "OvercloudNoBackupNode", "OvercloudProbeFailing",
 }
 
 func TestMonitoringNamesExportedMetrics(t *testing.T) {
@@ -117,6 +118,9 @@ func TestMonitoringNamesExportedMetrics(t *testing.T) {
 	got = waitBackup(t, c, key, "running attempt 1", running(1))
 	finishJob(t, c, getJob(t, c, ns, got.JobName(1)), okResult(got, got.Status.SelectedNode), true)
 	waitBackup(t, c, key, "Complete", hasCondition(backupv1alpha1.ConditionComplete, metav1.ConditionTrue, backupv1alpha1.ReasonSucceeded))
+
+	// 4. An Overcloud watched every 2 s (the ocb_overcloud_* series of its probes).
+	create(t, c, newOvercloud(sb, ns, "mon-watched", 2*time.Second))
 
 	// The metrics are updated right after each status patch: scrape until every name is
 	// there, or the wait ends.
@@ -485,7 +489,7 @@ func monitoringFreeAddr(t *testing.T) string {
 // as cmd/manager.go runs them. It returns once /metrics answers.
 func startMonitoredManager(t *testing.T, namespace, addr string) {
 	t.Helper()
-	runManager(t, namespace, managerOptions{backups: true, schedules: true, metricsAddr: addr})
+	runManager(t, namespace, managerOptions{backups: true, schedules: true, overclouds: true, metricsAddr: addr})
 	ctx := context.Background()
 
 	deadline := time.Now().Add(waitTimeout)

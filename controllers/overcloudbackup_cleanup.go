@@ -54,7 +54,7 @@ func BuildCleanupJob(b *backupv1alpha1.OvercloudBackup, defaultImage string) (*b
 	}
 	labels := map[string]string{
 		backupv1alpha1.LabelBackup:    b.Name,
-		backupv1alpha1.LabelOvercloud: b.Spec.Overcloud.Name,
+		backupv1alpha1.LabelOvercloud: b.Spec.OvercloudRef.Name,
 		labelManagedBy:                managedBy,
 		labelComponent:                cleanupComponent,
 	}
@@ -214,7 +214,7 @@ func (p *pass) cleanupFinished(ctx context.Context, job *batchv1.Job) (ctrl.Resu
 			out.Error = clip(strings.TrimSpace(msg), 1024)
 		}
 	}
-	ns, oc := b.Namespace, b.Spec.Overcloud.Name
+	ns, oc := b.Namespace, b.Spec.OvercloudRef.Name
 	if !succeeded || out.Error != "" {
 		cause := out.Error
 		if cause == "" {

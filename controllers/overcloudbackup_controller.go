@@ -37,12 +37,11 @@ import (
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/selection"
 )
 
-// Field indexes on OvercloudBackups, so that a Secret, a claim or another backup of the
-// same overcloud finds the backups it concerns without a scan.
+// Field indexes on OvercloudBackups, so that an Overcloud, a claim or another backup of
+// the same overcloud finds the backups it concerns without a scan (registerIndexes).
 const (
-	indexSecret    = "spec.secretNames"
 	indexClaim     = "spec.storage.claimName"
-	indexOvercloud = "spec.overcloud.name"
+	indexOvercloud = "spec.overcloudRef.name"
 )
 
 // Defaults of the reconciler.
@@ -60,7 +59,7 @@ const (
 // desynced. The live one is internal/probe + internal/selection; it must return within
 // the overcloud's own timeouts, as it runs on a reconcile worker.
 type Prober interface {
-	Probe(ctx context.Context, oc *backupv1alpha1.OvercloudSpec, ns *backupv1alpha1.NodeSelectionSpec,
+	Probe(ctx context.Context, name string, oc *backupv1alpha1.OvercloudSpec, ns *backupv1alpha1.NodeSelectionSpec,
 		c probe.Credentials) (probe.Report, error)
 	ResetDesync(ctx context.Context, oc *backupv1alpha1.OvercloudSpec, node string, c probe.Credentials) (wasOn bool, err error)
 }
@@ -143,7 +142,11 @@ func (r *OvercloudBackupReconciler) reconcile(ctx context.Context, req ctrl.Requ
 	if !deleting && b.IsFinished() && b.Status.DesyncLeftOn == "" {
 		return ctrl.Result{}, nil
 	}
-	p := &pass{r: r, b: b, orig: b.DeepCopy(), now: r.now()}
+	oc, err := r.overcloud(ctx, b)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	p := &pass{r: r, b: b, oc: oc, orig: b.DeepCopy(), now: r.now()}
 	release := false
 	defer func() {
 		if err := p.patchStatus(ctx, retErr == nil); err != nil {
@@ -183,8 +186,10 @@ func earlier(a, b ctrl.Result) ctrl.Result {
 
 // pass is one reconcile of one backup.
 type pass struct {
-	r    *OvercloudBackupReconciler
-	b    *backupv1alpha1.OvercloudBackup
+	r *OvercloudBackupReconciler
+	b *backupv1alpha1.OvercloudBackup
+	// oc is the Overcloud the backup names, nil when it does not exist.
+	oc   *backupv1alpha1.Overcloud
 	orig *backupv1alpha1.OvercloudBackup
 	now  time.Time
 	// afterPatch runs once the status is written: events and metrics of transitions, so
@@ -313,7 +318,7 @@ func (p *pass) follow(ctx context.Context, job *batchv1.Job, attempt int32) (ctr
 			len(res.Files), art.Size, art.ClaimName, art.Path, b.Status.SelectedNode)
 		markSucceeded(b, p.now, art, msg)
 		p.noteDesync(&res, attempt)
-		ns, oc, size, at := b.Namespace, b.Spec.Overcloud.Name, res.TotalBytes, p.now
+		ns, oc, size, at := b.Namespace, b.Spec.OvercloudRef.Name, res.TotalBytes, p.now
 		dur := durationOf(b)
 		p.afterPatch = append(p.afterPatch, func() { recordFinished(ns, oc, true, dur, size, at) })
 		p.event(false, "BackupSucceeded", msg)
@@ -400,7 +405,7 @@ func (p *pass) stopAtDeadline(ctx context.Context, job *batchv1.Job, deadline ti
 
 // finishedFailed counts a backup that failed for good.
 func (p *pass) finishedFailed() {
-	ns, oc, at := p.b.Namespace, p.b.Spec.Overcloud.Name, p.now
+	ns, oc, at := p.b.Namespace, p.b.Spec.OvercloudRef.Name, p.now
 	dur := durationOf(p.b)
 	reason := "Unknown"
 	if c := meta.FindStatusCondition(p.b.Status.Conditions, backupv1alpha1.ConditionFailed); c != nil {
@@ -432,7 +437,7 @@ func (p *pass) startAttempt(ctx context.Context, n int32) (ctrl.Result, error) {
 	}
 	untilDeadline := ctrl.Result{RequeueAfter: deadline.Sub(p.now)}
 
-	creds, problem, err := p.r.references(ctx, b)
+	creds, problem, err := p.r.references(ctx, b, p.oc)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -440,19 +445,20 @@ func (p *pass) startAttempt(ctx context.Context, n int32) (ctrl.Result, error) {
 		setCondition(b, backupv1alpha1.ConditionReferencesResolved, metav1.ConditionFalse, problem.reason, problem.message)
 		markProgress(b, "Waiting for references: "+problem.message)
 		b.Status.NextProbeTime = nil
-		// Creating or fixing the Secret or claim re-queues the backup (watched through
-		// the field indexes); the requeue is only for the deadline.
+		// Creating or fixing the Overcloud, a Secret or the claim re-queues the backup
+		// (watched through the field indexes); the requeue is only for the deadline.
 		return untilDeadline, nil
 	}
 	setCondition(b, backupv1alpha1.ConditionReferencesResolved, metav1.ConditionTrue, backupv1alpha1.ReasonResolved,
-		fmt.Sprintf("The Secrets and the claim %s are present", b.Spec.Storage.ClaimName))
+		fmt.Sprintf("Overcloud %s, its Secrets and the claim %s are present", p.oc.Name, b.Spec.Storage.ClaimName))
+	oc := &p.oc.Spec
 
 	blocker, err := p.r.queueBlocker(ctx, b)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	if blocker != "" {
-		msg := fmt.Sprintf("Queued: backup %s of overcloud %s goes first (one backup per overcloud at a time)", blocker, b.Spec.Overcloud.Name)
+		msg := fmt.Sprintf("Queued: backup %s of overcloud %s goes first (one backup per overcloud at a time)", blocker, b.Spec.OvercloudRef.Name)
 		setCondition(b, backupv1alpha1.ConditionNodeSelected, metav1.ConditionFalse, backupv1alpha1.ReasonQueued, msg)
 		markProgress(b, msg)
 		b.Status.NextProbeTime = nil
@@ -462,7 +468,7 @@ func (p *pass) startAttempt(ctx context.Context, n int32) (ctrl.Result, error) {
 
 	// Spec errors the Job builder finds are known before probing: a TLS backup cannot
 	// run (fails for good); a missing image waits for the manager's --agent-image.
-	if _, err := BuildJob(b, JobParams{Attempt: n, Node: b.Spec.Overcloud.Nodes[0].Name, Image: p.r.AgentImage}); err != nil {
+	if _, err := BuildJob(b, JobParams{Overcloud: oc, Attempt: n, Node: oc.Nodes[0].Name, Image: p.r.AgentImage}); err != nil {
 		msg := "The backup Job cannot be built: " + err.Error()
 		if errors.Is(err, ErrAgentTLS) {
 			markFailed(b, p.now, backupv1alpha1.ReasonInvalidSpec, msg)
@@ -475,7 +481,7 @@ func (p *pass) startAttempt(ctx context.Context, n int32) (ctrl.Result, error) {
 		return untilDeadline, nil
 	}
 
-	report, err := p.r.prober().Probe(ctx, &b.Spec.Overcloud, b.Spec.NodeSelection, creds)
+	report, err := p.r.prober().Probe(ctx, p.oc.Name, oc, b.Spec.NodeSelection, creds)
 	if err != nil {
 		// The Secrets hold something the probe cannot use (a malformed key, a CA
 		// without certificates): fixing the Secret re-queues the backup.
@@ -491,6 +497,21 @@ func (p *pass) startAttempt(ctx context.Context, n int32) (ctrl.Result, error) {
 	b.Status.SelectedNode = report.SelectedNode
 	b.Status.NextProbeTime = nil
 	setCondition(b, backupv1alpha1.ConditionNodeSelected, metav1.ConditionTrue, backupv1alpha1.ReasonNodeSelected, report.Reason)
+	// One backup Job per Galera cluster at a time, whatever objects name it: the check
+	// and the create hold the cluster's lock.
+	unlock := p.r.lockCluster(report.ClusterStateUUID)
+	defer unlock()
+	if other, err := p.r.clusterBusy(ctx, b, report.ClusterStateUUID); err != nil || other != "" {
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		msg := fmt.Sprintf("Queued: backup %s runs on the same Galera cluster (%s); one backup per cluster at a time",
+			other, report.ClusterStateUUID)
+		setCondition(b, backupv1alpha1.ConditionNodeSelected, metav1.ConditionFalse, backupv1alpha1.ReasonQueued, msg)
+		markProgress(b, msg)
+		// Its Job's end re-queues this backup (agent Jobs map to the backups of their cluster).
+		return ctrl.Result{RequeueAfter: min(deadline.Sub(p.now), foreignJobRetry)}, nil
+	}
 	return p.launch(ctx, n, report)
 }
 
@@ -532,7 +553,8 @@ func (p *pass) noIdleNode(report probe.Report, deadline time.Time) ctrl.Result {
 // launch creates (or adopts) the Job of attempt n on the selected node.
 func (p *pass) launch(ctx context.Context, n int32, report probe.Report) (ctrl.Result, error) {
 	b := p.b
-	want, err := BuildJob(b, JobParams{Attempt: n, Node: report.SelectedNode, Image: p.r.AgentImage})
+	want, err := BuildJob(b, JobParams{Overcloud: &p.oc.Spec, Cluster: report.ClusterStateUUID, Attempt: n,
+		Node: report.SelectedNode, Image: p.r.AgentImage})
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("building the Job: %w", err)
 	}
@@ -548,6 +570,7 @@ func (p *pass) launch(ctx context.Context, n int32, report probe.Report) (ctrl.R
 	}
 	node := cmp.Or(job.Annotations[annotationNode], report.SelectedNode)
 	b.Status.JobName, b.Status.Attempts, b.Status.SelectedNode = job.Name, n, node
+	b.Status.Source = sourceOf(p.oc, node, report.ClusterStateUUID)
 	if b.Status.StartTime == nil {
 		b.Status.StartTime = startTimeOf(job)
 	}
@@ -556,7 +579,7 @@ func (p *pass) launch(ctx context.Context, n int32, report probe.Report) (ctrl.R
 	markProgress(b, msg)
 	if created {
 		logf.FromContext(ctx).Info("Created the backup Job", "job", job.Name, "attempt", n, "node", node)
-		ns, oc := b.Namespace, b.Spec.Overcloud.Name
+		ns, oc := b.Namespace, b.Spec.OvercloudRef.Name
 		p.afterPatch = append(p.afterPatch, func() { nodeSelections.WithLabelValues(ns, oc, node).Inc() })
 		p.event(false, backupv1alpha1.ReasonNodeSelected, report.Reason)
 		p.event(false, backupv1alpha1.ReasonJobCreated, msg)
@@ -692,15 +715,19 @@ func newestTermination(pods []corev1.Pod, job *batchv1.Job) *corev1.ContainerSta
 	return newest
 }
 
-// refProblem is why the references are not usable yet.
-type refProblem struct{ reason, message string }
-
 // references reads the Secrets (from the API server: their data is never cached) and the
 // claim, and turns them into the probe's credentials or the first problem found.
 func (r *OvercloudBackupReconciler) references(
-	ctx context.Context, b *backupv1alpha1.OvercloudBackup,
+	ctx context.Context, b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.Overcloud,
 ) (probe.Credentials, *refProblem, error) {
-	creds, problem, err := r.credentials(ctx, b)
+	if oc == nil {
+		return probe.Credentials{}, &refProblem{backupv1alpha1.ReasonOvercloudNotFound, fmt.Sprintf(
+			"Overcloud %s not found in namespace %s: create it (the backup starts when it appears)", b.Spec.OvercloudRef.Name, b.Namespace)}, nil
+	}
+	if problem := overcloudMismatch(b, &oc.Spec); problem != nil {
+		return probe.Credentials{}, problem, nil
+	}
+	creds, problem, err := readCredentials(ctx, r.APIReader, b.Namespace, &oc.Spec)
 	if err != nil || problem != nil {
 		return creds, problem, err
 	}
@@ -722,111 +749,6 @@ func (r *OvercloudBackupReconciler) references(
 		}
 	}
 	return creds, claimProblem(b.Namespace, b.Spec.Storage.ClaimName, pvc, sc), nil
-}
-
-// credentials reads the Secrets (from the API server: their data is never cached) and
-// turns them into the probe's credentials, or the first problem found.
-func (r *OvercloudBackupReconciler) credentials(
-	ctx context.Context, b *backupv1alpha1.OvercloudBackup,
-) (probe.Credentials, *refProblem, error) {
-	secrets := map[string]*corev1.Secret{}
-	for _, name := range secretNames(&b.Spec) {
-		s := &corev1.Secret{}
-		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: name}, s)
-		switch {
-		case apierrors.IsNotFound(err):
-			secrets[name] = nil
-		case err != nil:
-			return probe.Credentials{}, nil, fmt.Errorf("getting Secret %s: %w", name, err)
-		default:
-			secrets[name] = s
-		}
-	}
-	creds, problem := credentialsFrom(b.Namespace, &b.Spec.Overcloud, secrets)
-	return creds, problem, nil
-}
-
-// secretNames are the Secrets the spec names, each once: the field index of the Secret
-// watch, and what references() reads.
-func secretNames(s *backupv1alpha1.OvercloudBackupSpec) []string {
-	oc := &s.Overcloud
-	names := []string{oc.Database.CredentialsSecret.Name}
-	if t := oc.Database.TLS; t != nil && t.CASecret != nil {
-		names = append(names, t.CASecret.Name)
-	}
-	if oc.SSH != nil {
-		names = append(names, oc.SSH.SecretName)
-	}
-	if h := oc.HAProxy; h != nil && h.CredentialsSecret != nil {
-		names = append(names, h.CredentialsSecret.Name)
-	}
-	slices.Sort(names)
-	return slices.Compact(names)
-}
-
-// credentialsFrom checks that every Secret exists and holds its keys (non-empty) and
-// returns the probe's credentials. Pure: secrets maps a name to the Secret, nil when it
-// does not exist. Messages name Secrets and keys, never a value.
-func credentialsFrom(
-	namespace string, oc *backupv1alpha1.OvercloudSpec, secrets map[string]*corev1.Secret,
-) (probe.Credentials, *refProblem) {
-	var c probe.Credentials
-	var problems []refProblem
-	read := func(name, what string, keys ...string) [][]byte {
-		s := secrets[name]
-		if s == nil {
-			problems = append(problems, refProblem{backupv1alpha1.ReasonSecretNotFound,
-				fmt.Sprintf("Secret %s (%s) not found in namespace %s: create it with the keys %s",
-					name, what, namespace, strings.Join(keys, " and "))})
-			return nil
-		}
-		var missing []string
-		out := make([][]byte, len(keys))
-		for i, k := range keys {
-			if out[i] = s.Data[k]; len(out[i]) == 0 {
-				missing = append(missing, k)
-			}
-		}
-		if len(missing) > 0 {
-			problems = append(problems, refProblem{backupv1alpha1.ReasonSecretKeyMissing,
-				fmt.Sprintf("Secret %s (%s) has no non-empty key %s", name, what, strings.Join(missing, " or "))})
-			return nil
-		}
-		return out
-	}
-	trim := func(b []byte) string { return strings.TrimRight(string(b), "\r\n") }
-
-	db := oc.Database.CredentialsSecret
-	if v := read(db.Name, "database credentials", cmp.Or(db.UsernameKey, backupv1alpha1.DefaultUsernameKey),
-		cmp.Or(db.PasswordKey, backupv1alpha1.DefaultPasswordKey)); v != nil {
-		c.DatabaseUser, c.DatabasePassword = trim(v[0]), trim(v[1])
-	}
-	if t := oc.Database.TLS; t != nil && t.CASecret != nil {
-		if v := read(t.CASecret.Name, "database CA", t.CASecret.Key); v != nil {
-			c.DatabaseCA = v[0]
-		}
-	}
-	if s := oc.SSH; s != nil {
-		if v := read(s.SecretName, "SSH", cmp.Or(s.PrivateKeyKey, backupv1alpha1.DefaultPrivateKeyKey),
-			cmp.Or(s.KnownHostsKey, backupv1alpha1.DefaultKnownHostsKey)); v != nil {
-			c.SSHPrivateKey, c.SSHKnownHosts = v[0], v[1]
-		}
-	}
-	if h := oc.HAProxy; h != nil && h.CredentialsSecret != nil {
-		hc := h.CredentialsSecret
-		if v := read(hc.Name, "HAProxy stats credentials", cmp.Or(hc.UsernameKey, backupv1alpha1.DefaultUsernameKey),
-			cmp.Or(hc.PasswordKey, backupv1alpha1.DefaultPasswordKey)); v != nil {
-			c.HAProxyUser, c.HAProxyPassword = trim(v[0]), trim(v[1])
-		}
-	}
-	if len(problems) == 0 {
-		return c, nil
-	}
-	msgs := make([]string, len(problems))
-	for i, p := range problems {
-		msgs[i] = p.message
-	}
-	return probe.Credentials{}, &refProblem{reason: problems[0].reason, message: strings.Join(msgs, "; ")}
 }
 
 // claimProblem says why the claim cannot take the backup, nil when it can: it must exist
@@ -863,12 +785,12 @@ func (r *OvercloudBackupReconciler) queueBlocker(ctx context.Context, b *backupv
 	// reconciler also works with a client that reads the API server directly.
 	backups := &backupv1alpha1.OvercloudBackupList{}
 	if err := r.List(ctx, backups, client.InNamespace(b.Namespace)); err != nil {
-		return "", fmt.Errorf("listing the backups of overcloud %s: %w", b.Spec.Overcloud.Name, err)
+		return "", fmt.Errorf("listing the backups of overcloud %s: %w", b.Spec.OvercloudRef.Name, err)
 	}
 	jobs := &batchv1.JobList{}
 	if err := r.List(ctx, jobs, client.InNamespace(b.Namespace),
-		client.MatchingLabels{backupv1alpha1.LabelOvercloud: b.Spec.Overcloud.Name}); err != nil {
-		return "", fmt.Errorf("listing the Jobs of overcloud %s: %w", b.Spec.Overcloud.Name, err)
+		client.MatchingLabels{backupv1alpha1.LabelOvercloud: b.Spec.OvercloudRef.Name}); err != nil {
+		return "", fmt.Errorf("listing the Jobs of overcloud %s: %w", b.Spec.OvercloudRef.Name, err)
 	}
 	return queueBlocker(b, backups.Items, jobs.Items), nil
 }
@@ -899,17 +821,8 @@ func (r *OvercloudBackupReconciler) maxBackoff() time.Duration {
 // backups, their Jobs (Owns), the Secrets (metadata only) and claims they name, and the
 // other backups of the same overcloud (a finished one lets the next in the queue go).
 func (r *OvercloudBackupReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
-	idx := mgr.GetFieldIndexer()
-	for name, f := range map[string]func(*backupv1alpha1.OvercloudBackup) []string{
-		indexSecret:    func(b *backupv1alpha1.OvercloudBackup) []string { return secretNames(&b.Spec) },
-		indexClaim:     func(b *backupv1alpha1.OvercloudBackup) []string { return []string{b.Spec.Storage.ClaimName} },
-		indexOvercloud: func(b *backupv1alpha1.OvercloudBackup) []string { return []string{b.Spec.Overcloud.Name} },
-	} {
-		if err := idx.IndexField(ctx, &backupv1alpha1.OvercloudBackup{}, name, func(o client.Object) []string {
-			return f(o.(*backupv1alpha1.OvercloudBackup))
-		}); err != nil {
-			return fmt.Errorf("indexing backups by %s: %w", name, err)
-		}
+	if err := registerIndexes(ctx, mgr); err != nil {
+		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&backupv1alpha1.OvercloudBackup{}).
@@ -918,8 +831,9 @@ func (r *OvercloudBackupReconciler) SetupWithManager(ctx context.Context, mgr ct
 		// may outlive its backup (an orphaning delete) yet hold the overcloud's queue:
 		// both are mapped by label.
 		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(r.jobEvents)).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.waitingOn(indexSecret))).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretEvents)).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.waitingOn(indexClaim))).
+		Watches(&backupv1alpha1.Overcloud{}, handler.EnqueueRequestsFromMapFunc(r.waitingOn(indexOvercloud))).
 		Watches(&backupv1alpha1.OvercloudBackup{}, handler.EnqueueRequestsFromMapFunc(r.sameOvercloud)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Named("overcloudbackup").
@@ -954,13 +868,27 @@ func (r *OvercloudBackupReconciler) waitingOn(index string) handler.MapFunc {
 	}
 }
 
+// secretEvents maps a Secret to the unfinished backups of the Overclouds that name it.
+func (r *OvercloudBackupReconciler) secretEvents(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &backupv1alpha1.OvercloudList{}
+	if err := r.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexOvercloudSecrets: o.GetName()}); err != nil {
+		logf.FromContext(ctx).Error(err, "Listing the Overclouds naming a Secret", "secret", o.GetName())
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		reqs = append(reqs, r.unfinished(ctx, o.GetNamespace(), indexOvercloud, list.Items[i].Name, "")...)
+	}
+	return reqs
+}
+
 // sameOvercloud maps a backup to the other unfinished backups of its overcloud.
 func (r *OvercloudBackupReconciler) sameOvercloud(ctx context.Context, o client.Object) []reconcile.Request {
 	b, ok := o.(*backupv1alpha1.OvercloudBackup)
 	if !ok {
 		return nil
 	}
-	return r.unfinished(ctx, b.Namespace, indexOvercloud, b.Spec.Overcloud.Name, b.Name)
+	return r.unfinished(ctx, b.Namespace, indexOvercloud, b.Spec.OvercloudRef.Name, b.Name)
 }
 
 func (r *OvercloudBackupReconciler) unfinished(ctx context.Context, namespace, index, value, except string) []reconcile.Request {
@@ -988,18 +916,18 @@ var _ Prober = LiveProber{}
 
 // Probe implements Prober.
 func (LiveProber) Probe(
-	ctx context.Context, oc *backupv1alpha1.OvercloudSpec, ns *backupv1alpha1.NodeSelectionSpec, c probe.Credentials,
+	ctx context.Context, name string, oc *backupv1alpha1.OvercloudSpec, ns *backupv1alpha1.NodeSelectionSpec, c probe.Credentials,
 ) (probe.Report, error) {
 	t, err := probe.NewTarget(oc, c, 0)
 	if err != nil {
 		return probe.Report{}, err
 	}
 	defer t.Close()
-	timed(&t, oc)
+	timed(&t, name)
 	ctx, cancel := context.WithTimeout(ctx, 2*t.Timeout+time.Second)
 	defer cancel()
 	snap := probe.Gather(ctx, t)
-	return probe.NewReport(oc.Name, snap, selection.Decide(snap, probe.PolicyOf(ns))), nil
+	return probe.NewReport(name, snap, selection.Decide(snap, probe.PolicyOf(ns))), nil
 }
 
 // ResetDesync implements Prober.
@@ -1016,7 +944,7 @@ func (LiveProber) ResetDesync(
 
 // timed wraps the target's sources so that every call's duration lands in
 // ocb_probe_duration_seconds.
-func timed(t *probe.Target, oc *backupv1alpha1.OvercloudSpec) {
+func timed(t *probe.Target, overcloud string) {
 	names := map[string]string{}
 	for _, n := range t.Nodes {
 		names[fmt.Sprintf("%s:%d", n.Address, n.MySQLPort)] = n.Name
@@ -1024,15 +952,15 @@ func timed(t *probe.Target, oc *backupv1alpha1.OvercloudSpec) {
 			names[fmt.Sprintf("[%s]:%d", n.Address, n.MySQLPort)] = n.Name
 		}
 	}
-	t.Galera = timedGalera{inner: t.Galera, overcloud: oc.Name, names: names}
+	t.Galera = timedGalera{inner: t.Galera, overcloud: overcloud, names: names}
 	if t.Pacemaker != nil {
-		t.Pacemaker = timedPacemaker{inner: t.Pacemaker, overcloud: oc.Name}
+		t.Pacemaker = timedPacemaker{inner: t.Pacemaker, overcloud: overcloud}
 	}
 	if t.HAProxyHTTP != nil {
-		t.HAProxyHTTP = timedHAProxy{inner: t.HAProxyHTTP, overcloud: oc.Name, source: "haproxy-http"}
+		t.HAProxyHTTP = timedHAProxy{inner: t.HAProxyHTTP, overcloud: overcloud, source: "haproxy-http"}
 	}
 	if t.HAProxySocket != nil {
-		t.HAProxySocket = timedHAProxy{inner: t.HAProxySocket, overcloud: oc.Name, source: "haproxy-socket"}
+		t.HAProxySocket = timedHAProxy{inner: t.HAProxySocket, overcloud: overcloud, source: "haproxy-socket"}
 	}
 }
 

@@ -98,6 +98,7 @@ func TestBackupHappyPath(t *testing.T) {
 // TestReferencesMissingThenCreated: without its Secrets and claim the backup waits and
 // says which is missing; creating them (without touching the backup) lets it go on.
 func TestReferencesMissingThenCreated(t *testing.T) {
+	// The Overcloud, then its Secrets, then the claim: each created while the backup waits.
 	sb := lockedSandbox(t)
 	c := newClient(t)
 	ns := newNamespace(t, c)
@@ -106,7 +107,12 @@ func TestReferencesMissingThenCreated(t *testing.T) {
 	b := newBackup(sb, ns, "refs")
 	create(t, c, b)
 	key := client.ObjectKeyFromObject(b)
-	got := waitBackup(t, c, key, "SecretNotFound", hasCondition(backupv1alpha1.ConditionReferencesResolved, metav1.ConditionFalse, backupv1alpha1.ReasonSecretNotFound))
+	got := waitBackup(t, c, key, "OvercloudNotFound", hasCondition(backupv1alpha1.ConditionReferencesResolved, metav1.ConditionFalse, backupv1alpha1.ReasonOvercloudNotFound))
+	if msg := condition(got, backupv1alpha1.ConditionReferencesResolved).Message; !strings.Contains(msg, "Overcloud site-a not found") {
+		t.Errorf("message %q does not name the Overcloud", msg)
+	}
+	create(t, c, newOvercloud(sb, ns, testOvercloud, 0))
+	got = waitBackup(t, c, key, "SecretNotFound", hasCondition(backupv1alpha1.ConditionReferencesResolved, metav1.ConditionFalse, backupv1alpha1.ReasonSecretNotFound))
 	msg := condition(got, backupv1alpha1.ConditionReferencesResolved).Message
 	for _, want := range []string{"Secret db (database credentials) not found", "Secret ssh (SSH)", "Secret haproxy"} {
 		if !strings.Contains(msg, want) {

@@ -43,11 +43,17 @@ const (
 	defaultHAProxyProxy = "mysql"
 )
 
-// JobParams is what the controller decided for one attempt: the node and the image.
+// JobParams is what the controller decided for one attempt: the overcloud as it is now,
+// the node, the image and the Galera cluster the Job holds the lock of.
 type JobParams struct {
+	// Overcloud is the spec of the Overcloud the backup names.
+	Overcloud *backupv1alpha1.OvercloudSpec
+	// Cluster is the Galera cluster's state UUID ("" when unknown): the Job carries it
+	// as a label, and at most one backup Job runs per cluster.
+	Cluster string
 	// Attempt is 1-based; it names the Job (JobName) and is recorded on it.
 	Attempt int32
-	// Node is the selected node, one of spec.overcloud.nodes.
+	// Node is the selected node, one of the Overcloud's nodes.
 	Node string
 	// Image is the agent image when spec.job.image is empty: the operator's own.
 	Image string
@@ -55,7 +61,7 @@ type JobParams struct {
 
 // ErrAgentTLS is returned for a backup that asks for TLS to the database: the probes
 // support it, the agent's dump does not yet, and a backup must not silently go without.
-var ErrAgentTLS = errors.New("spec.overcloud.database.tls: the backup agent does not support TLS to the database yet")
+var ErrAgentTLS = errors.New("the Overcloud's database.tls: the backup agent does not support TLS to the database yet")
 
 // BuildJob is the Job that runs `agent dump` for one attempt of the backup. It is pure:
 // the same backup and parameters always give the same Job. Credentials reach the pod
@@ -63,12 +69,16 @@ var ErrAgentTLS = errors.New("spec.overcloud.database.tls: the backup agent does
 // a non-root user with a read-only root filesystem, no capabilities, the runtime's
 // default seccomp profile and no service account token.
 func BuildJob(b *backupv1alpha1.OvercloudBackup, p JobParams) (*batchv1.Job, error) {
-	if b.Spec.Overcloud.Database.TLS != nil {
+	oc := p.Overcloud
+	if oc == nil {
+		return nil, errors.New("no Overcloud spec")
+	}
+	if oc.Database.TLS != nil {
 		return nil, ErrAgentTLS
 	}
-	node := findNode(b, p.Node)
+	node := findNode(oc, p.Node)
 	if node == nil {
-		return nil, fmt.Errorf("node %q is not in spec.overcloud.nodes", p.Node)
+		return nil, fmt.Errorf("node %q is not a node of Overcloud %s", p.Node, b.Spec.OvercloudRef.Name)
 	}
 	if p.Attempt < 1 {
 		return nil, fmt.Errorf("attempt %d: attempts start at 1", p.Attempt)
@@ -84,17 +94,20 @@ func BuildJob(b *backupv1alpha1.OvercloudBackup, p JobParams) (*batchv1.Job, err
 	if image == "" {
 		return nil, errors.New("no agent image: spec.job.image is empty and the manager has no --agent-image")
 	}
-	args, err := agentArgs(b, node)
+	args, err := agentArgs(b, oc, node)
 	if err != nil {
 		return nil, err
 	}
-	volumes, mounts := agentVolumes(b)
+	volumes, mounts := agentVolumes(b, oc)
 
 	labels := map[string]string{
 		backupv1alpha1.LabelBackup:    b.Name,
-		backupv1alpha1.LabelOvercloud: b.Spec.Overcloud.Name,
+		backupv1alpha1.LabelOvercloud: b.Spec.OvercloudRef.Name,
 		labelManagedBy:                managedBy,
 		labelComponent:                agentComponent,
+	}
+	if p.Cluster != "" {
+		labels[backupv1alpha1.LabelCluster] = p.Cluster
 	}
 	annotations := map[string]string{annotationAttempt: strconv.Itoa(int(p.Attempt)), annotationNode: node.Name}
 	podAnnotations := maps.Clone(js.PodAnnotations)
@@ -184,18 +197,17 @@ func agentPod(js *backupv1alpha1.JobSpec, image string, args []string, volumes [
 	}
 }
 
-func findNode(b *backupv1alpha1.OvercloudBackup, name string) *backupv1alpha1.NodeSpec {
-	for i := range b.Spec.Overcloud.Nodes {
-		if b.Spec.Overcloud.Nodes[i].Name == name {
-			return &b.Spec.Overcloud.Nodes[i]
+func findNode(oc *backupv1alpha1.OvercloudSpec, name string) *backupv1alpha1.NodeSpec {
+	for i := range oc.Nodes {
+		if oc.Nodes[i].Name == name {
+			return &oc.Nodes[i]
 		}
 	}
 	return nil
 }
 
 // agentArgs are the arguments of `agent dump`: where and what to back up, never a secret.
-func agentArgs(b *backupv1alpha1.OvercloudBackup, node *backupv1alpha1.NodeSpec) ([]string, error) {
-	oc := &b.Spec.Overcloud
+func agentArgs(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSpec, node *backupv1alpha1.NodeSpec) ([]string, error) {
 	d := b.Spec.Dump
 	if d == nil {
 		d = &backupv1alpha1.DumpSpec{}
@@ -251,7 +263,7 @@ func agentArgs(b *backupv1alpha1.OvercloudBackup, node *backupv1alpha1.NodeSpec)
 	}
 	if method == backupv1alpha1.DumpMariabackup {
 		if oc.SSH == nil {
-			return nil, errors.New("the Mariabackup method needs spec.overcloud.ssh")
+			return nil, errors.New("the Mariabackup method needs the Overcloud's ssh")
 		}
 		args = append(args,
 			"--ssh-dir="+sshPath,
@@ -269,8 +281,7 @@ func agentArgs(b *backupv1alpha1.OvercloudBackup, node *backupv1alpha1.NodeSpec)
 
 // agentVolumes are the backup volume, the Secrets (read-only files, 0400, only the
 // keys the agent reads) and a memory-backed /tmp for the client defaults file.
-func agentVolumes(b *backupv1alpha1.OvercloudBackup) ([]corev1.Volume, []corev1.VolumeMount) {
-	oc := &b.Spec.Overcloud
+func agentVolumes(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSpec) ([]corev1.Volume, []corev1.VolumeMount) {
 	creds := oc.Database.CredentialsSecret
 	volumes, mounts := storageVolumes(b)
 	volumes = append(volumes, secretVolume("db-credentials", creds.Name,

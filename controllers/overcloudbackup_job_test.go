@@ -19,17 +19,20 @@ func testBackup() *backupv1alpha1.OvercloudBackup {
 	return &backupv1alpha1.OvercloudBackup{
 		ObjectMeta: metav1.ObjectMeta{Name: "nightly-1", Namespace: "openstack", UID: "uid-1"},
 		Spec: backupv1alpha1.OvercloudBackupSpec{
-			Overcloud: backupv1alpha1.OvercloudSpec{
-				Name: "overcloud",
-				Nodes: []backupv1alpha1.NodeSpec{
-					{Name: "controller-0", Address: "172.17.1.10"},
-					{Name: "controller-1", Address: "172.17.1.11", MySQLPort: ptr.To(int32(13306)), SSHPort: ptr.To(int32(2222))},
-				},
-				Database: backupv1alpha1.DatabaseAccess{
-					CredentialsSecret: backupv1alpha1.CredentialsSecretReference{Name: "db-creds"},
-				},
-			},
-			Storage: backupv1alpha1.StorageSpec{ClaimName: "backups"},
+			OvercloudRef: backupv1alpha1.OvercloudReference{Name: "overcloud"},
+			Storage:      backupv1alpha1.StorageSpec{ClaimName: "backups"},
+		},
+	}
+}
+
+func testOvercloudSpec() *backupv1alpha1.OvercloudSpec {
+	return &backupv1alpha1.OvercloudSpec{
+		Nodes: []backupv1alpha1.NodeSpec{
+			{Name: "controller-0", Address: "172.17.1.10"},
+			{Name: "controller-1", Address: "172.17.1.11", MySQLPort: ptr.To(int32(13306)), SSHPort: ptr.To(int32(2222))},
+		},
+		Database: backupv1alpha1.DatabaseAccess{
+			CredentialsSecret: backupv1alpha1.CredentialsSecretReference{Name: "db-creds"},
 		},
 	}
 }
@@ -54,7 +57,7 @@ func volume(vs []corev1.Volume, name string) *corev1.Volume {
 func TestBuildJob(t *testing.T) {
 	cases := []struct {
 		name   string
-		change func(b *backupv1alpha1.OvercloudBackup)
+		change func(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSpec)
 		params JobParams
 		check  func(t *testing.T, job *JobView)
 	}{
@@ -97,10 +100,10 @@ func TestBuildJob(t *testing.T) {
 		},
 		{
 			name: "the user's choices reach the Job",
-			change: func(b *backupv1alpha1.OvercloudBackup) {
-				b.Spec.Overcloud.Database.CredentialsSecret = backupv1alpha1.CredentialsSecretReference{ //nolint:gosec // G101: key names
+			change: func(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSpec) {
+				oc.Database.CredentialsSecret = backupv1alpha1.CredentialsSecretReference{ //nolint:gosec // G101: key names
 					Name: "galera", UsernameKey: "user", PasswordKey: "mysql-root-password"}
-				b.Spec.Overcloud.Database.ConnectTimeout = &metav1.Duration{Duration: 7e9}
+				oc.Database.ConnectTimeout = &metav1.Duration{Duration: 7e9}
 				b.Spec.Storage.SubPath = "overcloud/db"
 				b.Spec.Dump = &backupv1alpha1.DumpSpec{Databases: []string{"nova", "keystone"}, Users: backupv1alpha1.UsersExclude, MaxRateMiB: ptr.To(int32(20)),
 					Compression: backupv1alpha1.CompressionNone, Desync: backupv1alpha1.DesyncDisabled}
@@ -113,8 +116,11 @@ func TestBuildJob(t *testing.T) {
 					Resources:      &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}},
 				}
 			},
-			params: JobParams{Attempt: 3, Node: "controller-1", Image: "ignored:v0"},
+			params: JobParams{Attempt: 3, Node: "controller-1", Image: "ignored:v0", Cluster: "8f2d3c52-f040-11f1-a573-ae37243b7103"},
 			check: func(t *testing.T, j *JobView) {
+				if got := j.Job.Labels[backupv1alpha1.LabelCluster]; got != "8f2d3c52-f040-11f1-a573-ae37243b7103" {
+					t.Errorf("cluster label %q, want the Galera cluster's UUID", got)
+				}
 				j.wantArgs(t, "--node=controller-1", "--address=172.17.1.11", "--port=13306", "--database=nova", "--database=keystone",
 					"--users=false", "--desync=false", "--compression=none", "--connect-timeout=7s", "--max-rate=20971520")
 				if j.Job.Name != "nightly-1-3" || j.Job.Annotations["backup.overcloud.io/attempt"] != "3" {
@@ -146,10 +152,10 @@ func TestBuildJob(t *testing.T) {
 		},
 		{
 			name: "mariabackup over SSH with HAProxy's stats",
-			change: func(b *backupv1alpha1.OvercloudBackup) {
-				b.Spec.Overcloud.SSH = &backupv1alpha1.SSHAccess{SecretName: "ssh", User: "tripleo-admin", KnownHostsKey: "hosts",
+			change: func(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSpec) {
+				oc.SSH = &backupv1alpha1.SSHAccess{SecretName: "ssh", User: "tripleo-admin", KnownHostsKey: "hosts",
 					Timeout: &metav1.Duration{Duration: 20e9}}
-				b.Spec.Overcloud.HAProxy = &backupv1alpha1.HAProxyAccess{StatsURL: "http://172.17.1.5:1993/",
+				oc.HAProxy = &backupv1alpha1.HAProxyAccess{StatsURL: "http://172.17.1.5:1993/",
 					CredentialsSecret: &backupv1alpha1.CredentialsSecretReference{Name: "haproxy-stats"}}
 				b.Spec.Dump = &backupv1alpha1.DumpSpec{Method: backupv1alpha1.DumpMariabackup, CompressionLevel: ptr.To(int32(5)),
 					MariabackupCommand: "sudo -n podman exec -i galera-bundle-podman-0 mariabackup --defaults-extra-file={defaultsFile} --backup --galera-info --stream=xbstream"}
@@ -172,10 +178,11 @@ func TestBuildJob(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b := testBackup()
+			b, oc := testBackup(), testOvercloudSpec()
 			if tc.change != nil {
-				tc.change(b)
+				tc.change(b, oc)
 			}
+			tc.params.Overcloud = oc
 			job, err := BuildJob(b, tc.params)
 			if err != nil {
 				t.Fatal(err)
@@ -194,26 +201,27 @@ func TestBuildJob(t *testing.T) {
 func TestBuildJobRefuses(t *testing.T) {
 	cases := []struct {
 		name   string
-		change func(b *backupv1alpha1.OvercloudBackup)
+		change func(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSpec)
 		params JobParams
 		want   string
 	}{
-		{"database TLS", func(b *backupv1alpha1.OvercloudBackup) {
-			b.Spec.Overcloud.Database.TLS = &backupv1alpha1.DatabaseTLS{Mode: backupv1alpha1.TLSRequired}
+		{"database TLS", func(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSpec) {
+			oc.Database.TLS = &backupv1alpha1.DatabaseTLS{Mode: backupv1alpha1.TLSRequired}
 		}, JobParams{Attempt: 1, Node: "controller-0", Image: "i:1"}, "does not support TLS"},
-		{"unknown node", nil, JobParams{Attempt: 1, Node: "controller-9", Image: "i:1"}, `node "controller-9" is not in spec.overcloud.nodes`},
+		{"unknown node", nil, JobParams{Attempt: 1, Node: "controller-9", Image: "i:1"}, `node "controller-9" is not a node of Overcloud overcloud`},
 		{"attempt 0", nil, JobParams{Attempt: 0, Node: "controller-0", Image: "i:1"}, "attempts start at 1"},
 		{"no image", nil, JobParams{Attempt: 1, Node: "controller-0"}, "no agent image"},
-		{"mariabackup without ssh", func(b *backupv1alpha1.OvercloudBackup) {
+		{"mariabackup without ssh", func(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSpec) {
 			b.Spec.Dump = &backupv1alpha1.DumpSpec{Method: backupv1alpha1.DumpMariabackup}
-		}, JobParams{Attempt: 1, Node: "controller-0", Image: "i:1"}, "needs spec.overcloud.ssh"},
+		}, JobParams{Attempt: 1, Node: "controller-0", Image: "i:1"}, "needs the Overcloud's ssh"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b := testBackup()
+			b, oc := testBackup(), testOvercloudSpec()
 			if tc.change != nil {
-				tc.change(b)
+				tc.change(b, oc)
 			}
+			tc.params.Overcloud = oc
 			if _, err := BuildJob(b, tc.params); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
@@ -262,7 +270,7 @@ func (j *JobView) lockedDown(t *testing.T, b *backupv1alpha1.OvercloudBackup) {
 		t.Errorf("owner references %+v", job.OwnerReferences)
 	}
 	for _, labels := range []map[string]string{job.Labels, job.Spec.Template.Labels} {
-		if labels[backupv1alpha1.LabelBackup] != b.Name || labels[backupv1alpha1.LabelOvercloud] != b.Spec.Overcloud.Name {
+		if labels[backupv1alpha1.LabelBackup] != b.Name || labels[backupv1alpha1.LabelOvercloud] != b.Spec.OvercloudRef.Name {
 			t.Errorf("labels %v", labels)
 		}
 	}

@@ -50,7 +50,7 @@ func TestDesyncRepair(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: ns, Name: "killed-1-stopping",
 			Labels: map[string]string{
-				backupv1alpha1.LabelBackup: "killed", backupv1alpha1.LabelOvercloud: b.Spec.Overcloud.Name,
+				backupv1alpha1.LabelBackup: "killed", backupv1alpha1.LabelOvercloud: b.Spec.OvercloudRef.Name,
 				labelManagedBy: managedBy, labelComponent: agentComponent,
 			},
 			Annotations: map[string]string{annotationNode: node},

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/probe"
 )
 
 // agentPodWait is how often a repair that waits for an agent pod to end looks again:
@@ -36,7 +37,7 @@ func (p *pass) markDesyncLeftOn(node, why string) {
 		p.event(true, backupv1alpha1.ReasonDesyncLeftOn, msg)
 	}
 	setCondition(b, backupv1alpha1.ConditionDesyncCleared, metav1.ConditionFalse, backupv1alpha1.ReasonDesyncLeftOn, msg)
-	ns, oc := b.Namespace, b.Spec.Overcloud.Name
+	ns, oc := b.Namespace, b.Spec.OvercloudRef.Name
 	p.afterPatch = append(p.afterPatch, func() { desyncLeftOn.WithLabelValues(ns, oc, node).Set(1) })
 }
 
@@ -56,17 +57,22 @@ func (p *pass) repair(ctx context.Context) (res ctrl.Result, done bool, err erro
 		setCondition(b, backupv1alpha1.ConditionDesyncCleared, metav1.ConditionFalse, backupv1alpha1.ReasonDesyncLeftOn, msg)
 		return ctrl.Result{RequeueAfter: agentPodWait}, false, nil
 	}
-	creds, problem, err := p.r.credentials(ctx, b)
-	if err != nil {
-		return ctrl.Result{}, false, err
+	var creds probe.Credentials
+	problem := &refProblem{backupv1alpha1.ReasonOvercloudNotFound, fmt.Sprintf("Overcloud %s not found in namespace %s",
+		b.Spec.OvercloudRef.Name, b.Namespace)}
+	if p.oc != nil {
+		creds, problem, err = readCredentials(ctx, p.r.APIReader, b.Namespace, &p.oc.Spec)
+		if err != nil {
+			return ctrl.Result{}, false, err
+		}
 	}
 	var wasOn bool
 	if problem == nil {
-		wasOn, err = p.r.prober().ResetDesync(ctx, &b.Spec.Overcloud, node, creds)
+		wasOn, err = p.r.prober().ResetDesync(ctx, &p.oc.Spec, node, creds)
 	} else {
 		err = errors.New(problem.message)
 	}
-	ns, oc := b.Namespace, b.Spec.Overcloud.Name
+	ns, oc := b.Namespace, b.Spec.OvercloudRef.Name
 	if err != nil {
 		msg := fmt.Sprintf("Could not check wsrep_desync on %s: %v; trying again with backoff. By hand: "+
 			"SHOW GLOBAL VARIABLES LIKE 'wsrep_desync' there, and SET GLOBAL wsrep_desync=OFF", node, err)
@@ -103,9 +109,9 @@ func (p *pass) repair(ctx context.Context) (res ctrl.Result, done bool, err erro
 func (r *OvercloudBackupReconciler) agentPodOn(ctx context.Context, b *backupv1alpha1.OvercloudBackup, node string) (string, error) {
 	pods := &corev1.PodList{}
 	if err := r.List(ctx, pods, client.InNamespace(b.Namespace), client.MatchingLabels{
-		backupv1alpha1.LabelOvercloud: b.Spec.Overcloud.Name, labelComponent: agentComponent,
+		backupv1alpha1.LabelOvercloud: b.Spec.OvercloudRef.Name, labelComponent: agentComponent,
 	}); err != nil {
-		return "", fmt.Errorf("listing the agent pods of overcloud %s: %w", b.Spec.Overcloud.Name, err)
+		return "", fmt.Errorf("listing the agent pods of overcloud %s: %w", b.Spec.OvercloudRef.Name, err)
 	}
 	for i := range pods.Items {
 		pod := &pods.Items[i]

@@ -153,7 +153,7 @@ func queueBlocker(b *backupv1alpha1.OvercloudBackup, others []backupv1alpha1.Ove
 	var first *backupv1alpha1.OvercloudBackup
 	for i := range others {
 		o := &others[i]
-		if o.Name == b.Name || o.Spec.Overcloud.Name != b.Spec.Overcloud.Name || o.IsFinished() || o.DeletionTimestamp != nil {
+		if o.Name == b.Name || o.Spec.OvercloudRef.Name != b.Spec.OvercloudRef.Name || o.IsFinished() || o.DeletionTimestamp != nil {
 			continue
 		}
 		if comesFirst(o, b) && (first == nil || comesFirst(o, first)) {

@@ -120,7 +120,7 @@ func TestProbeBackoff(t *testing.T) {
 
 func backupAt(name, overcloud string, created time.Time, conds ...metav1.Condition) backupv1alpha1.OvercloudBackup {
 	b := backupv1alpha1.OvercloudBackup{ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(created)}}
-	b.Spec.Overcloud.Name = overcloud
+	b.Spec.OvercloudRef.Name = overcloud
 	b.Status.Conditions = conds
 	return b
 }

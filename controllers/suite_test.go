@@ -94,8 +94,12 @@ func startManagerWith(t testing.TB, namespace string, wrap func(client.Client) c
 
 // managerOptions says what runManager runs.
 type managerOptions struct {
-	// backups and schedules are the controllers to run.
-	backups, schedules bool
+	// backups, schedules and overclouds are the controllers to run.
+	backups, schedules, overclouds bool
+	// namespaces are more namespaces to watch.
+	namespaces []string
+	// watcher is the Overcloud reconciler's (nil: the live one).
+	watcher Watcher
 	// wrap wraps the OvercloudBackup reconciler's client (nil: as is).
 	wrap func(client.Client) client.Client
 	// clock is the BackupSchedule reconciler's (nil: time.Now).
@@ -114,7 +118,7 @@ func runManager(t testing.TB, namespace string, o managerOptions) (stop func()) 
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: cmp.Or(o.metricsAddr, "0")},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{ByObject: CacheByObject(), DefaultNamespaces: map[string]cache.Config{namespace: {}}},
+		Cache:                  cache.Options{ByObject: CacheByObject(), DefaultNamespaces: namespaceConfigs(namespace, o.namespaces)},
 		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: UncachedObjects()}},
 		// Each test starts its own manager with the same controller name.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
@@ -133,6 +137,15 @@ func runManager(t testing.TB, namespace string, o managerOptions) (stop func()) 
 			r.Client = o.wrap(r.Client)
 		}
 		if err := r.SetupWithManager(ctx, mgr); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+	}
+	if o.overclouds {
+		if err := (&OvercloudReconciler{
+			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
+			Recorder: mgr.GetEventRecorder("overcloud-controller"), Watcher: o.watcher, MaxConcurrentReconciles: 2,
+		}).SetupWithManager(ctx, mgr); err != nil {
 			cancel()
 			t.Fatal(err)
 		}
@@ -166,6 +179,14 @@ func runManager(t testing.TB, namespace string, o managerOptions) (stop func()) 
 	return stop
 }
 
+func namespaceConfigs(first string, more []string) map[string]cache.Config {
+	out := map[string]cache.Config{first: {}}
+	for _, ns := range more {
+		out[ns] = cache.Config{}
+	}
+	return out
+}
+
 // newNamespace creates a namespace for one test.
 func newNamespace(t testing.TB, c client.Client) string {
 	t.Helper()
@@ -173,6 +194,15 @@ func newNamespace(t testing.TB, c client.Client) string {
 	if err := c.Create(context.Background(), ns); err != nil {
 		t.Fatal(err)
 	}
+	// envtest runs no garbage collector nor namespace controller: the test's Jobs would
+	// outlive it, still unfinished, and hold their Galera cluster's lock for the next tests
+	// (a real cluster deletes them with their backups).
+	t.Cleanup(func() {
+		if err := c.DeleteAllOf(context.Background(), &batchv1.Job{}, client.InNamespace(ns.Name),
+			client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
+			t.Errorf("deleting the Jobs of namespace %s: %v", ns.Name, err)
+		}
+	})
 	return ns.Name
 }
 
@@ -191,10 +221,9 @@ func lockedSandbox(t testing.TB) *sandbox.Sandbox {
 
 // overcloudSpec describes the sandbox as a user would: Galera, Pacemaker over SSH and
 // HAProxy (stats page with basic auth, stats socket), short timeouts.
-func overcloudSpec(sb *sandbox.Sandbox, name string) backupv1alpha1.OvercloudSpec {
+func overcloudSpec(sb *sandbox.Sandbox) backupv1alpha1.OvercloudSpec {
 	short := &metav1.Duration{Duration: 2 * time.Second}
 	oc := backupv1alpha1.OvercloudSpec{
-		Name:        name,
 		DatabaseVIP: sb.VIP,
 		Database: backupv1alpha1.DatabaseAccess{
 			CredentialsSecret: backupv1alpha1.CredentialsSecretReference{Name: "db"},
@@ -215,13 +244,27 @@ func overcloudSpec(sb *sandbox.Sandbox, name string) backupv1alpha1.OvercloudSpe
 	return oc
 }
 
-// newBackup is a backup of the sandbox (overcloud site-a) into the claim "backups".
-func newBackup(sb *sandbox.Sandbox, namespace, name string) *backupv1alpha1.OvercloudBackup {
+// testOvercloud is the name of the Overcloud (the sandbox) ready() creates.
+const testOvercloud = "site-a"
+
+// newOvercloud is the sandbox as an Overcloud, watched every 2 s (none when the
+// interval is 0).
+func newOvercloud(sb *sandbox.Sandbox, namespace, name string, interval time.Duration) *backupv1alpha1.Overcloud {
+	oc := &backupv1alpha1.Overcloud{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec:       overcloudSpec(sb),
+	}
+	oc.Spec.Monitoring = &backupv1alpha1.MonitoringSpec{Interval: &metav1.Duration{Duration: interval}}
+	return oc
+}
+
+// newBackup is a backup of the sandbox (Overcloud site-a) into the claim "backups".
+func newBackup(_ *sandbox.Sandbox, namespace, name string) *backupv1alpha1.OvercloudBackup {
 	return &backupv1alpha1.OvercloudBackup{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
 		Spec: backupv1alpha1.OvercloudBackupSpec{
-			Overcloud: overcloudSpec(sb, "site-a"),
-			Storage:   backupv1alpha1.StorageSpec{ClaimName: "backups"},
+			OvercloudRef: backupv1alpha1.OvercloudReference{Name: testOvercloud},
+			Storage:      backupv1alpha1.StorageSpec{ClaimName: "backups"},
 		},
 	}
 }
@@ -273,7 +316,7 @@ func claim(t testing.TB, c client.Client, namespace string) *corev1.PersistentVo
 func ready(t testing.TB, c client.Client, sb *sandbox.Sandbox, namespace string) {
 	t.Helper()
 	db, ssh, hap := secrets(t, sb, namespace)
-	create(t, c, db, ssh, hap, claim(t, c, namespace))
+	create(t, c, db, ssh, hap, claim(t, c, namespace), newOvercloud(sb, namespace, testOvercloud, 0))
 }
 
 // waitBackup polls the backup until ok says so, and returns it.

@@ -47,6 +47,51 @@ const (
 	// ConditionScheduleValid is True when a schedule's cron expression and time
 	// zone parse.
 	ConditionScheduleValid = "ScheduleValid"
+
+	// ConditionDegraded is True on an Overcloud whose last probe found something short
+	// of a healthy cluster: a node not synced, no quorum, a split brain, Pacemaker or
+	// HAProxy unreadable. It can be True while Ready is True (a backup can still run).
+	ConditionDegraded = "Degraded"
+)
+
+// Reasons of the Overcloud's conditions.
+const (
+	// ReasonBackupPossible: the last probe found a node a backup would be taken from.
+	ReasonBackupPossible = "BackupPossible"
+	// ReasonNotWatched: monitoring.interval is 0s; the overcloud is probed only by backups.
+	ReasonNotWatched = "NotWatched"
+	// ReasonAllSynced: every node is a synced member of the primary component.
+	ReasonAllSynced = "AllSynced"
+	// ReasonNodeNotSynced: a node is not a synced member of the primary component.
+	ReasonNodeNotSynced = "NodeNotSynced"
+	// ReasonNoQuorum: the Pacemaker partition that answered has no quorum.
+	ReasonNoQuorum = "NoQuorum"
+	// ReasonSplitBrain: several primary components claim the cluster.
+	ReasonSplitBrain = "SplitBrain"
+	// ReasonPacemakerUnreadable: no node answered crm_mon.
+	ReasonPacemakerUnreadable = "PacemakerUnreadable"
+	// ReasonHAProxyUnreadable: HAProxy's view of the database backend could not be read.
+	ReasonHAProxyUnreadable = "HAProxyUnreadable"
+	// ReasonOvercloudNotFound: the Overcloud a backup names does not exist (yet).
+	ReasonOvercloudNotFound = "OvercloudNotFound"
+)
+
+// Event reasons of the Overcloud watch, each emitted once per change.
+const (
+	// EventActiveNodeChanged: the node serving clients changed (a failover seen from outside).
+	EventActiveNodeChanged = "ActiveNodeChanged"
+	// EventVIPMoved: the database VIP moved to another node.
+	EventVIPMoved = "VIPMoved"
+	// EventNodeNotSynced: a node left the synced members of the primary component.
+	EventNodeNotSynced = "NodeNotSynced"
+	// EventNodeSynced: a node is a synced member again.
+	EventNodeSynced = "NodeSynced"
+	// EventSplitBrain: several primary components claim the cluster.
+	EventSplitBrain = "SplitBrain"
+	// EventProbeFailed: the probe could not run, or no Galera node answered.
+	EventProbeFailed = "ProbeFailed"
+	// EventProbeRecovered: a probe works again after failing.
+	EventProbeRecovered = "ProbeRecovered"
 )
 
 // Condition reasons, CamelCase as metav1.Condition requires.

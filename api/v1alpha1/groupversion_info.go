@@ -27,6 +27,7 @@ var (
 // stays cheap to import.
 func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion,
+		&Overcloud{}, &OvercloudList{},
 		&OvercloudBackup{}, &OvercloudBackupList{},
 		&BackupSchedule{}, &BackupScheduleList{},
 	)

@@ -9,8 +9,11 @@ import (
 
 // Well-known labels and annotations.
 const (
-	// LabelOvercloud is set on backups' Jobs and Pods to spec.overcloud.name.
+	// LabelOvercloud is set on backups' Jobs and Pods to spec.overcloudRef.name.
 	LabelOvercloud = "backup.overcloud.io/overcloud"
+	// LabelCluster is set on backups' Jobs to the Galera cluster's identity
+	// (wsrep_cluster_state_uuid): at most one such Job runs per cluster.
+	LabelCluster = "backup.overcloud.io/cluster"
 	// LabelBackup is set on a backup's Jobs and Pods to the backup's name.
 	LabelBackup = "backup.overcloud.io/backup"
 	// LabelSchedule is set on the backups a schedule creates to the schedule's name.

@@ -27,22 +27,13 @@ const (
 	DefaultStatsSocketCommand = "sudo -n socat stdio UNIX-CONNECT:{socket}"
 )
 
-// OvercloudSpec describes the OpenStack overcloud whose database is backed up, and how
-// the operator reaches its Galera nodes, Pacemaker and HAProxy.
+// OvercloudSpec describes the OpenStack overcloud whose database is backed up, how the
+// operator reaches its Galera nodes, Pacemaker and HAProxy, and how often it watches them.
 // +kubebuilder:validation:XValidation:rule="self.nodes.all(n, self.nodes.exists_one(m, m.name == n.name))",message="node names must be unique",fieldPath=".nodes"
 // +kubebuilder:validation:XValidation:rule="self.nodes.all(n, self.nodes.exists_one(m, m.address == n.address && (has(m.mysqlPort) ? m.mysqlPort : 3306) == (has(n.mysqlPort) ? n.mysqlPort : 3306)))",message="two nodes cannot share the same address and MySQL port",fieldPath=".nodes"
-// +kubebuilder:validation:XValidation:rule="!has(self.pacemaker) || has(self.ssh)",message="pacemaker access needs ssh access: set overcloud.ssh",fieldPath=".pacemaker"
-// +kubebuilder:validation:XValidation:rule="!has(self.haproxy) || !has(self.haproxy.statsSocket) || has(self.ssh)",message="haproxy.statsSocket is read over SSH: set overcloud.ssh",fieldPath=".haproxy.statsSocket"
+// +kubebuilder:validation:XValidation:rule="!has(self.pacemaker) || has(self.ssh)",message="pacemaker access needs ssh access: set ssh",fieldPath=".pacemaker"
+// +kubebuilder:validation:XValidation:rule="!has(self.haproxy) || !has(self.haproxy.statsSocket) || has(self.ssh)",message="haproxy.statsSocket is read over SSH: set ssh",fieldPath=".haproxy.statsSocket"
 type OvercloudSpec struct {
-	// name identifies the overcloud (for example "overcloud" or "site-a"). Backups of
-	// the same overcloud never run at the same time, and their Jobs carry it as a label.
-	// It is a DNS label: lower case letters, digits and '-', at most 63 characters.
-	// +required
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=63
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
-	Name string `json:"name"`
-
 	// nodes lists the hosts running a Galera node of the database cluster: the
 	// controllers, or dedicated database nodes. Between 1 and 16 nodes, unique names.
 	// +required
@@ -79,6 +70,10 @@ type OvercloudSpec struct {
 	// is taken as the active one.
 	// +optional
 	HAProxy *HAProxyAccess `json:"haproxy,omitempty"`
+
+	// monitoring says how often the operator probes the overcloud between backups.
+	// +optional
+	Monitoring *MonitoringSpec `json:"monitoring,omitempty"`
 }
 
 // NodeSpec is one host running a Galera node.
@@ -312,4 +307,167 @@ type HAProxyAccess struct {
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('5m')",message="timeout must be more than 0s and at most 5m"
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
+}
+
+// MonitoringSpec says how often the overcloud is watched.
+type MonitoringSpec struct {
+	// interval between two probes of the overcloud, each jittered by up to a tenth of it.
+	// "0s" probes only when a backup needs it. Default 60s; at least 1s otherwise.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) == duration('0s') || duration(self) >= duration('1s')",message="monitoring.interval must be 0s (no watch) or at least 1s"
+	Interval *metav1.Duration `json:"interval,omitempty"`
+}
+
+// BackupRecord names one backup of the overcloud and when it ended.
+type BackupRecord struct {
+	// name of the OvercloudBackup, in the overcloud's namespace.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// phase of the backup when it was recorded.
+	// +optional
+	Phase BackupPhase `json:"phase,omitempty"`
+
+	// time the backup ended (or was created, while it runs).
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
+}
+
+// OvercloudStatus is what the last probe of the overcloud found, and its last backups.
+type OvercloudStatus struct {
+	// observedGeneration is the generation the last probe used.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready (probed, and a backup could run now), Degraded (a node not
+	// synced, no quorum, a split brain, Pacemaker or HAProxy unreadable) and
+	// ReferencesResolved (the Secrets it names).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+
+	// nodes is the node table of the last probe, with the same rows and reasons a
+	// backup records.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Nodes []NodeStatus `json:"nodes,omitempty"`
+
+	// activeNode is the node serving clients, by the strongest signal available.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	ActiveNode string `json:"activeNode,omitempty"`
+
+	// activeSource says which signal named the active node.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	ActiveSource string `json:"activeSource,omitempty"`
+
+	// vipNode is the node holding the database VIP, per Pacemaker.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	VIPNode string `json:"vipNode,omitempty"`
+
+	// backupFrom is the node a backup would be taken from now, "" when none may be.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	BackupFrom string `json:"backupFrom,omitempty"`
+
+	// reason explains backupFrom, or why no node may be used.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Reason string `json:"reason,omitempty"`
+
+	// pacemaker and haproxy say how reading them went ("" when not configured).
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Pacemaker string `json:"pacemaker,omitempty"`
+
+	// haproxy says how reading HAProxy went ("" when not configured).
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	HAProxy string `json:"haproxy,omitempty"`
+
+	// clusterStateUUID is the Galera cluster's identity (wsrep_cluster_state_uuid) as
+	// its primary component reports it. Backups are queued by it: one backup at a time
+	// per Galera cluster, whatever objects name it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	ClusterStateUUID string `json:"clusterStateUUID,omitempty"`
+
+	// clusterSize is the primary component's size (wsrep_cluster_size).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	ClusterSize int32 `json:"clusterSize,omitempty"`
+
+	// synced counts the nodes that are synced members of the primary component, out of
+	// the nodes listed (for example "3/3").
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	Synced string `json:"synced,omitempty"`
+
+	// lastProbeTime is when the last probe started.
+	// +optional
+	LastProbeTime *metav1.Time `json:"lastProbeTime,omitempty"`
+
+	// lastProbeDuration is how long the last probe took.
+	// +optional
+	LastProbeDuration *metav1.Duration `json:"lastProbeDuration,omitempty"`
+
+	// lastBackup is the newest backup that names this overcloud.
+	// +optional
+	LastBackup *BackupRecord `json:"lastBackup,omitempty"`
+
+	// lastSuccessfulBackup is the newest backup of this overcloud that succeeded.
+	// +optional
+	LastSuccessfulBackup *BackupRecord `json:"lastSuccessfulBackup,omitempty"`
+}
+
+// Overcloud is an OpenStack overcloud whose MariaDB/Galera database is backed up: how to
+// reach its Galera nodes, Pacemaker and HAProxy, described once and watched continuously.
+// OvercloudBackups and BackupSchedules name it.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ovc,categories=overcloud-backup
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Active",type=string,JSONPath=`.status.activeNode`
+// +kubebuilder:printcolumn:name="Backup-From",type=string,JSONPath=`.status.backupFrom`
+// +kubebuilder:printcolumn:name="Synced",type=string,JSONPath=`.status.synced`
+// +kubebuilder:printcolumn:name="Last-Success",type=date,JSONPath=`.status.lastSuccessfulBackup.time`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Cluster",type=string,JSONPath=`.status.clusterStateUUID`,priority=1
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.reason`,priority=1
+type Overcloud struct {
+	metav1.TypeMeta `json:",inline"`
+
+	// metadata is the standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec says how to reach the overcloud and how often to watch it.
+	// +required
+	Spec OvercloudSpec `json:"spec"`
+
+	// status is what the last probe found.
+	// +optional
+	Status OvercloudStatus `json:"status,omitempty"`
+}
+
+// OvercloudList is a list of Overclouds.
+//
+// +kubebuilder:object:root=true
+type OvercloudList struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard list metadata.
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// items are the Overclouds.
+	Items []Overcloud `json:"items"`
 }

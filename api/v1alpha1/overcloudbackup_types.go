@@ -295,16 +295,26 @@ type JobSpec struct {
 	HostNetwork bool `json:"hostNetwork,omitempty"`
 }
 
-// OvercloudBackupSpec is one backup of an overcloud's database. It cannot be changed
-// once created: a backup is a record of what was asked for.
-// +kubebuilder:validation:XValidation:rule="!has(self.nodeSelection) || !has(self.nodeSelection.preferredNodes) || self.nodeSelection.preferredNodes.all(p, self.overcloud.nodes.exists(n, n.name == p))",message="nodeSelection.preferredNodes must name nodes of overcloud.nodes",fieldPath=".nodeSelection.preferredNodes"
-// +kubebuilder:validation:XValidation:rule="!has(self.nodeSelection) || !has(self.nodeSelection.excludedNodes) || self.nodeSelection.excludedNodes.all(p, self.overcloud.nodes.exists(n, n.name == p))",message="nodeSelection.excludedNodes must name nodes of overcloud.nodes",fieldPath=".nodeSelection.excludedNodes"
-// +kubebuilder:validation:XValidation:rule="!has(self.nodeSelection) || !has(self.nodeSelection.node) || self.overcloud.nodes.exists(n, n.name == self.nodeSelection.node)",message="nodeSelection.node must name a node of overcloud.nodes",fieldPath=".nodeSelection.node"
-// +kubebuilder:validation:XValidation:rule="!has(self.dump) || !has(self.dump.method) || self.dump.method != 'Mariabackup' || has(self.overcloud.ssh)",message="the Mariabackup method needs overcloud.ssh",fieldPath=".dump.method"
-type OvercloudBackupSpec struct {
-	// overcloud describes the cluster to back up and how to reach it.
+// OvercloudReference names an Overcloud in the backup's namespace.
+type OvercloudReference struct {
+	// name of the Overcloud.
 	// +required
-	Overcloud OvercloudSpec `json:"overcloud"`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+}
+
+// OvercloudBackupSpec is one backup of an overcloud's database. It cannot be changed
+// once created: a backup is a record of what was asked for. What needs the Overcloud
+// itself (nodeSelection naming its nodes, Mariabackup needing its ssh) is checked by the
+// controller, which says so in the ReferencesResolved condition.
+type OvercloudBackupSpec struct {
+	// overcloudRef names the Overcloud to back up, in the backup's namespace. A backup
+	// whose Overcloud does not exist waits (reason OvercloudNotFound) and starts when it
+	// appears.
+	// +required
+	OvercloudRef OvercloudReference `json:"overcloudRef"`
 
 	// storage says where the backup is written.
 	// +required
@@ -380,6 +390,16 @@ type GaleraNodeStatus struct {
 	// recvQueue is wsrep_local_recv_queue.
 	// +optional
 	RecvQueue int64 `json:"recvQueue,omitempty"`
+
+	// synced is true when the node is a synced member of the primary component, ready
+	// for clients: the one definition the agent's re-check uses too.
+	// +optional
+	Synced bool `json:"synced,omitempty"`
+
+	// flowControlPausedNs is the time the node has paused replication for flow control
+	// since it started (wsrep_flow_control_paused_ns).
+	// +optional
+	FlowControlPausedNs int64 `json:"flowControlPausedNs,omitempty"`
 
 	// lastCommitted is wsrep_last_committed.
 	// +optional
@@ -472,6 +492,33 @@ type NodeStatus struct {
 	// haproxy is the node's HAProxy status, when HAProxy was probed.
 	// +optional
 	HAProxy *HAProxyNodeStatus `json:"haproxy,omitempty"`
+}
+
+// BackupSource is where a backup's data came from, as it was when the Job was created.
+type BackupSource struct {
+	// overcloud is the name of the Overcloud the backup named.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Overcloud string `json:"overcloud,omitempty"`
+
+	// clusterStateUUID is the Galera cluster's identity (wsrep_cluster_state_uuid).
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	ClusterStateUUID string `json:"clusterStateUUID,omitempty"`
+
+	// node is the node dumped from, as the Overcloud named it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Node string `json:"node,omitempty"`
+
+	// address and mysqlPort are where the agent reached the node.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Address string `json:"address,omitempty"`
+
+	// mysqlPort is the node's MySQL port the agent used.
+	// +optional
+	MySQLPort int32 `json:"mysqlPort,omitempty"`
 }
 
 // ArtifactFile is one file of a finished backup.
@@ -627,6 +674,11 @@ type OvercloudBackupStatus struct {
 	// duration is completionTime minus startTime.
 	// +optional
 	Duration *metav1.Duration `json:"duration,omitempty"`
+
+	// source records the overcloud as this backup used it: a backup is a record that
+	// must make sense after its Overcloud changed or went.
+	// +optional
+	Source *BackupSource `json:"source,omitempty"`
 
 	// artifact describes the finished backup.
 	// +optional

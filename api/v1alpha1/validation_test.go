@@ -19,20 +19,27 @@ import (
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
 )
 
+const validOvercloud = `
+apiVersion: backup.overcloud.io/v1alpha1
+kind: Overcloud
+metadata:
+  name: base
+spec:
+  nodes:
+  - {name: controller-0, address: 10.77.0.11}
+  - {name: controller-1, address: 10.77.0.12}
+  - {name: controller-2, address: 10.77.0.13}
+  database:
+    credentialsSecret: {name: db}
+`
+
 const validBackup = `
 apiVersion: backup.overcloud.io/v1alpha1
 kind: OvercloudBackup
 metadata:
   name: base
 spec:
-  overcloud:
-    name: overcloud
-    nodes:
-    - {name: controller-0, address: 10.77.0.11}
-    - {name: controller-1, address: 10.77.0.12}
-    - {name: controller-2, address: 10.77.0.13}
-    database:
-      credentialsSecret: {name: db}
+  overcloudRef: {name: overcloud}
   storage:
     claimName: backups
 `
@@ -46,13 +53,7 @@ spec:
   schedule: "@daily"
   backupTemplate:
     spec:
-      overcloud:
-        name: overcloud
-        nodes:
-        - {name: controller-0, address: 10.77.0.11}
-        - {name: controller-1, address: 10.77.0.12}
-        database:
-          credentialsSecret: {name: db}
+      overcloudRef: {name: overcloud}
       storage:
         claimName: backups
 `
@@ -111,6 +112,7 @@ func TestCRDsInstalled(t *testing.T) {
 		columns    []string
 		storedKind string
 	}{
+		{"overclouds.backup.overcloud.io", "ovc", []string{"Ready", "Active", "Backup-From", "Synced", "Last-Success", "Age"}, "Overcloud"},
 		{"overcloudbackups.backup.overcloud.io", "ocb", []string{"Phase", "Node", "Size", "Duration", "Age"}, "OvercloudBackup"},
 		{"backupschedules.backup.overcloud.io", "obs", []string{"Schedule", "Suspend", "Last", "Next", "Last Success", "Age"}, "BackupSchedule"},
 	}
@@ -205,36 +207,33 @@ func TestValidationRejects(t *testing.T) {
 		{"unknown dump method", validBackup, mut(set("spec.dump.method", "Snapshot")), `spec.dump.method: Unsupported value: "Snapshot"`},
 		{"unknown desync policy", validBackup, mut(set("spec.dump.desync", "Maybe")), `spec.dump.desync: Unsupported value: "Maybe"`},
 		{"unknown deletion policy", validBackup, mut(set("spec.deletionPolicy", "Archive")), `spec.deletionPolicy: Unsupported value: "Archive"`},
-		{"missing overcloud", validBackup, mut(del("spec.overcloud")), `spec.overcloud: Required value`},
+		{"missing overcloudRef", validBackup, mut(del("spec.overcloudRef")), `spec.overcloudRef: Required value`},
 		{"missing storage claim", validBackup, mut(del("spec.storage.claimName")), `spec.storage.claimName: Required value`},
-		{"missing credentials secret", validBackup, mut(del("spec.overcloud.database.credentialsSecret")), `spec.overcloud.database.credentialsSecret: Required value`},
-		{"no nodes", validBackup, mut(set("spec.overcloud.nodes", []any{})), `spec.overcloud.nodes: Invalid value: 0: spec.overcloud.nodes in body should have at least 1 items`},
-		{"too many nodes", validBackup, mut(set("spec.overcloud.nodes", nodes(17))), `spec.overcloud.nodes: Too many: 17: must have at most 16 items`},
-		{"duplicate node names", validBackup, mut(set("spec.overcloud.nodes", []any{
+		{"missing credentials secret", validOvercloud, mut(del("spec.database.credentialsSecret")), `spec.database.credentialsSecret: Required value`},
+		{"no nodes", validOvercloud, mut(set("spec.nodes", []any{})), `spec.nodes: Invalid value: 0: spec.nodes in body should have at least 1 items`},
+		{"too many nodes", validOvercloud, mut(set("spec.nodes", nodes(17))), `spec.nodes: Too many: 17: must have at most 16 items`},
+		{"duplicate node names", validOvercloud, mut(set("spec.nodes", []any{
 			map[string]any{"name": "controller-0", "address": "10.77.0.11"},
 			map[string]any{"name": "controller-0", "address": "10.77.0.12"},
-		})), `spec.overcloud.nodes[1]: Duplicate value`},
-		{"duplicate address and port", validBackup, mut(set("spec.overcloud.nodes", []any{
+		})), `spec.nodes[1]: Duplicate value`},
+		{"duplicate address and port", validOvercloud, mut(set("spec.nodes", []any{
 			map[string]any{"name": "controller-0", "address": "10.77.0.11"},
 			map[string]any{"name": "controller-1", "address": "10.77.0.11", "mysqlPort": int64(3306)},
-		})), `spec.overcloud.nodes: Invalid value: two nodes cannot share the same address and MySQL port`},
-		{"address not an address", validBackup, mut(set("spec.overcloud.nodes", []any{
+		})), `spec.nodes: Invalid value: two nodes cannot share the same address and MySQL port`},
+		{"address not an address", validOvercloud, mut(set("spec.nodes", []any{
 			map[string]any{"name": "controller-0", "address": "not an address!"},
 		})), `address must be an IP address (not 0.0.0.0 or ::) or a DNS name`},
-		{"unspecified address", validBackup, mut(set("spec.overcloud.nodes", []any{
+		{"unspecified address", validOvercloud, mut(set("spec.nodes", []any{
 			map[string]any{"name": "controller-0", "address": "0.0.0.0"},
 		})), `address must be an IP address (not 0.0.0.0 or ::) or a DNS name`},
-		{"empty address", validBackup, mut(set("spec.overcloud.nodes", []any{
+		{"empty address", validOvercloud, mut(set("spec.nodes", []any{
 			map[string]any{"name": "controller-0", "address": ""},
-		})), `spec.overcloud.nodes[0].address: Invalid value: "": spec.overcloud.nodes[0].address in body should be at least 1 chars long`},
-		{"port out of range", validBackup, mut(set("spec.overcloud.nodes", []any{
+		})), `spec.nodes[0].address: Invalid value: "": spec.nodes[0].address in body should be at least 1 chars long`},
+		{"port out of range", validOvercloud, mut(set("spec.nodes", []any{
 			map[string]any{"name": "controller-0", "address": "10.77.0.11", "mysqlPort": int64(70000)},
-		})), `spec.overcloud.nodes[0].mysqlPort: Invalid value: 70000: spec.overcloud.nodes[0].mysqlPort in body should be less than or equal to 65535`},
-		{"VIP not an IP", validBackup, mut(set("spec.overcloud.databaseVIP", "vip.example.com")), `databaseVIP must be an IP address`},
-		{"overcloud name not a DNS label", validBackup, mut(set("spec.overcloud.name", "Over_Cloud")), `spec.overcloud.name: Invalid value: "Over_Cloud": spec.overcloud.name in body should match`},
-		{"preferred node not in nodes", validBackup, mut(set("spec.nodeSelection.preferredNodes", []any{"controller-9"})), `spec.nodeSelection.preferredNodes: Invalid value: nodeSelection.preferredNodes must name nodes of overcloud.nodes`},
-		{"excluded node not in nodes", validBackup, mut(set("spec.nodeSelection.excludedNodes", []any{"db-0"})), `spec.nodeSelection.excludedNodes: Invalid value: nodeSelection.excludedNodes must name nodes of overcloud.nodes`},
-		{"pinned node not in nodes", validBackup, mut(set("spec.nodeSelection.node", "controller-7")), `spec.nodeSelection.node: Invalid value: nodeSelection.node must name a node of overcloud.nodes`},
+		})), `spec.nodes[0].mysqlPort: Invalid value: 70000: spec.nodes[0].mysqlPort in body should be less than or equal to 65535`},
+		{"VIP not an IP", validOvercloud, mut(set("spec.databaseVIP", "vip.example.com")), `databaseVIP must be an IP address`},
+		{"overcloudRef name not a DNS label", validBackup, mut(set("spec.overcloudRef.name", "Over_Cloud")), `spec.overcloudRef.name: Invalid value: "Over_Cloud": spec.overcloudRef.name in body should match`},
 		{"preferred and excluded", validBackup, mut(
 			set("spec.nodeSelection.preferredNodes", []any{"controller-1", "controller-2"}),
 			set("spec.nodeSelection.excludedNodes", []any{"controller-2"}),
@@ -251,24 +250,22 @@ func TestValidationRejects(t *testing.T) {
 		{"gzip level above 9", validBackup, mut(set("spec.dump.compression", "gzip"), set("spec.dump.compressionLevel", int64(12))), `spec.dump.compressionLevel: Invalid value: gzip compressionLevel must be between 1 and 9`},
 		{"level without compression", validBackup, mut(set("spec.dump.compression", "none"), set("spec.dump.compressionLevel", int64(3))), `compressionLevel cannot be set when compression is none`},
 		{"mariabackup with databases", validBackup, mut(
-			set("spec.overcloud.ssh", map[string]any{"secretName": "ssh", "user": "heat-admin"}),
 			set("spec.dump.method", "Mariabackup"), set("spec.dump.databases", []any{"nova"}),
 		), `the Mariabackup method copies the whole instance: databases must be empty`},
 		{"database name like an option", validBackup, mut(set("spec.dump.databases", []any{"nova", "--where=0"})), `spec.dump.databases[1]: Invalid value: "--where=0"`},
 		{"database name with a newline", validBackup, mut(set("spec.dump.databases", []any{"nova\nkeystone"})), `spec.dump.databases[0]: Invalid value:`},
-		{"mariabackup without ssh", validBackup, mut(set("spec.dump.method", "Mariabackup")), `spec.dump.method: Invalid value: the Mariabackup method needs overcloud.ssh`},
-		{"pacemaker without ssh", validBackup, mut(set("spec.overcloud.pacemaker", map[string]any{})), `pacemaker access needs ssh access: set overcloud.ssh`},
-		{"haproxy without any address", validBackup, mut(set("spec.overcloud.haproxy", map[string]any{"backend": "mysql"})), `set statsURL, statsSocket or both`},
-		{"haproxy socket without ssh", validBackup, mut(set("spec.overcloud.haproxy", map[string]any{"statsSocket": "/var/lib/haproxy/stats"})), `haproxy.statsSocket is read over SSH: set overcloud.ssh`},
-		{"haproxy stats not http", validBackup, mut(set("spec.overcloud.haproxy", map[string]any{"statsURL": "ftp://10.77.0.10:1993/"})), `statsURL must be an http or https URL with a host`},
-		{"haproxy socket not absolute", validBackup, mut(
-			set("spec.overcloud.ssh", map[string]any{"secretName": "ssh", "user": "heat-admin"}),
-			set("spec.overcloud.haproxy", map[string]any{"statsSocket": "haproxy/stats"})), `spec.overcloud.haproxy.statsSocket in body should match`},
+		{"pacemaker without ssh", validOvercloud, mut(set("spec.pacemaker", map[string]any{})), `pacemaker access needs ssh access: set ssh`},
+		{"haproxy without any address", validOvercloud, mut(set("spec.haproxy", map[string]any{"backend": "mysql"})), `set statsURL, statsSocket or both`},
+		{"haproxy socket without ssh", validOvercloud, mut(set("spec.haproxy", map[string]any{"statsSocket": "/var/lib/haproxy/stats"})), `haproxy.statsSocket is read over SSH: set ssh`},
+		{"haproxy stats not http", validOvercloud, mut(set("spec.haproxy", map[string]any{"statsURL": "ftp://10.77.0.10:1993/"})), `statsURL must be an http or https URL with a host`},
+		{"haproxy socket not absolute", validOvercloud, mut(
+			set("spec.ssh", map[string]any{"secretName": "ssh", "user": "heat-admin"}),
+			set("spec.haproxy", map[string]any{"statsSocket": "haproxy/stats"})), `spec.haproxy.statsSocket in body should match`},
 		{"subPath escapes the volume", validBackup, mut(set("spec.storage.subPath", "backups/../../etc")), `subPath must not contain '.' or '..' segments`},
 		{"absolute subPath", validBackup, mut(set("spec.storage.subPath", "/etc")), `spec.storage.subPath in body should match`},
-		{"VerifyCA without CA", validBackup, mut(set("spec.overcloud.database.tls", map[string]any{"mode": "VerifyCA"})), `caSecret is required when mode is VerifyCA or VerifyFull`},
-		{"zero connect timeout", validBackup, mut(set("spec.overcloud.database.connectTimeout", "0s")), `connectTimeout must be more than 0s and at most 5m`},
-		{"ssh user with a space", validBackup, mut(set("spec.overcloud.ssh", map[string]any{"secretName": "ssh", "user": "heat admin"})), `spec.overcloud.ssh.user in body should match`},
+		{"VerifyCA without CA", validOvercloud, mut(set("spec.database.tls", map[string]any{"mode": "VerifyCA"})), `caSecret is required when mode is VerifyCA or VerifyFull`},
+		{"zero connect timeout", validOvercloud, mut(set("spec.database.connectTimeout", "0s")), `connectTimeout must be more than 0s and at most 5m`},
+		{"ssh user with a space", validOvercloud, mut(set("spec.ssh", map[string]any{"secretName": "ssh", "user": "heat admin"})), `spec.ssh.user in body should match`},
 		{"backup name too long", validBackup, mut(func(u *unstructured.Unstructured) error { u.SetName(long(53)); return nil }), `metadata.name must be at most 52 characters`},
 		{"schedule missing", validSchedule, mut(del("spec.schedule")), `spec.schedule: Required value`},
 		{"schedule empty", validSchedule, mut(set("spec.schedule", "")), `spec.schedule in body should be at least 1 chars long`},
@@ -280,7 +277,8 @@ func TestValidationRejects(t *testing.T) {
 		{"negative keepWithin", validSchedule, mut(set("spec.keepWithin", "-24h")), `keepWithin must not be negative`},
 		{"time zone with spaces", validSchedule, mut(set("spec.timeZone", "Europe/Paris CET")), `spec.timeZone in body should match`},
 		{"template without spec", validSchedule, mut(del("spec.backupTemplate.spec")), `spec.backupTemplate.spec: Required value`},
-		{"template preferred node not in nodes", validSchedule, mut(set("spec.backupTemplate.spec.nodeSelection.preferredNodes", []any{"controller-5"})), `nodeSelection.preferredNodes must name nodes of overcloud.nodes`},
+		{"monitoring interval too short", validOvercloud, mut(set("spec.monitoring", map[string]any{"interval": "500ms"})), `monitoring.interval must be 0s (no watch) or at least 1s`},
+		{"overcloud without database", validOvercloud, mut(del("spec.database")), `spec.database: Required value`},
 		{"schedule name too long", validSchedule, mut(func(u *unstructured.Unstructured) error { u.SetName(long(43)); return nil }), `metadata.name must be at most 42 characters`},
 	}
 	if len(cases) < 20 {

@@ -7,6 +7,7 @@ package probe
 import (
 	"context"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,6 +69,9 @@ type Target struct {
 	HAProxySocket HAProxySource
 	// Timeout bounds every single call (one node's Galera probe, one crm_mon run...).
 	Timeout time.Duration
+	// AvoidFirst names the node to ask Pacemaker through last (the node serving clients
+	// at the last probe): crm_mon runs on an idle node whenever one answers.
+	AvoidFirst string
 
 	// closers release what the sources keep between probes (SSH connections).
 	closers []func()
@@ -165,19 +169,20 @@ func galeraView(st *galera.Status, err error) selection.Galera {
 		return selection.Galera{Error: msg, ClientConnections: -1}
 	}
 	return selection.Galera{
-		Reachable:         true,
-		LocalState:        int(st.LocalState),
-		LocalStateComment: st.LocalStateComment,
-		ClusterStatus:     st.ClusterStatus,
-		ClusterSize:       st.ClusterSize,
-		ClusterStateUUID:  st.ClusterStateUUID,
-		ClusterConfID:     st.ClusterConfID,
-		Ready:             st.Ready,
-		Connected:         st.Connected,
-		Desynced:          st.Desynced(),
-		ClientConnections: st.ClientConnections,
-		RecvQueue:         st.RecvQueue,
-		IncomingAddresses: st.IncomingAddresses,
+		Reachable:           true,
+		LocalState:          int(st.LocalState),
+		LocalStateComment:   st.LocalStateComment,
+		ClusterStatus:       st.ClusterStatus,
+		ClusterSize:         st.ClusterSize,
+		ClusterStateUUID:    st.ClusterStateUUID,
+		ClusterConfID:       st.ClusterConfID,
+		Ready:               st.Ready,
+		Connected:           st.Connected,
+		Desynced:            st.Desynced(),
+		ClientConnections:   st.ClientConnections,
+		RecvQueue:           st.RecvQueue,
+		FlowControlPausedNs: st.FlowControlPausedNs,
+		IncomingAddresses:   st.IncomingAddresses,
 	}
 }
 
@@ -207,7 +212,7 @@ func (t Target) pacemakerThenSocket(c context.Context, sock []*HAProxyView, sock
 		}()
 	}
 	if t.Pacemaker != nil {
-		view, errs = firstPacemaker(c, t.Pacemaker, t.Nodes, hedgeDelay(timeout))
+		view, errs = firstPacemaker(c, t.Pacemaker, lastOf(t.Nodes, t.AvoidFirst), hedgeDelay(timeout))
 	}
 	holder := vipHolder(view, t.Nodes)
 	if t.vipHint != nil {
@@ -226,6 +231,18 @@ func (t Target) pacemakerThenSocket(c context.Context, sock []*HAProxyView, sock
 	// The VIP moved, or its holder is unknown: that early answer (if any) is dropped.
 	readSockets(c, t.HAProxySocket, t.Nodes, holder, sock, sockErr)
 	return view, errs
+}
+
+// lastOf is nodes with the one named last moved to the end (nodes itself when it is not
+// there), the others in their order.
+func lastOf(nodes []Node, last string) []Node {
+	i := slices.IndexFunc(nodes, func(n Node) bool { return n.Name == last })
+	if i < 0 || i == len(nodes)-1 {
+		return nodes
+	}
+	out := make([]Node, 0, len(nodes))
+	out = append(append(append(out, nodes[:i]...), nodes[i+1:]...), nodes[i])
+	return out
 }
 
 // hedgeDelay is how long a Pacemaker query may take before the next node is asked too.

@@ -13,7 +13,7 @@ import (
 // Report is one probe and its decision, in the API's words: what the `probe` command
 // prints and what the OvercloudBackup controller writes to status.
 type Report struct {
-	// Overcloud is spec.overcloud.name.
+	// Overcloud is the Overcloud's name.
 	Overcloud string `json:"overcloud"`
 	// Nodes is the node table, as status.nodes.
 	Nodes []backupv1alpha1.NodeStatus `json:"nodes"`
@@ -27,20 +27,30 @@ type Report struct {
 	// Pacemaker and HAProxy say how those sources went ("" when not configured).
 	Pacemaker string `json:"pacemaker,omitempty"`
 	HAProxy   string `json:"haproxy,omitempty"`
+	// ClusterStateUUID and ClusterSize are the Galera cluster's identity and size, as the
+	// primary component's members report them ("" and 0 when no member answered).
+	ClusterStateUUID string `json:"clusterStateUUID,omitempty"`
+	ClusterSize      int32  `json:"clusterSize,omitempty"`
+	// NoQuorum is true when the Pacemaker partition that answered has no quorum.
+	NoQuorum bool `json:"noQuorum,omitempty"`
+	// SplitBrain is true when several primary components claim the cluster.
+	SplitBrain bool `json:"splitBrain,omitempty"`
 }
 
 // NewReport turns a snapshot and its decision into a Report.
 func NewReport(overcloud string, s selection.Snapshot, d selection.Decision) Report {
 	r := Report{
 		Overcloud: overcloud, ActiveNode: d.Active, ActiveSource: d.ActiveSource,
-		VIPNode: d.VIPNode, SelectedNode: d.Selected, Reason: d.Reason,
+		VIPNode: d.VIPNode, SelectedNode: d.Selected, Reason: d.Reason, SplitBrain: d.SplitBrain,
 	}
+	r.ClusterStateUUID, r.ClusterSize = clusterIdentity(s.Nodes)
 	switch {
 	case s.Pacemaker == nil:
 	case s.Pacemaker.Error != "":
 		r.Pacemaker = "not read: " + s.Pacemaker.Error
 	case !s.Pacemaker.Quorum:
 		r.Pacemaker = "read, without quorum"
+		r.NoQuorum = true
 	case s.Pacemaker.MaintenanceMode:
 		r.Pacemaker = "read, cluster in maintenance-mode"
 	default:
@@ -65,6 +75,7 @@ func NewReport(overcloud string, s selection.Snapshot, d selection.Decision) Rep
 				Ready:       n.Galera.Ready, Connected: n.Galera.Connected, Desynced: n.Galera.Desynced,
 				ClientConnections: int32(max(n.Galera.ClientConnections, 0)), //nolint:gosec // G115: bounded by max_connections
 				RecvQueue:         n.Galera.RecvQueue, Error: truncate(n.Galera.Error, 1024),
+				Synced: n.Galera.Synced(), FlowControlPausedNs: n.Galera.FlowControlPausedNs,
 			},
 		}
 		if p := n.Pacemaker; p != nil {
@@ -79,6 +90,28 @@ func NewReport(overcloud string, s selection.Snapshot, d selection.Decision) Rep
 		r.Nodes = append(r.Nodes, ns)
 	}
 	return r
+}
+
+// clusterIdentity is the Galera cluster's state UUID and size as the members of a primary
+// component report them: the UUID most of them report (the smallest on a tie, as in a
+// split brain), with the largest size reported with it.
+func clusterIdentity(nodes []selection.Node) (string, int32) {
+	count, size := map[string]int{}, map[string]int{}
+	for _, n := range nodes {
+		g := n.Galera
+		if !g.Reachable || g.ClusterStatus != "Primary" || g.ClusterStateUUID == "" {
+			continue
+		}
+		count[g.ClusterStateUUID]++
+		size[g.ClusterStateUUID] = max(size[g.ClusterStateUUID], g.ClusterSize)
+	}
+	best := ""
+	for u, c := range count {
+		if best == "" || c > count[best] || (c == count[best] && u < best) {
+			best = u
+		}
+	}
+	return truncate(best, 64), int32(min(size[best], 1<<16)) //nolint:gosec // G115: bounded above
 }
 
 // WriteTable prints the report for a person: one line per node, then the decision.

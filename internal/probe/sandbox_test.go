@@ -29,7 +29,6 @@ const probeTimeout = 2 * time.Second
 // spec describes the sandbox the way a user's OvercloudBackup would.
 func spec(sb *sandbox.Sandbox) *backupv1alpha1.OvercloudSpec {
 	oc := &backupv1alpha1.OvercloudSpec{
-		Name:        "ocb",
 		DatabaseVIP: sb.VIP,
 		Database:    backupv1alpha1.DatabaseAccess{CredentialsSecret: backupv1alpha1.CredentialsSecretReference{Name: "unused-here"}},
 		SSH:         &backupv1alpha1.SSHAccess{SecretName: "unused-here", User: sb.SSH.User},

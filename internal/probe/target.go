@@ -42,6 +42,13 @@ const defaultTimeout = 5 * time.Second
 // positive, bounds every single call; otherwise the spec's timeouts (connect timeout for
 // Galera) apply, with 5s as the default.
 func NewTarget(oc *backupv1alpha1.OvercloudSpec, c Credentials, timeout time.Duration) (Target, error) {
+	return NewKeptTarget(oc, c, timeout, 0)
+}
+
+// NewKeptTarget is NewTarget for a target probed again and again (the Overcloud watch):
+// its SSH connections are kept for keep after their last command (the remote package's
+// default when 0), so that probes at an interval shorter than keep reuse them.
+func NewKeptTarget(oc *backupv1alpha1.OvercloudSpec, c Credentials, timeout, keep time.Duration) (Target, error) {
 	if len(oc.Nodes) == 0 {
 		return Target{}, errors.New("the overcloud has no nodes")
 	}
@@ -78,7 +85,7 @@ func NewTarget(oc *backupv1alpha1.OvercloudSpec, c Credentials, timeout time.Dur
 		sshTimeout := durationOr(oc.SSH.Timeout, 10*time.Second)
 		runner, err = remote.NewRunner(remote.Config{
 			User: oc.SSH.User, PrivateKey: c.SSHPrivateKey, KnownHosts: c.SSHKnownHosts,
-			ConnectTimeout: min(sshTimeout, timeout), CommandTimeout: min(sshTimeout, timeout),
+			ConnectTimeout: min(sshTimeout, timeout), CommandTimeout: min(sshTimeout, timeout), IdleTimeout: keep,
 		})
 		if err != nil {
 			return Target{}, fmt.Errorf("configuring SSH: %w", err)

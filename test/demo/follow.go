@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -174,7 +175,7 @@ func conditionsLine(conds []metav1.Condition) string {
 // probe: one row per node with the reason it was or was not chosen.
 func printNodeTable(b *backupv1alpha1.OvercloudBackup) {
 	r := probe.Report{
-		Overcloud: b.Spec.Overcloud.Name, Nodes: b.Status.Nodes,
+		Overcloud: b.Spec.OvercloudRef.Name, Nodes: b.Status.Nodes,
 		ActiveNode: b.Status.ActiveNode, VIPNode: b.Status.VIPNode, SelectedNode: b.Status.SelectedNode,
 	}
 	if c := meta.FindStatusCondition(b.Status.Conditions, backupv1alpha1.ConditionNodeSelected); c != nil {
@@ -244,5 +245,42 @@ func (f *follower) drainLogs(timeout time.Duration) {
 		case <-deadline:
 			return
 		}
+	}
+}
+
+// waitProbed waits (at most timeout) for the Overcloud's first probe since its spec was
+// applied, and returns it.
+func (e *env) waitProbed(ctx context.Context, o *backupv1alpha1.Overcloud, timeout time.Duration) (*backupv1alpha1.Overcloud, error) {
+	got := &backupv1alpha1.Overcloud{}
+	start := time.Now()
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		if err := e.c.Get(ctx, client.ObjectKeyFromObject(o), got); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		return got.Status.LastProbeTime != nil && got.Status.ObservedGeneration == got.Generation, nil
+	})
+	if err != nil {
+		return got, fmt.Errorf("Overcloud %s not probed within %s (conditions: %s): %w", o.Name, timeout, conditionsLine(got.Status.Conditions), err)
+	}
+	fmt.Printf("   First probe %.1fs after the apply, taking %s: %s\n", time.Since(start).Seconds(),
+		got.Status.LastProbeDuration.Duration, conditionsLine(got.Status.Conditions))
+	return got, nil
+}
+
+// printOvercloudTable prints the Overcloud's node table as `probe` prints a probe.
+func printOvercloudTable(o *backupv1alpha1.Overcloud) {
+	st := o.Status
+	r := probe.Report{
+		Overcloud: o.Name, Nodes: st.Nodes, ActiveNode: st.ActiveNode, ActiveSource: st.ActiveSource, VIPNode: st.VIPNode,
+		SelectedNode: st.BackupFrom, Reason: st.Reason, Pacemaker: st.Pacemaker, HAProxy: st.HAProxy,
+		ClusterStateUUID: st.ClusterStateUUID, ClusterSize: st.ClusterSize,
+	}
+	var out strings.Builder
+	if err := r.WriteTable(&out); err != nil {
+		return
+	}
+	fmt.Println("\n   The Overcloud's node table (status.nodes), before any backup:")
+	for line := range strings.Lines(out.String()) {
+		fmt.Print("     " + line)
 	}
 }

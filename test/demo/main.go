@@ -61,6 +61,8 @@ type demo struct {
 	timings []timing
 	// sample is config/samples' backup, backup the one made from it (as it ended).
 	sample, backup *backupv1alpha1.OvercloudBackup
+	// ocSample is config/samples' Overcloud, overcloud the one made from it.
+	ocSample, overcloud *backupv1alpha1.Overcloud
 	// dir is the backup's directory on this machine (the local PV's host path).
 	dir string
 }
@@ -82,8 +84,8 @@ func (d *demo) run(ctx context.Context) error {
 		{"The local overcloud and the one-node Kubernetes", d.check},
 		{"An OpenStack-like dataset in the overcloud", d.dataset},
 		{"A client of the database, as an OpenStack service would be", d.client},
-		{"An OvercloudBackup, from the sample", d.fromSample},
-		{"Its namespace, Secrets and claim", d.prepare},
+		{"An Overcloud and an OvercloudBackup that names it, from the samples", d.fromSample},
+		{"The namespace, Secrets and claim, then the Overcloud: what its watch shows (`kubectl get overcloud`)", d.prepare},
 		{"The backup: what the controller does (`kubectl get ocb -w`, `kubectl logs -f`)", d.runBackup},
 		{"What kubectl shows", d.kubectlViews},
 		{"The files on the volume, and `agent verify`", d.files},
@@ -144,16 +146,47 @@ func (d *demo) client(context.Context) error {
 }
 
 func (d *demo) fromSample(context.Context) error {
-	var err error
-	if d.sample, err = loadSample(); err != nil {
+	d.ocSample, d.sample = &backupv1alpha1.Overcloud{}, &backupv1alpha1.OvercloudBackup{}
+	if err := loadSample(overcloudSample, d.ocSample); err != nil {
 		return err
 	}
-	d.backup = d.backupFromSample(d.sample, time.Now())
-	return describeOvercloud(d.sample, d.backup)
+	if err := loadSample(sample, d.sample); err != nil {
+		return err
+	}
+	if d.sample.Spec.OvercloudRef.Name != d.ocSample.Name {
+		return fmt.Errorf("%s names Overcloud %s, %s is %s", sample, d.sample.Spec.OvercloudRef.Name, overcloudSample, d.ocSample.Name)
+	}
+	d.overcloud = d.overcloudFromSample(d.ocSample)
+	if err := describeOvercloud(d.ocSample, d.overcloud); err != nil {
+		return err
+	}
+	fmt.Println()
+	d.backup = backupFromSample(d.sample, time.Now())
+	return describeBackup(d.backup)
 }
 
+// prepare applies the namespace, the Secrets and the claim, then the Overcloud, and
+// waits for its first probe: the columns and the node table answer, before any backup,
+// "could a backup run now, and from which node?".
 func (d *demo) prepare(ctx context.Context) error {
-	return d.applyObjects(ctx, d.backup)
+	if err := d.applyObjects(ctx, d.overcloud, d.backup); err != nil {
+		return err
+	}
+	if err := d.applyOvercloud(ctx, d.overcloud); err != nil {
+		return err
+	}
+	got, err := d.waitProbed(ctx, d.overcloud, time.Minute)
+	if err != nil {
+		return err
+	}
+	out, err := d.kubectlRun(ctx, "-n", namespace, kubectlGet, "overcloud", "-o", "wide")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("   $ kubectl -n %s get overcloud -o wide\n", namespace)
+	printIndented(out)
+	printOvercloudTable(got)
+	return nil
 }
 
 func (d *demo) runBackup(ctx context.Context) error {

@@ -32,6 +32,10 @@ const (
 	demoLabel = "ocb.dev/demo"
 	// sample is the backup the demo starts from.
 	sample = "config/samples/backup_v1alpha1_overcloudbackup.yaml"
+	// overcloudSample is the Overcloud the sample backup names.
+	overcloudSample = "config/samples/backup_v1alpha1_overcloud.yaml"
+	// demoWatchInterval is how often the controller probes the demo's Overcloud.
+	demoWatchInterval = 5 * time.Second
 	// storageClass is hack/kube-node.sh's local PVs (WaitForFirstConsumer).
 	storageClass = "local-backup"
 	// haproxySecret holds HAProxy's stats credentials: the sandbox's stats page asks for
@@ -52,30 +56,25 @@ const withSSH = true
 // line every 5 s, and the dataset (about 150-190 MB dumped) would take about 5 s unbounded.
 const demoMaxRateMiB = 20
 
-// loadSample reads the sample backup.
-func loadSample() (*backupv1alpha1.OvercloudBackup, error) {
-	data, err := os.ReadFile(sample)
+// loadSample reads a sample of config/samples into obj.
+func loadSample(path string, obj any) error {
+	data, err := os.ReadFile(path) //nolint:gosec // G304: a sample of the repository
 	if err != nil {
-		return nil, fmt.Errorf("reading the sample: %w", err)
+		return fmt.Errorf("reading the sample: %w", err)
 	}
-	b := &backupv1alpha1.OvercloudBackup{}
-	if err := yaml.UnmarshalStrict(data, b); err != nil {
-		return nil, fmt.Errorf("decoding %s: %w", sample, err)
+	if err := yaml.UnmarshalStrict(data, obj); err != nil {
+		return fmt.Errorf("decoding %s: %w", path, err)
 	}
-	return b, nil
+	return nil
 }
 
-// backupFromSample is the sample with the local overcloud's addresses and access in place of
-// spec.overcloud, a fresh name (a backup is a record: each run is a new one), the demo's
-// namespace, and a cap on the dump's rate (demoMaxRateMiB). Everything else (storage, dump,
-// job, deletionPolicy) is the sample's.
-func (e *env) backupFromSample(s *backupv1alpha1.OvercloudBackup, now time.Time) *backupv1alpha1.OvercloudBackup {
-	b := s.DeepCopy()
-	prefix := strings.TrimRight(s.Name, "0123456789")
-	b.ObjectMeta = metav1.ObjectMeta{
-		Namespace: namespace, Name: prefix + now.Format("0102-150405"), Labels: demoLabels(),
-	}
-	oc := &b.Spec.Overcloud
+// overcloudFromSample is the sample Overcloud with the local overcloud's addresses and
+// access in place of the sample's, in the demo's namespace, watched every
+// demoWatchInterval. Its name is the sample's, which the sample backup and schedule name.
+func (e *env) overcloudFromSample(s *backupv1alpha1.Overcloud) *backupv1alpha1.Overcloud {
+	o := s.DeepCopy()
+	o.ObjectMeta = metav1.ObjectMeta{Namespace: namespace, Name: s.Name, Labels: demoLabels()}
+	oc := &o.Spec
 	oc.DatabaseVIP = e.sb.VIP
 	oc.Nodes = nil
 	for _, n := range e.sb.Nodes {
@@ -102,6 +101,19 @@ func (e *env) backupFromSample(s *backupv1alpha1.OvercloudBackup, now time.Time)
 	} else {
 		oc.SSH, oc.Pacemaker = nil, nil
 	}
+	oc.Monitoring = &backupv1alpha1.MonitoringSpec{Interval: &metav1.Duration{Duration: demoWatchInterval}}
+	return o
+}
+
+// backupFromSample is the sample backup with a fresh name (a backup is a record: each run
+// is a new one), the demo's namespace, and a cap on the dump's rate (demoMaxRateMiB).
+// Everything else (the Overcloud it names, storage, dump, job, deletionPolicy) is the sample's.
+func backupFromSample(s *backupv1alpha1.OvercloudBackup, now time.Time) *backupv1alpha1.OvercloudBackup {
+	b := s.DeepCopy()
+	prefix := strings.TrimRight(s.Name, "0123456789")
+	b.ObjectMeta = metav1.ObjectMeta{
+		Namespace: namespace, Name: prefix + now.Format("0102-150405"), Labels: demoLabels(),
+	}
 	if b.Spec.Dump == nil {
 		b.Spec.Dump = &backupv1alpha1.DumpSpec{}
 	}
@@ -109,27 +121,34 @@ func (e *env) backupFromSample(s *backupv1alpha1.OvercloudBackup, now time.Time)
 	return b
 }
 
-// describeOvercloud prints what backupFromSample changed, then the backup as it will be
-// applied.
-func describeOvercloud(s, b *backupv1alpha1.OvercloudBackup) error {
-	was := make([]string, 0, len(s.Spec.Overcloud.Nodes))
-	for _, n := range s.Spec.Overcloud.Nodes {
+// describeOvercloud prints what overcloudFromSample changed, then the Overcloud as it
+// will be applied.
+func describeOvercloud(s, o *backupv1alpha1.Overcloud) error {
+	was := make([]string, 0, len(s.Spec.Nodes))
+	for _, n := range s.Spec.Nodes {
 		was = append(was, n.Address)
 	}
-	fmt.Printf("   Read %s (%s).\n", sample, s.Name)
-	fmt.Printf("   Replaced its spec.overcloud (nodes at %s, VIP %s) with the local overcloud's:\n",
-		strings.Join(was, ", "), s.Spec.Overcloud.DatabaseVIP)
+	fmt.Printf("   Read %s (%s).\n", overcloudSample, s.Name)
+	fmt.Printf("   Replaced its nodes (at %s, VIP %s) with the local overcloud's:\n", strings.Join(was, ", "), s.Spec.DatabaseVIP)
 	fmt.Println("   three controllers in network namespaces, the VIP on HAProxy, HAProxy's stats page with basic auth.")
-	if !withSSH {
-		fmt.Println("   Left out: spec.overcloud.ssh and .pacemaker (crm_mon and HAProxy's socket over SSH). The deployed")
-		fmt.Println("   manager cannot use SSH yet: it stages known_hosts in a temporary file, which its read-only root")
-		fmt.Println("   filesystem refuses. Galera and HAProxy's stats page still tell which node serves clients.")
-	}
+	fmt.Printf("   monitoring.interval %s: the controller probes it that often, between backups too.\n", demoWatchInterval)
+	return printObject(o, "Overcloud")
+}
+
+// describeBackup prints what backupFromSample changed, then the backup as it will be applied.
+func describeBackup(b *backupv1alpha1.OvercloudBackup) error {
+	fmt.Printf("   Read %s: it names overcloudRef %s, the Overcloud above; nothing in it says how to reach the nodes.\n",
+		sample, b.Spec.OvercloudRef.Name)
 	fmt.Printf("   Added spec.dump.maxRateMiB: %d, which caps how fast the agent reads from the node (the load a dump\n", demoMaxRateMiB)
 	fmt.Println("   puts on it, and through Galera on the cluster): the dump lasts long enough to show its progress lines.")
 	fmt.Printf("   Kept the rest (storage, dump, job, deletionPolicy); a new name, %s: a backup is a record.\n", b.Name)
-	out := b.DeepCopy()
-	out.APIVersion, out.Kind = backupv1alpha1.GroupVersion.String(), "OvercloudBackup"
+	return printObject(b, "OvercloudBackup")
+}
+
+// printObject prints the object as YAML, without status and creation time.
+func printObject(obj client.Object, kind string) error {
+	out := obj.DeepCopyObject().(client.Object)
+	out.GetObjectKind().SetGroupVersionKind(backupv1alpha1.GroupVersion.WithKind(kind))
 	data, err := yaml.Marshal(out)
 	if err != nil {
 		return err
@@ -137,24 +156,38 @@ func describeOvercloud(s, b *backupv1alpha1.OvercloudBackup) error {
 	fmt.Println()
 	for line := range strings.Lines(string(data)) {
 		if strings.HasPrefix(line, "status:") || strings.HasPrefix(line, "  creationTimestamp:") {
-			continue
+			break
 		}
 		fmt.Print("     " + line)
 	}
 	return nil
 }
 
+// applyOvercloud creates or updates the Overcloud.
+func (e *env) applyOvercloud(ctx context.Context, o *backupv1alpha1.Overcloud) error {
+	live := &backupv1alpha1.Overcloud{ObjectMeta: metav1.ObjectMeta{Namespace: o.Namespace, Name: o.Name}}
+	op, err := controllerutil.CreateOrUpdate(ctx, e.c, live, func() error {
+		live.Labels, live.Spec = o.Labels, o.Spec
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("applying Overcloud %s: %w", o.Name, err)
+	}
+	fmt.Printf("   overcloud/%s %s\n", o.Name, op)
+	return nil
+}
+
 // applyObjects removes the previous demo's backups (their Jobs go with them, by owner
 // reference) and their files on the volume, then applies the namespace, the Secrets the
-// backup names and the claim. The claim and its volume are kept from one run to the next.
-func (e *env) applyObjects(ctx context.Context, b *backupv1alpha1.OvercloudBackup) error {
+// Overcloud names and the claim the backup names. The claim and its volume are kept from one run to the next.
+func (e *env) applyObjects(ctx context.Context, o *backupv1alpha1.Overcloud, b *backupv1alpha1.OvercloudBackup) error {
 	if err := e.ensureNamespace(ctx); err != nil {
 		return err
 	}
 	if err := e.removePrevious(ctx); err != nil {
 		return err
 	}
-	if err := e.applySecrets(ctx, b.Spec.Overcloud); err != nil {
+	if err := e.applySecrets(ctx, o.Spec); err != nil {
 		return err
 	}
 	return e.ensureClaim(ctx, b.Spec.Storage.ClaimName)

@@ -34,12 +34,8 @@ func (d *demo) scheduleStep(ctx context.Context) error {
 		return err
 	}
 	tmpl := s.Spec.BackupTemplate.Spec
-	if tmpl.Overcloud.Database.CredentialsSecret != d.backup.Spec.Overcloud.Database.CredentialsSecret ||
-		(tmpl.Overcloud.SSH != nil) != (d.backup.Spec.Overcloud.SSH != nil) ||
-		(tmpl.Overcloud.SSH != nil && tmpl.Overcloud.SSH.SecretName != d.backup.Spec.Overcloud.SSH.SecretName) {
-		if err := d.applySecrets(ctx, tmpl.Overcloud); err != nil {
-			return err
-		}
+	if tmpl.OvercloudRef.Name != d.overcloud.Name {
+		return fmt.Errorf("%s names Overcloud %s, the demo applied %s", scheduleSample, tmpl.OvercloudRef.Name, d.overcloud.Name)
 	}
 	if tmpl.Storage.ClaimName != d.backup.Spec.Storage.ClaimName {
 		return fmt.Errorf("%s backs up to claim %s, %s to %s: the demo's namespace holds one claim",
@@ -57,7 +53,7 @@ func (d *demo) scheduleStep(ctx context.Context) error {
 	fmt.Printf("   Read %s: %q in %s, keeping %d successes and %d failures, and every backup of the last %s.\n",
 		scheduleSample, s.Spec.Schedule, deref(s.Spec.TimeZone), deref(s.Spec.SuccessfulBackupsHistoryLimit),
 		deref(s.Spec.FailedBackupsHistoryLimit), deref(s.Spec.KeepWithin).Duration)
-	fmt.Println("   Its backupTemplate's spec.overcloud replaced by the local overcloud's, as the backup's was.")
+	fmt.Printf("   Its backupTemplate names Overcloud %s, the one applied above: nothing else to adapt.\n", tmpl.OvercloudRef.Name)
 	fmt.Printf("   backupschedule/%s %s\n", s.Name, op)
 
 	value := time.Now().UTC().Format(time.RFC3339)
@@ -89,6 +85,7 @@ func (d *demo) scheduleStep(ctx context.Context) error {
 	for _, args := range [][]string{
 		{"-n", namespace, kubectlGet, "obs"},
 		{"-n", namespace, kubectlGet, "ocb"},
+		{"-n", namespace, kubectlGet, "overcloud"},
 	} {
 		out, err := d.kubectlRun(ctx, args...)
 		if err != nil {
@@ -102,7 +99,7 @@ func (d *demo) scheduleStep(ctx context.Context) error {
 
 // scheduleFromSample is the sample schedule in the demo's namespace, with the demo's labels
 // on it and on its backups, and its template's spec made as backupFromSample makes the
-// backup's: the local overcloud's addresses and access, the cap on the dump's rate.
+// backup's: the cap on the dump's rate (the Overcloud it names is the one applied).
 func (d *demo) scheduleFromSample(now time.Time) (*backupv1alpha1.BackupSchedule, error) {
 	data, err := os.ReadFile(scheduleSample)
 	if err != nil {
@@ -115,7 +112,7 @@ func (d *demo) scheduleFromSample(now time.Time) (*backupv1alpha1.BackupSchedule
 	s.Namespace, s.Labels = namespace, demoLabels()
 	tmpl := &s.Spec.BackupTemplate
 	asBackup := &backupv1alpha1.OvercloudBackup{ObjectMeta: metav1.ObjectMeta{Name: s.Name}, Spec: tmpl.Spec}
-	tmpl.Spec = d.backupFromSample(asBackup, now).Spec
+	tmpl.Spec = backupFromSample(asBackup, now).Spec
 	if tmpl.Metadata == nil {
 		tmpl.Metadata = &backupv1alpha1.BackupTemplateMetadata{}
 	}

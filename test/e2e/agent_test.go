@@ -57,7 +57,7 @@ func TestAgentJob(t *testing.T) {
 	k.credentials(t, ns, sb.Database.User, password)
 	k.claim(t, ns)
 	// nova only: the other databases of the sandbox are the benchmarks' datasets, hundreds of MB.
-	b := sandboxBackup(sb, ns, "manual-1", func(b *backupv1alpha1.OvercloudBackup) {
+	b := sandboxBackup(sb, ns, "manual-1", func(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSpec) {
 		b.Spec.Dump = &backupv1alpha1.DumpSpec{Databases: []string{"nova"}}
 	})
 	k.createBackup(t, b)
@@ -267,7 +267,7 @@ func TestAgentJobKilledMidDump(t *testing.T) {
 	ns := k.namespace(t, "killed")
 	k.credentials(t, ns, sb.Database.User, password)
 	k.claim(t, ns)
-	b := sandboxBackup(sb, ns, "killed-1", func(b *backupv1alpha1.OvercloudBackup) {
+	b := sandboxBackup(sb, ns, "killed-1", func(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSpec) {
 		b.Spec.Dump = &backupv1alpha1.DumpSpec{Databases: []string{db}, Users: backupv1alpha1.UsersExclude}
 		b.Spec.Job.Resources = &corev1.ResourceRequirements{
 			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(killedCPU), corev1.ResourceMemory: resource.MustParse("128Mi")},

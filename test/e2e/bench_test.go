@@ -46,7 +46,7 @@ func BenchmarkAgentJob(b *testing.B) {
 	seq := 0
 	run := func() (toRunning, toComplete time.Duration) {
 		seq++
-		bk := sandboxBackup(sb, ns, "bench-"+strconv.Itoa(seq), func(bk *backupv1alpha1.OvercloudBackup) {
+		bk := sandboxBackup(sb, ns, "bench-"+strconv.Itoa(seq), func(bk *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSpec) {
 			bk.Spec.Dump = &backupv1alpha1.DumpSpec{Databases: []string{db}}
 		})
 		k.createBackup(b, bk)

@@ -97,7 +97,7 @@ func testThroughController(t *testing.T, k *cluster, kubectl string, sb *sandbox
 	b := controllerBackup(sb, ns, "through-1", access, "nova")
 
 	managerLogsSince := metav1.Now()
-	kw := k.startKubectlWait(t, kubectl, b, 4*time.Minute)
+	kw := k.startKubectlWait(t, kubectl, b.OvercloudBackup, 4*time.Minute)
 	run := k.runBackup(t, b, 4*time.Minute, kw.start)
 	got := run.final
 	for _, s := range run.steps {
@@ -250,9 +250,8 @@ func secondsMean(ds []time.Duration) float64 {
 // controller runs: sandboxBackup with HAProxy's stats page (basic auth) and, with
 // access.ssh, the SSH Secret that exists, Pacemaker (crm_mon) and HAProxy's stats socket.
 // maxAttempts stays 1: a failed attempt fails the test instead of hiding behind a retry.
-func controllerBackup(sb *sandbox.Sandbox, ns, name string, access overcloudAccess, databases ...string) *backupv1alpha1.OvercloudBackup {
-	return sandboxBackup(sb, ns, name, func(b *backupv1alpha1.OvercloudBackup) {
-		oc := &b.Spec.Overcloud
+func controllerBackup(sb *sandbox.Sandbox, ns, name string, access overcloudAccess, databases ...string) e2eBackup {
+	return sandboxBackup(sb, ns, name, func(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSpec) {
 		oc.SSH = nil
 		oc.HAProxy = &backupv1alpha1.HAProxyAccess{
 			StatsURL: sb.HAProxy.StatsURL, Backend: sb.HAProxy.Backend,
@@ -330,10 +329,10 @@ type backupRun struct {
 
 // runBackup watches the backup and its Jobs, creates the backup (then calls afterCreate,
 // when given), and follows it until it has succeeded or failed, at most timeout (followBackup).
-func (k *cluster) runBackup(t testing.TB, b *backupv1alpha1.OvercloudBackup, timeout time.Duration,
+func (k *cluster) runBackup(t testing.TB, b e2eBackup, timeout time.Duration,
 	afterCreate func()) *backupRun {
 	t.Helper()
-	return k.followBackup(t, b, timeout, func() {
+	return k.followBackup(t, b.OvercloudBackup, timeout, func() {
 		k.createBackup(t, b)
 		if afterCreate != nil {
 			afterCreate()

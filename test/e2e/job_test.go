@@ -22,6 +22,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
@@ -40,52 +41,76 @@ const (
 	controllerHold = "e2e-no-such-secret"
 )
 
+// e2eBackup is an OvercloudBackup and the Overcloud it names (one each: a test changes
+// its Overcloud without touching another test's).
+type e2eBackup struct {
+	*backupv1alpha1.OvercloudBackup
+	Overcloud *backupv1alpha1.Overcloud
+}
+
 // sandboxBackup is an OvercloudBackup of the sandbox overcloud: its three nodes, the
-// credentials Secret and the backup claim of the namespace. change adjusts it.
-func sandboxBackup(sb *sandbox.Sandbox, ns, name string, change func(*backupv1alpha1.OvercloudBackup)) *backupv1alpha1.OvercloudBackup {
+// credentials Secret and the backup claim of the namespace, and its own Overcloud
+// (named after the backup). change adjusts both.
+func sandboxBackup(sb *sandbox.Sandbox, ns, name string, change func(*backupv1alpha1.OvercloudBackup, *backupv1alpha1.OvercloudSpec)) e2eBackup {
 	nodes := make([]backupv1alpha1.NodeSpec, 0, len(sb.Nodes))
 	for _, n := range sb.Nodes {
 		port := int32(n.MySQLPort) //nolint:gosec // G115: a TCP port, from sandbox.json
 		nodes = append(nodes, backupv1alpha1.NodeSpec{Name: n.Name, Address: n.Address, MySQLPort: ptr.To(port)})
 	}
+	oc := &backupv1alpha1.Overcloud{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "oc-" + name, Labels: map[string]string{e2eLabel: "true"}},
+		Spec: backupv1alpha1.OvercloudSpec{
+			Nodes:       nodes,
+			DatabaseVIP: sb.VIP,
+			Database: backupv1alpha1.DatabaseAccess{
+				CredentialsSecret: backupv1alpha1.CredentialsSecretReference{Name: credentialsSecret},
+			},
+			SSH:        &backupv1alpha1.SSHAccess{SecretName: controllerHold, User: sb.SSH.User},
+			Monitoring: &backupv1alpha1.MonitoringSpec{Interval: &metav1.Duration{}},
+		},
+	}
 	b := &backupv1alpha1.OvercloudBackup{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{e2eLabel: "true"}},
 		Spec: backupv1alpha1.OvercloudBackupSpec{
-			Overcloud: backupv1alpha1.OvercloudSpec{
-				Name:        "sandbox",
-				Nodes:       nodes,
-				DatabaseVIP: sb.VIP,
-				Database: backupv1alpha1.DatabaseAccess{
-					CredentialsSecret: backupv1alpha1.CredentialsSecretReference{Name: credentialsSecret},
-				},
-				SSH: &backupv1alpha1.SSHAccess{SecretName: controllerHold, User: sb.SSH.User},
-			},
-			Storage: backupv1alpha1.StorageSpec{ClaimName: claimName},
-			Job:     &backupv1alpha1.JobSpec{MaxAttempts: ptr.To(int32(1))},
+			OvercloudRef: backupv1alpha1.OvercloudReference{Name: oc.Name},
+			Storage:      backupv1alpha1.StorageSpec{ClaimName: claimName},
+			Job:          &backupv1alpha1.JobSpec{MaxAttempts: ptr.To(int32(1))},
 		},
 	}
 	if change != nil {
-		change(b)
+		change(b, &oc.Spec)
 	}
-	return b
+	return e2eBackup{OvercloudBackup: b, Overcloud: oc}
 }
 
-// createBackup creates the backup in the API (its CRD is installed by `make deploy`), which
-// fills in its UID and the defaults.
-func (k *cluster) createBackup(t testing.TB, b *backupv1alpha1.OvercloudBackup) {
+// createBackup creates the backup's Overcloud, then the backup, in the API (their CRDs
+// are installed by `make deploy`), which fills in the UID and the defaults.
+func (k *cluster) createBackup(t testing.TB, b e2eBackup) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := k.c.Create(ctx, b); err != nil {
+	k.createOvercloud(t, b.Overcloud)
+	if err := k.c.Create(ctx, b.OvercloudBackup); err != nil {
 		t.Fatalf("creating OvercloudBackup %s/%s (is the operator deployed? `make deploy`): %v", b.Namespace, b.Name, err)
+	}
+}
+
+// createOvercloud creates the Overcloud (its CRD is installed by `make deploy`) unless
+// it exists.
+func (k *cluster) createOvercloud(t testing.TB, oc *backupv1alpha1.Overcloud) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := k.c.Create(ctx, oc); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("creating Overcloud %s/%s (is the operator deployed? `make deploy`): %v", oc.Namespace, oc.Name, err)
 	}
 }
 
 // agentJob is the Job of the backup's first attempt on node, as BuildJob makes it with the
 // dev image.
-func (k *cluster) agentJob(t testing.TB, b *backupv1alpha1.OvercloudBackup, node string) *batchv1.Job {
+func (k *cluster) agentJob(t testing.TB, b e2eBackup, node string) *batchv1.Job {
 	t.Helper()
-	job, err := controllers.BuildJob(b, controllers.JobParams{Attempt: 1, Node: node, Image: k.image})
+	job, err := controllers.BuildJob(b.OvercloudBackup, controllers.JobParams{Overcloud: &b.Overcloud.Spec, Attempt: 1, Node: node, Image: k.image})
 	if err != nil {
 		t.Fatalf("BuildJob: %v", err)
 	}

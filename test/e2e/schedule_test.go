@@ -62,6 +62,7 @@ func TestScheduleRunNowAndHistory(t *testing.T) {
 
 	tmpl := controllerBackup(sb, ns, "template", accessHTTP, "nova")
 	tmpl.Spec.DeletionPolicy = backupv1alpha1.DeletionDelete
+	k.createOvercloud(t, tmpl.Overcloud)
 	s := &backupv1alpha1.BackupSchedule{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "nightly", Labels: map[string]string{e2eLabel: "true"}},
 		Spec: backupv1alpha1.BackupScheduleSpec{

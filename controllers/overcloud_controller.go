@@ -1,0 +1,215 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	corev1 "k8s.io/api/core/v1"
+
+	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/probe"
+)
+
+// indexOvercloudSecrets indexes Overclouds by the Secrets they name.
+const indexOvercloudSecrets = "spec.secretNames"
+
+// OvercloudReconciler watches each Overcloud: every monitoring.interval (jittered) one
+// probe through internal/probe and internal/selection, a status that answers "could a
+// backup run now, and from which node?", an event for each change seen from outside (a
+// failover, the VIP moving, a node leaving or rejoining sync) and metrics per node. It
+// also records the newest backups that name the overcloud. It never deletes anything.
+type OvercloudReconciler struct {
+	client.Client
+	// APIReader reads the Secrets (never cached).
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  events.EventRecorder
+	// Watcher probes; the live one, which keeps each overcloud's connections between
+	// probes, when nil.
+	Watcher Watcher
+	// Now is time.Now when nil.
+	Now func() time.Time
+	// Jitter is the wait before the next probe, from the interval: between the interval
+	// and a tenth more, at random, when nil (so that many overclouds spread out).
+	Jitter func(time.Duration) time.Duration
+	// MaxConcurrentReconciles bounds the probes in flight (1 when zero).
+	MaxConcurrentReconciles int
+}
+
+// +kubebuilder:rbac:groups=backup.overcloud.io,resources=overclouds,verbs=get;list;watch
+// +kubebuilder:rbac:groups=backup.overcloud.io,resources=overclouds/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=backup.overcloud.io,resources=overcloudbackups,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile probes the overcloud when its probe is due and writes what it found.
+func (r *OvercloudReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	res, err := r.reconcile(ctx, req)
+	return passResult(ctx, res, err)
+}
+
+func (r *OvercloudReconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	oc := &backupv1alpha1.Overcloud{}
+	if err := r.Get(ctx, req.NamespacedName, oc); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.watcher().Forget(req.NamespacedName)
+			forgetOvercloudMetrics(req.Namespace, req.Name)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !oc.DeletionTimestamp.IsZero() {
+		r.watcher().Forget(req.NamespacedName)
+		return ctrl.Result{}, nil
+	}
+	orig := oc.DeepCopy()
+	backups := &backupv1alpha1.OvercloudBackupList{}
+	if err := r.List(ctx, backups, client.InNamespace(oc.Namespace), client.MatchingFields{indexOvercloud: oc.Name}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing the backups of overcloud %s: %w", oc.Name, err)
+	}
+	oc.Status.LastBackup, oc.Status.LastSuccessfulBackup = lastBackups(backups.Items)
+
+	var res ctrl.Result
+	var evs []ocEvent
+	var probed *overcloudProbe
+	creds, problem, err := readCredentials(ctx, r.APIReader, oc.Namespace, &oc.Spec)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	interval := oc.Spec.MonitoringInterval()
+	switch {
+	case problem != nil:
+		// The Secrets are watched: the pass comes back when one appears or changes.
+		r.watcher().Forget(req.NamespacedName)
+		oc.Status.ObservedGeneration = oc.Generation
+		setOvercloudCondition(oc, backupv1alpha1.ConditionReferencesResolved, metav1.ConditionFalse, problem.reason, problem.message)
+		setOvercloudCondition(oc, backupv1alpha1.ConditionReady, metav1.ConditionFalse, problem.reason, problem.message)
+	case interval == 0:
+		r.watcher().Forget(req.NamespacedName)
+		oc.Status.ObservedGeneration = oc.Generation
+		setOvercloudCondition(oc, backupv1alpha1.ConditionReferencesResolved, metav1.ConditionTrue, backupv1alpha1.ReasonResolved, "Every Secret it names exists with its keys")
+		setOvercloudCondition(oc, backupv1alpha1.ConditionReady, metav1.ConditionUnknown, backupv1alpha1.ReasonNotWatched,
+			"monitoring.interval is 0s: the overcloud is probed only when a backup needs it")
+	default:
+		setOvercloudCondition(oc, backupv1alpha1.ConditionReferencesResolved, metav1.ConditionTrue, backupv1alpha1.ReasonResolved, "Every Secret it names exists with its keys")
+		now := r.now()
+		if due := probeDue(oc, interval); now.Before(due) {
+			res.RequeueAfter = due.Sub(now)
+			break
+		}
+		start, t0 := now, time.Now()
+		report, perr := r.watcher().Probe(ctx, req.NamespacedName, &oc.Spec, creds, fingerprint(oc, creds))
+		probed = &overcloudProbe{Report: report, Err: perr, Start: start, Took: time.Since(t0)}
+		observeOvercloud(oc, *probed)
+		evs = overcloudEvents(&orig.Status, &oc.Status)
+		res.RequeueAfter = r.jitter(interval)
+	}
+
+	if !equality.Semantic.DeepEqual(orig.Status, oc.Status) {
+		if err := r.Status().Patch(ctx, oc, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+			return ctrl.Result{}, fmt.Errorf("patching the status: %w", err)
+		}
+	}
+	// Transitions are told once the status that records them is written.
+	for _, e := range evs {
+		typ := corev1.EventTypeNormal
+		if e.warning {
+			typ = corev1.EventTypeWarning
+		}
+		if r.Recorder != nil {
+			r.Recorder.Eventf(oc, nil, typ, e.reason, eventAction, "%s", e.note)
+		}
+	}
+	if probed != nil {
+		recordOvercloudProbe(oc, interval.Seconds(), *probed)
+	}
+	return res, nil
+}
+
+func (r *OvercloudReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *OvercloudReconciler) jitter(d time.Duration) time.Duration {
+	if r.Jitter != nil {
+		return r.Jitter(d)
+	}
+	return d + rand.N(d/10+1) //nolint:gosec // G404: spreading probes out needs no secure randomness
+}
+
+func (r *OvercloudReconciler) watcher() Watcher {
+	if r.Watcher == nil {
+		r.Watcher = NewLiveWatcher()
+	}
+	return r.Watcher
+}
+
+// fingerprint changes when anything the probe target is made of changes: the spec (its
+// generation) or a credential. Only its hash is kept, never a credential.
+func fingerprint(oc *backupv1alpha1.Overcloud, c probe.Credentials) string {
+	h := sha256.New()
+	for _, part := range [][]byte{[]byte(strconv.FormatInt(oc.Generation, 10)), []byte(c.DatabaseUser), []byte(c.DatabasePassword),
+		c.DatabaseCA, c.SSHPrivateKey, c.SSHKnownHosts, []byte(c.HAProxyUser), []byte(c.HAProxyPassword)} {
+		_, _ = fmt.Fprintf(h, "%d:", len(part))
+		_, _ = h.Write(part)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// SetupWithManager watches Overclouds (spec changes only: the pass requeues itself for
+// the next probe), the Secrets they name (by metadata) and the backups that name them.
+func (r *OvercloudReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := registerIndexes(ctx, mgr); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&backupv1alpha1.Overcloud{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.namingSecret)).
+		Watches(&backupv1alpha1.OvercloudBackup{}, handler.EnqueueRequestsFromMapFunc(backupsOvercloud)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
+		Named("overcloud").
+		Complete(r)
+}
+
+// namingSecret maps a Secret to the Overclouds that name it.
+func (r *OvercloudReconciler) namingSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &backupv1alpha1.OvercloudList{}
+	if err := r.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexOvercloudSecrets: o.GetName()}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
+}
+
+// backupsOvercloud maps a backup to the Overcloud it names.
+func backupsOvercloud(_ context.Context, o client.Object) []reconcile.Request {
+	b, ok := o.(*backupv1alpha1.OvercloudBackup)
+	if !ok {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.OvercloudRef.Name}}}
+}
