@@ -18,29 +18,24 @@ import (
 // Paths inside the agent container. The agent's flags point at them; the volumes are
 // mounted there.
 const (
-	agentContainer      = "agent"
-	agentBinary         = "/usr/local/bin/overcloud-backup-operator"
-	backupMountPath     = "/backup"
-	dbCredentialsPath   = "/etc/overcloud-backup/db" //nolint:gosec // G101: a mount path, not a credential
-	sshPath             = "/etc/overcloud-backup/ssh"
-	haproxyCredsPath    = "/etc/overcloud-backup/haproxy" //nolint:gosec // G101: a mount path, not a credential
-	tmpPath             = "/tmp"
-	agentUID            = int64(65532)
-	defaultJobDeadline  = int64(3600)
-	secretFileMode      = int32(0o400)
-	tmpSizeLimit        = "64Mi"
-	progressInterval    = "5s"
-	labelManagedBy      = "app.kubernetes.io/managed-by"
-	labelComponent      = "app.kubernetes.io/component"
-	managedBy           = "overcloud-backup-operator"
-	agentComponent      = "backup-agent"
-	annotationAttempt   = "backup.overcloud.io/attempt"
-	annotationNode      = "backup.overcloud.io/node"
-	defaultUsernameKey  = "username"
-	defaultPasswordKey  = "password"
-	defaultPrivateKey   = "ssh-privatekey"
-	defaultKnownHosts   = "known_hosts"
-	defaultHAProxyProxy = "mysql"
+	agentContainer     = "agent"
+	agentBinary        = "/usr/local/bin/overcloud-backup-operator"
+	backupMountPath    = "/backup"
+	dbCredentialsPath  = "/etc/overcloud-backup/db" //nolint:gosec // G101: a mount path, not a credential
+	sshPath            = "/etc/overcloud-backup/ssh"
+	haproxyCredsPath   = "/etc/overcloud-backup/haproxy" //nolint:gosec // G101: a mount path, not a credential
+	tmpPath            = "/tmp"
+	agentUID           = int64(65532)
+	defaultJobDeadline = int64(3600)
+	secretFileMode     = int32(0o400)
+	tmpSizeLimit       = "64Mi"
+	progressInterval   = "5s"
+	labelManagedBy     = "app.kubernetes.io/managed-by"
+	labelComponent     = "app.kubernetes.io/component"
+	managedBy          = "overcloud-backup-operator"
+	agentComponent     = "backup-agent"
+	annotationAttempt  = "backup.overcloud.io/attempt"
+	annotationNode     = "backup.overcloud.io/node"
 )
 
 // JobParams is what the controller decided for one attempt: the overcloud as it is now,
@@ -224,7 +219,7 @@ func agentArgs(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSp
 		"agent", "dump",
 		"--node=" + node.Name,
 		"--address=" + node.Address,
-		"--port=" + strconv.Itoa(int(ptr.Deref(node.MySQLPort, 3306))),
+		"--port=" + strconv.Itoa(int(ptr.Deref(node.MySQLPort, backupv1alpha1.DefaultMySQLPort))),
 		"--namespace=" + b.Namespace,
 		"--name=" + b.Name,
 		"--uid=" + string(b.UID),
@@ -254,7 +249,7 @@ func agentArgs(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSp
 	if h := oc.HAProxy; h != nil && h.StatsURL != "" {
 		backend := h.Backend
 		if backend == "" {
-			backend = defaultHAProxyProxy
+			backend = backupv1alpha1.DefaultHAProxyBackend
 		}
 		args = append(args, "--haproxy-stats-url="+h.StatsURL, "--haproxy-backend="+backend)
 		if h.CredentialsSecret != nil {
@@ -268,7 +263,7 @@ func agentArgs(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSp
 		args = append(args,
 			"--ssh-dir="+sshPath,
 			"--ssh-user="+oc.SSH.User,
-			"--ssh-port="+strconv.Itoa(int(ptr.Deref(node.SSHPort, 22))))
+			"--ssh-port="+strconv.Itoa(int(ptr.Deref(node.SSHPort, backupv1alpha1.DefaultSSHPort))))
 		if oc.SSH.Timeout != nil {
 			args = append(args, "--ssh-timeout="+oc.SSH.Timeout.Duration.String())
 		}
@@ -285,19 +280,19 @@ func agentVolumes(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.Overclou
 	creds := oc.Database.CredentialsSecret
 	volumes, mounts := storageVolumes(b)
 	volumes = append(volumes, secretVolume("db-credentials", creds.Name,
-		[2]string{orDefault(creds.UsernameKey, defaultUsernameKey), "username"},
-		[2]string{orDefault(creds.PasswordKey, defaultPasswordKey), "password"}))
+		[2]string{orDefault(creds.UsernameKey, backupv1alpha1.DefaultUsernameKey), "username"},
+		[2]string{orDefault(creds.PasswordKey, backupv1alpha1.DefaultPasswordKey), "password"}))
 	mounts = append(mounts, corev1.VolumeMount{Name: "db-credentials", MountPath: dbCredentialsPath, ReadOnly: true})
 	if h := oc.HAProxy; h != nil && h.StatsURL != "" && h.CredentialsSecret != nil {
 		volumes = append(volumes, secretVolume("haproxy-credentials", h.CredentialsSecret.Name,
-			[2]string{orDefault(h.CredentialsSecret.UsernameKey, defaultUsernameKey), "username"},
-			[2]string{orDefault(h.CredentialsSecret.PasswordKey, defaultPasswordKey), "password"}))
+			[2]string{orDefault(h.CredentialsSecret.UsernameKey, backupv1alpha1.DefaultUsernameKey), "username"},
+			[2]string{orDefault(h.CredentialsSecret.PasswordKey, backupv1alpha1.DefaultPasswordKey), "password"}))
 		mounts = append(mounts, corev1.VolumeMount{Name: "haproxy-credentials", MountPath: haproxyCredsPath, ReadOnly: true})
 	}
 	if b.Spec.Dump != nil && b.Spec.Dump.Method == backupv1alpha1.DumpMariabackup && oc.SSH != nil {
 		volumes = append(volumes, secretVolume("ssh", oc.SSH.SecretName,
-			[2]string{orDefault(oc.SSH.PrivateKeyKey, defaultPrivateKey), "ssh-privatekey"},
-			[2]string{orDefault(oc.SSH.KnownHostsKey, defaultKnownHosts), "known_hosts"}))
+			[2]string{orDefault(oc.SSH.PrivateKeyKey, backupv1alpha1.DefaultPrivateKeyKey), "ssh-privatekey"},
+			[2]string{orDefault(oc.SSH.KnownHostsKey, backupv1alpha1.DefaultKnownHostsKey), "known_hosts"}))
 		mounts = append(mounts, corev1.VolumeMount{Name: "ssh", MountPath: sshPath, ReadOnly: true})
 	}
 	return volumes, mounts

@@ -93,9 +93,6 @@ func phaseOf(conds []metav1.Condition) backupv1alpha1.BackupPhase {
 	case meta.IsStatusConditionTrue(conds, backupv1alpha1.ConditionJobRunning):
 		return backupv1alpha1.PhaseRunning
 	}
-	if c := meta.FindStatusCondition(conds, backupv1alpha1.ConditionNodeSelected); c != nil && c.Reason == backupv1alpha1.ReasonProbing {
-		return backupv1alpha1.PhaseProbing
-	}
 	return backupv1alpha1.PhasePending
 }
 

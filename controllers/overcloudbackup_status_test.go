@@ -31,7 +31,6 @@ func TestPhaseOf(t *testing.T) {
 		{"nothing yet", nil, backupv1alpha1.PhasePending},
 		{"waiting for references", []metav1.Condition{cond(backupv1alpha1.ConditionReferencesResolved, F, backupv1alpha1.ReasonSecretNotFound)}, backupv1alpha1.PhasePending},
 		{"queued", []metav1.Condition{cond(backupv1alpha1.ConditionNodeSelected, F, backupv1alpha1.ReasonQueued)}, backupv1alpha1.PhasePending},
-		{"probing", []metav1.Condition{cond(backupv1alpha1.ConditionNodeSelected, metav1.ConditionUnknown, backupv1alpha1.ReasonProbing)}, backupv1alpha1.PhaseProbing},
 		{"job running", []metav1.Condition{cond(backupv1alpha1.ConditionJobRunning, T, backupv1alpha1.ReasonJobCreated)}, backupv1alpha1.PhaseRunning},
 		{"attempt failed, next one pending", []metav1.Condition{cond(backupv1alpha1.ConditionJobRunning, F, backupv1alpha1.ReasonJobFailed)}, backupv1alpha1.PhasePending},
 		{"complete wins", []metav1.Condition{

@@ -113,8 +113,6 @@ const (
 	// its first consumer.
 	ReasonClaimNotBound = "ClaimNotBound"
 
-	// ReasonProbing: the controller is probing the overcloud.
-	ReasonProbing = "Probing"
 	// ReasonProbeFailed: no probe answered usefully (every node unreachable).
 	ReasonProbeFailed = "ProbeFailed"
 	// ReasonNodeSelected: an idle, synced node was chosen.

@@ -2,7 +2,6 @@ package v1alpha1
 
 import (
 	"fmt"
-	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 )
@@ -38,13 +37,6 @@ func (b *OvercloudBackup) JobName(attempt int32) string {
 // deleted with deletionPolicy Delete (at most 60 characters).
 func (b *OvercloudBackup) CleanupJobName() string {
 	return b.Name + "-cleanup"
-}
-
-// BackupName is the name of the backup this schedule creates for the run due at t:
-// <schedule>-<unix minutes>, the same scheme the CronJob controller uses for Jobs. The
-// name is the lock: two controllers, or one restarted, cannot create the run twice.
-func (s *BackupSchedule) BackupName(t time.Time) string {
-	return fmt.Sprintf("%s-%d", s.Name, t.Unix()/60)
 }
 
 // IsFinished reports whether the backup has succeeded or failed for good.

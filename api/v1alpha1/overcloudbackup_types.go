@@ -67,15 +67,13 @@ const (
 )
 
 // BackupPhase is a one-word summary of a backup's state, derived from its conditions.
-// +kubebuilder:validation:Enum=Pending;Probing;Running;Succeeded;Failed
+// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed
 type BackupPhase string
 
 const (
 	// PhasePending means waiting for references, for an idle node, or for another backup of
-	// the same overcloud.
+	// the same overcloud or Galera cluster (the probe itself takes a pass: no phase of its own).
 	PhasePending BackupPhase = "Pending"
-	// PhaseProbing means reading Galera, Pacemaker and HAProxy to choose a node.
-	PhaseProbing BackupPhase = "Probing"
 	// PhaseRunning means a backup Job is running.
 	PhaseRunning BackupPhase = "Running"
 	// PhaseSucceeded means the backup is complete on the volume.

@@ -16,7 +16,7 @@ const (
 
 // ChildName is the name of the OvercloudBackup a schedule creates for the run due at
 // scheduled: "<schedule>-<unix minutes of scheduled>", the scheme of the CronJob
-// controller's getJobName, and the same as BackupSchedule.BackupName in the API
+// controller's getJobName
 // package. The name is deterministic, so it acts as a lock: a restarted controller,
 // or a second one, finds the backup instead of creating another.
 //

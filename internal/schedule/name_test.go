@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
 )
 
 func TestChildName(t *testing.T) {
@@ -33,12 +31,6 @@ func TestChildName(t *testing.T) {
 			}
 			if len(got) > MaxChildNameLength {
 				t.Errorf("ChildName is %d characters, more than %d", len(got), MaxChildNameLength)
-			}
-			// The API type's helper must name the same backup.
-			s := &backupv1alpha1.BackupSchedule{}
-			s.Name = tt.schedule
-			if api := s.BackupName(tt.scheduled); api != got {
-				t.Errorf("BackupSchedule.BackupName = %q, ChildName = %q", api, got)
 			}
 		})
 	}
