@@ -57,7 +57,8 @@ type schedulePass struct {
 	s          *backupv1alpha1.BackupSchedule
 	orig       *backupv1alpha1.BackupSchedule
 	now        time.Time
-	afterPatch []func()
+	// fx tells actions at once and transitions once the status is written.
+	fx *sideEffects
 }
 
 // Reconcile observes the schedule's children, starts the run that is due (or the run-now
@@ -79,7 +80,7 @@ func (r *BackupScheduleReconciler) reconcile(ctx context.Context, req ctrl.Reque
 		// Its backups go with it (owner references); their deletionPolicy decides the data.
 		return ctrl.Result{}, nil
 	}
-	p := &schedulePass{r: r, s: s, orig: s.DeepCopy(), now: r.now()}
+	p := &schedulePass{r: r, s: s, orig: s.DeepCopy(), now: r.now(), fx: newSideEffects(r.Recorder, s)}
 	defer func() {
 		if err := p.patchStatus(ctx, retErr == nil); err != nil {
 			retErr = errors.Join(retErr, err)
@@ -173,7 +174,7 @@ func (p *schedulePass) scheduled(
 			msg := fmt.Sprintf("The run due at %s was missed: it could not start within startingDeadlineSeconds (%ds)",
 				d.MostRecent.UTC().Format(time.RFC3339), ptr.Deref(s.Spec.StartingDeadlineSeconds, 0))
 			p.event(true, eventRunMissed, msg)
-			p.afterPatch = append(p.afterPatch, func() { scheduleRuns.WithLabelValues(ns, name, runMissed).Inc() })
+			p.fx.transition(func() { scheduleRuns.WithLabelValues(ns, name, runMissed).Inc() })
 			ready = msg + "; " + ready
 		}
 	default:
@@ -210,7 +211,7 @@ func (p *schedulePass) start(ctx context.Context, due time.Time, children []back
 				due.UTC().Format(time.RFC3339), active[0].Name)
 			if !strings.Contains(readyMessage(p.orig), "Skipped the run due at "+due.UTC().Format(time.RFC3339)) {
 				p.event(false, eventRunSkipped, msg)
-				p.afterPatch = append(p.afterPatch, func() { scheduleRuns.WithLabelValues(ns, name, runSkipped).Inc() })
+				p.fx.transition(func() { scheduleRuns.WithLabelValues(ns, name, runSkipped).Inc() })
 			}
 			return false, msg, nil
 		case backupv1alpha1.ConcurrencyReplace:
@@ -296,7 +297,7 @@ func (p *schedulePass) create(ctx context.Context, want *backupv1alpha1.Overclou
 	}
 	if !metav1.IsControlledBy(got, p.s) {
 		ns, name := p.s.Namespace, p.s.Name
-		p.afterPatch = append(p.afterPatch, func() { scheduleRuns.WithLabelValues(ns, name, runSkipped).Inc() })
+		p.fx.transition(func() { scheduleRuns.WithLabelValues(ns, name, runSkipped).Inc() })
 		return false, fmt.Sprintf("Backup %s exists and does not belong to this schedule: the run is skipped "+
 			"(the schedule never adopts it)", want.Name), nil
 	}
@@ -336,7 +337,7 @@ func (p *schedulePass) recordMetrics(sc *schedule.Schedule) {
 		row.interval = scheduleInterval(sc, p.now)
 	}
 	ns, name, failures := s.Namespace, s.Name, s.Status.ConsecutiveFailures
-	p.afterPatch = append(p.afterPatch, func() {
+	p.fx.transition(func() {
 		schedules.set(ns, name, row)
 		scheduleFailures.WithLabelValues(ns, name).Set(float64(failures))
 	})
@@ -347,15 +348,7 @@ func (p *schedulePass) patchStatus(ctx context.Context, ok bool) error {
 	if ok {
 		s.Status.ObservedGeneration = s.Generation
 	}
-	if !equality.Semantic.DeepEqual(p.orig.Status, s.Status) {
-		if err := p.r.Status().Patch(ctx, s, client.MergeFromWithOptions(p.orig, client.MergeFromWithOptimisticLock{})); err != nil {
-			return fmt.Errorf("patching the status: %w", err)
-		}
-	}
-	for _, f := range p.afterPatch {
-		f()
-	}
-	return nil
+	return p.fx.writeStatus(ctx, p.r.Client, s, p.orig, !equality.Semantic.DeepEqual(p.orig.Status, s.Status))
 }
 
 func (p *schedulePass) setCondition(typ string, status metav1.ConditionStatus, reason, msg string) {
@@ -366,21 +359,11 @@ func (p *schedulePass) setCondition(typ string, status metav1.ConditionStatus, r
 
 // event is emitted once the status that records it is written: a pass whose patch
 // fails is retried and would report it twice.
-func (p *schedulePass) event(warning bool, reason, note string) {
-	p.afterPatch = append(p.afterPatch, func() { p.eventNow(warning, reason, note) })
-}
+func (p *schedulePass) event(warning bool, reason, note string) { p.fx.transitionEvent(warning, reason, note) }
 
 // eventNow is emitted at once: for an action taken (a backup created or deleted), which
 // the retried pass does not take again.
-func (p *schedulePass) eventNow(warning bool, reason, note string) {
-	typ := "Normal"
-	if warning {
-		typ = "Warning"
-	}
-	if p.r.Recorder != nil {
-		p.r.Recorder.Eventf(p.s, nil, typ, reason, eventAction, "%s", note)
-	}
-}
+func (p *schedulePass) eventNow(warning bool, reason, note string) { p.fx.actionEvent(warning, reason, note) }
 
 // children are the backups this schedule controls.
 func (r *BackupScheduleReconciler) children(

@@ -123,20 +123,12 @@ func (r *OvercloudReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 		res.RequeueAfter = r.jitter(interval)
 	}
 
-	if !equality.Semantic.DeepEqual(orig.Status, oc.Status) {
-		if err := r.Status().Patch(ctx, oc, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
-			return ctrl.Result{}, fmt.Errorf("patching the status: %w", err)
-		}
-	}
-	// Transitions are told once the status that records them is written.
+	fx := newSideEffects(r.Recorder, oc)
 	for _, e := range evs {
-		typ := corev1.EventTypeNormal
-		if e.warning {
-			typ = corev1.EventTypeWarning
-		}
-		if r.Recorder != nil {
-			r.Recorder.Eventf(oc, nil, typ, e.reason, eventAction, "%s", e.note)
-		}
+		fx.transitionEvent(e.warning, e.reason, e.note)
+	}
+	if err := fx.writeStatus(ctx, r.Client, oc, orig, !equality.Semantic.DeepEqual(orig.Status, oc.Status)); err != nil {
+		return ctrl.Result{}, err
 	}
 	if probed != nil {
 		recordOvercloudProbe(oc, interval.Seconds(), *probed)

@@ -175,7 +175,7 @@ func (p *pass) cleanup(ctx context.Context) (ctrl.Result, bool, error) {
 		msg := fmt.Sprintf("Being deleted: Job %s removes the backup's data from claim %s", want.Name, b.Spec.Storage.ClaimName)
 		setCondition(b, backupv1alpha1.ConditionDataDeleted, metav1.ConditionFalse, backupv1alpha1.ReasonCleanupRunning, msg)
 		setMessage(b, msg)
-		p.event(false, backupv1alpha1.ReasonCleanupRunning, msg)
+		p.fx.actionEvent(false, backupv1alpha1.ReasonCleanupRunning, msg) // the Job is created: told now
 		return ctrl.Result{}, false, nil
 	case err != nil:
 		return ctrl.Result{}, false, fmt.Errorf("getting the cleanup Job %s: %w", want.Name, err)
@@ -225,7 +225,7 @@ func (p *pass) cleanupFinished(ctx context.Context, job *batchv1.Job) (ctrl.Resu
 			job.Name, cause, backupv1alpha1.FinalizerCleanup)
 		if !isCondition(p.orig, backupv1alpha1.ConditionDataDeleted, backupv1alpha1.ReasonCleanupFailed) {
 			p.event(true, backupv1alpha1.ReasonCleanupFailed, text)
-			p.afterPatch = append(p.afterPatch, func() { cleanups.WithLabelValues(ns, oc, resultFailed).Inc() })
+			p.fx.transition(func() { cleanups.WithLabelValues(ns, oc, resultFailed).Inc() })
 		}
 		setCondition(b, backupv1alpha1.ConditionDataDeleted, metav1.ConditionFalse, backupv1alpha1.ReasonCleanupFailed, text)
 		setMessage(b, text)
@@ -236,7 +236,7 @@ func (p *pass) cleanupFinished(ctx context.Context, job *batchv1.Job) (ctrl.Resu
 		what = fmt.Sprintf("removed %s (%s)", strings.Join(out.Removed, ", "), agent.HumanBytes(out.Bytes))
 	}
 	p.dataDeleted(fmt.Sprintf("The cleanup Job %s %s from claim %s", job.Name, what, b.Spec.Storage.ClaimName))
-	p.afterPatch = append(p.afterPatch, func() { cleanups.WithLabelValues(ns, oc, resultSucceeded).Inc() })
+	p.fx.transition(func() { cleanups.WithLabelValues(ns, oc, resultSucceeded).Inc() })
 	if err := p.r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
 		return ctrl.Result{}, false, fmt.Errorf("deleting the finished cleanup Job %s: %w", job.Name, err)
 	}

@@ -146,7 +146,7 @@ func (r *OvercloudBackupReconciler) reconcile(ctx context.Context, req ctrl.Requ
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	p := &pass{r: r, b: b, oc: oc, orig: b.DeepCopy(), now: r.now()}
+	p := &pass{r: r, b: b, oc: oc, orig: b.DeepCopy(), now: r.now(), fx: newSideEffects(r.Recorder, b)}
 	release := false
 	defer func() {
 		if err := p.patchStatus(ctx, retErr == nil); err != nil {
@@ -192,9 +192,8 @@ type pass struct {
 	oc   *backupv1alpha1.Overcloud
 	orig *backupv1alpha1.OvercloudBackup
 	now  time.Time
-	// afterPatch runs once the status is written: events and metrics of transitions, so
-	// a pass whose patch fails (and is retried) does not report them twice.
-	afterPatch []func()
+	// fx tells actions at once and transitions once the status is written.
+	fx *sideEffects
 	// skipPatch is set when the pass found its backup stale: nothing to write.
 	skipPatch bool
 }
@@ -211,35 +210,13 @@ func (p *pass) patchStatus(ctx context.Context, ok bool) error {
 	if ok {
 		b.Status.ObservedGeneration = b.Generation
 	}
-	if equality.Semantic.DeepEqual(p.orig.Status, b.Status) {
-		return nil
-	}
-	// The merge patch carries the resourceVersion it was computed from: a pass that read a
-	// stale backup from the cache (its Job seen before its last status) would otherwise
-	// replace whole lists (conditions, nodes) with its partial view. A conflict is
-	// returned, and the retry reads the fresh object.
-	if err := p.r.Status().Patch(ctx, b, client.MergeFromWithOptions(p.orig, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("patching the status: %w", err)
-	}
-	for _, f := range p.afterPatch {
-		f()
-	}
-	return nil
+	// A stale backup read from the cache (its Job seen before its last status) gets a
+	// conflict, and the retry reads the fresh object.
+	return p.fx.writeStatus(ctx, p.r.Client, b, p.orig, !equality.Semantic.DeepEqual(p.orig.Status, b.Status))
 }
 
-// event is emitted once the status that records it is written.
-func (p *pass) event(warning bool, reason, note string) {
-	typ := corev1.EventTypeNormal
-	if warning {
-		typ = corev1.EventTypeWarning
-	}
-	b := p.b
-	p.afterPatch = append(p.afterPatch, func() {
-		if p.r.Recorder != nil {
-			p.r.Recorder.Eventf(b, nil, typ, reason, eventAction, "%s", note)
-		}
-	})
-}
+// event is a transition's: emitted once the status that records it is written.
+func (p *pass) event(warning bool, reason, note string) { p.fx.transitionEvent(warning, reason, note) }
 
 func (p *pass) run(ctx context.Context) (ctrl.Result, error) {
 	b := p.b
@@ -320,7 +297,7 @@ func (p *pass) follow(ctx context.Context, job *batchv1.Job, attempt int32) (ctr
 		p.noteDesync(&res, attempt)
 		ns, oc, size, at := b.Namespace, b.Spec.OvercloudRef.Name, res.TotalBytes, p.now
 		dur := durationOf(b)
-		p.afterPatch = append(p.afterPatch, func() { recordFinished(ns, oc, true, dur, size, at) })
+		p.fx.transition(func() { recordFinished(ns, oc, true, dur, size, at) })
 		p.event(false, "BackupSucceeded", msg)
 		return ctrl.Result{}, true
 	}
@@ -411,7 +388,7 @@ func (p *pass) finishedFailed() {
 	if c := meta.FindStatusCondition(p.b.Status.Conditions, backupv1alpha1.ConditionFailed); c != nil {
 		reason = c.Reason
 	}
-	p.afterPatch = append(p.afterPatch, func() {
+	p.fx.transition(func() {
 		recordFinished(ns, oc, false, dur, 0, at)
 		backupFailures.WithLabelValues(ns, oc, reason).Inc()
 	})
@@ -580,9 +557,11 @@ func (p *pass) launch(ctx context.Context, n int32, report probe.Report) (ctrl.R
 	if created {
 		logf.FromContext(ctx).Info("Created the backup Job", "job", job.Name, "attempt", n, "node", node)
 		ns, oc := b.Namespace, b.Spec.OvercloudRef.Name
-		p.afterPatch = append(p.afterPatch, func() { nodeSelections.WithLabelValues(ns, oc, node).Inc() })
-		p.event(false, backupv1alpha1.ReasonNodeSelected, report.Reason)
-		p.event(false, backupv1alpha1.ReasonJobCreated, msg)
+		// The Job is created: told now, since a pass retried after a failed patch finds it
+		// and does not create it again.
+		p.fx.action(func() { nodeSelections.WithLabelValues(ns, oc, node).Inc() })
+		p.fx.actionEvent(false, backupv1alpha1.ReasonNodeSelected, report.Reason)
+		p.fx.actionEvent(false, backupv1alpha1.ReasonJobCreated, msg)
 	}
 	return ctrl.Result{}, nil
 }

@@ -38,7 +38,7 @@ func (p *pass) markDesyncLeftOn(node, why string) {
 	}
 	setCondition(b, backupv1alpha1.ConditionDesyncCleared, metav1.ConditionFalse, backupv1alpha1.ReasonDesyncLeftOn, msg)
 	ns, oc := b.Namespace, b.Spec.OvercloudRef.Name
-	p.afterPatch = append(p.afterPatch, func() { desyncLeftOn.WithLabelValues(ns, oc, node).Set(1) })
+	p.fx.transition(func() { desyncLeftOn.WithLabelValues(ns, oc, node).Set(1) })
 }
 
 // repair checks the node an attempt may have left desynced and turns wsrep_desync OFF
@@ -84,7 +84,8 @@ func (p *pass) repair(ctx context.Context) (res ctrl.Result, done bool, err erro
 			p.event(true, backupv1alpha1.ReasonDesyncRepairFailed, msg)
 		}
 		setCondition(b, backupv1alpha1.ConditionDesyncCleared, metav1.ConditionFalse, backupv1alpha1.ReasonDesyncRepairFailed, msg)
-		p.afterPatch = append(p.afterPatch, func() { desyncRepairs.WithLabelValues(ns, oc, node, resultError).Inc() })
+		// Each check is an action: counted when made, whether or not the status changes.
+		p.fx.action(func() { desyncRepairs.WithLabelValues(ns, oc, node, resultError).Inc() })
 		wait := probeBackoff(since, p.now, p.now.Add(24*time.Hour), p.r.minBackoff(), p.r.maxBackoff())
 		return ctrl.Result{RequeueAfter: wait}, false, nil
 	}
@@ -97,7 +98,7 @@ func (p *pass) repair(ctx context.Context) (res ctrl.Result, done bool, err erro
 	b.Status.DesyncLeftOn = ""
 	setCondition(b, backupv1alpha1.ConditionDesyncCleared, metav1.ConditionTrue, reason, msg)
 	p.event(false, reason, msg)
-	p.afterPatch = append(p.afterPatch, func() {
+	p.fx.transition(func() {
 		desyncRepairs.WithLabelValues(ns, oc, node, result).Inc()
 		desyncLeftOn.WithLabelValues(ns, oc, node).Set(0)
 	})

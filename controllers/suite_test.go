@@ -100,6 +100,8 @@ type managerOptions struct {
 	namespaces []string
 	// watcher is the Overcloud reconciler's (nil: the live one).
 	watcher Watcher
+	// prober is the OvercloudBackup reconciler's (nil: the live one).
+	prober Prober
 	// wrap wraps the OvercloudBackup reconciler's client (nil: as is).
 	wrap func(client.Client) client.Client
 	// clock is the BackupSchedule reconciler's (nil: time.Now).
@@ -132,6 +134,7 @@ func runManager(t testing.TB, namespace string, o managerOptions) (stop func()) 
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 			Recorder: mgr.GetEventRecorder("overcloudbackup-controller"), AgentImage: testImage,
 			MinProbeBackoff: 300 * time.Millisecond, MaxProbeBackoff: 2 * time.Second, MaxConcurrentReconciles: 2,
+			Prober: o.prober,
 		}
 		if o.wrap != nil {
 			r.Client = o.wrap(r.Client)
