@@ -3,14 +3,20 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	batchv1 "k8s.io/api/batch/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -251,4 +257,152 @@ func processCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkWatchHundredOverclouds: 100 Overclouds, all naming the local overcloud, watched
+// every 10 s by the Overcloud controller (4 workers, as the manager runs it) for three
+// intervals after a first probe of each. It reports the manager's CPU per probe (this test
+// process: the controller plus the test's few reads), its live heap per Overcloud after a
+// GC (informer cache, status, kept SSH connections), and what the probes cost the
+// controllers: the CPU time of every process in each controller's network namespace
+// (mariadbd, sshd and the commands run over SSH, children included), the SSH logins
+// sshd accepted, and the crm_mon runs per node, checked against the active node's.
+func BenchmarkWatchHundredOverclouds(b *testing.B) {
+	const n, interval, window = 100, 10 * time.Second, 30 * time.Second
+	sb := lockedSandbox(b)
+	active := clientSession(b, sb)
+	c := newClient(b)
+	for op := 0; op < b.N; op++ {
+		ns := newNamespace(b, c)
+		db, ssh, hap := secrets(b, sb, ns)
+		create(b, c, db, ssh, hap)
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		runManager(b, ns, managerOptions{overclouds: true, overcloudWorkers: 4})
+		names := make([]string, n)
+		for i := range n {
+			names[i] = fmt.Sprintf("oc-%03d", i)
+			create(b, c, newOvercloud(sb, ns, names[i], interval))
+		}
+		probed := func() (int, int) { // Overclouds probed at least once; probes made in all
+			list := &backupv1alpha1.OvercloudList{}
+			if err := c.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+				b.Fatal(err)
+			}
+			once, all := 0, 0
+			for i := range list.Items {
+				if list.Items[i].Status.LastProbeTime != nil {
+					once++
+				}
+			}
+			for _, name := range names {
+				all += int(histogramCount(b, ocProbeSeconds, ns, name))
+			}
+			return once, all
+		}
+		deadline := time.Now().Add(3 * time.Minute)
+		for once, _ := probed(); once < n; once, _ = probed() {
+			if time.Now().After(deadline) {
+				b.Fatalf("%d of %d Overclouds probed after 3 minutes", once, n)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		_, probes0 := probed()
+		cpu0, nodes0, logins0, crm0 := processCPU(b), nodeCPU(b, sb), sshLogins(b, sb), crmMonRuns(b, names, sb)
+		time.Sleep(window)
+		_, probes1 := probed()
+		cpu, nodes1, logins1, crm1 := processCPU(b)-cpu0, nodeCPU(b, sb), sshLogins(b, sb), crmMonRuns(b, names, sb)
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		probes := probes1 - probes0
+		if probes == 0 {
+			b.Fatal("no probe in the window")
+		}
+		heap := int64(after.HeapInuse) - int64(before.HeapInuse) //nolint:gosec // G115: heap sizes fit
+		b.ReportMetric(float64(cpu.Microseconds())/float64(probes), "cpu-µs/probe")
+		b.ReportMetric(float64(heap)/n, "heap-B/overcloud")
+		b.ReportMetric(float64(probes)/window.Seconds(), "probes/s")
+		b.ReportMetric(0, "ns/op")
+		b.Logf("%d Overclouds at %v: %d probes in %v; manager CPU %v (%v per probe); live heap +%s (%s per Overcloud)",
+			n, interval, probes, window, cpu.Round(time.Millisecond), (cpu / time.Duration(probes)).Round(time.Microsecond),
+			agent.HumanBytes(heap), agent.HumanBytes(heap/n))
+		for i, node := range sb.Nodes {
+			used := nodes1[i] - nodes0[i]
+			role := "idle"
+			if node.Name == active {
+				role = "active"
+			}
+			b.Logf("  %s (%s): CPU %v in the window (%v per probe of it), %d SSH logins, %d crm_mon runs",
+				node.Name, role, used.Round(time.Millisecond), (used / time.Duration(probes)).Round(time.Microsecond),
+				logins1[i]-logins0[i], crm1[node.Name]-crm0[node.Name])
+			if node.Name == active && crm1[node.Name]-crm0[node.Name] > 0 {
+				b.Errorf("crm_mon ran %d times on the active node %s while the others answered", crm1[node.Name]-crm0[node.Name], active)
+			}
+		}
+	}
+}
+
+// histogramCount is a histogram series' sample count.
+func histogramCount(b *testing.B, h *prometheus.HistogramVec, labels ...string) uint64 {
+	b.Helper()
+	m := &dto.Metric{}
+	if err := h.WithLabelValues(labels...).(prometheus.Metric).Write(m); err != nil {
+		b.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
+}
+
+// crmMonRuns counts the Pacemaker calls of the Overclouds' probes per node.
+func crmMonRuns(b *testing.B, names []string, sb *sandbox.Sandbox) map[string]uint64 {
+	b.Helper()
+	out := map[string]uint64{}
+	for _, name := range names {
+		for _, node := range sb.Nodes {
+			for _, result := range []string{resultOK, resultError} {
+				out[node.Name] += histogramCount(b, probeDuration, name, node.Name, "pacemaker", result)
+			}
+		}
+	}
+	return out
+}
+
+// nodeCPU is the CPU time of every process in each controller's network namespace,
+// their reaped children included (clock ticks of 10 ms).
+func nodeCPU(b *testing.B, sb *sandbox.Sandbox) []time.Duration {
+	b.Helper()
+	out := make([]time.Duration, len(sb.Nodes))
+	for i, node := range sb.Nodes {
+		pids, err := exec.Command("ip", "netns", "pids", node.Netns).Output() //nolint:gosec // G204: a name from sandbox.json
+		if err != nil {
+			b.Fatalf("ip netns pids %s: %v", node.Netns, err)
+		}
+		for _, pid := range strings.Fields(string(pids)) {
+			stat, err := os.ReadFile("/proc/" + pid + "/stat") //nolint:gosec // G304: a PID from ip netns pids
+			if err != nil {
+				continue // gone meanwhile
+			}
+			f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+			for _, k := range []int{11, 12, 13, 14} { // utime stime cutime cstime (fields 14-17)
+				v, _ := strconv.ParseInt(f[k], 10, 64)
+				out[i] += time.Duration(v) * 10 * time.Millisecond
+			}
+		}
+	}
+	return out
+}
+
+// sshLogins counts the logins each controller's sshd accepted.
+func sshLogins(b *testing.B, sb *sandbox.Sandbox) []int {
+	b.Helper()
+	out := make([]int, len(sb.Nodes))
+	for i, node := range sb.Nodes {
+		data, err := os.ReadFile(filepath.Join(filepath.Dir(node.Socket), "sshd.log"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = strings.Count(string(data), "Accepted publickey")
+	}
+	return out
 }

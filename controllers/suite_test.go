@@ -102,6 +102,8 @@ type managerOptions struct {
 	watcher Watcher
 	// prober is the OvercloudBackup reconciler's (nil: the live one).
 	prober Prober
+	// overcloudWorkers is the Overcloud controller's MaxConcurrentReconciles (2 when zero).
+	overcloudWorkers int
 	// wrap wraps the OvercloudBackup reconciler's client (nil: as is).
 	wrap func(client.Client) client.Client
 	// clock is the BackupSchedule reconciler's (nil: time.Now).
@@ -147,7 +149,7 @@ func runManager(t testing.TB, namespace string, o managerOptions) (stop func()) 
 	if o.overclouds {
 		if err := (&OvercloudReconciler{
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
-			Recorder: mgr.GetEventRecorder("overcloud-controller"), Watcher: o.watcher, MaxConcurrentReconciles: 2,
+			Recorder: mgr.GetEventRecorder("overcloud-controller"), Watcher: o.watcher, MaxConcurrentReconciles: cmp.Or(o.overcloudWorkers, 2),
 		}).SetupWithManager(ctx, mgr); err != nil {
 			cancel()
 			t.Fatal(err)
