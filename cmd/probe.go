@@ -162,7 +162,8 @@ func loadOvercloudFile(path string) (*backupv1alpha1.Overcloud, probe.Credential
 	}
 	creds, err := controllers.CredentialsFromSecrets(oc.Namespace, &oc.Spec, secrets)
 	if err != nil && !credentialsFromEnvComplete() {
-		return nil, probe.Credentials{}, fmt.Errorf("%s: %w (add the Secrets as documents of the file, or set OCB_DB_USER and OCB_DB_PASSWORD)", path, err)
+		return nil, probe.Credentials{}, fmt.Errorf("%s: %w (add the Secrets as documents of the file, "+
+			"or set OCB_DB_USER and OCB_DB_PASSWORD)", path, err)
 	}
 	return oc, creds, nil
 }
@@ -192,7 +193,9 @@ func validateOvercloud(oc *backupv1alpha1.OvercloudSpec) error {
 }
 
 // loadOvercloudFromCluster reads the Overcloud and its Secrets through the kubeconfig.
-func loadOvercloudFromCluster(ctx context.Context, kubeconfig, kubeContext, namespace, name string) (*backupv1alpha1.Overcloud, probe.Credentials, error) {
+func loadOvercloudFromCluster(
+	ctx context.Context, kubeconfig, kubeContext, namespace, name string,
+) (*backupv1alpha1.Overcloud, probe.Credentials, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = kubeconfig
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext})

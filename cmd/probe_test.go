@@ -23,7 +23,8 @@ func clusterFile(t *testing.T, sb *sandbox.Sandbox) string {
 	for _, n := range sb.Nodes {
 		nodes = append(nodes, map[string]any{"name": n.Name, "address": n.Address, "mysqlPort": n.MySQLPort, "sshPort": n.SSHPort})
 	}
-	docs := []map[string]any{{
+	docs := make([]map[string]any, 0, 4)
+	docs = append(docs, map[string]any{
 		"apiVersion": "backup.overcloud.io/v1alpha1", "kind": "Overcloud", "metadata": map[string]any{"name": "ocb"},
 		"spec": map[string]any{
 			"nodes": nodes, "databaseVIP": sb.VIP,
@@ -33,7 +34,7 @@ func clusterFile(t *testing.T, sb *sandbox.Sandbox) string {
 			"haproxy": map[string]any{"statsURL": sb.HAProxy.StatsURL, "statsSocket": sb.HAProxy.StatsSocket,
 				"credentialsSecret": map[string]any{"name": "haproxy"}},
 		},
-	}}
+	})
 	secret := func(name string, data map[string]string) map[string]any {
 		return map[string]any{"apiVersion": "v1", "kind": "Secret", "metadata": map[string]any{"name": name}, "stringData": data}
 	}
@@ -110,7 +111,8 @@ func TestProbeCommand(t *testing.T) {
 	}
 
 	// Every node excluded: exit with errNoNode (exit code 2) and the reason.
-	args := []string{"probe", "-f", file}
+	args := make([]string, 0, 3+2*len(sb.Nodes))
+	args = append(args, "probe", "-f", file)
 	for _, n := range sb.Nodes {
 		args = append(args, "--exclude", n.Name)
 	}

@@ -53,10 +53,10 @@ type BackupScheduleReconciler struct {
 
 // schedulePass is one reconcile of one schedule.
 type schedulePass struct {
-	r          *BackupScheduleReconciler
-	s          *backupv1alpha1.BackupSchedule
-	orig       *backupv1alpha1.BackupSchedule
-	now        time.Time
+	r    *BackupScheduleReconciler
+	s    *backupv1alpha1.BackupSchedule
+	orig *backupv1alpha1.BackupSchedule
+	now  time.Time
 	// fx tells actions at once and transitions once the status is written.
 	fx *sideEffects
 }
@@ -224,7 +224,7 @@ func (p *schedulePass) start(ctx context.Context, due time.Time, children []back
 					if client.IgnoreNotFound(err) != nil {
 						return false, "", fmt.Errorf("deleting the running backup %s (concurrencyPolicy Replace): %w", ref.Name, err)
 					}
-					p.eventNow(false, eventReplaced, fmt.Sprintf(
+					p.fx.actionEvent(eventReplaced, fmt.Sprintf(
 						"Deleted the running backup %s: the run due at %s replaces it (concurrencyPolicy Replace)",
 						ref.Name, due.UTC().Format(time.RFC3339)))
 				}
@@ -238,7 +238,8 @@ func (p *schedulePass) start(ctx context.Context, due time.Time, children []back
 	}
 	s.Status.LastScheduleTime = &metav1.Time{Time: due}
 	if created {
-		p.eventNow(false, eventRunStarted, fmt.Sprintf("Created backup %s for the run due at %s", childName, due.UTC().Format(time.RFC3339)))
+		p.fx.actionEvent(eventRunStarted,
+			fmt.Sprintf("Created backup %s for the run due at %s", childName, due.UTC().Format(time.RFC3339)))
 		scheduleRuns.WithLabelValues(ns, name, runStarted).Inc()
 	}
 	if !containsRef(s.Status.Active, childName) {
@@ -267,7 +268,7 @@ func (p *schedulePass) runNow(ctx context.Context) error {
 	}
 	s.Status.LastRunNow = v
 	if created {
-		p.eventNow(false, eventRunNow, fmt.Sprintf("Created backup %s for run-now %q", name, clip(v, 64)))
+		p.fx.actionEvent(eventRunNow, fmt.Sprintf("Created backup %s for run-now %q", name, clip(v, 64)))
 		scheduleRuns.WithLabelValues(s.Namespace, s.Name, runStarted).Inc()
 	}
 	if !containsRef(s.Status.Active, name) {
@@ -320,7 +321,7 @@ func (p *schedulePass) prune(ctx context.Context, children []backupv1alpha1.Over
 			if policy == "" {
 				policy = backupv1alpha1.DeletionRetain
 			}
-			p.eventNow(false, eventPruned, fmt.Sprintf("Deleted backup %s (%s; deletionPolicy %s)", c.Name, d.Reason, policy))
+			p.fx.actionEvent(eventPruned, fmt.Sprintf("Deleted backup %s (%s; deletionPolicy %s)", c.Name, d.Reason, policy))
 		}
 	}
 	return nil
@@ -359,11 +360,9 @@ func (p *schedulePass) setCondition(typ string, status metav1.ConditionStatus, r
 
 // event is emitted once the status that records it is written: a pass whose patch
 // fails is retried and would report it twice.
-func (p *schedulePass) event(warning bool, reason, note string) { p.fx.transitionEvent(warning, reason, note) }
-
-// eventNow is emitted at once: for an action taken (a backup created or deleted), which
-// the retried pass does not take again.
-func (p *schedulePass) eventNow(warning bool, reason, note string) { p.fx.actionEvent(warning, reason, note) }
+func (p *schedulePass) event(warning bool, reason, note string) {
+	p.fx.transitionEvent(warning, reason, note)
+}
 
 // children are the backups this schedule controls.
 func (r *BackupScheduleReconciler) children(

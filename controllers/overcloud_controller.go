@@ -29,6 +29,9 @@ import (
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/probe"
 )
 
+// secretsResolved is the ReferencesResolved message of an Overcloud whose Secrets are there.
+const secretsResolved = "Every Secret it names exists with its keys"
+
 // indexOvercloudSecrets indexes Overclouds by the Secrets they name.
 const indexOvercloudSecrets = "spec.secretNames"
 
@@ -105,11 +108,13 @@ func (r *OvercloudReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 	case interval == 0:
 		r.watcher().Forget(req.NamespacedName)
 		oc.Status.ObservedGeneration = oc.Generation
-		setOvercloudCondition(oc, backupv1alpha1.ConditionReferencesResolved, metav1.ConditionTrue, backupv1alpha1.ReasonResolved, "Every Secret it names exists with its keys")
+		setOvercloudCondition(oc, backupv1alpha1.ConditionReferencesResolved, metav1.ConditionTrue,
+			backupv1alpha1.ReasonResolved, secretsResolved)
 		setOvercloudCondition(oc, backupv1alpha1.ConditionReady, metav1.ConditionUnknown, backupv1alpha1.ReasonNotWatched,
 			"monitoring.interval is 0s: the overcloud is probed only when a backup needs it")
 	default:
-		setOvercloudCondition(oc, backupv1alpha1.ConditionReferencesResolved, metav1.ConditionTrue, backupv1alpha1.ReasonResolved, "Every Secret it names exists with its keys")
+		setOvercloudCondition(oc, backupv1alpha1.ConditionReferencesResolved, metav1.ConditionTrue,
+			backupv1alpha1.ReasonResolved, secretsResolved)
 		now := r.now()
 		if due := probeDue(oc, interval); now.Before(due) {
 			res.RequeueAfter = due.Sub(now)

@@ -30,20 +30,9 @@ func waitOvercloud(t *testing.T, c client.Client, key client.ObjectKey, what str
 	ok func(*backupv1alpha1.Overcloud) bool,
 ) *backupv1alpha1.Overcloud {
 	t.Helper()
-	start := time.Now()
 	oc := &backupv1alpha1.Overcloud{}
-	for {
-		err := c.Get(context.Background(), key, oc)
-		if err == nil && ok(oc) {
-			t.Logf("overcloud %s: %s after %v", key.Name, what, time.Since(start).Round(time.Millisecond))
-			return oc
-		}
-		if time.Since(start) > timeout {
-			st, _ := json.MarshalIndent(oc.Status, "", "  ")
-			t.Fatalf("overcloud %s: not %s within %v (err %v); status:\n%s", key.Name, what, timeout, err, st)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitObject(t, c, key, oc, "overcloud", what, timeout, func() bool { return ok(oc) }, func() any { return oc.Status })
+	return oc
 }
 
 func ocCondition(oc *backupv1alpha1.Overcloud, typ string) metav1.Condition {
@@ -66,21 +55,34 @@ func watchedOvercloud(t *testing.T, c client.Client, sb *sandbox.Sandbox, ns str
 	return key
 }
 
-// TestOvercloudWatch: the status answers at a glance (Ready, Degraded, the node table,
-// the active node and the VIP holder, the node a backup would use, the cluster's
-// identity and size, synced 3/3, the probe's time and duration); a node desynced by
-// someone shows as NodeNotSynced within two intervals, once, and NodeSynced once back.
-func TestOvercloudWatch(t *testing.T) {
+// watchedWithClient starts the Overcloud controller on a new namespace with a client of
+// the database connected through the VIP, and a watched Overcloud of the sandbox whose
+// first probe found the active node and a node to back up from.
+func watchedWithClient(t *testing.T) (*sandbox.Sandbox, client.Client, string, client.ObjectKey, string) {
+	t.Helper()
 	sb := lockedSandbox(t)
 	c := newClient(t)
 	ns := newNamespace(t, c)
 	active := clientSession(t, sb)
 	runManager(t, ns, managerOptions{overclouds: true})
 	key := watchedOvercloud(t, c, sb, ns)
-
-	oc := waitOvercloud(t, c, key, "active node known", 2*watchInterval+waitTimeout, func(oc *backupv1alpha1.Overcloud) bool {
+	waitOvercloud(t, c, key, "active node known", 2*watchInterval+waitTimeout, func(oc *backupv1alpha1.Overcloud) bool {
 		return oc.Status.ActiveNode == active
 	})
+	return sb, c, ns, key, active
+}
+
+// TestOvercloudWatch: the status answers at a glance (Ready, Degraded, the node table,
+// the active node and the VIP holder, the node a backup would use, the cluster's
+// identity and size, synced 3/3, the probe's time and duration); a node desynced by
+// someone shows as NodeNotSynced within two intervals, once, and NodeSynced once back.
+func TestOvercloudWatch(t *testing.T) {
+	sb, c, ns, key, active := watchedWithClient(t)
+
+	oc := &backupv1alpha1.Overcloud{}
+	if err := c.Get(context.Background(), key, oc); err != nil {
+		t.Fatal(err)
+	}
 	st := oc.Status
 	if st.BackupFrom == "" || st.BackupFrom == active || st.Synced != "3/3" || st.ClusterSize != 3 ||
 		len(st.ClusterStateUUID) != 36 || len(st.Nodes) != 3 || st.VIPNode == "" || st.Pacemaker != "read" || st.HAProxy != "read" {
@@ -139,16 +141,7 @@ func TestOvercloudWatch(t *testing.T) {
 // clients, and the watch names the new active node with an ActiveNodeChanged event
 // within two intervals (plus HAProxy's own check time), and the node as not synced.
 func TestOvercloudSeesFailover(t *testing.T) {
-	sb := lockedSandbox(t)
-	c := newClient(t)
-	ns := newNamespace(t, c)
-	active := clientSession(t, sb)
-	runManager(t, ns, managerOptions{overclouds: true})
-	key := watchedOvercloud(t, c, sb, ns)
-	waitOvercloud(t, c, key, "active node known", waitTimeout, func(oc *backupv1alpha1.Overcloud) bool {
-		return oc.Status.ActiveNode == active
-	})
-
+	sb, c, ns, key, active := watchedWithClient(t)
 	ai := nodeIndex(t, sb, active)
 	sb.Run(t, "kill", ai)
 	killed := time.Now()

@@ -39,7 +39,8 @@ var (
 
 	ocFlowControlPaused = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "ocb_overcloud_galera_flow_control_paused_seconds_total",
-		Help: "Time the node has paused replication for flow control since it started (wsrep_flow_control_paused_ns): its rate is the fraction of time paused.",
+		Help: "Time the node has paused replication for flow control since it started (wsrep_flow_control_paused_ns): " +
+			"its rate is the fraction of time paused.",
 	}, []string{labelNamespace, labelOvercloud, labelNode})
 
 	ocProbeSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{

@@ -139,7 +139,9 @@ func ReadCredentials(ctx context.Context, r client.Reader, namespace string, oc 
 
 // CredentialsFromSecrets is credentialsFrom for Secrets read from a file (`probe -f`):
 // secrets maps a name to the Secret, absent when not given.
-func CredentialsFromSecrets(namespace string, oc *backupv1alpha1.OvercloudSpec, secrets map[string]*corev1.Secret) (probe.Credentials, error) {
+func CredentialsFromSecrets(
+	namespace string, oc *backupv1alpha1.OvercloudSpec, secrets map[string]*corev1.Secret,
+) (probe.Credentials, error) {
 	c, problem := credentialsFrom(namespace, oc, secrets)
 	if problem != nil {
 		return c, fmt.Errorf("%s: %s", problem.reason, problem.message)

@@ -154,43 +154,60 @@ func nodeState(n backupv1alpha1.NodeStatus) string {
 // overcloudEvents are the changes from prev to next worth telling, each once: the pass
 // that records them in status emits them after the patch.
 func overcloudEvents(prev, next *backupv1alpha1.OvercloudStatus) []ocEvent {
-	var out []ocEvent
+	out := probeEvents(prev, next)
+	if prev.ActiveNode != "" && next.ActiveNode != "" && prev.ActiveNode != next.ActiveNode {
+		out = append(out, ocEvent{true, backupv1alpha1.EventActiveNodeChanged, fmt.Sprintf(
+			"The node serving clients changed from %s to %s (%s): a failover, or the VIP moved",
+			prev.ActiveNode, next.ActiveNode, next.ActiveSource)})
+	}
+	if prev.VIPNode != "" && next.VIPNode != "" && prev.VIPNode != next.VIPNode {
+		out = append(out, ocEvent{true, backupv1alpha1.EventVIPMoved,
+			fmt.Sprintf("The database VIP moved from %s to %s", prev.VIPNode, next.VIPNode)})
+	}
+	out = append(out, syncEvents(prev, next)...)
+	split := func(st *backupv1alpha1.OvercloudStatus) *metav1.Condition {
+		c := meta.FindStatusCondition(st.Conditions, backupv1alpha1.ConditionDegraded)
+		if c != nil && c.Reason == backupv1alpha1.ReasonSplitBrain {
+			return c
+		}
+		return nil
+	}
+	if c := split(next); c != nil && split(prev) == nil {
+		out = append(out, ocEvent{true, backupv1alpha1.EventSplitBrain, c.Message})
+	}
+	return out
+}
+
+// probeEvents tell a probe that starts or stops failing.
+func probeEvents(prev, next *backupv1alpha1.OvercloudStatus) []ocEvent {
 	prevReady := meta.FindStatusCondition(prev.Conditions, backupv1alpha1.ConditionReady)
 	nextReady := meta.FindStatusCondition(next.Conditions, backupv1alpha1.ConditionReady)
 	failed := func(c *metav1.Condition) bool { return c != nil && c.Reason == backupv1alpha1.ReasonProbeFailed }
 	switch {
 	case failed(nextReady) && !failed(prevReady):
-		out = append(out, ocEvent{true, backupv1alpha1.EventProbeFailed, nextReady.Message})
+		return []ocEvent{{true, backupv1alpha1.EventProbeFailed, nextReady.Message}}
 	case failed(prevReady) && nextReady != nil && !failed(nextReady):
-		out = append(out, ocEvent{false, backupv1alpha1.EventProbeRecovered, "The probe works again: " + nextReady.Message})
+		return []ocEvent{{false, backupv1alpha1.EventProbeRecovered, "The probe works again: " + nextReady.Message}}
 	}
-	if prev.ActiveNode != "" && next.ActiveNode != "" && prev.ActiveNode != next.ActiveNode {
-		out = append(out, ocEvent{true, backupv1alpha1.EventActiveNodeChanged, fmt.Sprintf(
-			"The node serving clients changed from %s to %s (%s): a failover, or the VIP moved", prev.ActiveNode, next.ActiveNode, next.ActiveSource)})
+	return nil
+}
+
+// syncEvents tell each node that leaves or rejoins the synced members (a node not synced
+// at the first probe is told too).
+func syncEvents(prev, next *backupv1alpha1.OvercloudStatus) []ocEvent {
+	var out []ocEvent
+	before := map[string]backupv1alpha1.NodeStatus{}
+	for _, n := range prev.Nodes {
+		before[n.Name] = n
 	}
-	if prev.VIPNode != "" && next.VIPNode != "" && prev.VIPNode != next.VIPNode {
-		out = append(out, ocEvent{true, backupv1alpha1.EventVIPMoved, fmt.Sprintf("The database VIP moved from %s to %s", prev.VIPNode, next.VIPNode)})
-	}
-	if len(next.Nodes) > 0 {
-		before := map[string]backupv1alpha1.NodeStatus{}
-		for _, n := range prev.Nodes {
-			before[n.Name] = n
+	for _, n := range next.Nodes {
+		was, seen := before[n.Name]
+		switch {
+		case !nodeSynced(n) && (!seen || nodeSynced(was)):
+			out = append(out, ocEvent{true, backupv1alpha1.EventNodeNotSynced, fmt.Sprintf("%s is not synced: %s", n.Name, nodeState(n))})
+		case nodeSynced(n) && seen && !nodeSynced(was):
+			out = append(out, ocEvent{false, backupv1alpha1.EventNodeSynced, n.Name + " is a synced member of the primary component again"})
 		}
-		for _, n := range next.Nodes {
-			was, seen := before[n.Name]
-			switch {
-			case !nodeSynced(n) && (!seen || nodeSynced(was)):
-				out = append(out, ocEvent{true, backupv1alpha1.EventNodeNotSynced, fmt.Sprintf("%s is not synced: %s", n.Name, nodeState(n))})
-			case nodeSynced(n) && seen && !nodeSynced(was):
-				out = append(out, ocEvent{false, backupv1alpha1.EventNodeSynced, n.Name + " is a synced member of the primary component again"})
-			}
-		}
-	}
-	prevDeg := meta.FindStatusCondition(prev.Conditions, backupv1alpha1.ConditionDegraded)
-	nextDeg := meta.FindStatusCondition(next.Conditions, backupv1alpha1.ConditionDegraded)
-	split := func(c *metav1.Condition) bool { return c != nil && c.Reason == backupv1alpha1.ReasonSplitBrain }
-	if split(nextDeg) && !split(prevDeg) {
-		out = append(out, ocEvent{true, backupv1alpha1.EventSplitBrain, nextDeg.Message})
 	}
 	return out
 }

@@ -175,7 +175,7 @@ func (p *pass) cleanup(ctx context.Context) (ctrl.Result, bool, error) {
 		msg := fmt.Sprintf("Being deleted: Job %s removes the backup's data from claim %s", want.Name, b.Spec.Storage.ClaimName)
 		setCondition(b, backupv1alpha1.ConditionDataDeleted, metav1.ConditionFalse, backupv1alpha1.ReasonCleanupRunning, msg)
 		setMessage(b, msg)
-		p.fx.actionEvent(false, backupv1alpha1.ReasonCleanupRunning, msg) // the Job is created: told now
+		p.fx.actionEvent(backupv1alpha1.ReasonCleanupRunning, msg) // the Job is created: told now
 		return ctrl.Result{}, false, nil
 	case err != nil:
 		return ctrl.Result{}, false, fmt.Errorf("getting the cleanup Job %s: %w", want.Name, err)

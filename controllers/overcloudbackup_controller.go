@@ -465,7 +465,8 @@ func (p *pass) startAttempt(ctx context.Context, n int32) (ctrl.Result, error) {
 		msg := "The probe cannot be configured from the Secrets: " + err.Error()
 		setCondition(b, backupv1alpha1.ConditionReferencesResolved, metav1.ConditionFalse, backupv1alpha1.ReasonInvalidSpec, msg)
 		markProgress(b, msg)
-		return untilDeadline, nil //nolint:nilerr // a spec problem: recorded in status, the backup waits for a Secret change
+		// A spec problem: recorded in status, the backup waits for a Secret change.
+		return untilDeadline, nil
 	}
 	b.Status.Nodes, b.Status.ActiveNode, b.Status.VIPNode = report.Nodes, report.ActiveNode, report.VIPNode
 	if report.SelectedNode == "" {
@@ -560,8 +561,8 @@ func (p *pass) launch(ctx context.Context, n int32, report probe.Report) (ctrl.R
 		// The Job is created: told now, since a pass retried after a failed patch finds it
 		// and does not create it again.
 		p.fx.action(func() { nodeSelections.WithLabelValues(ns, oc, node).Inc() })
-		p.fx.actionEvent(false, backupv1alpha1.ReasonNodeSelected, report.Reason)
-		p.fx.actionEvent(false, backupv1alpha1.ReasonJobCreated, msg)
+		p.fx.actionEvent(backupv1alpha1.ReasonNodeSelected, report.Reason)
+		p.fx.actionEvent(backupv1alpha1.ReasonJobCreated, msg)
 	}
 	return ctrl.Result{}, nil
 }
@@ -833,11 +834,35 @@ func (r *OvercloudBackupReconciler) jobEvents(ctx context.Context, o client.Obje
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: l[backupv1alpha1.LabelBackup]}}}
 		}
 	case agentComponent:
+		var reqs []reconcile.Request
 		if oc := l[backupv1alpha1.LabelOvercloud]; oc != "" {
-			return r.unfinished(ctx, o.GetNamespace(), indexOvercloud, oc, l[backupv1alpha1.LabelBackup])
+			reqs = r.unfinished(ctx, o.GetNamespace(), indexOvercloud, oc, l[backupv1alpha1.LabelBackup])
 		}
+		if l[backupv1alpha1.LabelCluster] != "" {
+			// Backups of other namespaces may wait for the same Galera cluster.
+			reqs = append(reqs, r.queued(ctx)...)
+		}
+		return reqs
 	}
 	return nil
+}
+
+// queued are the backups, in every watched namespace, waiting in a queue.
+func (r *OvercloudBackupReconciler) queued(ctx context.Context) []reconcile.Request {
+	list := &backupv1alpha1.OvercloudBackupList{}
+	if err := r.List(ctx, list); err != nil {
+		logf.FromContext(ctx).Error(err, "Listing the queued backups to re-queue")
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		b := &list.Items[i]
+		if c := meta.FindStatusCondition(b.Status.Conditions, backupv1alpha1.ConditionNodeSelected); !b.IsFinished() &&
+			c != nil && c.Reason == backupv1alpha1.ReasonQueued {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(b)})
+		}
+	}
+	return reqs
 }
 
 // waitingOn maps an object (Secret, claim) to the unfinished backups naming it.

@@ -100,7 +100,8 @@ func (r *OvercloudBackupReconciler) clusterBusy(ctx context.Context, b *backupv1
 		return "", nil
 	}
 	jobs := &batchv1.JobList{}
-	if err := r.APIReader.List(ctx, jobs, client.MatchingLabels{backupv1alpha1.LabelCluster: cluster, labelComponent: agentComponent}); err != nil {
+	ours := client.MatchingLabels{backupv1alpha1.LabelCluster: cluster, labelComponent: agentComponent}
+	if err := r.APIReader.List(ctx, jobs, ours); err != nil {
 		return "", fmt.Errorf("listing the backup Jobs of Galera cluster %s: %w", cluster, err)
 	}
 	for i := range jobs.Items {

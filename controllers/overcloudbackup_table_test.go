@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -22,7 +23,6 @@ import (
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/probe"
-	dto "github.com/prometheus/client_model/go"
 )
 
 // fakeProber answers probes with canned reports, in order (the last one repeats), and

@@ -19,7 +19,7 @@ import (
 //     that records it is written, or found already as the pass wants it: a pass whose
 //     patch fails is retried and would tell it twice.
 type sideEffects struct {
-	recorder events.EventRecorder
+	recorder  events.EventRecorder
 	regarding runtime.Object
 	pending   []func()
 }
@@ -31,8 +31,8 @@ func newSideEffects(recorder events.EventRecorder, regarding runtime.Object) *si
 // action tells f at once.
 func (s *sideEffects) action(f func()) { f() }
 
-// actionEvent emits an event at once.
-func (s *sideEffects) actionEvent(warning bool, reason, note string) { s.emit(warning, reason, note) }
+// actionEvent emits a Normal event at once: an action taken.
+func (s *sideEffects) actionEvent(reason, note string) { s.emit(false, reason, note) }
 
 // transition tells f once the status is written.
 func (s *sideEffects) transition(f func()) { s.pending = append(s.pending, f) }

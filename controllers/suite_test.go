@@ -327,18 +327,27 @@ func ready(t testing.TB, c client.Client, sb *sandbox.Sandbox, namespace string)
 // waitBackup polls the backup until ok says so, and returns it.
 func waitBackup(t testing.TB, c client.Client, key client.ObjectKey, what string, ok func(*backupv1alpha1.OvercloudBackup) bool) *backupv1alpha1.OvercloudBackup {
 	t.Helper()
-	start := time.Now()
-	deadline := start.Add(waitTimeout)
 	b := &backupv1alpha1.OvercloudBackup{}
+	waitObject(t, c, key, b, "backup", what, waitTimeout, func() bool { return ok(b) }, func() any { return b.Status })
+	return b
+}
+
+// waitObject polls obj (read into it) until ok says so, at most timeout; a failure shows
+// status().
+func waitObject(t testing.TB, c client.Client, key client.ObjectKey, obj client.Object, kind, what string, timeout time.Duration,
+	ok func() bool, status func() any,
+) {
+	t.Helper()
+	start := time.Now()
 	for {
-		err := c.Get(context.Background(), key, b)
-		if err == nil && ok(b) {
-			t.Logf("backup %s: %s after %v", key.Name, what, time.Since(start).Round(time.Millisecond))
-			return b
+		err := c.Get(context.Background(), key, obj)
+		if err == nil && ok() {
+			t.Logf("%s %s: %s after %v", kind, key.Name, what, time.Since(start).Round(time.Millisecond))
+			return
 		}
-		if time.Now().After(deadline) {
-			st, _ := json.MarshalIndent(b.Status, "", "  ")
-			t.Fatalf("backup %s: not %s within %v (err %v); status:\n%s", key.Name, what, waitTimeout, err, st)
+		if time.Since(start) > timeout {
+			st, _ := json.MarshalIndent(status(), "", "  ")
+			t.Fatalf("%s %s: not %s within %v (err %v); status:\n%s", kind, key.Name, what, timeout, err, st)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -377,7 +377,8 @@ func chooseDatabases(existing, asked []string, sizes map[string]Database) ([]Dat
 		return out, nil
 	}
 	for i, e := range existing {
-		if err := checkDatabaseName(e, fmt.Sprintf("database #%d of the %d on the node (information_schema.schemata)", i+1, len(existing))); err != nil {
+		what := fmt.Sprintf("database #%d of the %d on the node (information_schema.schemata)", i+1, len(existing))
+		if err := checkDatabaseName(e, what); err != nil {
 			return nil, err
 		}
 		if !systemDatabases[e] {

@@ -49,6 +49,19 @@ func dropSchemas(t *testing.T, sb *sandbox.Sandbox) {
 	sb.RootQuery(t, 0, b.String(), false)
 }
 
+// restoresEachSchema drops the hostile schemas, restores the backup's databases.sql.zst
+// and checks that each has its three rows again.
+func restoresEachSchema(t *testing.T, sb *sandbox.Sandbox, dir string) {
+	t.Helper()
+	dropSchemas(t, sb)
+	restore(t, sb, 0, filepath.Join(dir, "databases.sql.zst"))
+	for _, s := range hostileSchemas {
+		if n := rowsIn(t, sb, s); n != 3 {
+			t.Errorf("%s.t: %d rows after the restore, want 3", quoteIdent(s), n)
+		}
+	}
+}
+
 // rowsIn counts the rows of schema.t on node 0, or -1 when the table is missing.
 func rowsIn(t *testing.T, sb *sandbox.Sandbox, schema string) int {
 	t.Helper()
@@ -84,13 +97,7 @@ func TestDumpSchemaNamesAreOperands(t *testing.T) {
 			t.Errorf("the dump has no database %s", quoteIdent(s))
 		}
 	}
-	dropSchemas(t, sb)
-	restore(t, sb, 0, filepath.Join(res.Dir, "databases.sql.zst"))
-	for _, s := range hostileSchemas {
-		if n := rowsIn(t, sb, s); n != 3 {
-			t.Errorf("%s.t: %d rows after the restore, want 3", quoteIdent(s), n)
-		}
-	}
+	restoresEachSchema(t, sb, res.Dir)
 }
 
 // TestDumpAskedNamesOnePerFlag: the real binary, given each hostile name with one
@@ -103,7 +110,8 @@ func TestDumpAskedNamesOnePerFlag(t *testing.T) {
 	bin := agentBinary(t)
 	tmp := t.TempDir()
 	root, termLog := filepath.Join(tmp, "root"), filepath.Join(tmp, "termination-log")
-	extra := []string{"--users=false"}
+	extra := make([]string, 0, 1+len(hostileSchemas))
+	extra = append(extra, "--users=false")
 	for _, s := range hostileSchemas {
 		extra = append(extra, "--database="+s)
 	}
@@ -125,13 +133,7 @@ func TestDumpAskedNamesOnePerFlag(t *testing.T) {
 	if n := strings.Count(dump, "CREATE DATABASE "); n != len(hostileSchemas) {
 		t.Errorf("%d databases in the dump, want the %d asked for", n, len(hostileSchemas))
 	}
-	dropSchemas(t, sb)
-	restore(t, sb, 0, filepath.Join(res.Dir, "databases.sql.zst"))
-	for _, s := range hostileSchemas {
-		if n := rowsIn(t, sb, s); n != 3 {
-			t.Errorf("%s.t: %d rows after the restore, want 3", quoteIdent(s), n)
-		}
-	}
+	restoresEachSchema(t, sb, res.Dir)
 }
 
 // TestDumpRefusesControlCharactersInCredentials: a password or user name with a newline
@@ -185,7 +187,7 @@ func TestDumpPasswordWithOptionFileSyntax(t *testing.T) {
 	sb := sandbox.Load(t)
 	sb.Lock(t)
 	const user = "ocb_quoting"
-	password := ` a"b\c#d;e'f=g $h\ `
+	password := ` a"b\c#d;e'f=g $h\ ` //nolint:gosec // G101: a test account's password, made for the test
 	sql := fmt.Sprintf("DROP USER IF EXISTS '%[1]s'@'%%'; CREATE USER '%[1]s'@'%%' IDENTIFIED BY '%[2]s'; "+
 		"GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, PROCESS ON *.* TO '%[1]s'@'%%';",
 		user, strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(password))

@@ -216,7 +216,7 @@ func TestLoginWatch(t *testing.T) {
 // is left behind, not even while the command runs.
 func TestRemoteCommandPreamble(t *testing.T) {
 	// (A password with a control character never gets here: withDefaults refuses it.)
-	cfg := Config{User: `back"up`, Password: `p\a'ss$(x) #word`, Address: "10.77.0.13", Port: 3306}
+	cfg := Config{User: `back"up`, Password: `p\a'ss$(x) #word`, Address: "10.77.0.13", Port: 3306} //nolint:gosec // G101: test data
 	in := clientDefaults(cfg)
 	want := "[client]\nuser=\"back\\\"up\"\npassword=\"p\\\\a'ss$(x) #word\"\nhost=\"10.77.0.13\"\nport=3306\n"
 	if string(in) != want {

@@ -260,7 +260,8 @@ func (e *env) waitProbed(ctx context.Context, o *backupv1alpha1.Overcloud, timeo
 		return got.Status.LastProbeTime != nil && got.Status.ObservedGeneration == got.Generation, nil
 	})
 	if err != nil {
-		return got, fmt.Errorf("Overcloud %s not probed within %s (conditions: %s): %w", o.Name, timeout, conditionsLine(got.Status.Conditions), err)
+		return got, fmt.Errorf("overcloud %s not probed within %s (conditions: %s): %w",
+			o.Name, timeout, conditionsLine(got.Status.Conditions), err)
 	}
 	fmt.Printf("   First probe %.1fs after the apply, taking %s: %s\n", time.Since(start).Seconds(),
 		got.Status.LastProbeDuration.Duration, conditionsLine(got.Status.Conditions))
