@@ -1,12 +1,14 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -56,6 +58,22 @@ type OvercloudReconciler struct {
 	Jitter func(time.Duration) time.Duration
 	// MaxConcurrentReconciles bounds the probes in flight (1 when zero).
 	MaxConcurrentReconciles int
+
+	// known holds, per Overcloud, the active node and VIP holder last seen (a probe in a
+	// failover may see neither): what ActiveNodeChanged and VIPMoved compare with.
+	known sync.Map // types.NamespacedName -> [2]string
+}
+
+// remember returns the active node and VIP holder last known before next, and records
+// next's where it knows them.
+func (r *OvercloudReconciler) remember(key types.NamespacedName, prev, next *backupv1alpha1.OvercloudStatus) (string, string) {
+	last := [2]string{prev.ActiveNode, prev.VIPNode}
+	if v, ok := r.known.Load(key); ok {
+		was := v.([2]string)
+		last[0], last[1] = cmp.Or(last[0], was[0]), cmp.Or(last[1], was[1])
+	}
+	r.known.Store(key, [2]string{cmp.Or(next.ActiveNode, last[0]), cmp.Or(next.VIPNode, last[1])})
+	return last[0], last[1]
 }
 
 // +kubebuilder:rbac:groups=backup.overcloud.io,resources=overclouds,verbs=get;list;watch
@@ -75,6 +93,7 @@ func (r *OvercloudReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 	if err := r.Get(ctx, req.NamespacedName, oc); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.watcher().Forget(req.NamespacedName)
+			r.known.Delete(req.NamespacedName)
 			forgetOvercloudMetrics(req.Namespace, req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -124,7 +143,8 @@ func (r *OvercloudReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 		report, perr := r.watcher().Probe(ctx, req.NamespacedName, &oc.Spec, creds, fingerprint(oc, creds))
 		probed = &overcloudProbe{Report: report, Err: perr, Start: start, Took: time.Since(t0)}
 		observeOvercloud(oc, *probed)
-		evs = overcloudEvents(&orig.Status, &oc.Status)
+		lastActive, lastVIP := r.remember(req.NamespacedName, &orig.Status, &oc.Status)
+		evs = overcloudEvents(&orig.Status, &oc.Status, lastActive, lastVIP)
 		res.RequeueAfter = r.jitter(interval)
 	}
 

@@ -152,17 +152,19 @@ func nodeState(n backupv1alpha1.NodeStatus) string {
 }
 
 // overcloudEvents are the changes from prev to next worth telling, each once: the pass
-// that records them in status emits them after the patch.
-func overcloudEvents(prev, next *backupv1alpha1.OvercloudStatus) []ocEvent {
+// that records them in status emits them after the patch. lastActive and lastVIP are the
+// active node and the VIP holder last known before next (prev's, or an earlier probe's
+// when prev's probe could not tell: during a failover a probe may see no active node).
+func overcloudEvents(prev, next *backupv1alpha1.OvercloudStatus, lastActive, lastVIP string) []ocEvent {
 	out := probeEvents(prev, next)
-	if prev.ActiveNode != "" && next.ActiveNode != "" && prev.ActiveNode != next.ActiveNode {
+	if lastActive != "" && next.ActiveNode != "" && lastActive != next.ActiveNode {
 		out = append(out, ocEvent{true, backupv1alpha1.EventActiveNodeChanged, fmt.Sprintf(
 			"The node serving clients changed from %s to %s (%s): a failover, or the VIP moved",
-			prev.ActiveNode, next.ActiveNode, next.ActiveSource)})
+			lastActive, next.ActiveNode, next.ActiveSource)})
 	}
-	if prev.VIPNode != "" && next.VIPNode != "" && prev.VIPNode != next.VIPNode {
+	if lastVIP != "" && next.VIPNode != "" && lastVIP != next.VIPNode {
 		out = append(out, ocEvent{true, backupv1alpha1.EventVIPMoved,
-			fmt.Sprintf("The database VIP moved from %s to %s", prev.VIPNode, next.VIPNode)})
+			fmt.Sprintf("The database VIP moved from %s to %s", lastVIP, next.VIPNode)})
 	}
 	out = append(out, syncEvents(prev, next)...)
 	split := func(st *backupv1alpha1.OvercloudStatus) *metav1.Condition {

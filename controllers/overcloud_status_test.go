@@ -126,31 +126,38 @@ func TestOvercloudEvents(t *testing.T) {
 		name       string
 		prev, next *backupv1alpha1.OvercloudStatus
 		want       []string
+		lastActive string // known before prev (prev's probe saw none)
 	}{
-		{"first probe, healthy", &backupv1alpha1.OvercloudStatus{}, observed(healthyReport()), nil},
+		{"first probe, healthy", &backupv1alpha1.OvercloudStatus{}, observed(healthyReport()), nil, ""},
 		{"first probe, a node not synced", &backupv1alpha1.OvercloudStatus{},
-			observed(with(func(r *probe.Report) { r.Nodes[2] = row("c2", true, false) })), []string{"NodeNotSynced"}},
-		{"nothing changed", observed(healthyReport()), observed(healthyReport()), nil},
+			observed(with(func(r *probe.Report) { r.Nodes[2] = row("c2", true, false) })), []string{"NodeNotSynced"}, ""},
+		{"nothing changed", observed(healthyReport()), observed(healthyReport()), nil, ""},
 		{"failover", observed(healthyReport()), observed(with(func(r *probe.Report) {
 			r.ActiveNode, r.SelectedNode = "c1", "c2"
 			r.Nodes[0] = row("c0", false, false)
-		})), []string{"ActiveNodeChanged", "NodeNotSynced"}},
-		{"VIP moved", observed(healthyReport()), observed(with(func(r *probe.Report) { r.VIPNode = "c2" })), []string{"VIPMoved"}},
+		})), []string{"ActiveNodeChanged", "NodeNotSynced"}, ""},
+		{"VIP moved", observed(healthyReport()), observed(with(func(r *probe.Report) { r.VIPNode = "c2" })), []string{"VIPMoved"}, ""},
 		{"still not synced: once", observed(with(func(r *probe.Report) { r.Nodes[2] = row("c2", true, false) })),
-			observed(with(func(r *probe.Report) { r.Nodes[2] = row("c2", true, false) })), nil},
+			observed(with(func(r *probe.Report) { r.Nodes[2] = row("c2", true, false) })), nil, ""},
 		{"synced again", observed(with(func(r *probe.Report) { r.Nodes[2] = row("c2", true, false) })), observed(healthyReport()),
-			[]string{"NodeSynced"}},
-		{"split brain", observed(healthyReport()), observed(with(func(r *probe.Report) { r.SplitBrain = true })), []string{"SplitBrain"}},
-		{"probe failed", observed(healthyReport()), failed(), []string{"ProbeFailed"}},
-		{"probe still failing", failed(), failed(), nil},
-		{"probe recovered", failed(), observed(healthyReport()), []string{"ProbeRecovered"}},
+			[]string{"NodeSynced"}, ""},
+		{"split brain", observed(healthyReport()), observed(with(func(r *probe.Report) { r.SplitBrain = true })), []string{"SplitBrain"}, ""},
+		{"probe failed", observed(healthyReport()), failed(), []string{"ProbeFailed"}, ""},
+		{"probe still failing", failed(), failed(), nil, ""},
+		{"probe recovered", failed(), observed(healthyReport()), []string{"ProbeRecovered"}, ""},
 		{"active unknown then known: no change told", observed(with(func(r *probe.Report) { r.ActiveNode = "" })),
-			observed(healthyReport()), nil},
+			observed(healthyReport()), nil, ""},
+		{"failover with a probe in between that saw no active node", observed(with(func(r *probe.Report) { r.ActiveNode = "" })),
+			observed(with(func(r *probe.Report) { r.ActiveNode, r.SelectedNode = "c1", "c2" })), []string{"ActiveNodeChanged"}, "c0"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
-			for _, e := range overcloudEvents(tc.prev, tc.next) {
+			lastActive, lastVIP := tc.prev.ActiveNode, tc.prev.VIPNode
+			if tc.lastActive != "" {
+				lastActive = tc.lastActive
+			}
+			for _, e := range overcloudEvents(tc.prev, tc.next, lastActive, lastVIP) {
 				got = append(got, e.reason)
 				if e.note == "" {
 					t.Errorf("event %s has no note", e.reason)

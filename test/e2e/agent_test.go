@@ -155,7 +155,7 @@ func TestAgentJob(t *testing.T) {
 
 	// The Job's owner reference carries the backup's real UID: the garbage collector
 	// deletes the Job with the backup.
-	if err := k.c.Delete(ctx, b); err != nil {
+	if err := k.c.Delete(ctx, b.OvercloudBackup); err != nil {
 		t.Fatalf("deleting the backup: %v", err)
 	}
 	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
@@ -383,7 +383,7 @@ func TestAgentJobKilledMidDump(t *testing.T) {
 // The size of the database and the agent's CPU limit in TestAgentJobKilledMidDump: together
 // they make the dump last long enough to be caught midway.
 const (
-	killedMiB = 16
+	killedMiB = 48
 	killedCPU = "100m"
 )
 
