@@ -261,8 +261,9 @@ func processCPU(b *testing.B) time.Duration {
 
 // BenchmarkWatchHundredOverclouds: 100 Overclouds, all naming the local overcloud, watched
 // every 10 s by the Overcloud controller (4 workers, as the manager runs it) for three
-// intervals after a first probe of each. It reports the manager's CPU per probe (this test
-// process: the controller plus the test's few reads), its live heap per Overcloud after a
+// intervals, from the second probe of each on (the steady state). It reports the
+// manager's CPU per probe (this test process: the controller plus the test's few reads),
+// its live heap per Overcloud after a
 // GC (informer cache, status, kept SSH connections), and what the probes cost the
 // controllers: the CPU time of every process in each controller's network namespace
 // (mariadbd, sshd and the commands run over SSH, children included), the SSH logins
@@ -285,26 +286,23 @@ func BenchmarkWatchHundredOverclouds(b *testing.B) {
 			names[i] = fmt.Sprintf("oc-%03d", i)
 			create(b, c, newOvercloud(sb, ns, names[i], interval))
 		}
-		probed := func() (int, int) { // Overclouds probed at least once; probes made in all
-			list := &backupv1alpha1.OvercloudList{}
-			if err := c.List(context.Background(), list, client.InNamespace(ns)); err != nil {
-				b.Fatal(err)
-			}
-			once, all := 0, 0
-			for i := range list.Items {
-				if list.Items[i].Status.LastProbeTime != nil {
-					once++
+		probed := func() (int, int) { // Overclouds probed twice at least; probes made in all
+			twice, all := 0, 0
+			for _, name := range names {
+				k := int(min(histogramCount(b, ocProbeSeconds, ns, name), 1<<31))
+				all += k
+				if k >= 2 {
+					twice++
 				}
 			}
-			for _, name := range names {
-				all += int(min(histogramCount(b, ocProbeSeconds, ns, name), 1<<31))
-			}
-			return once, all
+			return twice, all
 		}
+		// The steady state: from its second probe on, an Overcloud knows its active node
+		// and asks Pacemaker through another (the first probe cannot know).
 		deadline := time.Now().Add(3 * time.Minute)
-		for once, _ := probed(); once < n; once, _ = probed() {
+		for twice, _ := probed(); twice < n; twice, _ = probed() {
 			if time.Now().After(deadline) {
-				b.Fatalf("%d of %d Overclouds probed after 3 minutes", once, n)
+				b.Fatalf("%d of %d Overclouds probed twice after 3 minutes", twice, n)
 			}
 			time.Sleep(250 * time.Millisecond)
 		}
