@@ -624,3 +624,42 @@ func BenchmarkDecide(b *testing.B) {
 		_ = Decide(s, Policy{Preferred: []string{"controller-2"}})
 	}
 }
+
+// TestSplitBrainFlag: Decision.SplitBrain is set when several self-consistent primary
+// components claim the cluster, and only then (a stale view is not a split brain).
+func TestSplitBrainFlag(t *testing.T) {
+	cases := []struct {
+		name  string
+		edits []edit
+		want  bool
+	}{
+		{name: "healthy", want: false},
+		{name: "split brain: conf_ids differ", want: true, edits: []edit{
+			withGalera(0, func(g *Galera) { g.ClusterSize = 1; g.ClusterConfID = 9 }),
+			withGalera(1, func(g *Galera) { g.ClusterSize = 2; g.ClusterConfID = 8 }),
+			withGalera(2, func(g *Galera) { g.ClusterSize = 2; g.ClusterConfID = 8 })}},
+		{name: "split brain: state UUIDs differ", want: true, edits: []edit{
+			withGalera(0, func(g *Galera) { g.ClusterSize = 1; g.ClusterStateUUID = "aaaaaaaa-2222" }),
+			withGalera(1, func(g *Galera) { g.ClusterSize = 2 }), withGalera(2, func(g *Galera) { g.ClusterSize = 2 })}},
+		{name: "stale view of a frozen node", want: false, edits: []edit{
+			withGalera(0, func(g *Galera) { g.ClusterSize = 2; g.ClusterConfID = 8 }),
+			withGalera(1, func(g *Galera) { g.ClusterSize = 2; g.ClusterConfID = 8 })}},
+		{name: "one node non-Primary", want: false, edits: []edit{
+			withGalera(2, func(g *Galera) { g.ClusterStatus = "non-Primary"; g.ClusterSize = 1 })}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			nodes := three(0, 0, 0)
+			for _, e := range tc.edits {
+				e(nodes)
+			}
+			d := Decide(Snapshot{Nodes: nodes}, Policy{})
+			if d.SplitBrain != tc.want {
+				t.Errorf("SplitBrain=%v, want %v (reason: %s)", d.SplitBrain, tc.want, d.Reason)
+			}
+			if tc.want && d.Selected != "" {
+				t.Errorf("selected %q during a split brain", d.Selected)
+			}
+		})
+	}
+}
