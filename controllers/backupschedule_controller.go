@@ -118,7 +118,7 @@ func (p *schedulePass) run(ctx context.Context) (ctrl.Result, error) {
 		p.setCondition(backupv1alpha1.ConditionScheduleValid, metav1.ConditionFalse, reason, msg)
 		p.setCondition(backupv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
 		s.Status.NextScheduleTime = nil
-	case ptr.Deref(s.Spec.Suspend, false):
+	case s.IsSuspended():
 		p.setCondition(backupv1alpha1.ConditionScheduleValid, metav1.ConditionTrue, backupv1alpha1.ReasonScheduleParsed,
 			fmt.Sprintf("%q in %s", s.Spec.Schedule, sc.Location()))
 		p.setCondition(backupv1alpha1.ConditionReady, metav1.ConditionTrue, backupv1alpha1.ReasonSuspended,
@@ -197,10 +197,7 @@ func (p *schedulePass) start(ctx context.Context, due time.Time, children []back
 	s := p.s
 	ns, name := s.Namespace, s.Name
 	active := s.Status.Active
-	policy := s.Spec.ConcurrencyPolicy
-	if policy == "" {
-		policy = backupv1alpha1.ConcurrencyForbid
-	}
+	policy := s.EffectiveConcurrencyPolicy()
 	childName := schedule.ChildName(s.Name, due)
 	// The run's own backup may already be active (created by an earlier pass).
 	if len(active) > 0 && !containsRef(active, childName) {
@@ -317,11 +314,7 @@ func (p *schedulePass) prune(ctx context.Context, children []backupv1alpha1.Over
 			if err := p.r.Delete(ctx, c, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
 				return fmt.Errorf("pruning backup %s: %w", c.Name, err)
 			}
-			policy := c.Spec.DeletionPolicy
-			if policy == "" {
-				policy = backupv1alpha1.DeletionRetain
-			}
-			p.fx.actionEvent(eventPruned, fmt.Sprintf("Deleted backup %s (%s; deletionPolicy %s)", c.Name, d.Reason, policy))
+			p.fx.actionEvent(eventPruned, fmt.Sprintf("Deleted backup %s (%s; deletionPolicy %s)", c.Name, d.Reason, c.EffectiveDeletionPolicy()))
 		}
 	}
 	return nil
@@ -330,7 +323,7 @@ func (p *schedulePass) prune(ctx context.Context, children []backupv1alpha1.Over
 // recordMetrics feeds the schedule gauges (seconds since the last success, interval).
 func (p *schedulePass) recordMetrics(sc *schedule.Schedule) {
 	s := p.s
-	row := scheduleRow{since: s.CreationTimestamp.Time, suspended: ptr.Deref(s.Spec.Suspend, false)}
+	row := scheduleRow{since: s.CreationTimestamp.Time, suspended: s.IsSuspended()}
 	if s.Status.LastSuccessfulTime != nil {
 		row.since, row.succeeded = s.Status.LastSuccessfulTime.Time, true
 	}

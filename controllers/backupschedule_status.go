@@ -115,14 +115,11 @@ func retentionChildren(children []backupv1alpha1.OvercloudBackup) []schedule.Chi
 
 // retentionOf is the schedule's retention with the controller's defaults.
 func retentionOf(s *backupv1alpha1.BackupSchedule) schedule.Retention {
-	r := schedule.Retention{
-		SuccessfulLimit: ptr.Deref(s.Spec.SuccessfulBackupsHistoryLimit, backupv1alpha1.DefaultSuccessfulBackupsHistoryLimit),
-		FailedLimit:     ptr.Deref(s.Spec.FailedBackupsHistoryLimit, backupv1alpha1.DefaultFailedBackupsHistoryLimit),
+	return schedule.Retention{
+		SuccessfulLimit: s.SuccessfulHistoryLimit(),
+		FailedLimit:     s.FailedHistoryLimit(),
+		KeepWithin:      s.KeepWithin(),
 	}
-	if s.Spec.KeepWithin != nil {
-		r.KeepWithin = s.Spec.KeepWithin.Duration
-	}
-	return r
 }
 
 // runNowName is the name of the backup the run-now annotation value asks for:

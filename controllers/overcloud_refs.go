@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -95,8 +94,7 @@ func credentialsFrom(
 	trim := func(b []byte) string { return strings.TrimRight(string(b), "\r\n") }
 
 	db := oc.Database.CredentialsSecret
-	if v := read(db.Name, "database credentials", cmp.Or(db.UsernameKey, backupv1alpha1.DefaultUsernameKey),
-		cmp.Or(db.PasswordKey, backupv1alpha1.DefaultPasswordKey)); v != nil {
+	if v := read(db.Name, "database credentials", db.UsernameKeyOrDefault(), db.PasswordKeyOrDefault()); v != nil {
 		c.DatabaseUser, c.DatabasePassword = trim(v[0]), trim(v[1])
 	}
 	if t := oc.Database.TLS; t != nil && t.CASecret != nil {
@@ -105,15 +103,13 @@ func credentialsFrom(
 		}
 	}
 	if s := oc.SSH; s != nil {
-		if v := read(s.SecretName, "SSH", cmp.Or(s.PrivateKeyKey, backupv1alpha1.DefaultPrivateKeyKey),
-			cmp.Or(s.KnownHostsKey, backupv1alpha1.DefaultKnownHostsKey)); v != nil {
+		if v := read(s.SecretName, "SSH", s.PrivateKeyKeyOrDefault(), s.KnownHostsKeyOrDefault()); v != nil {
 			c.SSHPrivateKey, c.SSHKnownHosts = v[0], v[1]
 		}
 	}
 	if h := oc.HAProxy; h != nil && h.CredentialsSecret != nil {
 		hc := h.CredentialsSecret
-		if v := read(hc.Name, "HAProxy stats credentials", cmp.Or(hc.UsernameKey, backupv1alpha1.DefaultUsernameKey),
-			cmp.Or(hc.PasswordKey, backupv1alpha1.DefaultPasswordKey)); v != nil {
+		if v := read(hc.Name, "HAProxy stats credentials", hc.UsernameKeyOrDefault(), hc.PasswordKeyOrDefault()); v != nil {
 			c.HAProxyUser, c.HAProxyPassword = trim(v[0]), trim(v[1])
 		}
 	}

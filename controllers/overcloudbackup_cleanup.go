@@ -45,10 +45,7 @@ func BuildCleanupJob(b *backupv1alpha1.OvercloudBackup, defaultImage string) (*b
 	if js == nil {
 		js = &backupv1alpha1.JobSpec{}
 	}
-	image := js.Image
-	if image == "" {
-		image = defaultImage
-	}
+	image := js.ImageOr(defaultImage)
 	if image == "" {
 		return nil, errors.New("no agent image: spec.job.image is empty and the manager has no --agent-image")
 	}
@@ -125,7 +122,7 @@ func (p *pass) finalize(ctx context.Context) (res ctrl.Result, release bool, err
 			log.Info("Deleting the backup without having checked wsrep_desync", "node", b.Status.DesyncLeftOn, "error", err)
 		}
 	}
-	if b.Spec.DeletionPolicy != backupv1alpha1.DeletionDelete {
+	if b.EffectiveDeletionPolicy() != backupv1alpha1.DeletionDelete {
 		return ctrl.Result{}, true, nil
 	}
 	if b.Status.Attempts == 0 && b.Status.Artifact == nil {
@@ -274,7 +271,7 @@ func isCondition(b *backupv1alpha1.OvercloudBackup, typ, reason string) bool {
 // removing its data (deletionPolicy Delete), or checking a node an attempt may have left
 // desynced (whatever the policy; released once checked).
 func needsFinalizer(b *backupv1alpha1.OvercloudBackup) bool {
-	return b.Spec.DeletionPolicy == backupv1alpha1.DeletionDelete || b.Status.DesyncLeftOn != ""
+	return b.EffectiveDeletionPolicy() == backupv1alpha1.DeletionDelete || b.Status.DesyncLeftOn != ""
 }
 
 // syncFinalizer adds the cleanup finalizer when needsFinalizer says so, and removes it

@@ -265,13 +265,13 @@ func (p *pass) run(ctx context.Context) (ctrl.Result, error) {
 func (p *pass) follow(ctx context.Context, job *batchv1.Job, attempt int32) (ctrl.Result, bool) {
 	b := p.b
 	finished, succeeded, why := jobOutcome(job)
-	of := maxAttempts(b)
+	of := b.MaxAttempts()
 	if !finished {
 		reason, verb := backupv1alpha1.ReasonJobCreated, "created"
 		if job.Status.Active > 0 || job.Status.StartTime != nil {
 			reason, verb = backupv1alpha1.ReasonJobRunning, "running"
 		}
-		deadline := backupDeadline(b)
+		deadline := b.DeadlineTime()
 		if !p.now.Before(deadline) {
 			return p.stopAtDeadline(ctx, job, deadline), true
 		}
@@ -323,7 +323,7 @@ func (p *pass) follow(ctx context.Context, job *batchv1.Job, attempt int32) (ctr
 // are used up, else the next attempt follows (a new probe, a new Job).
 func (p *pass) attemptFailed(attempt int32, cause string, res *agent.Result) (ctrl.Result, bool) {
 	b := p.b
-	of := maxAttempts(b)
+	of := b.MaxAttempts()
 	p.noteDesync(res, attempt)
 	msg := fmt.Sprintf("Attempt %d of %d failed: %s", attempt, of, cause)
 	if attempt >= of {
@@ -346,7 +346,7 @@ func (p *pass) attemptFailed(attempt int32, cause string, res *agent.Result) (ct
 // desynced and does not choose it. res is nil when the agent left no result.
 func (p *pass) noteDesync(res *agent.Result, attempt int32) {
 	b := p.b
-	if b.Spec.Dump != nil && b.Spec.Dump.Desync == backupv1alpha1.DesyncDisabled {
+	if !b.Spec.Dump.DesyncsNode() {
 		return
 	}
 	if res != nil && (!res.DesyncSet || res.DesyncReset) {
@@ -371,7 +371,7 @@ func (p *pass) stopAtDeadline(ctx context.Context, job *batchv1.Job, deadline ti
 	msg := fmt.Sprintf("The backup did not finish within its deadline (%s after creation): Job %s was stopped",
 		deadline.Sub(b.CreationTimestamp.Time), job.Name)
 	markFailed(b, p.now, backupv1alpha1.ReasonDeadlineExceeded, msg)
-	if b.Spec.Dump == nil || b.Spec.Dump.Desync != backupv1alpha1.DesyncDisabled {
+	if b.Spec.Dump.DesyncsNode() {
 		p.markDesyncLeftOn(cmp.Or(job.Annotations[annotationNode], b.Status.SelectedNode),
 			fmt.Sprintf("Job %s, stopped at the deadline,", job.Name))
 	}
@@ -398,7 +398,7 @@ func (p *pass) finishedFailed() {
 // references, queue, probe, launch. Each step that cannot go on says why and waits.
 func (p *pass) startAttempt(ctx context.Context, n int32) (ctrl.Result, error) {
 	b := p.b
-	deadline := backupDeadline(b)
+	deadline := b.DeadlineTime()
 	if !p.now.Before(deadline) {
 		reason := backupv1alpha1.ReasonDeadlineExceeded
 		msg := fmt.Sprintf("The backup did not finish within its deadline (%s after creation)", deadline.Sub(b.CreationTimestamp.Time))
@@ -552,7 +552,7 @@ func (p *pass) launch(ctx context.Context, n int32, report probe.Report) (ctrl.R
 	if b.Status.StartTime == nil {
 		b.Status.StartTime = startTimeOf(job)
 	}
-	msg := fmt.Sprintf("Job %s (attempt %d of %d) created: backing up from %s", job.Name, n, maxAttempts(b), node)
+	msg := fmt.Sprintf("Job %s (attempt %d of %d) created: backing up from %s", job.Name, n, b.MaxAttempts(), node)
 	setCondition(b, backupv1alpha1.ConditionJobRunning, metav1.ConditionTrue, backupv1alpha1.ReasonJobCreated, msg)
 	markProgress(b, msg)
 	if created {

@@ -18,24 +18,23 @@ import (
 // Paths inside the agent container. The agent's flags point at them; the volumes are
 // mounted there.
 const (
-	agentContainer     = "agent"
-	agentBinary        = "/usr/local/bin/overcloud-backup-operator"
-	backupMountPath    = "/backup"
-	dbCredentialsPath  = "/etc/overcloud-backup/db" //nolint:gosec // G101: a mount path, not a credential
-	sshPath            = "/etc/overcloud-backup/ssh"
-	haproxyCredsPath   = "/etc/overcloud-backup/haproxy" //nolint:gosec // G101: a mount path, not a credential
-	tmpPath            = "/tmp"
-	agentUID           = int64(65532)
-	defaultJobDeadline = int64(3600)
-	secretFileMode     = int32(0o400)
-	tmpSizeLimit       = "64Mi"
-	progressInterval   = "5s"
-	labelManagedBy     = "app.kubernetes.io/managed-by"
-	labelComponent     = "app.kubernetes.io/component"
-	managedBy          = "overcloud-backup-operator"
-	agentComponent     = "backup-agent"
-	annotationAttempt  = "backup.overcloud.io/attempt"
-	annotationNode     = "backup.overcloud.io/node"
+	agentContainer    = "agent"
+	agentBinary       = "/usr/local/bin/overcloud-backup-operator"
+	backupMountPath   = "/backup"
+	dbCredentialsPath = "/etc/overcloud-backup/db" //nolint:gosec // G101: a mount path, not a credential
+	sshPath           = "/etc/overcloud-backup/ssh"
+	haproxyCredsPath  = "/etc/overcloud-backup/haproxy" //nolint:gosec // G101: a mount path, not a credential
+	tmpPath           = "/tmp"
+	agentUID          = int64(65532)
+	secretFileMode    = int32(0o400)
+	tmpSizeLimit      = "64Mi"
+	progressInterval  = "5s"
+	labelManagedBy    = "app.kubernetes.io/managed-by"
+	labelComponent    = "app.kubernetes.io/component"
+	managedBy         = "overcloud-backup-operator"
+	agentComponent    = "backup-agent"
+	annotationAttempt = "backup.overcloud.io/attempt"
+	annotationNode    = "backup.overcloud.io/node"
 )
 
 // JobParams is what the controller decided for one attempt: the overcloud as it is now,
@@ -82,10 +81,7 @@ func BuildJob(b *backupv1alpha1.OvercloudBackup, p JobParams) (*batchv1.Job, err
 	if js == nil {
 		js = &backupv1alpha1.JobSpec{}
 	}
-	image := js.Image
-	if image == "" {
-		image = p.Image
-	}
+	image := js.ImageOr(p.Image)
 	if image == "" {
 		return nil, errors.New("no agent image: spec.job.image is empty and the manager has no --agent-image")
 	}
@@ -111,10 +107,6 @@ func BuildJob(b *backupv1alpha1.OvercloudBackup, p JobParams) (*batchv1.Job, err
 	}
 	maps.Copy(podAnnotations, annotations)
 
-	deadline := defaultJobDeadline
-	if js.ActiveDeadlineSeconds != nil {
-		deadline = *js.ActiveDeadlineSeconds
-	}
 	gvk := backupv1alpha1.GroupVersion.WithKind("OvercloudBackup")
 
 	job := &batchv1.Job{
@@ -132,7 +124,7 @@ func BuildJob(b *backupv1alpha1.OvercloudBackup, p JobParams) (*batchv1.Job, err
 			// A retry must re-probe (the node may have become the active one): the
 			// controller makes the next attempt as a new Job.
 			BackoffLimit:          ptr.To(int32(0)),
-			ActiveDeadlineSeconds: ptr.To(deadline),
+			ActiveDeadlineSeconds: ptr.To(js.ActiveDeadlineSecondsOrDefault()),
 			Template:              agentPod(js, image, args, volumes, mounts, labels, podAnnotations),
 		},
 	}
@@ -145,10 +137,6 @@ func BuildJob(b *backupv1alpha1.OvercloudBackup, p JobParams) (*batchv1.Job, err
 func agentPod(js *backupv1alpha1.JobSpec, image string, args []string, volumes []corev1.Volume,
 	mounts []corev1.VolumeMount, labels, annotations map[string]string,
 ) corev1.PodTemplateSpec {
-	pullPolicy := js.ImagePullPolicy
-	if pullPolicy == "" {
-		pullPolicy = corev1.PullIfNotPresent
-	}
 	return corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{Labels: maps.Clone(labels), Annotations: annotations},
 		Spec: corev1.PodSpec{
@@ -172,7 +160,7 @@ func agentPod(js *backupv1alpha1.JobSpec, image string, args []string, volumes [
 			Containers: []corev1.Container{{
 				Name:                     agentContainer,
 				Image:                    image,
-				ImagePullPolicy:          pullPolicy,
+				ImagePullPolicy:          js.ImagePullPolicyOrDefault(),
 				Command:                  []string{agentBinary},
 				Args:                     args,
 				Env:                      []corev1.EnvVar{{Name: "TMPDIR", Value: tmpPath}},
@@ -207,28 +195,21 @@ func agentArgs(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSp
 	if d == nil {
 		d = &backupv1alpha1.DumpSpec{}
 	}
-	method := d.Method
-	if method == "" {
-		method = backupv1alpha1.DumpLogical
-	}
-	compression := d.Compression
-	if compression == "" {
-		compression = backupv1alpha1.CompressionZstd
-	}
+	method := d.EffectiveMethod()
 	args := []string{
 		"agent", "dump",
 		"--node=" + node.Name,
 		"--address=" + node.Address,
-		"--port=" + strconv.Itoa(int(ptr.Deref(node.MySQLPort, backupv1alpha1.DefaultMySQLPort))),
+		"--port=" + strconv.Itoa(int(node.MySQLPortOrDefault())),
 		"--namespace=" + b.Namespace,
 		"--name=" + b.Name,
 		"--uid=" + string(b.UID),
 		"--root=" + backupMountPath,
 		"--credentials-dir=" + dbCredentialsPath,
 		"--method=" + string(method),
-		"--compression=" + string(compression),
-		"--users=" + strconv.FormatBool(d.Users != backupv1alpha1.UsersExclude),
-		"--desync=" + strconv.FormatBool(d.Desync != backupv1alpha1.DesyncDisabled),
+		"--compression=" + string(d.EffectiveCompression()),
+		"--users=" + strconv.FormatBool(d.IncludesUsers()),
+		"--desync=" + strconv.FormatBool(d.DesyncsNode()),
 		"--progress-interval=" + progressInterval,
 		"--termination-log=" + corev1.TerminationMessagePathDefault,
 	}
@@ -247,11 +228,7 @@ func agentArgs(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSp
 		args = append(args, "--connect-timeout="+oc.Database.ConnectTimeout.Duration.String())
 	}
 	if h := oc.HAProxy; h != nil && h.StatsURL != "" {
-		backend := h.Backend
-		if backend == "" {
-			backend = backupv1alpha1.DefaultHAProxyBackend
-		}
-		args = append(args, "--haproxy-stats-url="+h.StatsURL, "--haproxy-backend="+backend)
+		args = append(args, "--haproxy-stats-url="+h.StatsURL, "--haproxy-backend="+h.BackendOrDefault())
 		if h.CredentialsSecret != nil {
 			args = append(args, "--haproxy-credentials-dir="+haproxyCredsPath)
 		}
@@ -263,7 +240,7 @@ func agentArgs(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSp
 		args = append(args,
 			"--ssh-dir="+sshPath,
 			"--ssh-user="+oc.SSH.User,
-			"--ssh-port="+strconv.Itoa(int(ptr.Deref(node.SSHPort, backupv1alpha1.DefaultSSHPort))))
+			"--ssh-port="+strconv.Itoa(int(node.SSHPortOrDefault())))
 		if oc.SSH.Timeout != nil {
 			args = append(args, "--ssh-timeout="+oc.SSH.Timeout.Duration.String())
 		}
@@ -280,19 +257,19 @@ func agentVolumes(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.Overclou
 	creds := oc.Database.CredentialsSecret
 	volumes, mounts := storageVolumes(b)
 	volumes = append(volumes, secretVolume("db-credentials", creds.Name,
-		[2]string{orDefault(creds.UsernameKey, backupv1alpha1.DefaultUsernameKey), "username"},
-		[2]string{orDefault(creds.PasswordKey, backupv1alpha1.DefaultPasswordKey), "password"}))
+		[2]string{creds.UsernameKeyOrDefault(), "username"},
+		[2]string{creds.PasswordKeyOrDefault(), "password"}))
 	mounts = append(mounts, corev1.VolumeMount{Name: "db-credentials", MountPath: dbCredentialsPath, ReadOnly: true})
 	if h := oc.HAProxy; h != nil && h.StatsURL != "" && h.CredentialsSecret != nil {
 		volumes = append(volumes, secretVolume("haproxy-credentials", h.CredentialsSecret.Name,
-			[2]string{orDefault(h.CredentialsSecret.UsernameKey, backupv1alpha1.DefaultUsernameKey), "username"},
-			[2]string{orDefault(h.CredentialsSecret.PasswordKey, backupv1alpha1.DefaultPasswordKey), "password"}))
+			[2]string{h.CredentialsSecret.UsernameKeyOrDefault(), "username"},
+			[2]string{h.CredentialsSecret.PasswordKeyOrDefault(), "password"}))
 		mounts = append(mounts, corev1.VolumeMount{Name: "haproxy-credentials", MountPath: haproxyCredsPath, ReadOnly: true})
 	}
-	if b.Spec.Dump != nil && b.Spec.Dump.Method == backupv1alpha1.DumpMariabackup && oc.SSH != nil {
+	if b.Spec.Dump.EffectiveMethod() == backupv1alpha1.DumpMariabackup && oc.SSH != nil {
 		volumes = append(volumes, secretVolume("ssh", oc.SSH.SecretName,
-			[2]string{orDefault(oc.SSH.PrivateKeyKey, backupv1alpha1.DefaultPrivateKeyKey), "ssh-privatekey"},
-			[2]string{orDefault(oc.SSH.KnownHostsKey, backupv1alpha1.DefaultKnownHostsKey), "known_hosts"}))
+			[2]string{oc.SSH.PrivateKeyKeyOrDefault(), "ssh-privatekey"},
+			[2]string{oc.SSH.KnownHostsKeyOrDefault(), "known_hosts"}))
 		mounts = append(mounts, corev1.VolumeMount{Name: "ssh", MountPath: sshPath, ReadOnly: true})
 	}
 	return volumes, mounts
@@ -340,11 +317,4 @@ func agentResources(r *corev1.ResourceRequirements) corev1.ResourceRequirements 
 		},
 		Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")},
 	}
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

@@ -51,7 +51,7 @@ func overcloudMismatch(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.Ove
 			msgs = append(msgs, fmt.Sprintf("nodeSelection.node names %s, which is not a node of Overcloud %s", ns.Node, b.Spec.OvercloudRef.Name))
 		}
 	}
-	if d := b.Spec.Dump; d != nil && d.Method == backupv1alpha1.DumpMariabackup && oc.SSH == nil {
+	if b.Spec.Dump.EffectiveMethod() == backupv1alpha1.DumpMariabackup && oc.SSH == nil {
 		msgs = append(msgs, fmt.Sprintf("the Mariabackup method needs ssh, which Overcloud %s does not set", b.Spec.OvercloudRef.Name))
 	}
 	if len(msgs) == 0 {
@@ -66,10 +66,7 @@ func sourceOf(oc *backupv1alpha1.Overcloud, node, cluster string) *backupv1alpha
 	src := &backupv1alpha1.BackupSource{Overcloud: oc.Name, ClusterStateUUID: cluster, Node: node}
 	if n := findNode(&oc.Spec, node); n != nil {
 		src.Address = n.Address
-		src.MySQLPort = backupv1alpha1.DefaultMySQLPort
-		if n.MySQLPort != nil {
-			src.MySQLPort = *n.MySQLPort
-		}
+		src.MySQLPort = n.MySQLPortOrDefault()
 	}
 	return src
 }

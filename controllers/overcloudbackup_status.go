@@ -21,13 +21,8 @@ import (
 // the outcome of a Job) taken from an observation. Nothing here does I/O or reads the
 // clock: `now` is passed in, so table tests cover every case.
 
-// Defaults the controller applies at run time (docs/api.md).
-const (
-	defaultBackupDeadline = 6 * time.Hour
-	defaultMaxAttempts    = int32(3)
-	// maxMessage is the API's bound on status.message and a condition's message.
-	maxMessage = 2048
-)
+// maxMessage is the API's bound on status.message and a condition's message.
+const maxMessage = 2048
 
 // setCondition sets one condition at the backup's generation.
 func setCondition(b *backupv1alpha1.OvercloudBackup, typ string, status metav1.ConditionStatus, reason, msg string) {
@@ -94,24 +89,6 @@ func phaseOf(conds []metav1.Condition) backupv1alpha1.BackupPhase {
 		return backupv1alpha1.PhaseRunning
 	}
 	return backupv1alpha1.PhasePending
-}
-
-// backupDeadline is when the whole backup must have finished: creation + spec.deadline
-// (6h when omitted).
-func backupDeadline(b *backupv1alpha1.OvercloudBackup) time.Time {
-	d := defaultBackupDeadline
-	if b.Spec.Deadline != nil && b.Spec.Deadline.Duration > 0 {
-		d = b.Spec.Deadline.Duration
-	}
-	return b.CreationTimestamp.Add(d)
-}
-
-// maxAttempts is spec.job.maxAttempts, 3 when omitted.
-func maxAttempts(b *backupv1alpha1.OvercloudBackup) int32 {
-	if b.Spec.Job != nil && b.Spec.Job.MaxAttempts != nil && *b.Spec.Job.MaxAttempts > 0 {
-		return *b.Spec.Job.MaxAttempts
-	}
-	return defaultMaxAttempts
 }
 
 // probeBackoff is how long a backup that found no idle node waits before probing again:
@@ -214,22 +191,13 @@ func attemptOf(b *backupv1alpha1.OvercloudBackup, j *batchv1.Job) int32 {
 
 // artifactOf turns the agent's result into status.artifact.
 func artifactOf(b *backupv1alpha1.OvercloudBackup, res agent.Result) *backupv1alpha1.BackupArtifact {
-	method, compression := backupv1alpha1.DumpLogical, backupv1alpha1.CompressionZstd
-	if d := b.Spec.Dump; d != nil {
-		if d.Method != "" {
-			method = d.Method
-		}
-		if d.Compression != "" {
-			compression = d.Compression
-		}
-	}
 	art := &backupv1alpha1.BackupArtifact{
 		ClaimName:   b.Spec.Storage.ClaimName,
 		Path:        backupPath(b),
 		TotalBytes:  res.TotalBytes,
 		Size:        agent.HumanBytes(res.TotalBytes),
-		Method:      method,
-		Compression: compression,
+		Method:      b.Spec.Dump.EffectiveMethod(),
+		Compression: b.Spec.Dump.EffectiveCompression(),
 	}
 	for i, f := range res.Files {
 		if i == 64 { // the API's bound; manifest.json has every file

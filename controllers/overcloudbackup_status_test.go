@@ -190,21 +190,6 @@ func TestAttemptOf(t *testing.T) {
 	}
 }
 
-func TestDefaults(t *testing.T) {
-	b := &backupv1alpha1.OvercloudBackup{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.NewTime(t0)}}
-	if got := backupDeadline(b); !got.Equal(t0.Add(6 * time.Hour)) {
-		t.Errorf("default deadline %v", got)
-	}
-	if maxAttempts(b) != 3 {
-		t.Errorf("default maxAttempts %d", maxAttempts(b))
-	}
-	b.Spec.Deadline = &metav1.Duration{Duration: time.Hour}
-	b.Spec.Job = &backupv1alpha1.JobSpec{MaxAttempts: ptr.To(int32(5))}
-	if got := backupDeadline(b); !got.Equal(t0.Add(time.Hour)) || maxAttempts(b) != 5 {
-		t.Errorf("deadline %v, maxAttempts %d", got, maxAttempts(b))
-	}
-}
-
 func TestArtifactOf(t *testing.T) {
 	b := &backupv1alpha1.OvercloudBackup{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "n"}}
 	b.Spec.Storage = backupv1alpha1.StorageSpec{ClaimName: "c", SubPath: "site-a"}

@@ -19,14 +19,6 @@ const (
 	ConcurrencyReplace ConcurrencyPolicy = "Replace"
 )
 
-// Defaults the BackupSchedule controller applies when a field is omitted.
-const (
-	// DefaultSuccessfulBackupsHistoryLimit is how many succeeded backups are kept.
-	DefaultSuccessfulBackupsHistoryLimit int32 = 7
-	// DefaultFailedBackupsHistoryLimit is how many failed backups are kept.
-	DefaultFailedBackupsHistoryLimit int32 = 3
-)
-
 // BackupTemplateMetadata is the metadata given to each OvercloudBackup a schedule creates.
 type BackupTemplateMetadata struct {
 	// labels added to each backup (next to the schedule's own label).

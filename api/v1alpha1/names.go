@@ -1,10 +1,6 @@
 package v1alpha1
 
-import (
-	"fmt"
-
-	"k8s.io/apimachinery/pkg/api/meta"
-)
+import "fmt"
 
 // Well-known labels and annotations.
 const (
@@ -37,10 +33,4 @@ func (b *OvercloudBackup) JobName(attempt int32) string {
 // deleted with deletionPolicy Delete (at most 60 characters).
 func (b *OvercloudBackup) CleanupJobName() string {
 	return b.Name + "-cleanup"
-}
-
-// IsFinished reports whether the backup has succeeded or failed for good.
-func (b *OvercloudBackup) IsFinished() bool {
-	return meta.IsStatusConditionTrue(b.Status.Conditions, ConditionComplete) ||
-		meta.IsStatusConditionTrue(b.Status.Conditions, ConditionFailed)
 }

@@ -4,29 +4,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Default ports and keys the controllers and the agent use when a field is omitted.
-const (
-	// DefaultMySQLPort is the port of a node's MariaDB server when nodes[].mysqlPort is omitted.
-	DefaultMySQLPort int32 = 3306
-	// DefaultSSHPort is the port of a node's sshd when nodes[].sshPort is omitted.
-	DefaultSSHPort int32 = 22
-	// DefaultUsernameKey is the credentials Secret key holding the database user.
-	DefaultUsernameKey = "username"
-	// DefaultPasswordKey is the credentials Secret key holding the database password.
-	DefaultPasswordKey = "password"
-	// DefaultPrivateKeyKey is the SSH Secret key holding the private key (the key of
-	// Secrets of type kubernetes.io/ssh-auth).
-	DefaultPrivateKeyKey = "ssh-privatekey"
-	// DefaultKnownHostsKey is the SSH Secret key holding the known_hosts lines.
-	DefaultKnownHostsKey = "known_hosts"
-	// DefaultCrmMonCommand is the command run over SSH to read the Pacemaker status.
-	DefaultCrmMonCommand = "sudo -n crm_mon --one-shot --inactive --output-as=xml"
-	// DefaultHAProxyBackend is the HAProxy proxy name TripleO gives the database.
-	DefaultHAProxyBackend = "mysql"
-	// DefaultStatsSocketCommand talks to HAProxy's stats socket over SSH.
-	DefaultStatsSocketCommand = "sudo -n socat stdio UNIX-CONNECT:{socket}"
-)
-
 // OvercloudSpec describes the OpenStack overcloud whose database is backed up, how the
 // operator reaches its Galera nodes, Pacemaker and HAProxy, and how often it watches them.
 // +kubebuilder:validation:XValidation:rule="self.nodes.all(n, self.nodes.exists_one(m, m.name == n.name))",message="node names must be unique",fieldPath=".nodes"

@@ -24,11 +24,7 @@ type PacemakerSSH struct {
 var _ PacemakerSource = (*PacemakerSSH)(nil)
 
 func newPacemakerSSH(r CommandRunner, oc *backupv1alpha1.OvercloudSpec) *PacemakerSSH {
-	cmd := oc.Pacemaker.Command
-	if cmd == "" {
-		cmd = backupv1alpha1.DefaultCrmMonCommand
-	}
-	return &PacemakerSSH{Runner: r, Command: cmd, Options: pacemaker.Options{
+	return &PacemakerSSH{Runner: r, Command: oc.Pacemaker.CommandOrDefault(), Options: pacemaker.Options{
 		GaleraResource: oc.Pacemaker.GaleraResource, VIPResource: oc.Pacemaker.VIPResource, VIP: oc.DatabaseVIP,
 	}}
 }

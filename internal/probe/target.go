@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/galera"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/haproxy"
@@ -35,12 +33,9 @@ type Credentials struct {
 	HAProxyPassword string
 }
 
-// defaultTimeout bounds each call when the spec names none.
-const defaultTimeout = 5 * time.Second
-
 // NewTarget builds the sources of a probe from an overcloud's spec. timeout, when
-// positive, bounds every single call; otherwise the spec's timeouts (connect timeout for
-// Galera) apply, with 5s as the default.
+// positive, bounds every single call; otherwise the spec's connect plus query timeouts
+// (their getters give the defaults) do.
 func NewTarget(oc *backupv1alpha1.OvercloudSpec, c Credentials, timeout time.Duration) (Target, error) {
 	return NewKeptTarget(oc, c, timeout, 0)
 }
@@ -52,7 +47,7 @@ func NewKeptTarget(oc *backupv1alpha1.OvercloudSpec, c Credentials, timeout, kee
 	if len(oc.Nodes) == 0 {
 		return Target{}, errors.New("the overcloud has no nodes")
 	}
-	connect, query := durationOr(oc.Database.ConnectTimeout, defaultTimeout), durationOr(oc.Database.QueryTimeout, defaultTimeout)
+	connect, query := oc.Database.ConnectTimeoutOrDefault(), oc.Database.QueryTimeoutOrDefault()
 	if timeout <= 0 {
 		timeout = connect + query
 	}
@@ -72,8 +67,8 @@ func NewKeptTarget(oc *backupv1alpha1.OvercloudSpec, c Credentials, timeout, kee
 	for _, n := range oc.Nodes {
 		t.Nodes = append(t.Nodes, Node{
 			Name: n.Name, Address: n.Address,
-			MySQLPort: int(portOr(n.MySQLPort, backupv1alpha1.DefaultMySQLPort)),
-			SSHPort:   int(portOr(n.SSHPort, backupv1alpha1.DefaultSSHPort)),
+			MySQLPort: int(n.MySQLPortOrDefault()),
+			SSHPort:   int(n.SSHPortOrDefault()),
 		})
 	}
 
@@ -82,7 +77,7 @@ func NewKeptTarget(oc *backupv1alpha1.OvercloudSpec, c Credentials, timeout, kee
 		if len(c.SSHPrivateKey) == 0 || len(c.SSHKnownHosts) == 0 {
 			return Target{}, errors.New("overcloud.ssh is set but the SSH private key or known_hosts is empty")
 		}
-		sshTimeout := durationOr(oc.SSH.Timeout, 10*time.Second)
+		sshTimeout := oc.SSH.TimeoutOrDefault()
 		runner, err = remote.NewRunner(remote.Config{
 			User: oc.SSH.User, PrivateKey: c.SSHPrivateKey, KnownHosts: c.SSHKnownHosts,
 			ConnectTimeout: min(sshTimeout, timeout), CommandTimeout: min(sshTimeout, timeout), IdleTimeout: keep,
@@ -99,10 +94,7 @@ func NewKeptTarget(oc *backupv1alpha1.OvercloudSpec, c Credentials, timeout, kee
 		t.Pacemaker = newPacemakerSSH(runner, oc)
 	}
 	if h := oc.HAProxy; h != nil {
-		backend := h.Backend
-		if backend == "" {
-			backend = backupv1alpha1.DefaultHAProxyBackend
-		}
+		backend := h.BackendOrDefault()
 		if h.StatsURL != "" {
 			t.HAProxyHTTP = &HAProxyHTTP{
 				Client: &http.Client{Timeout: timeout}, URL: h.StatsURL,
@@ -114,7 +106,7 @@ func NewKeptTarget(oc *backupv1alpha1.OvercloudSpec, c Credentials, timeout, kee
 				return Target{}, errors.New("overcloud.haproxy.statsSocket needs overcloud.ssh")
 			}
 			t.HAProxySocket = &HAProxySocket{
-				Runner: runner, Command: haproxy.SocketCommand(h.StatsSocketCommand, h.StatsSocket), Backend: backend,
+				Runner: runner, Command: haproxy.SocketCommand(h.StatsSocketCommandOrDefault(), h.StatsSocket), Backend: backend,
 			}
 		}
 	}
@@ -173,18 +165,4 @@ func databaseTLS(t *backupv1alpha1.DatabaseTLS, ca []byte) (*tls.Config, error) 
 		return nil, fmt.Errorf("unknown TLS mode %q", t.Mode)
 	}
 	return cfg, nil
-}
-
-func durationOr(d *metav1.Duration, def time.Duration) time.Duration {
-	if d == nil || d.Duration <= 0 {
-		return def
-	}
-	return d.Duration
-}
-
-func portOr(p *int32, def int32) int32 {
-	if p == nil {
-		return def
-	}
-	return *p
 }

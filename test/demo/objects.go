@@ -198,8 +198,8 @@ func (e *env) applySecrets(ctx context.Context, oc backupv1alpha1.OvercloudSpec)
 	db := oc.Database.CredentialsSecret
 	secrets := []secretSpec{
 		{name: db.Name, typ: corev1.SecretTypeOpaque,
-			literal: map[string]string{orDefault(db.UsernameKey, backupv1alpha1.DefaultUsernameKey): e.sb.Database.User},
-			files:   map[string]string{orDefault(db.PasswordKey, backupv1alpha1.DefaultPasswordKey): e.sb.Database.PasswordFile}},
+			literal: map[string]string{db.UsernameKeyOrDefault(): e.sb.Database.User},
+			files:   map[string]string{db.PasswordKeyOrDefault(): e.sb.Database.PasswordFile}},
 		{name: haproxySecret, typ: corev1.SecretTypeOpaque,
 			literal: map[string]string{backupv1alpha1.DefaultUsernameKey: e.sb.HAProxy.StatsUser},
 			files:   map[string]string{backupv1alpha1.DefaultPasswordKey: e.sb.HAProxy.StatsPasswordFile}},
@@ -218,13 +218,6 @@ func (e *env) applySecrets(ctx context.Context, oc backupv1alpha1.OvercloudSpec)
 		}
 	}
 	return nil
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // secretSpec is a Secret the backup names: literal values, and values read from the
