@@ -19,6 +19,9 @@ type PacemakerSSH struct {
 	Runner  CommandRunner
 	Command string
 	Options pacemaker.Options
+	// memo skips decoding a document crm_mon answered before (a kept target probes the
+	// same cluster every interval).
+	memo pacemaker.Memo
 }
 
 var _ PacemakerSource = (*PacemakerSSH)(nil)
@@ -36,7 +39,7 @@ func (p *PacemakerSSH) Status(ctx context.Context, node Node) (*PacemakerView, e
 	if len(out) == 0 && runErr != nil {
 		return nil, fmt.Errorf("crm_mon on %s: %w", node.Name, runErr)
 	}
-	st, err := pacemaker.Parse(out, p.Options)
+	st, err := p.memo.Parse(out, p.Options)
 	if err != nil {
 		if runErr != nil {
 			return nil, fmt.Errorf("crm_mon on %s: %w (%w)", node.Name, err, runErr)
