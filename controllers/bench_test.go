@@ -343,7 +343,7 @@ func BenchmarkWatchHundredOverclouds(b *testing.B) {
 }
 
 // histogramCount is a histogram series' sample count.
-func histogramCount(b *testing.B, h *prometheus.HistogramVec, labels ...string) uint64 {
+func histogramCount(b testing.TB, h *prometheus.HistogramVec, labels ...string) uint64 {
 	b.Helper()
 	m := &dto.Metric{}
 	if err := h.WithLabelValues(labels...).(prometheus.Metric).Write(m); err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,22 +59,109 @@ type OvercloudReconciler struct {
 	Jitter func(time.Duration) time.Duration
 	// MaxConcurrentReconciles bounds the probes in flight (1 when zero).
 	MaxConcurrentReconciles int
+	// SecretMetadata reads the Secrets' metadata from the manager's cache (the Secret
+	// watch's informer): a pass re-reads the Secrets from the API server only when one
+	// changed. SetupWithManager sets it; when nil, every pass reads them.
+	SecretMetadata client.Reader
 
-	// known holds, per Overcloud, the active node and VIP holder last seen (a probe in a
-	// failover may see neither): what ActiveNodeChanged and VIPMoved compare with.
-	known sync.Map // types.NamespacedName -> [2]string
+	// known holds, per Overcloud, what this manager saw at its last probe.
+	known sync.Map // types.NamespacedName -> seen
+	// creds holds, per Overcloud, the credentials last read and the Secrets' versions.
+	creds sync.Map // types.NamespacedName -> readCreds
+}
+
+// seen is what the manager's last probe of an Overcloud saw.
+type seen struct {
+	// active and vip are the active node and VIP holder last seen (a probe in a failover
+	// may see neither): what ActiveNodeChanged and VIPMoved compare with.
+	active, vip string
+	// probed is when the last probe of generation started: the status may hold an
+	// older one (an unchanged probe is not always written).
+	probed     time.Time
+	generation int64
+}
+
+// lastProbe is when this manager last probed the Overcloud's current generation.
+func (r *OvercloudReconciler) lastProbe(oc *backupv1alpha1.Overcloud) time.Time {
+	if v, ok := r.known.Load(client.ObjectKeyFromObject(oc)); ok && v.(seen).generation == oc.Generation {
+		return v.(seen).probed
+	}
+	return time.Time{}
 }
 
 // remember returns the active node and VIP holder last known before next, and records
-// next's where it knows them.
+// next's where it knows them. The passes of one Overcloud never run at once.
 func (r *OvercloudReconciler) remember(key types.NamespacedName, prev, next *backupv1alpha1.OvercloudStatus) (string, string) {
-	last := [2]string{prev.ActiveNode, prev.VIPNode}
+	var was seen
 	if v, ok := r.known.Load(key); ok {
-		was := v.([2]string)
-		last[0], last[1] = cmp.Or(last[0], was[0]), cmp.Or(last[1], was[1])
+		was = v.(seen)
 	}
-	r.known.Store(key, [2]string{cmp.Or(next.ActiveNode, last[0]), cmp.Or(next.VIPNode, last[1])})
-	return last[0], last[1]
+	active, vip := cmp.Or(prev.ActiveNode, was.active), cmp.Or(prev.VIPNode, was.vip)
+	was.active, was.vip = cmp.Or(next.ActiveNode, active), cmp.Or(next.VIPNode, vip)
+	r.known.Store(key, was)
+	return active, vip
+}
+
+// readCreds is what the last read of an Overcloud's Secrets gave, and their versions then.
+type readCreds struct {
+	versions string
+	creds    probe.Credentials
+	problem  *refProblem
+}
+
+// credentials reads the Secrets the Overcloud names from the API server (never cached),
+// unless none changed since the last read: their UIDs and resourceVersions, from the
+// metadata cache, are those of the last read.
+func (r *OvercloudReconciler) credentials(ctx context.Context, oc *backupv1alpha1.Overcloud) (probe.Credentials, *refProblem, error) {
+	key := client.ObjectKeyFromObject(oc)
+	versions := r.secretVersions(ctx, oc)
+	if v, ok := r.creds.Load(key); ok && versions != "" && v.(readCreds).versions == versions {
+		return v.(readCreds).creds, v.(readCreds).problem, nil
+	}
+	creds, problem, err := readCredentials(ctx, r.APIReader, oc.Namespace, &oc.Spec)
+	if err != nil {
+		return creds, problem, err
+	}
+	if versions != "" {
+		r.creds.Store(key, readCreds{versions: versions, creds: creds, problem: problem})
+	}
+	return creds, problem, nil
+}
+
+// secretVersions names the version of each Secret the Overcloud names, as the metadata
+// cache has it ("" when unknown: the Secrets are read). A cache a step behind only
+// delays the re-read to the pass its watch event brings.
+func (r *OvercloudReconciler) secretVersions(ctx context.Context, oc *backupv1alpha1.Overcloud) string {
+	if r.SecretMetadata == nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, name := range overcloudSecretNames(&oc.Spec) {
+		m := &metav1.PartialObjectMetadata{}
+		m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+		err := r.SecretMetadata.Get(ctx, types.NamespacedName{Namespace: oc.Namespace, Name: name}, m)
+		switch {
+		case apierrors.IsNotFound(err):
+			fmt.Fprintf(&b, "%s=absent;", name)
+		case err != nil:
+			return ""
+		default:
+			fmt.Fprintf(&b, "%s=%s/%s;", name, m.UID, m.ResourceVersion)
+		}
+	}
+	return b.String()
+}
+
+// probedAt records a probe of the Overcloud's generation whose status is written (or
+// was not worth writing): the next one is due an interval after it.
+func (r *OvercloudReconciler) probedAt(oc *backupv1alpha1.Overcloud, start time.Time) {
+	key := client.ObjectKeyFromObject(oc)
+	var was seen
+	if v, ok := r.known.Load(key); ok {
+		was = v.(seen)
+	}
+	was.probed, was.generation = start, oc.Generation
+	r.known.Store(key, was)
 }
 
 // +kubebuilder:rbac:groups=backup.overcloud.io,resources=overclouds,verbs=get;list;watch
@@ -94,6 +182,7 @@ func (r *OvercloudReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 		if apierrors.IsNotFound(err) {
 			r.watcher().Forget(req.NamespacedName)
 			r.known.Delete(req.NamespacedName)
+			r.creds.Delete(req.NamespacedName)
 			forgetOvercloudMetrics(req.Namespace, req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -112,7 +201,7 @@ func (r *OvercloudReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 	var res ctrl.Result
 	var evs []ocEvent
 	var probed *overcloudProbe
-	creds, problem, err := readCredentials(ctx, r.APIReader, oc.Namespace, &oc.Spec)
+	creds, problem, err := r.credentials(ctx, oc)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -135,7 +224,7 @@ func (r *OvercloudReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 		setOvercloudCondition(oc, backupv1alpha1.ConditionReferencesResolved, metav1.ConditionTrue,
 			backupv1alpha1.ReasonResolved, secretsResolved)
 		now := r.now()
-		if due := probeDue(oc, interval); now.Before(due) {
+		if due := probeDue(oc, interval, r.lastProbe(oc)); now.Before(due) {
 			res.RequeueAfter = due.Sub(now)
 			break
 		}
@@ -152,11 +241,16 @@ func (r *OvercloudReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 	for _, e := range evs {
 		fx.transitionEvent(e.warning, e.reason, e.note)
 	}
-	if err := fx.writeStatus(ctx, r.Client, oc, orig, !equality.Semantic.DeepEqual(orig.Status, oc.Status)); err != nil {
+	changed := !equality.Semantic.DeepEqual(orig.Status, oc.Status)
+	if probed != nil && changed {
+		changed = statusWorthWriting(&orig.Status, &oc.Status, probed.Start)
+	}
+	if err := fx.writeStatus(ctx, r.Client, oc, orig, changed); err != nil {
 		return ctrl.Result{}, err
 	}
 	if probed != nil {
-		recordOvercloudProbe(oc, interval.Seconds(), *probed)
+		r.probedAt(oc, probed.Start)
+		recordOvercloudProbe(oc, orig.Status.Nodes, interval.Seconds(), *probed)
 	}
 	return res, nil
 }
@@ -199,6 +293,9 @@ func fingerprint(oc *backupv1alpha1.Overcloud, c probe.Credentials) string {
 func (r *OvercloudReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err := registerIndexes(ctx, mgr); err != nil {
 		return err
+	}
+	if r.SecretMetadata == nil {
+		r.SecretMetadata = mgr.GetCache()
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&backupv1alpha1.Overcloud{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -272,4 +273,56 @@ func countEvents(t *testing.T, c client.Client, namespace, name, reason string) 
 		}
 	}
 	return n
+}
+
+// TestOvercloudStatusWritesAndRotation: an overcloud at rest is probed every interval
+// but its status is not rewritten for counters alone (statusWorthWriting: the object's
+// resourceVersion holds while probes go on); a credential rotated in its Secret is used
+// by the next probe (the Secrets are re-read when their version changes, not every
+// probe): a wrong password shows as ProbeFailed, the right one as Ready again.
+func TestOvercloudStatusWritesAndRotation(t *testing.T) {
+	_, c, ns, key, _ := watchedWithClient(t)
+	ctx := context.Background()
+
+	// At rest: several probes, no status write. The client session of watchedWithClient
+	// is idle, so only counters can move.
+	before := &backupv1alpha1.Overcloud{}
+	if err := c.Get(ctx, key, before); err != nil {
+		t.Fatal(err)
+	}
+	probes0 := histogramCount(t, ocProbeSeconds, ns, testOvercloud)
+	time.Sleep(3*watchInterval + watchInterval/2)
+	after := &backupv1alpha1.Overcloud{}
+	if err := c.Get(ctx, key, after); err != nil {
+		t.Fatal(err)
+	}
+	if probes := histogramCount(t, ocProbeSeconds, ns, testOvercloud) - probes0; probes < 2 {
+		t.Fatalf("%d probes in 3.5 intervals, want 3 or so", probes)
+	}
+	if after.ResourceVersion != before.ResourceVersion {
+		t.Errorf("status rewritten at rest: resourceVersion %s -> %s; status was %+v, now %+v",
+			before.ResourceVersion, after.ResourceVersion, before.Status, after.Status)
+	}
+
+	// A wrong password in the Secret: the next probes use it.
+	db := &corev1.Secret{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "db"}, db); err != nil {
+		t.Fatal(err)
+	}
+	right := db.Data["password"]
+	db.Data["password"] = []byte("not-the-password")
+	if err := c.Update(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	waitOvercloud(t, c, key, "ProbeFailed with the wrong password", 2*watchInterval+waitTimeout, func(oc *backupv1alpha1.Overcloud) bool {
+		r := ocCondition(oc, backupv1alpha1.ConditionReady)
+		return r.Status == metav1.ConditionFalse && r.Reason == backupv1alpha1.ReasonProbeFailed
+	})
+	db.Data["password"] = right
+	if err := c.Update(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	waitOvercloud(t, c, key, "Ready with the right password again", 2*watchInterval+waitTimeout, func(oc *backupv1alpha1.Overcloud) bool {
+		return ocCondition(oc, backupv1alpha1.ConditionReady).Status == metav1.ConditionTrue
+	})
 }

@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"slices"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -71,8 +73,9 @@ func init() {
 		ocFlowControlPaused, ocProbeSeconds, ocProbeFailures, ocLastProbeSuccess, ocProbeInterval)
 }
 
-// recordOvercloudProbe sets the overcloud's series from the probe just written to status.
-func recordOvercloudProbe(oc *backupv1alpha1.Overcloud, interval float64, p overcloudProbe) {
+// recordOvercloudProbe sets the overcloud's series from the probe just made; before
+// are the node rows of the status it replaces (their series go when their node went).
+func recordOvercloudProbe(oc *backupv1alpha1.Overcloud, before []backupv1alpha1.NodeStatus, interval float64, p overcloudProbe) {
 	ns, name := oc.Namespace, oc.Name
 	ocProbeInterval.WithLabelValues(ns, name).Set(interval)
 	ocProbeSeconds.WithLabelValues(ns, name).Observe(p.Took.Seconds())
@@ -90,9 +93,15 @@ func recordOvercloudProbe(oc *backupv1alpha1.Overcloud, interval float64, p over
 	}
 	ocBackupPossible.WithLabelValues(ns, name).Set(possible)
 	ocClusterSize.WithLabelValues(ns, name).Set(float64(oc.Status.ClusterSize))
-	labels := prometheus.Labels{labelNamespace: ns, labelOvercloud: name}
-	for _, v := range []*prometheus.GaugeVec{ocNodeSynced, ocLocalState, ocRecvQueue, ocFlowControlPaused} {
-		v.DeletePartialMatch(labels)
+	// Series are deleted by their full labels, never by a partial match: that scans every
+	// series of the vector, which with many overclouds costs more than the probe.
+	nodeVecs := []*prometheus.GaugeVec{ocNodeSynced, ocLocalState, ocRecvQueue, ocFlowControlPaused}
+	for _, n := range before {
+		if !slices.ContainsFunc(oc.Status.Nodes, func(m backupv1alpha1.NodeStatus) bool { return m.Name == n.Name }) {
+			for _, v := range nodeVecs {
+				v.DeleteLabelValues(ns, name, n.Name)
+			}
+		}
 	}
 	for _, n := range oc.Status.Nodes {
 		synced, state := 0.0, -1.0
@@ -104,6 +113,9 @@ func recordOvercloudProbe(oc *backupv1alpha1.Overcloud, interval float64, p over
 			state = float64(g.LocalState)
 			ocRecvQueue.WithLabelValues(ns, name, n.Name).Set(float64(g.RecvQueue))
 			ocFlowControlPaused.WithLabelValues(ns, name, n.Name).Set(float64(g.FlowControlPausedNs) / 1e9)
+		} else {
+			ocRecvQueue.DeleteLabelValues(ns, name, n.Name)
+			ocFlowControlPaused.DeleteLabelValues(ns, name, n.Name)
 		}
 		ocLocalState.WithLabelValues(ns, name, n.Name).Set(state)
 	}

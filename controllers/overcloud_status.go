@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -215,13 +216,55 @@ func syncEvents(prev, next *backupv1alpha1.OvercloudStatus) []ocEvent {
 }
 
 // probeDue is when the next probe is due: interval after the last one (jittered by the
-// caller), at once when none was made or the spec changed since.
-func probeDue(oc *backupv1alpha1.Overcloud, interval time.Duration) time.Time {
+// caller), at once when none was made or the spec changed since. lastProbe is the last
+// probe this manager made of the current generation (zero when none): the status may
+// hold an older time, since an unchanged probe is not always written (statusWorthWriting).
+func probeDue(oc *backupv1alpha1.Overcloud, interval time.Duration, lastProbe time.Time) time.Time {
 	st := oc.Status
-	if st.LastProbeTime == nil || st.ObservedGeneration != oc.Generation {
+	if st.ObservedGeneration != oc.Generation {
 		return time.Time{}
 	}
-	return st.LastProbeTime.Add(interval)
+	last := lastProbe
+	if st.LastProbeTime != nil && st.LastProbeTime.After(last) {
+		last = st.LastProbeTime.Time
+	}
+	if last.IsZero() {
+		return time.Time{}
+	}
+	return last.Add(interval)
+}
+
+// statusRefresh is how old the written probe may grow while nothing but counters changes:
+// the kubelet's rule for a Node's status (written on a change, else every 5 minutes,
+// nodeStatusReportFrequency). Metrics carry every probe's figures.
+const statusRefresh = 5 * time.Minute
+
+// statusWorthWriting says whether a probe's status must be written: when anything but
+// the probe's time and the counters that move with the overcloud's traffic changed
+// (wsrep_last_committed, flow-control time, receive queue, client connections, HAProxy
+// sessions), or when the written probe is statusRefresh old. With 100 overclouds
+// watched every 10 s, writing every probe would be 10 status patches a second, each
+// echoed back to every watch of Overclouds, for figures Prometheus has already.
+func statusWorthWriting(prev, next *backupv1alpha1.OvercloudStatus, now time.Time) bool {
+	if prev.LastProbeTime == nil || !now.Before(prev.LastProbeTime.Add(statusRefresh)) {
+		return true
+	}
+	return !equality.Semantic.DeepEqual(withoutCounters(prev), withoutCounters(next))
+}
+
+// withoutCounters is a copy of st without the probe's time and the traffic counters.
+func withoutCounters(st *backupv1alpha1.OvercloudStatus) *backupv1alpha1.OvercloudStatus {
+	c := st.DeepCopy()
+	c.LastProbeTime, c.LastProbeDuration = nil, nil
+	for i := range c.Nodes {
+		if g := c.Nodes[i].Galera; g != nil {
+			g.LastCommitted, g.FlowControlPausedNs, g.RecvQueue, g.ClientConnections = 0, 0, 0, 0
+		}
+		if h := c.Nodes[i].HAProxy; h != nil {
+			h.CurrentSessions = 0
+		}
+	}
+	return c
 }
 
 // lastBackups picks the newest backup and the newest successful backup among those that

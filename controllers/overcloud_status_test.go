@@ -172,17 +172,90 @@ func TestOvercloudEvents(t *testing.T) {
 
 func TestProbeDue(t *testing.T) {
 	at := time.Date(2026, 12, 5, 1, 0, 0, 0, time.UTC)
-	oc := &backupv1alpha1.Overcloud{ObjectMeta: metav1.ObjectMeta{Generation: 2}}
-	if !probeDue(oc, time.Minute).IsZero() {
-		t.Error("never probed: due at once")
+	for _, tc := range []struct {
+		name        string
+		written     *time.Time // status.lastProbeTime
+		observedGen int64
+		inMemory    time.Time // the manager's last probe of this generation
+		want        time.Time
+	}{
+		{name: "never probed: at once", observedGen: 0},
+		{name: "probed and written", written: &at, observedGen: 2, want: at.Add(time.Minute)},
+		{name: "probed since, not written (nothing changed)", written: &at, observedGen: 2,
+			inMemory: at.Add(50 * time.Second), want: at.Add(110 * time.Second)},
+		{name: "written after the manager's own (another replica's)", written: &at, observedGen: 2,
+			inMemory: at.Add(-time.Hour), want: at.Add(time.Minute)},
+		{name: "probed by this manager, status not yet seen", observedGen: 2, inMemory: at, want: at.Add(time.Minute)},
+		{name: "spec changed since the last probe: at once", written: &at, observedGen: 1, inMemory: at},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			oc := &backupv1alpha1.Overcloud{ObjectMeta: metav1.ObjectMeta{Generation: 2}}
+			oc.Status.ObservedGeneration = tc.observedGen
+			if tc.written != nil {
+				oc.Status.LastProbeTime = &metav1.Time{Time: *tc.written}
+			}
+			if got := probeDue(oc, time.Minute, tc.inMemory); !got.Equal(tc.want) {
+				t.Errorf("due %v, want %v", got, tc.want)
+			}
+		})
 	}
-	oc.Status.LastProbeTime, oc.Status.ObservedGeneration = &metav1.Time{Time: at}, 2
-	if got := probeDue(oc, time.Minute); !got.Equal(at.Add(time.Minute)) {
-		t.Errorf("due %v, want a minute after the last probe", got)
+}
+
+// TestStatusWorthWriting: a probe that changed only the traffic counters and the probe's
+// time is not written until the written one is statusRefresh old; any other change is.
+func TestStatusWorthWriting(t *testing.T) {
+	at := time.Date(2026, 12, 5, 1, 0, 0, 0, time.UTC)
+	status := func(probed time.Time, mutate func(*backupv1alpha1.OvercloudStatus)) *backupv1alpha1.OvercloudStatus {
+		st := &backupv1alpha1.OvercloudStatus{
+			LastProbeTime: &metav1.Time{Time: probed}, LastProbeDuration: &metav1.Duration{Duration: 40 * time.Millisecond},
+			ActiveNode: "controller-0", BackupFrom: "controller-1", Synced: "2/2",
+			Nodes: []backupv1alpha1.NodeStatus{
+				{Name: "controller-0", Galera: &backupv1alpha1.GaleraNodeStatus{Reachable: true, LocalState: 4,
+					LastCommitted: 100, ClientConnections: 12, FlowControlPausedNs: 5, RecvQueue: 1},
+					HAProxy: &backupv1alpha1.HAProxyNodeStatus{Status: "UP", CurrentSessions: 12}},
+				{Name: "controller-1", Galera: &backupv1alpha1.GaleraNodeStatus{Reachable: true, LocalState: 4, LastCommitted: 100}},
+			},
+		}
+		if mutate != nil {
+			mutate(st)
+		}
+		return st
 	}
-	oc.Generation = 3
-	if !probeDue(oc, time.Minute).IsZero() {
-		t.Error("spec changed since the last probe: due at once")
+	counters := func(st *backupv1alpha1.OvercloudStatus) {
+		st.LastProbeDuration = &metav1.Duration{Duration: 55 * time.Millisecond}
+		g := st.Nodes[0].Galera
+		g.LastCommitted, g.ClientConnections, g.FlowControlPausedNs, g.RecvQueue = 250, 30, 9, 0
+		st.Nodes[1].Galera.LastCommitted = 250
+		st.Nodes[0].HAProxy.CurrentSessions = 30
+	}
+	for _, tc := range []struct {
+		name string
+		prev *backupv1alpha1.OvercloudStatus
+		next *backupv1alpha1.OvercloudStatus
+		want bool
+	}{
+		{"first probe", &backupv1alpha1.OvercloudStatus{}, status(at, nil), true},
+		{"same, 10 s later", status(at, nil), status(at.Add(10*time.Second), nil), false},
+		{"counters only, 4 min later", status(at, nil), status(at.Add(4*time.Minute), counters), false},
+		{"counters only, 5 min later: refreshed", status(at, nil), status(at.Add(statusRefresh), counters), true},
+		{"a node left sync", status(at, nil), status(at.Add(10*time.Second), func(st *backupv1alpha1.OvercloudStatus) {
+			st.Nodes[1].Galera.LocalState = 2
+		}), true},
+		{"the backup node changed", status(at, nil), status(at.Add(10*time.Second), func(st *backupv1alpha1.OvercloudStatus) {
+			st.BackupFrom = "controller-2"
+		}), true},
+		{"HAProxy's status changed", status(at, nil), status(at.Add(10*time.Second), func(st *backupv1alpha1.OvercloudStatus) {
+			st.Nodes[0].HAProxy.Status = "DOWN"
+		}), true},
+		{"a new backup recorded", status(at, nil), status(at.Add(10*time.Second), func(st *backupv1alpha1.OvercloudStatus) {
+			st.LastBackup = &backupv1alpha1.BackupRecord{Name: "b1"}
+		}), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := statusWorthWriting(tc.prev, tc.next, tc.next.LastProbeTime.Time); got != tc.want {
+				t.Errorf("statusWorthWriting = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 

@@ -389,7 +389,9 @@ type OvercloudStatus struct {
 	// +kubebuilder:validation:MaxLength=16
 	Synced string `json:"synced,omitempty"`
 
-	// lastProbeTime is when the last probe started.
+	// lastProbeTime is when the last probe written started. A probe that changed only
+	// traffic counters (lastCommitted, flow control, receive queue, client connections,
+	// HAProxy sessions) is written once this is 5 minutes old; any other change at once.
 	// +optional
 	LastProbeTime *metav1.Time `json:"lastProbeTime,omitempty"`
 
