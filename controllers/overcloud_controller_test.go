@@ -19,6 +19,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/probe"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/selection"
 	"github.com/overcloud-backup/overcloud-backup-operator/test/sandbox"
 )
 
@@ -325,4 +327,29 @@ func TestOvercloudStatusWritesAndRotation(t *testing.T) {
 	waitOvercloud(t, c, key, "Ready with the right password again", 2*watchInterval+waitTimeout, func(oc *backupv1alpha1.Overcloud) bool {
 		return ocCondition(oc, backupv1alpha1.ConditionReady).Status == metav1.ConditionTrue
 	})
+}
+
+// TestStatusTakesHostileServerText: a node table made of server text at and past every
+// limit (HAProxy's own 65-character "MAINT (via ...)", kilobytes of control characters)
+// is accepted by the real API server once NewReport has clipped it: a refused status
+// patch would be retried forever.
+func TestStatusTakesHostileServerText(t *testing.T) {
+	c := newClient(t)
+	ns := newNamespace(t, c)
+	oc := newOvercloud(sandbox.Load(t), ns, "hostile-text", 0)
+	create(t, c, oc)
+	long := strings.Repeat("\x1b[2J\n\xff", 2000)
+	snap := selection.Snapshot{Nodes: []selection.Node{{
+		Name: "controller-0", Address: "10.0.0.1",
+		Galera: selection.Galera{Reachable: true, LocalState: 4, LocalStateComment: long, ClusterStatus: "Primary",
+			ClusterStateUUID: strings.Repeat("u", 100), ClusterSize: 1, Error: long},
+		Pacemaker: &selection.Pacemaker{Online: true, GaleraRole: long},
+		HAProxy:   &selection.HAProxyServer{Status: "MAINT (via mysql/overcloud-controller-0.internalapi.redhat.local)"},
+	}}}
+	r := probe.NewReport(oc.Name, snap, selection.Decide(snap, selection.Policy{}))
+	orig := oc.DeepCopy()
+	observeOvercloud(oc, overcloudProbe{Report: r, Start: time.Now(), Took: time.Millisecond})
+	if err := c.Status().Patch(context.Background(), oc, client.MergeFrom(orig)); err != nil {
+		t.Fatalf("the API server refused the clipped node table: %v", err)
+	}
 }

@@ -14,6 +14,7 @@ import (
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/agent"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/probe"
 )
 
 // This file is the pure half of the OvercloudBackup controller: condition setters, the
@@ -233,10 +234,6 @@ func startTimeOf(first *batchv1.Job) *metav1.Time {
 	return ptr.To(t)
 }
 
-// clip bounds a message to n bytes.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
-}
+// clip bounds a message (often quoting an endpoint's words) to a status field's n
+// characters: probe.Clip.
+func clip(s string, n int) string { return probe.Clip(s, n) }

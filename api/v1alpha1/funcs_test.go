@@ -117,11 +117,14 @@ func TestPacemakerAndHAProxyAccess(t *testing.T) {
 		p                         *backupv1alpha1.PacemakerAccess
 		h                         *backupv1alpha1.HAProxyAccess
 		command, backend, sockCmd string
+		timeout                   time.Duration
 	}{
-		"nil":  {nil, nil, crmMon, "mysql", socat},
-		"zero": {&backupv1alpha1.PacemakerAccess{}, &backupv1alpha1.HAProxyAccess{}, crmMon, "mysql", socat},
+		"nil":  {nil, nil, crmMon, "mysql", socat, 5 * time.Second},
+		"zero": {&backupv1alpha1.PacemakerAccess{}, &backupv1alpha1.HAProxyAccess{}, crmMon, "mysql", socat, 5 * time.Second},
 		"set": {&backupv1alpha1.PacemakerAccess{Command: "crm_mon -X"},
-			&backupv1alpha1.HAProxyAccess{Backend: "galera", StatsSocketCommand: "nc -U {socket}"}, "crm_mon -X", "galera", "nc -U {socket}"},
+			&backupv1alpha1.HAProxyAccess{Backend: "galera", StatsSocketCommand: "nc -U {socket}", Timeout: dur(2 * time.Second)},
+			"crm_mon -X", "galera", "nc -U {socket}", 2 * time.Second},
+		"not positive": {nil, &backupv1alpha1.HAProxyAccess{Timeout: dur(-time.Second)}, crmMon, "mysql", socat, 5 * time.Second},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if got := tc.p.CommandOrDefault(); got != tc.command {
@@ -132,6 +135,9 @@ func TestPacemakerAndHAProxyAccess(t *testing.T) {
 			}
 			if got := tc.h.StatsSocketCommandOrDefault(); got != tc.sockCmd {
 				t.Errorf("StatsSocketCommandOrDefault() = %q, want %q", got, tc.sockCmd)
+			}
+			if got := tc.h.TimeoutOrDefault(); got != tc.timeout {
+				t.Errorf("TimeoutOrDefault() = %v, want %v", got, tc.timeout)
 			}
 		})
 	}

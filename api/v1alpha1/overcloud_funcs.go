@@ -40,6 +40,9 @@ const (
 	// DefaultSSHTimeout bounds connecting and running one command over SSH when
 	// ssh.timeout is omitted.
 	DefaultSSHTimeout = 10 * time.Second
+	// DefaultHAProxyTimeout bounds one request to HAProxy (its stats page, or its stats
+	// socket over SSH) when haproxy.timeout is omitted.
+	DefaultHAProxyTimeout = 5 * time.Second
 	// DefaultMonitoringInterval is how often an Overcloud is probed when
 	// spec.monitoring.interval is omitted.
 	DefaultMonitoringInterval = 60 * time.Second
@@ -146,6 +149,15 @@ func (h *HAProxyAccess) BackendOrDefault() string {
 		return DefaultHAProxyBackend
 	}
 	return h.Backend
+}
+
+// TimeoutOrDefault is haproxy.timeout, or DefaultHAProxyTimeout when it is omitted or
+// not positive.
+func (h *HAProxyAccess) TimeoutOrDefault() time.Duration {
+	if h == nil {
+		return DefaultHAProxyTimeout
+	}
+	return positiveOr(h.Timeout, DefaultHAProxyTimeout)
 }
 
 // StatsSocketCommandOrDefault is haproxy.statsSocketCommand, or DefaultStatsSocketCommand

@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +30,59 @@ type Config struct {
 	// IgnoreUsers are accounts whose sessions are not clients (health checks,
 	// monitoring, the backup agent).
 	IgnoreUsers []string
+	// MaxProcesses caps the rows of SHOW FULL PROCESSLIST read (DefaultMaxProcesses when
+	// zero): past it, the client count is unknown, never a partial count.
+	MaxProcesses int
+}
+
+// Caps on what a node may send: a tenant chooses the address, so the answer may come
+// from anything that speaks the MySQL protocol. A real node's answers are far below.
+const (
+	// DefaultMaxProcesses is 10,000 rows: above the max_connections TripleO sets (4096).
+	DefaultMaxProcesses = 10000
+	// maxStatusRows bounds a SHOW answer read into a map: the wsrep status is ~70 rows.
+	maxStatusRows = 1000
+	// MaxReadBytes is what one connection may read in all (the handshake and every
+	// answer of a probe): a probe of a real node reads tens of kilobytes (a full
+	// processlist of 4096 idle sessions, under a megabyte). 4 MiB per node keeps a
+	// probe of three hostile nodes to a few dozen MiB of the manager.
+	MaxReadBytes = 4 << 20
+)
+
+// ErrAnswerTooLarge is wrapped when a node sends more than a cap allows.
+var ErrAnswerTooLarge = errors.New("answer larger than a Galera node sends")
+
+// cappedNet is the driver network the prober dials: TCP, with MaxReadBytes per
+// connection (go-sql-driver reads whatever packet length the server announces).
+const cappedNet = "ocb-capped-tcp"
+
+func init() {
+	mysql.RegisterDialContext(cappedNet, func(ctx context.Context, addr string) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return &cappedConn{Conn: c, left: MaxReadBytes}, nil
+	})
+}
+
+// cappedConn fails reads past its budget.
+type cappedConn struct {
+	net.Conn
+	left int64
+}
+
+func (c *cappedConn) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, fmt.Errorf("%w: more than %d bytes on one connection", ErrAnswerTooLarge, MaxReadBytes)
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.Conn.Read(p)
+	c.left -= int64(n)
+	return n, err
 }
 
 // Prober reads a node's Status over the MySQL protocol.
@@ -42,6 +97,9 @@ func NewProber(cfg Config) *Prober {
 	}
 	if cfg.QueryTimeout <= 0 {
 		cfg.QueryTimeout = 5 * time.Second
+	}
+	if cfg.MaxProcesses <= 0 {
+		cfg.MaxProcesses = DefaultMaxProcesses
 	}
 	return &Prober{cfg: cfg}
 }
@@ -113,7 +171,7 @@ func (p *Prober) connect(ctx context.Context, addr string) (*sql.Conn, func(), e
 	mc := mysql.NewConfig()
 	mc.User = p.cfg.User
 	mc.Passwd = p.cfg.Password
-	mc.Net = "tcp"
+	mc.Net = cappedNet
 	mc.Addr = addr
 	mc.Timeout = p.cfg.ConnectTimeout
 	mc.ReadTimeout = p.cfg.QueryTimeout
@@ -158,27 +216,32 @@ func (p *Prober) clients(ctx context.Context, conn *sql.Conn) (int, error) {
 	for i, c := range cols {
 		idx[strings.ToLower(c)] = i
 	}
-	for _, want := range []string{"id", "user", "command", "info"} {
+	for _, want := range []string{"id", "user", "command"} {
 		if _, ok := idx[want]; !ok {
 			return 0, fmt.Errorf("SHOW FULL PROCESSLIST has no %q column", want)
 		}
 	}
+	// RawBytes: a row's columns (a query's text may be long) are not copied, only the
+	// three that CountClients reads, cut short.
+	vals := make([]sql.RawBytes, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
 	var procs []Process
 	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
+		if len(procs) >= p.cfg.MaxProcesses {
+			return 0, fmt.Errorf("%w: SHOW FULL PROCESSLIST has more than %d rows", ErrAnswerTooLarge, p.cfg.MaxProcesses)
 		}
 		if err := rows.Scan(ptrs...); err != nil {
 			return 0, err
 		}
-		var id int64
-		if _, err := fmt.Sscan(vals[idx["id"]].String, &id); err != nil {
-			return 0, fmt.Errorf("process id %q: %w", vals[idx["id"]].String, err)
+		id, err := strconv.ParseInt(string(vals[idx["id"]]), 10, 64)
+		if err != nil {
+			return 0, errors.New("SHOW FULL PROCESSLIST: a process id is not a number")
 		}
 		procs = append(procs, Process{
-			ID: id, User: vals[idx["user"]].String, Command: vals[idx["command"]].String, Info: vals[idx["info"]].String,
+			ID: id, User: cut(vals[idx["user"]], 128), Command: cut(vals[idx["command"]], 64),
 		})
 	}
 	if err := rows.Err(); err != nil {
@@ -196,6 +259,9 @@ func showMap(ctx context.Context, conn *sql.Conn, query string) (map[string]stri
 	defer func() { _ = rows.Close() }()
 	out := map[string]string{}
 	for rows.Next() {
+		if len(out) >= maxStatusRows {
+			return nil, fmt.Errorf("%w: %q has more than %d rows", ErrAnswerTooLarge, query, maxStatusRows)
+		}
 		var k string
 		var v sql.NullString
 		if err := rows.Scan(&k, &v); err != nil {
@@ -207,6 +273,11 @@ func showMap(ctx context.Context, conn *sql.Conn, query string) (map[string]stri
 		return nil, err
 	}
 	return out, nil
+}
+
+// cut is b as a string of at most n bytes.
+func cut(b []byte, n int) string {
+	return string(b[:min(len(b), n)])
 }
 
 // cleanErr turns the driver's errors into something a person reads in a status row.

@@ -43,12 +43,20 @@ type CommandRunner interface {
 var proxyName = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
 
 // SocketCommand expands a statsSocketCommand template ("" means DefaultSocketCommand):
-// {socket} becomes the socket's path, which the API restricts to shell-safe characters.
+// {socket} becomes the socket's path as one shell word, single-quoted, whatever it holds
+// (the API restricts it to safe characters, but `probe -f` files and future callers
+// need not have gone through the API server).
 func SocketCommand(template, socket string) string {
 	if template == "" {
 		template = DefaultSocketCommand
 	}
-	return strings.ReplaceAll(template, "{socket}", socket)
+	return strings.ReplaceAll(template, "{socket}", ShellQuote(socket))
+}
+
+// ShellQuote makes s one word for a POSIX shell: single quotes around it, each single
+// quote inside closed, escaped and reopened.
+func ShellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // CSVURL returns the stats page URL that serves the CSV export: ";csv" appended to the

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -42,11 +45,39 @@ func TestCSVURL(t *testing.T) {
 }
 
 func TestSocketCommand(t *testing.T) {
-	if got := SocketCommand("", "/var/lib/haproxy/stats"); got != "sudo -n socat stdio UNIX-CONNECT:/var/lib/haproxy/stats" {
+	if got := SocketCommand("", "/var/lib/haproxy/stats"); got != "sudo -n socat stdio UNIX-CONNECT:'/var/lib/haproxy/stats'" {
 		t.Errorf("default = %q", got)
 	}
-	if got := SocketCommand("podman exec haproxy-bundle socat stdio {socket}", "/s"); got != "podman exec haproxy-bundle socat stdio /s" {
+	if got := SocketCommand("podman exec haproxy-bundle socat stdio {socket}", "/s"); got != "podman exec haproxy-bundle socat stdio '/s'" {
 		t.Errorf("template = %q", got)
+	}
+}
+
+// TestSocketCommandHostilePath: whatever the socket path holds, a real shell sees one
+// word and runs nothing of it.
+func TestSocketCommandHostilePath(t *testing.T) {
+	dir := t.TempDir()
+	pwned := filepath.Join(dir, "pwned")
+	for _, path := range []string{
+		"/x; touch " + pwned,
+		"/x' ; touch " + pwned + " ; echo '",
+		"$(touch " + pwned + ")",
+		"`touch " + pwned + "`",
+		`/x\ntouch ` + pwned,
+		"/x\ntouch " + pwned,
+		"/x && touch " + pwned + " #",
+	} {
+		cmd := SocketCommand(`printf %s {socket}`, path)
+		out, err := exec.CommandContext(context.Background(), "sh", "-c", cmd).Output() //nolint:gosec // G204: the point of the test
+		if err != nil {
+			t.Fatalf("sh -c %q: %v", cmd, err)
+		}
+		if string(out) != path {
+			t.Errorf("the shell saw %q, want the path %q as one word", out, path)
+		}
+		if _, err := os.Stat(pwned); err == nil {
+			t.Fatalf("path %q ran a command", path)
+		}
 	}
 }
 
@@ -148,8 +179,8 @@ func TestFetchHTTPLimits(t *testing.T) {
 		t.Errorf("redirect: err = %v", err)
 	}
 	_, err = FetchHTTP(context.Background(), nil, srv.URL+"/html", "", "", "mysql")
-	if err == nil || !strings.Contains(err.Error(), "<html>login</html>") {
-		t.Errorf("html page: err = %v", err)
+	if err == nil || strings.Contains(err.Error(), "login") || !strings.Contains(err.Error(), "18 bytes of HTML") {
+		t.Errorf("html page: err = %v, want its size and kind, never its content", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrBackendNotFound is returned (wrapped) when the stats hold no BACKEND row for the
@@ -218,7 +219,7 @@ func ParseStatCSV(data []byte, backend string) (*Backend, error) {
 	}
 	doc := bytes.TrimLeft(data, " \t\r\n")
 	if !bytes.HasPrefix(doc, []byte("#")) {
-		return nil, fmt.Errorf("parse stats CSV: no \"# pxname,...\" header, got %s", excerpt(doc))
+		return nil, fmt.Errorf("parse stats CSV: no \"# pxname,...\" header, got %s", describeAnswer(doc))
 	}
 	r := csv.NewReader(bytes.NewReader(doc[1:]))
 	r.FieldsPerRecord = -1
@@ -398,8 +399,30 @@ func (r *statRow) server() Server {
 	}
 }
 
-// excerpt quotes the start of an unexpected answer for an error message: short, one
-// line, so a misdirected request (an HTML login page, a runtime API error) is recognisable.
+// describeAnswer describes an unexpected answer for an error message without quoting it: the
+// endpoint is chosen by a tenant, and quoting what it said would read any internal
+// service's answer back to them through the status. Its size and kind are enough to
+// recognise a misdirected request (an HTML login page, a runtime API error).
+func describeAnswer(b []byte) string {
+	t := bytes.TrimSpace(b)
+	kind := "text"
+	switch {
+	case len(t) == 0:
+		return "an empty answer"
+	case t[0] == '<':
+		kind = "HTML or XML"
+	case t[0] == '{' || t[0] == '[':
+		kind = "JSON"
+	case !utf8.Valid(t) || bytes.ContainsFunc(t, func(r rune) bool { return r < ' ' && r != '\n' && r != '\r' && r != '\t' }):
+		kind = "binary"
+	}
+	return fmt.Sprintf("%d bytes of %s (not quoted)", len(b), kind)
+}
+
+// excerpt quotes the start of an answer of the stats socket for an error message: short,
+// one line, so a runtime API error ("No such table", "Permission denied") is recognisable.
+// Only for the socket: it answers over the tenant's own SSH access, on their own node;
+// an HTTP answer may come from anywhere the manager can reach (describeAnswer).
 func excerpt(b []byte) string {
 	line, _, _ := bytes.Cut(bytes.TrimSpace(b), []byte("\n"))
 	return strconv.Quote(truncate(string(line), 80))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/haproxy"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/selection"
@@ -36,12 +37,19 @@ type HAProxySocket struct {
 	// Command is the command run over SSH, with the socket path already in it.
 	Command string
 	Backend string
+	// Timeout bounds one read (haproxy.timeout); none but the context's when zero.
+	Timeout time.Duration
 }
 
 var _ HAProxySource = (*HAProxySocket)(nil)
 
 // Read implements HAProxySource.
 func (h *HAProxySocket) Read(ctx context.Context, node *Node, nodes []Node) (*HAProxyView, error) {
+	if h.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.Timeout)
+		defer cancel()
+	}
 	b, t, err := haproxy.FetchSocket(ctx, h.Runner, node.Address, node.SSHPort, h.Command, h.Backend)
 	if err != nil && (b == nil || !errors.Is(err, haproxy.ErrNoTable)) {
 		return nil, err

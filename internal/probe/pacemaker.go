@@ -32,12 +32,41 @@ func newPacemakerSSH(r CommandRunner, oc *backupv1alpha1.OvercloudSpec) *Pacemak
 	}}
 }
 
+// Caps on crm_mon's answer. Decoding XML costs about 25 bytes of memory per byte of
+// input: a real overcloud's document (18 KiB for three controllers with bundles, a few
+// hundred KiB with a hundred pacemaker-remote computes) costs little, a hostile one
+// could exhaust the manager.
+const (
+	// MaxCrmMonBytes is the largest crm_mon document read: 2 MiB, several times the
+	// largest overcloud's.
+	MaxCrmMonBytes = 2 << 20
+	// bigCrmMon is the size from which a document waits for one of bigParses' slots.
+	bigCrmMon = 256 << 10
+)
+
+// bigParses bounds the large documents decoded at once, across every overcloud the
+// manager probes: two of MaxCrmMonBytes cost ~100 MiB at most, under the manager's
+// 256 MiB limit with room for the rest. Small documents never wait.
+var bigParses = make(chan struct{}, 2)
+
 // Status implements PacemakerSource. crm_mon's exit code is not trusted: a missing or
 // unreadable CIB exits 0 with an error document, so the document decides.
 func (p *PacemakerSSH) Status(ctx context.Context, node Node) (*PacemakerView, error) {
 	out, runErr := p.Runner.Run(ctx, node.Address, node.SSHPort, p.Command, nil)
 	if len(out) == 0 && runErr != nil {
 		return nil, fmt.Errorf("crm_mon on %s: %w", node.Name, runErr)
+	}
+	if len(out) > MaxCrmMonBytes {
+		return nil, fmt.Errorf("crm_mon on %s: its answer is %d bytes, more than the %d an overcloud's status takes",
+			node.Name, len(out), MaxCrmMonBytes)
+	}
+	if len(out) > bigCrmMon {
+		select {
+		case bigParses <- struct{}{}:
+			defer func() { <-bigParses }()
+		case <-ctx.Done():
+			return nil, fmt.Errorf("crm_mon on %s: waiting to decode its %d-byte answer: %w", node.Name, len(out), ctx.Err())
+		}
 	}
 	st, err := p.memo.Parse(out, p.Options)
 	if err != nil {

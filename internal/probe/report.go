@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"unicode"
+	"unicode/utf8"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/selection"
@@ -67,25 +69,27 @@ func NewReport(overcloud string, s selection.Snapshot, d selection.Decision) Rep
 		row := d.Nodes[i]
 		ns := backupv1alpha1.NodeStatus{
 			Name: n.Name, Role: backupv1alpha1.NodeRole(row.Role), Eligible: row.Eligible, Selected: row.Selected,
-			Reason: truncate(row.Reason, 1024),
+			Reason: Clip(row.Reason, 1024),
 			Galera: &backupv1alpha1.GaleraNodeStatus{
 				Reachable: n.Galera.Reachable, LocalState: int32(n.Galera.LocalState), //nolint:gosec // G115: wsrep_local_state is 0-6
-				LocalStateComment: n.Galera.LocalStateComment, ClusterStatus: n.Galera.ClusterStatus,
+				LocalStateComment: Clip(n.Galera.LocalStateComment, 64), ClusterStatus: Clip(n.Galera.ClusterStatus, 64),
 				ClusterSize: int32(n.Galera.ClusterSize), //nolint:gosec // G115: a cluster has a handful of nodes
 				Ready:       n.Galera.Ready, Connected: n.Galera.Connected, Desynced: n.Galera.Desynced,
 				ClientConnections: int32(max(n.Galera.ClientConnections, 0)), //nolint:gosec // G115: bounded by max_connections
-				RecvQueue:         n.Galera.RecvQueue, Error: truncate(n.Galera.Error, 1024),
+				RecvQueue:         n.Galera.RecvQueue, Error: Clip(n.Galera.Error, 1024),
 				Synced: n.Galera.Synced(), FlowControlPausedNs: n.Galera.FlowControlPausedNs,
 			},
 		}
 		if p := n.Pacemaker; p != nil {
 			ns.Pacemaker = &backupv1alpha1.PacemakerNodeStatus{
 				Online: p.Online, Standby: p.Standby, Maintenance: p.Maintenance, Unclean: p.Unclean,
-				GaleraRole: p.GaleraRole, HoldsVIP: p.HoldsVIP,
+				GaleraRole: Clip(p.GaleraRole, 64), HoldsVIP: p.HoldsVIP,
 			}
 		}
 		if h := n.HAProxy; h != nil {
-			ns.HAProxy = &backupv1alpha1.HAProxyNodeStatus{Status: h.Status, CurrentSessions: h.CurrentSessions, StickTarget: h.StickTarget}
+			ns.HAProxy = &backupv1alpha1.HAProxyNodeStatus{
+				Status: Clip(h.Status, 64), CurrentSessions: h.CurrentSessions, StickTarget: h.StickTarget,
+			}
 		}
 		r.Nodes = append(r.Nodes, ns)
 	}
@@ -111,7 +115,7 @@ func clusterIdentity(nodes []selection.Node) (string, int32) {
 			best = u
 		}
 	}
-	return truncate(best, 64), int32(min(size[best], 1<<16)) //nolint:gosec // G115: bounded above
+	return Clip(best, 64), int32(min(size[best], 1<<16)) //nolint:gosec // G115: bounded above
 }
 
 // WriteTable prints the report for a person: one line per node, then the decision.
@@ -210,9 +214,25 @@ func dash(s string) string {
 	return s
 }
 
-func truncate(s string, n int) string {
+// Clip makes text from an overcloud endpoint (or a message quoting it) fit a status
+// field of at most n characters: control characters become spaces (a status is read in
+// terminals), invalid UTF-8 is replaced, and a longer text is cut on a character
+// boundary, ending in "...". The API server refuses a status patch with a field over its
+// limit, and a refused patch is retried forever: every such field goes through Clip.
+func Clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
 	if len(s) <= n {
 		return s
 	}
-	return s[:n-3] + "..."
+	cut := n - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:max(cut, 0)] + "..."
 }

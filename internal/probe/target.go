@@ -81,6 +81,9 @@ func NewKeptTarget(oc *backupv1alpha1.OvercloudSpec, c Credentials, timeout, kee
 		runner, err = remote.NewRunner(remote.Config{
 			User: oc.SSH.User, PrivateKey: c.SSHPrivateKey, KnownHosts: c.SSHKnownHosts,
 			ConnectTimeout: min(sshTimeout, timeout), CommandTimeout: min(sshTimeout, timeout), IdleTimeout: keep,
+			// The largest answer a probe reads over SSH is HAProxy's (crm_mon is held to
+			// less in PacemakerSSH): more is not an overcloud talking.
+			MaxOutput: haproxy.MaxResponseBytes,
 		})
 		if err != nil {
 			return Target{}, fmt.Errorf("configuring SSH: %w", err)
@@ -95,9 +98,10 @@ func NewKeptTarget(oc *backupv1alpha1.OvercloudSpec, c Credentials, timeout, kee
 	}
 	if h := oc.HAProxy; h != nil {
 		backend := h.BackendOrDefault()
+		hapTimeout := min(h.TimeoutOrDefault(), timeout)
 		if h.StatsURL != "" {
 			t.HAProxyHTTP = &HAProxyHTTP{
-				Client: &http.Client{Timeout: timeout}, URL: h.StatsURL,
+				Client: noRedirects(hapTimeout), URL: h.StatsURL,
 				User: c.HAProxyUser, Password: c.HAProxyPassword, Backend: backend,
 			}
 		}
@@ -107,10 +111,21 @@ func NewKeptTarget(oc *backupv1alpha1.OvercloudSpec, c Credentials, timeout, kee
 			}
 			t.HAProxySocket = &HAProxySocket{
 				Runner: runner, Command: haproxy.SocketCommand(h.StatsSocketCommandOrDefault(), h.StatsSocket), Backend: backend,
+				Timeout: hapTimeout,
 			}
 		}
 	}
 	return t, nil
+}
+
+// noRedirects is the stats page's HTTP client: a redirect is an answer, never followed.
+// Following one would send the basic-auth credentials to wherever the endpoint (chosen
+// by a tenant) points, https to http included.
+func noRedirects(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout:       timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // ResetDesync makes sure wsrep_desync is OFF on the named node, turning it off when it
