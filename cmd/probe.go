@@ -21,7 +21,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
+	"github.com/overcloud-backup/overcloud-backup-operator/config/crd"
 	"github.com/overcloud-backup/overcloud-backup-operator/controllers"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/crdcheck"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/probe"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/selection"
 )
@@ -133,9 +135,15 @@ func loadOvercloudFile(path string) (*backupv1alpha1.Overcloud, probe.Credential
 			if oc != nil {
 				return nil, probe.Credentials{}, fmt.Errorf("%s: more than one Overcloud", path)
 			}
+			// A strict decode (an unknown field is an error, as with `kubectl apply
+			// --validate=strict`), then the API server's checks: the CRD's schema and CEL
+			// rules. The file meets what the cluster would accept.
 			oc = &backupv1alpha1.Overcloud{}
 			if err := yaml.UnmarshalStrict([]byte(doc), oc); err != nil {
 				return nil, probe.Credentials{}, fmt.Errorf("%s: the Overcloud: %w", path, err)
+			}
+			if err := validateOvercloud(context.Background(), []byte(doc)); err != nil {
+				return nil, probe.Credentials{}, fmt.Errorf("%s: the Overcloud is invalid: %w", path, err)
 			}
 		case meta.Kind == "Secret" && meta.APIVersion == "v1":
 			s := &corev1.Secret{}
@@ -157,9 +165,6 @@ func loadOvercloudFile(path string) (*backupv1alpha1.Overcloud, probe.Credential
 	if oc == nil {
 		return nil, probe.Credentials{}, fmt.Errorf("%s: no Overcloud (apiVersion %s, kind Overcloud)", path, backupv1alpha1.GroupVersion)
 	}
-	if err := validateOvercloud(&oc.Spec); err != nil {
-		return nil, probe.Credentials{}, fmt.Errorf("%s: %w", path, err)
-	}
 	creds, err := controllers.CredentialsFromSecrets(oc.Namespace, &oc.Spec, secrets)
 	if err != nil && !credentialsFromEnvComplete() {
 		return nil, probe.Credentials{}, fmt.Errorf("%s: %w (add the Secrets as documents of the file, "+
@@ -168,28 +173,14 @@ func loadOvercloudFile(path string) (*backupv1alpha1.Overcloud, probe.Credential
 	return oc, creds, nil
 }
 
-// validateOvercloud checks what the CRD's schema checks that the probe relies on.
-func validateOvercloud(oc *backupv1alpha1.OvercloudSpec) error {
-	if len(oc.Nodes) == 0 {
-		return errors.New("spec.nodes is empty")
+// validateOvercloud holds an Overcloud document to the Overcloud CRD, as the API server
+// would on create (internal/crdcheck, the CRD embedded from config/crd).
+func validateOvercloud(ctx context.Context, doc []byte) error {
+	v, err := crdcheck.New(crd.Overclouds, backupv1alpha1.GroupVersion.Version)
+	if err != nil {
+		return fmt.Errorf("the embedded Overcloud CRD: %w", err)
 	}
-	seen := map[string]bool{}
-	for _, n := range oc.Nodes {
-		if n.Name == "" || n.Address == "" {
-			return errors.New("every node needs a name and an address")
-		}
-		if seen[n.Name] {
-			return fmt.Errorf("node name %s appears twice", clip(n.Name, 63))
-		}
-		seen[n.Name] = true
-	}
-	if oc.Pacemaker != nil && oc.SSH == nil {
-		return errors.New("pacemaker access needs ssh access: set ssh")
-	}
-	if oc.HAProxy != nil && oc.HAProxy.StatsSocket != "" && oc.SSH == nil {
-		return errors.New("haproxy.statsSocket is read over SSH: set ssh")
-	}
-	return nil
+	return v.ValidateYAML(ctx, doc)
 }
 
 // loadOvercloudFromCluster reads the Overcloud and its Secrets through the kubeconfig.

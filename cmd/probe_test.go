@@ -138,6 +138,12 @@ func TestProbeCommandBadInput(t *testing.T) {
 	twice := write("twice.yaml", head+"spec:\n  nodes: [{name: a, address: 10.0.0.1}, {name: a, address: 10.0.0.2}]\n"+
 		"  database: {credentialsSecret: {name: db}}\n")
 	pcmk := write("pcmk.yaml", head+"spec:\n  nodes: [{name: a, address: 10.0.0.1}]\n  database: {credentialsSecret: {name: db}}\n  pacemaker: {}\n")
+	// What the API server refuses and `probe -f` took before: a shell command in the
+	// socket path (it reached the SSH command line), and a CEL-checked duration.
+	socket := write("socket.yaml", head+"spec:\n  nodes: [{name: a, address: 10.0.0.1}]\n  database: {credentialsSecret: {name: db}}\n"+
+		"  ssh: {secretName: ssh, user: heat-admin}\n  haproxy: {statsSocket: \"/x; touch /tmp/pwned\"}\n")
+	interval := write("interval.yaml", head+"spec:\n  nodes: [{name: a, address: 10.0.0.1}]\n  database: {credentialsSecret: {name: db}}\n"+
+		"  monitoring: {interval: -5s}\n")
 	noSecret := write("nosecret.yaml", head+"spec:\n  nodes: [{name: a, address: 10.0.0.1}]\n  database: {credentialsSecret: {name: db}}\n")
 	cases := []struct {
 		args []string
@@ -146,10 +152,13 @@ func TestProbeCommandBadInput(t *testing.T) {
 		{[]string{"probe"}, "give either -f FILE or --overcloud NAME"},
 		{[]string{"probe", "-f", bad, "--overcloud", "x"}, "give either -f FILE or --overcloud NAME"},
 		{[]string{"probe", "-f", filepath.Join(dir, "missing.yaml")}, "reading the Overcloud manifest"},
-		{[]string{"probe", "-f", bad}, "spec.nodes is empty"},
+		{[]string{"probe", "-f", bad}, "spec.nodes in body should have at least 1 items"},
 		{[]string{"probe", "-f", unknown}, `unknown field "nodez"`},
 		{[]string{"probe", "-f", backup}, "is backup.overcloud.io/v1alpha1 OvercloudBackup: want an Overcloud"},
-		{[]string{"probe", "-f", twice}, "node name a appears twice"},
+		{[]string{"probe", "-f", twice}, "node names must be unique"},
+		// The CRD's own patterns and CEL rules, as the API server applies them.
+		{[]string{"probe", "-f", socket}, "spec.haproxy.statsSocket"},
+		{[]string{"probe", "-f", interval}, "spec.monitoring.interval"},
 		{[]string{"probe", "-f", pcmk}, "pacemaker access needs ssh access"},
 		{[]string{"probe", "-f", noSecret}, "Secret db (database credentials) not found"},
 		{[]string{"probe", "-f", bad, "-o", "xml"}, `-o "xml": want table, json or yaml`},
