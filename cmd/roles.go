@@ -22,7 +22,8 @@ func newAgentCommand() *cobra.Command {
 		Short: "Check every file of a backup against its manifest: size, SHA-256, and that it decompresses",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := agent.Verify(args[0])
+			// The context ends on SIGTERM or SIGINT (main's signal handler).
+			m, err := agent.Verify(cmd.Context(), args[0])
 			if err != nil {
 				return fmt.Errorf("verify %s: %w", args[0], err)
 			}

@@ -99,7 +99,7 @@ func Begin(root, namespace, name string) (*Artifact, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("checking %s: %w", final, err)
 	}
-	if err := os.MkdirAll(parent, 0o750); err != nil {
+	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", parent, err)
 	}
 	var suffix [6]byte
@@ -107,7 +107,7 @@ func Begin(root, namespace, name string) (*Artifact, error) {
 		return nil, err
 	}
 	tmp := filepath.Join(parent, "."+name+".partial-"+hex.EncodeToString(suffix[:]))
-	if err := os.Mkdir(tmp, 0o750); err != nil {
+	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the temporary directory: %w", err)
 	}
 	return &Artifact{final: final, tmp: tmp, open: map[string]bool{}}, nil
@@ -138,7 +138,7 @@ func (a *Artifact) Create(name, compression string, level int) (*File, error) {
 		}
 	}
 	path := filepath.Join(a.tmp, name)
-	fh, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640) //nolint:gosec // G304: a checked name in our own directory
+	fh, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600) //nolint:gosec // G304: a checked name in our own directory
 	if err != nil {
 		return nil, fmt.Errorf("creating %s: %w", name, err)
 	}
@@ -299,7 +299,7 @@ func (a *Artifact) Abort() error {
 }
 
 func writeDurable(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640) //nolint:gosec // G304: our own directory
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600) //nolint:gosec // G304: our own directory
 	if err != nil {
 		return err
 	}

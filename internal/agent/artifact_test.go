@@ -57,7 +57,7 @@ func TestArtifactRoundTrip(t *testing.T) {
 			if dir != filepath.Join(root, "openstack", "nightly-1") {
 				t.Fatalf("committed to %s", dir)
 			}
-			m, err := Verify(dir)
+			m, err := Verify(t.Context(), dir)
 			if err != nil {
 				t.Fatalf("verify: %v", err)
 			}
@@ -109,7 +109,7 @@ func TestVerifyFindsDamage(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.damage(t, dir)
-			if _, err := Verify(dir); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if _, err := Verify(t.Context(), dir); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("verify: %v, want an error containing %q", err, tc.want)
 			}
 		})

@@ -88,7 +88,7 @@ func TestDumpSchemaNamesAreOperands(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dump: %v", err)
 	}
-	if _, err := agent.Verify(res.Dir); err != nil {
+	if _, err := agent.Verify(t.Context(), res.Dir); err != nil {
 		t.Fatalf("verify: %v", err)
 	}
 	dump := decompressed(t, filepath.Join(res.Dir, "databases.sql.zst"))
@@ -203,7 +203,7 @@ func TestDumpPasswordWithOptionFileSyntax(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dump with a password full of option-file syntax: %v", err)
 	}
-	if _, err := agent.Verify(res.Dir); err != nil {
+	if _, err := agent.Verify(t.Context(), res.Dir); err != nil {
 		t.Fatal(err)
 	}
 }

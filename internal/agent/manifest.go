@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
+	"golang.org/x/sys/unix"
 )
 
 // Manifest is manifest.json: what a backup holds and how it was made.
@@ -68,11 +70,72 @@ type Database struct {
 	IndexBytes int64 `json:"indexBytes,omitempty"`
 }
 
-// ReadManifest reads a backup directory's manifest.
+// MaxManifestBytes caps the manifest read: a real one lists a few dozen files in a few
+// KiB; 16 MiB is thousands of times that, and bounds what a hostile volume makes the
+// agent decode.
+const MaxManifestBytes = 16 << 20
+
+// openRegular opens dir/name for reading only if it is a regular file reached without
+// following a symbolic link: a backup volume is written by others too, and a link, a
+// FIFO (blocks forever) or a device (/dev/zero never ends) must not be read as a backup
+// file. O_NONBLOCK keeps the open of a FIFO from blocking; it is cleared after the check.
+func openRegular(dir, name string) (*os.File, error) {
+	if !safeName.MatchString(name) {
+		return nil, errors.New("unsafe file name in the manifest")
+	}
+	fd, err := unix.Open(filepath.Join(dir, name), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, errors.New("a symbolic link, not a backup file")
+		}
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), filepath.Join(dir, name))
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		_ = f.Close()
+		return nil, fmt.Errorf("%s, not a regular file", describe(st.Mode()))
+	}
+	if err := unix.SetNonblock(fd, false); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// checkDir refuses a backup directory that is a symbolic link or not a directory.
+func checkDir(dir string) error {
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is %s, not a backup directory", dir, describe(st.Mode()))
+	}
+	return nil
+}
+
+// ReadManifest reads a backup directory's manifest (a regular file, at most
+// MaxManifestBytes).
 func ReadManifest(dir string) (*Manifest, error) {
-	data, err := os.ReadFile(filepath.Join(dir, ManifestName)) //nolint:gosec // G304: the directory the user names
+	if err := checkDir(dir); err != nil {
+		return nil, err
+	}
+	f, err := openRegular(dir, ManifestName)
 	if err != nil {
 		return nil, fmt.Errorf("reading the manifest: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	data, err := io.ReadAll(io.LimitReader(f, MaxManifestBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the manifest: %w", err)
+	}
+	if len(data) > MaxManifestBytes {
+		return nil, fmt.Errorf("%s is larger than %d bytes: not a manifest this agent wrote", ManifestName, MaxManifestBytes)
 	}
 	m := &Manifest{}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -87,9 +150,10 @@ func ReadManifest(dir string) (*Manifest, error) {
 }
 
 // Verify re-reads every file of the backup in dir and checks its size and SHA-256
-// against the manifest, and that it decompresses to the recorded size. It returns the
-// first mismatch.
-func Verify(dir string) (*Manifest, error) {
+// against the manifest, and that it decompresses to the recorded size (never reading
+// more than that plus one byte out of the decompressor). It returns the first mismatch,
+// and stops when ctx is cancelled.
+func Verify(ctx context.Context, dir string) (*Manifest, error) {
 	m, err := ReadManifest(dir)
 	if err != nil {
 		return nil, err
@@ -98,18 +162,18 @@ func Verify(dir string) (*Manifest, error) {
 		return m, errors.New("the manifest lists no files")
 	}
 	for _, f := range m.Files {
-		if err := verifyFile(dir, f); err != nil {
+		if err := verifyFile(ctx, dir, f); err != nil {
 			return m, fmt.Errorf("%s: %w", f.Name, err)
 		}
 	}
 	return m, nil
 }
 
-func verifyFile(dir string, f FileInfo) error {
-	if !safeName.MatchString(f.Name) {
-		return errors.New("unsafe file name in the manifest")
+func verifyFile(ctx context.Context, dir string, f FileInfo) error {
+	if f.Bytes < 0 || f.UncompressedBytes < 0 {
+		return errors.New("negative sizes in the manifest")
 	}
-	fh, err := os.Open(filepath.Join(dir, f.Name)) //nolint:gosec // G304: a checked name
+	fh, err := openRegular(dir, f.Name)
 	if err != nil {
 		return err
 	}
@@ -122,17 +186,22 @@ func verifyFile(dir string, f FileInfo) error {
 		return fmt.Errorf("size %d, the manifest says %d", st.Size(), f.Bytes)
 	}
 	sum := sha256.New()
-	dec, closeDec, err := newDecoder(io.TeeReader(fh, sum), f.Compression)
+	in := &ctxReader{ctx: ctx, r: io.LimitReader(fh, f.Bytes)}
+	dec, closeDec, err := newDecoder(io.TeeReader(in, sum), f.Compression)
 	if err != nil {
 		return err
 	}
-	n, err := io.Copy(io.Discard, dec)
+	// A bomb stops one byte past the size the manifest records.
+	n, err := io.Copy(io.Discard, &ctxReader{ctx: ctx, r: io.LimitReader(dec, f.UncompressedBytes+1)})
 	closeDec()
 	if err != nil {
 		return fmt.Errorf("does not decompress: %w", err)
 	}
+	if n > f.UncompressedBytes {
+		return fmt.Errorf("decompresses to more than the %d bytes the manifest says", f.UncompressedBytes)
+	}
 	// Drain what the decompressor did not need, so the checksum covers the whole file.
-	if _, err := io.Copy(sum, fh); err != nil {
+	if _, err := io.Copy(sum, in); err != nil {
 		return err
 	}
 	if got := hex.EncodeToString(sum.Sum(nil)); got != f.SHA256 {
@@ -144,10 +213,25 @@ func verifyFile(dir string, f FileInfo) error {
 	return nil
 }
 
+// ctxReader fails its reads once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
 func newDecoder(r io.Reader, compression string) (io.Reader, func(), error) {
 	switch compression {
 	case Zstd:
-		d, err := zstd.NewReader(r)
+		// The window the agent writes with is 8 MiB at most; 128 MiB of decoder memory
+		// bounds what a crafted frame header may ask for.
+		d, err := zstd.NewReader(r, zstd.WithDecoderMaxMemory(128<<20), zstd.WithDecoderConcurrency(1))
 		if err != nil {
 			return nil, nil, err
 		}

@@ -70,7 +70,7 @@ func TestMariabackupFromIdleNode(t *testing.T) {
 	if !notDesynced(t, sb, 2) {
 		t.Error("the node is still desynced after the backup")
 	}
-	m, err := agent.Verify(res.Dir)
+	m, err := agent.Verify(t.Context(), res.Dir)
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}
@@ -124,7 +124,7 @@ func TestMariabackupThroughAPipe(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dump: %v", err)
 	}
-	m, err := agent.Verify(res.Dir)
+	m, err := agent.Verify(t.Context(), res.Dir)
 	if err != nil || m.Position == nil || m.Files[0].Name != agent.PhysicalFile {
 		t.Fatalf("verify: %v, %+v", err, m)
 	}

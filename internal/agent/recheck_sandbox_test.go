@@ -77,7 +77,7 @@ func TestDumpRefusesTheServedNode(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dump from the idle %s with the HAProxy check: %v", sb.Nodes[idle].Name, err)
 	}
-	if _, err := agent.Verify(res.Dir); err != nil {
+	if _, err := agent.Verify(t.Context(), res.Dir); err != nil {
 		t.Fatal(err)
 	}
 	if !notDesynced(t, sb, idle) {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -29,8 +30,8 @@ type RemoveConfig struct {
 	// Namespace and Name are the OvercloudBackup's: a DNS-1123 label and subdomain.
 	Namespace string
 	Name      string
-	// UID is the OvercloudBackup's UID. When set, a backup whose manifest records another
-	// UID is refused: it belongs to an earlier object of the same name.
+	// UID is the OvercloudBackup's UID, required: a backup whose manifest records
+	// another UID (an earlier object of the same name) or none is refused.
 	UID string
 }
 
@@ -194,6 +195,10 @@ func (cfg RemoveConfig) validate() error {
 	if cfg.Root == "" {
 		return fmt.Errorf("%w: no root given; nothing was removed", ErrRefused)
 	}
+	if cfg.UID == "" {
+		return fmt.Errorf("%w: no OvercloudBackup UID given: it is what shows that a backup belongs to the object; nothing was removed",
+			ErrRefused)
+	}
 	if errs := validation.IsDNS1123Label(cfg.Namespace); len(errs) > 0 {
 		return fmt.Errorf("%w: namespace %q is not a valid namespace name (%s); nothing was removed",
 			ErrRefused, cfg.Namespace, strings.Join(errs, "; "))
@@ -237,7 +242,9 @@ func checkOwned(dir, shown string, cfg RemoveConfig) error {
 		return refuse(shown, "no readable %s (%v), so nothing shows that it belongs to this OvercloudBackup", ManifestName, err)
 	}
 	switch {
-	case cfg.UID != "" && id.UID != "" && id.UID != cfg.UID:
+	case id.UID == "":
+		return refuse(shown, "its %s records no OvercloudBackup UID, so nothing shows that it belongs to this one", ManifestName)
+	case id.UID != cfg.UID:
 		return refuse(shown, "its %s records the OvercloudBackup with UID %s, not %s (an earlier object of the same name?)",
 			ManifestName, id.UID, cfg.UID)
 	case id.Namespace != "" && id.Namespace != cfg.Namespace, id.Name != "" && id.Name != cfg.Name:
@@ -267,7 +274,7 @@ func readIdentity(dir string) (Identity, error) {
 		FormatVersion int      `json:"formatVersion"`
 		Backup        Identity `json:"backup"`
 	}
-	if err := json.NewDecoder(f).Decode(&m); err != nil {
+	if err := json.NewDecoder(io.LimitReader(f, MaxManifestBytes)).Decode(&m); err != nil {
 		return Identity{}, fmt.Errorf("not a manifest: %w", err)
 	}
 	if m.FormatVersion < 1 {

@@ -117,7 +117,7 @@ func TestRemoveBackupAndLeftovers(t *testing.T) {
 		t.Errorf("unexpected paths after the removal: %v", slices.Sorted(maps.Keys(after)))
 	}
 	for _, dir := range neighbours {
-		if _, err := Verify(dir); err != nil {
+		if _, err := Verify(t.Context(), dir); err != nil {
 			t.Errorf("a neighbour is damaged: %v", err)
 		}
 	}
@@ -212,7 +212,7 @@ func TestRemoveNotFound(t *testing.T) {
 }
 
 func TestRemoveNeedsTheVolume(t *testing.T) {
-	res, err := Remove(t.Context(), RemoveConfig{Root: filepath.Join(t.TempDir(), "not-mounted"), Namespace: "openstack", Name: "a"})
+	res, err := Remove(t.Context(), RemoveConfig{Root: filepath.Join(t.TempDir(), "not-mounted"), Namespace: "openstack", Name: "a", UID: "uid-a"})
 	if err == nil || res.NotFound || !strings.Contains(err.Error(), "the backup volume is not at ") {
 		t.Fatalf("%+v %v, want an error: a missing volume is not \"nothing to remove\"", res, err)
 	}
@@ -226,8 +226,9 @@ func TestRemoveUIDRules(t *testing.T) {
 	}{
 		{"same UID", "uid-a", "uid-a", true, false},
 		{"another UID", "uid-old", "uid-a", false, true},
-		{"the manifest records no UID", "", "uid-a", true, false},
-		{"no UID given", "uid-a", "", true, false},
+		// Without the UID on both sides nothing shows that the backup is the object's.
+		{"the manifest records no UID", "", "uid-a", false, true},
+		{"no UID given", "uid-a", "", false, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -99,7 +99,7 @@ func TestDumpFromIdleNode(t *testing.T) {
 	if !notDesynced(t, sb, 2) {
 		t.Error("the node is still desynced after the dump")
 	}
-	m, err := agent.Verify(res.Dir)
+	m, err := agent.Verify(t.Context(), res.Dir)
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}
@@ -320,7 +320,7 @@ func TestDumpRestoresIdentically(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dump: %v", err)
 	}
-	if _, err := agent.Verify(res.Dir); err != nil {
+	if _, err := agent.Verify(t.Context(), res.Dir); err != nil {
 		t.Fatalf("verify: %v", err)
 	}
 

@@ -86,7 +86,7 @@ func TestDumpRestoresUsersAndGrants(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dump: %v", err)
 	}
-	if _, err := agent.Verify(res.Dir); err != nil {
+	if _, err := agent.Verify(t.Context(), res.Dir); err != nil {
 		t.Fatal(err)
 	}
 

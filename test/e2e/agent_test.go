@@ -99,7 +99,7 @@ func TestAgentJob(t *testing.T) {
 	}
 	root := k.volumePath(ctx, t, ns)
 	dir := filepath.Join(root, rel)
-	m, err := agent.Verify(dir)
+	m, err := agent.Verify(t.Context(), dir)
 	if err != nil {
 		t.Fatalf("agent.Verify(%s): %v", dir, err)
 	}

@@ -150,7 +150,7 @@ func testThroughController(t *testing.T, k *cluster, kubectl string, sb *sandbox
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dir := filepath.Join(k.volumePath(ctx, t, ns), filepath.FromSlash(got.Status.Artifact.Path))
-	m, err := agent.Verify(dir)
+	m, err := agent.Verify(t.Context(), dir)
 	if err != nil {
 		t.Fatalf("agent verify %s: %v", dir, err)
 	}

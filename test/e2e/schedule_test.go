@@ -102,7 +102,7 @@ func TestScheduleRunNowAndHistory(t *testing.T) {
 	secondDir := verifyOnVolume(t, root, second)
 	del.check(t, true)
 	gone(t, firstDir)
-	if _, err := agent.Verify(secondDir); err != nil {
+	if _, err := agent.Verify(t.Context(), secondDir); err != nil {
 		t.Errorf("the second backup's files after the first was pruned: agent verify %s: %v", secondDir, err)
 	}
 
@@ -204,7 +204,7 @@ func TestDeletionPolicies(t *testing.T) {
 			if took > 5*time.Second {
 				t.Errorf("deletionPolicy Retain: the backup took %v to go, want at once", took)
 			}
-			m, err := agent.Verify(dir)
+			m, err := agent.Verify(t.Context(), dir)
 			if err != nil {
 				t.Fatalf("deletionPolicy Retain: the files after the deletion: agent verify %s: %v", dir, err)
 			}
@@ -319,7 +319,7 @@ func withTimeout(t testing.TB, ctx context.Context, d time.Duration) context.Con
 func verifyOnVolume(t *testing.T, root string, b *backupv1alpha1.OvercloudBackup) string {
 	t.Helper()
 	dir := filepath.Join(root, filepath.FromSlash(b.Status.Artifact.Path))
-	m, err := agent.Verify(dir)
+	m, err := agent.Verify(t.Context(), dir)
 	if err != nil {
 		t.Fatalf("agent verify %s: %v", dir, err)
 	}
