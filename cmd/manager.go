@@ -25,6 +25,7 @@ import (
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
 	"github.com/overcloud-backup/overcloud-backup-operator/controllers"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/jobpolicy"
 )
 
 // managerOptions are the manager's flags.
@@ -37,6 +38,7 @@ type managerOptions struct {
 	leaderElectionNS string
 	watchNamespaces  []string
 	agentImage       string
+	jobPolicy        jobpolicy.Policy
 	zap              zap.Options
 }
 
@@ -72,6 +74,12 @@ func newManagerCommand() *cobra.Command {
 	f.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader-election Lease (default: the pod's namespace).")
 	f.StringSliceVar(&o.watchNamespaces, "watch-namespaces", nil, "Comma-separated namespaces to watch (default: all).")
 	f.StringVar(&o.agentImage, "agent-image", "", "Image of backup Jobs when a backup names none (default: the operator's own image).")
+	f.StringSliceVar(&o.jobPolicy.AllowedImages, "allowed-agent-images", nil,
+		"Further images spec.job.image may name: exact references, or prefixes ending in * (default: only the agent image).")
+	f.StringSliceVar(&o.jobPolicy.PrivilegedNamespaces, "privileged-namespaces", nil,
+		"Namespaces whose backups may set spec.job.hostNetwork and tolerate control-plane taints (* for all; default: none).")
+	f.StringSliceVar(&o.jobPolicy.ServiceAccounts, "allowed-service-accounts", nil,
+		"namespace/name (or namespace/*) of the ServiceAccounts backups may run their agent as (default: each namespace's default).")
 	// controller-runtime registers --kubeconfig on the standard flag set; expose it.
 	if kc := flag.CommandLine.Lookup("kubeconfig"); kc != nil {
 		f.AddGoFlag(kc)
@@ -146,6 +154,7 @@ func runManager(ctx context.Context, cfg *rest.Config, o *managerOptions) error 
 		Scheme:                  mgr.GetScheme(),
 		Recorder:                mgr.GetEventRecorder("overcloudbackup-controller"),
 		AgentImage:              agentImage,
+		JobPolicy:               o.jobPolicy,
 		MaxConcurrentReconciles: 4,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the OvercloudBackup controller: %w", err)

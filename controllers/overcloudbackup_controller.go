@@ -1,47 +1,33 @@
 package controllers
 
+// The OvercloudBackup controller's pass: the reconciler, and the state machine that
+// takes a backup from its references through its queue, the probe, the Job of each
+// attempt and its end. Job and pod I/O are in overcloudbackup_jobs.go, the references
+// in overcloudbackup_refs.go, the watches in overcloudbackup_watches.go, the live
+// prober in prober.go; the pure status functions in overcloudbackup_status.go.
+
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
-	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/agent"
-	"github.com/overcloud-backup/overcloud-backup-operator/internal/galera"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/jobpolicy"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/probe"
-	"github.com/overcloud-backup/overcloud-backup-operator/internal/selection"
-)
-
-// Field indexes on OvercloudBackups, so that an Overcloud, a claim or another backup of
-// the same overcloud finds the backups it concerns without a scan (registerIndexes).
-const (
-	indexClaim     = "spec.storage.claimName"
-	indexOvercloud = "spec.overcloudRef.name"
 )
 
 // Defaults of the reconciler.
@@ -53,16 +39,6 @@ const (
 	foreignJobRetry = 30 * time.Second
 	eventAction     = "Reconcile"
 )
-
-// Prober reaches the overcloud for the controller: it probes and decides which node a
-// backup may be taken from, and turns wsrep_desync OFF on a node a killed agent left
-// desynced. The live one is internal/probe + internal/selection; it must return within
-// the overcloud's own timeouts, as it runs on a reconcile worker.
-type Prober interface {
-	Probe(ctx context.Context, name string, oc *backupv1alpha1.OvercloudSpec, ns *backupv1alpha1.NodeSelectionSpec,
-		c probe.Credentials) (probe.Report, error)
-	ResetDesync(ctx context.Context, oc *backupv1alpha1.OvercloudSpec, node string, c probe.Credentials) (wasOn bool, err error)
-}
 
 // OvercloudBackupReconciler runs one backup: it checks the references, waits its turn
 // among the backups of the overcloud, probes, chooses an idle node, starts the Job of the
@@ -83,26 +59,13 @@ type OvercloudBackupReconciler struct {
 	// MinProbeBackoff and MaxProbeBackoff bound the wait between two probes of a backup
 	// that found no idle node (5s and 2m when zero).
 	MinProbeBackoff, MaxProbeBackoff time.Duration
+	// JobPolicy is what spec.job may ask beyond the defaults (the manager's flags); its
+	// AgentImage is AgentImage.
+	JobPolicy jobpolicy.Policy
 	// MaxConcurrentReconciles lets a slow probe of one overcloud not hold up the others
 	// (1 when zero). The queue order keeps two backups of one overcloud apart whatever
 	// the concurrency.
 	MaxConcurrentReconciles int
-}
-
-// CacheByObject restricts the manager's cache of Jobs and Pods to the operator's own,
-// so its memory does not grow with unrelated workloads.
-func CacheByObject() map[client.Object]cache.ByObject {
-	ours := labels.SelectorFromSet(labels.Set{labelManagedBy: managedBy})
-	return map[client.Object]cache.ByObject{
-		&batchv1.Job{}: {Label: ours},
-		&corev1.Pod{}:  {Label: ours},
-	}
-}
-
-// UncachedObjects are never cached by the manager's client: Secrets are read from the API
-// server when needed and watched by metadata only.
-func UncachedObjects() []client.Object {
-	return []client.Object{&corev1.Secret{}}
 }
 
 // +kubebuilder:rbac:groups=backup.overcloud.io,resources=overcloudbackups,verbs=get;list;watch;update;patch
@@ -327,9 +290,7 @@ func (p *pass) attemptFailed(attempt int32, cause string, res *agent.Result) (ct
 	p.noteDesync(res, attempt)
 	msg := fmt.Sprintf("Attempt %d of %d failed: %s", attempt, of, cause)
 	if attempt >= of {
-		markFailed(b, p.now, backupv1alpha1.ReasonAttemptsExhausted, msg)
-		p.finishedFailed()
-		p.event(true, "BackupFailed", msg)
+		p.fail(backupv1alpha1.ReasonAttemptsExhausted, msg)
 		return ctrl.Result{}, true
 	}
 	wasRunning := meta.IsStatusConditionTrue(p.orig.Status.Conditions, backupv1alpha1.ConditionJobRunning)
@@ -370,28 +331,24 @@ func (p *pass) stopAtDeadline(ctx context.Context, job *batchv1.Job, deadline ti
 	}
 	msg := fmt.Sprintf("The backup did not finish within its deadline (%s after creation): Job %s was stopped",
 		deadline.Sub(b.CreationTimestamp.Time), job.Name)
-	markFailed(b, p.now, backupv1alpha1.ReasonDeadlineExceeded, msg)
 	if b.Spec.Dump.DesyncsNode() {
 		p.markDesyncLeftOn(cmp.Or(job.Annotations[annotationNode], b.Status.SelectedNode),
 			fmt.Sprintf("Job %s, stopped at the deadline,", job.Name))
 	}
-	p.finishedFailed()
-	p.event(true, "BackupFailed", msg)
+	p.fail(backupv1alpha1.ReasonDeadlineExceeded, msg)
 	return ctrl.Result{RequeueAfter: agentPodWait}
 }
 
-// finishedFailed counts a backup that failed for good.
-func (p *pass) finishedFailed() {
-	ns, oc, at := p.b.Namespace, p.b.Spec.OvercloudRef.Name, p.now
-	dur := durationOf(p.b)
-	reason := "Unknown"
-	if c := meta.FindStatusCondition(p.b.Status.Conditions, backupv1alpha1.ConditionFailed); c != nil {
-		reason = c.Reason
-	}
+// fail ends the backup for good: the Failed condition with reason and msg, then, once
+// the status is written, the failure counted and a BackupFailed event.
+func (p *pass) fail(reason, msg string) {
+	markFailed(p.b, p.now, reason, msg)
+	ns, oc, at, dur := p.b.Namespace, p.b.Spec.OvercloudRef.Name, p.now, durationOf(p.b)
 	p.fx.transition(func() {
 		recordFinished(ns, oc, false, dur, 0, at)
 		backupFailures.WithLabelValues(ns, oc, reason).Inc()
 	})
+	p.event(true, "BackupFailed", msg)
 }
 
 // startAttempt takes the backup from "no Job running" to the Job of attempt n: deadline,
@@ -407,9 +364,7 @@ func (p *pass) startAttempt(ctx context.Context, n int32) (ctrl.Result, error) {
 			reason = backupv1alpha1.ReasonNoIdleNode
 			msg += ": no idle node was found (" + c.Message + ")"
 		}
-		markFailed(b, p.now, reason, msg)
-		p.finishedFailed()
-		p.event(true, "BackupFailed", msg)
+		p.fail(reason, msg)
 		return ctrl.Result{}, nil
 	}
 	untilDeadline := ctrl.Result{RequeueAfter: deadline.Sub(p.now)}
@@ -443,14 +398,19 @@ func (p *pass) startAttempt(ctx context.Context, n int32) (ctrl.Result, error) {
 		return untilDeadline, nil
 	}
 
+	// What spec.job asks of the agent pod, held to what the administrator allows: a
+	// refusal does not go away by waiting.
+	if err := jobpolicy.Check(b.Namespace, b.Spec.Job, p.r.jobPolicy()); err != nil {
+		p.fail(backupv1alpha1.ReasonNotAllowed, "The backup Job is not allowed: "+err.Error())
+		return ctrl.Result{}, nil
+	}
+
 	// Spec errors the Job builder finds are known before probing: a TLS backup cannot
 	// run (fails for good); a missing image waits for the manager's --agent-image.
 	if _, err := BuildJob(b, JobParams{Overcloud: oc, Attempt: n, Node: oc.Nodes[0].Name, Image: p.r.AgentImage}); err != nil {
 		msg := "The backup Job cannot be built: " + err.Error()
 		if errors.Is(err, ErrAgentTLS) {
-			markFailed(b, p.now, backupv1alpha1.ReasonInvalidSpec, msg)
-			p.finishedFailed()
-			p.event(true, "BackupFailed", msg)
+			p.fail(backupv1alpha1.ReasonInvalidSpec, msg)
 			return ctrl.Result{}, nil
 		}
 		setCondition(b, backupv1alpha1.ConditionNodeSelected, metav1.ConditionFalse, backupv1alpha1.ReasonInvalidSpec, msg)
@@ -567,212 +527,10 @@ func (p *pass) launch(ctx context.Context, n int32, report probe.Report) (ctrl.R
 	return ctrl.Result{}, nil
 }
 
-// errNotOurs is returned when a Job with the attempt's name exists and belongs to
-// something else.
-var errNotOurs = errors.New("not owned by this backup")
-
-// ensureJob gets the Job before creating it, and adopts only a Job this backup controls:
-// the deterministic name is the lock, so a restarted controller never runs an attempt
-// twice.
-func (r *OvercloudBackupReconciler) ensureJob(
-	ctx context.Context, b *backupv1alpha1.OvercloudBackup, want *batchv1.Job,
-) (*batchv1.Job, bool, error) {
-	key := client.ObjectKeyFromObject(want)
-	got := &batchv1.Job{}
-	err := r.Get(ctx, key, got)
-	if apierrors.IsNotFound(err) {
-		err = r.Create(ctx, want)
-		if err == nil {
-			return want, true, nil
-		}
-		if !apierrors.IsAlreadyExists(err) {
-			return nil, false, fmt.Errorf("creating Job %s: %w", key.Name, err)
-		}
-		// Created meanwhile (by us before a restart, or by someone else): the cache
-		// may not show it yet, or not at all if it lacks our labels.
-		err = r.APIReader.Get(ctx, key, got)
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("getting Job %s: %w", key.Name, err)
-	}
-	if !metav1.IsControlledBy(got, b) {
-		return nil, false, fmt.Errorf("a Job named %s exists but is %w %s; delete it or it blocks this backup", key.Name, errNotOurs, b.Name)
-	}
-	return got, false, nil
-}
-
-// ownedJobs are the backup's Jobs, by the backup label, keeping only those it controls;
-// sorted by attempt.
-func (r *OvercloudBackupReconciler) ownedJobs(ctx context.Context, b *backupv1alpha1.OvercloudBackup) ([]batchv1.Job, error) {
-	list := &batchv1.JobList{}
-	if err := r.List(ctx, list, client.InNamespace(b.Namespace), client.MatchingLabels{backupv1alpha1.LabelBackup: b.Name}); err != nil {
-		return nil, fmt.Errorf("listing the backup's Jobs: %w", err)
-	}
-	jobs := slices.DeleteFunc(list.Items, func(j batchv1.Job) bool { return !metav1.IsControlledBy(&j, b) || attemptOf(b, &j) == 0 })
-	slices.SortFunc(jobs, func(x, y batchv1.Job) int { return cmp.Compare(attemptOf(b, &x), attemptOf(b, &y)) })
-	return jobs, nil
-}
-
-// liveJob reads the attempt's Job from the API server; nil when it does not exist or is
-// not ours.
-func (r *OvercloudBackupReconciler) liveJob(ctx context.Context, b *backupv1alpha1.OvercloudBackup, attempt int32) (*batchv1.Job, error) {
-	j := &batchv1.Job{}
-	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: b.JobName(attempt)}, j)
-	if apierrors.IsNotFound(err) || (err == nil && !metav1.IsControlledBy(j, b)) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("getting Job %s: %w", b.JobName(attempt), err)
-	}
-	return j, nil
-}
-
-// agentResult reads the agent's termination message from the Job's pod: from the cache,
-// else from the API server (the pod's last update may not have reached the cache when the
-// Job's did). found is false when no pod holds one.
-func (r *OvercloudBackupReconciler) agentResult(ctx context.Context, job *batchv1.Job) (agent.Result, bool, error) {
-	for _, reader := range []client.Reader{r.Client, r.APIReader} {
-		pods := &corev1.PodList{}
-		if err := reader.List(ctx, pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
-			return agent.Result{}, false, fmt.Errorf("listing the pods of Job %s: %w", job.Name, err)
-		}
-		if res, ok := resultOf(pods.Items, job); ok {
-			return res, true, nil
-		}
-	}
-	return agent.Result{}, false, nil
-}
-
-// terminationMessage is the newest termination message of the agent container among the
-// Job's pods, read from the API server (a cleanup Job is followed rarely: no cache).
-func (r *OvercloudBackupReconciler) terminationMessage(ctx context.Context, job *batchv1.Job) (string, bool, error) {
-	pods := &corev1.PodList{}
-	err := r.APIReader.List(ctx, pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name})
-	if err != nil {
-		return "", false, fmt.Errorf("listing the pods of Job %s: %w", job.Name, err)
-	}
-	t := newestTermination(pods.Items, job)
-	if t == nil {
-		return "", false, nil
-	}
-	return t.Message, true, nil
-}
-
-// resultOf is the agent's result from the newest pod of the Job that terminated with a
-// message. A message that is not the agent's JSON (the log tail Kubernetes substitutes
-// when the agent crashed before writing it) becomes the result's error.
-func resultOf(pods []corev1.Pod, job *batchv1.Job) (agent.Result, bool) {
-	newest := newestTermination(pods, job)
-	if newest == nil {
-		return agent.Result{}, false
-	}
-	var res agent.Result
-	if err := json.Unmarshal([]byte(newest.Message), &res); err != nil {
-		return agent.Result{Error: fmt.Sprintf("exit code %d, output: %s", newest.ExitCode, clip(strings.TrimSpace(newest.Message), 1024))}, true
-	}
-	return res, true
-}
-
-// newestTermination is the agent container's newest terminated state with a message
-// among the Job's pods, nil when none.
-func newestTermination(pods []corev1.Pod, job *batchv1.Job) *corev1.ContainerStateTerminated {
-	var newest *corev1.ContainerStateTerminated
-	var at metav1.Time
-	for i := range pods {
-		if !metav1.IsControlledBy(&pods[i], job) {
-			continue
-		}
-		for _, cs := range pods[i].Status.ContainerStatuses {
-			t := cs.State.Terminated
-			if cs.Name != agentContainer || t == nil || strings.TrimSpace(t.Message) == "" {
-				continue
-			}
-			if newest == nil || at.Before(&t.FinishedAt) {
-				newest, at = t, t.FinishedAt
-			}
-		}
-	}
-	return newest
-}
-
-// references reads the Secrets (from the API server: their data is never cached) and the
-// claim, and turns them into the probe's credentials or the first problem found.
-func (r *OvercloudBackupReconciler) references(
-	ctx context.Context, b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.Overcloud,
-) (probe.Credentials, *refProblem, error) {
-	if oc == nil {
-		return probe.Credentials{}, &refProblem{backupv1alpha1.ReasonOvercloudNotFound, fmt.Sprintf(
-			"Overcloud %s not found in namespace %s: create it (the backup starts when it appears)", b.Spec.OvercloudRef.Name, b.Namespace)}, nil
-	}
-	if problem := overcloudMismatch(b, &oc.Spec); problem != nil {
-		return probe.Credentials{}, problem, nil
-	}
-	creds, problem, err := readCredentials(ctx, r.APIReader, b.Namespace, &oc.Spec)
-	if err != nil || problem != nil {
-		return creds, problem, err
-	}
-	pvc := &corev1.PersistentVolumeClaim{}
-	err = r.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.Storage.ClaimName}, pvc)
-	if apierrors.IsNotFound(err) {
-		return creds, claimProblem(b.Namespace, b.Spec.Storage.ClaimName, nil, nil), nil
-	}
-	if err != nil {
-		return creds, nil, fmt.Errorf("getting PersistentVolumeClaim %s: %w", b.Spec.Storage.ClaimName, err)
-	}
-	var sc *storagev1.StorageClass
-	if pvc.Status.Phase == corev1.ClaimPending && pvc.Spec.StorageClassName != nil && *pvc.Spec.StorageClassName != "" {
-		sc = &storagev1.StorageClass{}
-		if err := r.Get(ctx, types.NamespacedName{Name: *pvc.Spec.StorageClassName}, sc); apierrors.IsNotFound(err) {
-			sc = nil
-		} else if err != nil {
-			return creds, nil, fmt.Errorf("getting StorageClass %s: %w", *pvc.Spec.StorageClassName, err)
-		}
-	}
-	return creds, claimProblem(b.Namespace, b.Spec.Storage.ClaimName, pvc, sc), nil
-}
-
-// claimProblem says why the claim cannot take the backup, nil when it can: it must exist
-// and be Bound, or Pending on a StorageClass that binds at the first consumer.
-func claimProblem(namespace, name string, pvc *corev1.PersistentVolumeClaim, sc *storagev1.StorageClass) *refProblem {
-	switch {
-	case pvc == nil:
-		return &refProblem{backupv1alpha1.ReasonClaimNotFound,
-			fmt.Sprintf("PersistentVolumeClaim %s not found in namespace %s: create it (the backup is written to it)", name, namespace)}
-	case !pvc.DeletionTimestamp.IsZero():
-		return &refProblem{backupv1alpha1.ReasonClaimNotBound, fmt.Sprintf("PersistentVolumeClaim %s is being deleted", name)}
-	case pvc.Status.Phase == corev1.ClaimBound:
-		return nil
-	case pvc.Status.Phase == corev1.ClaimPending && sc != nil && sc.VolumeBindingMode != nil &&
-		*sc.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer:
-		return nil
-	}
-	phase := cmp.Or(string(pvc.Status.Phase), "without a phase")
-	class := "no StorageClass"
-	if pvc.Spec.StorageClassName != nil && *pvc.Spec.StorageClassName != "" {
-		class = "StorageClass " + *pvc.Spec.StorageClassName
-		if sc == nil && pvc.Status.Phase == corev1.ClaimPending {
-			class += " (not found)"
-		}
-	}
-	return &refProblem{backupv1alpha1.ReasonClaimNotBound,
-		fmt.Sprintf("PersistentVolumeClaim %s is %s: it must be Bound, or Pending on a StorageClass "+
-			"with volumeBindingMode WaitForFirstConsumer (it has %s)", name, phase, class)}
-}
-
-// queueBlocker is the backup of the same overcloud this one waits for, "" for none.
-func (r *OvercloudBackupReconciler) queueBlocker(ctx context.Context, b *backupv1alpha1.OvercloudBackup) (string, error) {
-	// The namespace's backups, filtered by queueBlocker: no field selector, so that the
-	// reconciler also works with a client that reads the API server directly.
-	backups := &backupv1alpha1.OvercloudBackupList{}
-	if err := r.List(ctx, backups, client.InNamespace(b.Namespace)); err != nil {
-		return "", fmt.Errorf("listing the backups of overcloud %s: %w", b.Spec.OvercloudRef.Name, err)
-	}
-	jobs := &batchv1.JobList{}
-	if err := r.List(ctx, jobs, client.InNamespace(b.Namespace),
-		client.MatchingLabels{backupv1alpha1.LabelOvercloud: b.Spec.OvercloudRef.Name}); err != nil {
-		return "", fmt.Errorf("listing the Jobs of overcloud %s: %w", b.Spec.OvercloudRef.Name, err)
-	}
-	return queueBlocker(b, backups.Items, jobs.Items), nil
+func (r *OvercloudBackupReconciler) jobPolicy() jobpolicy.Policy {
+	p := r.JobPolicy
+	p.AgentImage = r.AgentImage
+	return p
 }
 
 func (r *OvercloudBackupReconciler) now() time.Time {
@@ -795,218 +553,6 @@ func (r *OvercloudBackupReconciler) minBackoff() time.Duration {
 
 func (r *OvercloudBackupReconciler) maxBackoff() time.Duration {
 	return max(cmp.Or(r.MaxProbeBackoff, defaultMaxProbeBackoff), r.minBackoff())
-}
-
-// SetupWithManager registers the controller, its field indexes and its watches: the
-// backups, their Jobs (Owns), the Secrets (metadata only) and claims they name, and the
-// other backups of the same overcloud (a finished one lets the next in the queue go).
-func (r *OvercloudBackupReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
-	if err := registerIndexes(ctx, mgr); err != nil {
-		return err
-	}
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&backupv1alpha1.OvercloudBackup{}).
-		Owns(&batchv1.Job{}).
-		// Cleanup Jobs have no owner reference (BuildCleanupJob says why), and an agent Job
-		// may outlive its backup (an orphaning delete) yet hold the overcloud's queue:
-		// both are mapped by label.
-		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(r.jobEvents)).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretEvents)).
-		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.waitingOn(indexClaim))).
-		Watches(&backupv1alpha1.Overcloud{}, handler.EnqueueRequestsFromMapFunc(r.waitingOn(indexOvercloud))).
-		Watches(&backupv1alpha1.OvercloudBackup{}, handler.EnqueueRequestsFromMapFunc(r.sameOvercloud)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
-		Named("overcloudbackup").
-		Complete(r)
-}
-
-// jobEvents maps one of our Jobs to the backups it concerns: a cleanup Job to the backup
-// it cleans up after; an agent Job to the unfinished backups of its overcloud, which may
-// be queued behind it.
-func (r *OvercloudBackupReconciler) jobEvents(ctx context.Context, o client.Object) []reconcile.Request {
-	l := o.GetLabels()
-	if l[labelManagedBy] != managedBy {
-		return nil
-	}
-	switch l[labelComponent] {
-	case cleanupComponent:
-		if l[backupv1alpha1.LabelBackup] != "" {
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: l[backupv1alpha1.LabelBackup]}}}
-		}
-	case agentComponent:
-		var reqs []reconcile.Request
-		if oc := l[backupv1alpha1.LabelOvercloud]; oc != "" {
-			reqs = r.unfinished(ctx, o.GetNamespace(), indexOvercloud, oc, l[backupv1alpha1.LabelBackup])
-		}
-		if l[backupv1alpha1.LabelCluster] != "" {
-			// Backups of other namespaces may wait for the same Galera cluster.
-			reqs = append(reqs, r.queued(ctx)...)
-		}
-		return reqs
-	}
-	return nil
-}
-
-// queued are the backups, in every watched namespace, waiting in a queue.
-func (r *OvercloudBackupReconciler) queued(ctx context.Context) []reconcile.Request {
-	list := &backupv1alpha1.OvercloudBackupList{}
-	if err := r.List(ctx, list); err != nil {
-		logf.FromContext(ctx).Error(err, "Listing the queued backups to re-queue")
-		return nil
-	}
-	var reqs []reconcile.Request
-	for i := range list.Items {
-		b := &list.Items[i]
-		if c := meta.FindStatusCondition(b.Status.Conditions, backupv1alpha1.ConditionNodeSelected); !b.IsFinished() &&
-			c != nil && c.Reason == backupv1alpha1.ReasonQueued {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(b)})
-		}
-	}
-	return reqs
-}
-
-// waitingOn maps an object (Secret, claim) to the unfinished backups naming it.
-func (r *OvercloudBackupReconciler) waitingOn(index string) handler.MapFunc {
-	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		return r.unfinished(ctx, o.GetNamespace(), index, o.GetName(), "")
-	}
-}
-
-// secretEvents maps a Secret to the unfinished backups of the Overclouds that name it.
-func (r *OvercloudBackupReconciler) secretEvents(ctx context.Context, o client.Object) []reconcile.Request {
-	list := &backupv1alpha1.OvercloudList{}
-	if err := r.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexOvercloudSecrets: o.GetName()}); err != nil {
-		logf.FromContext(ctx).Error(err, "Listing the Overclouds naming a Secret", "secret", o.GetName())
-		return nil
-	}
-	var reqs []reconcile.Request
-	for i := range list.Items {
-		reqs = append(reqs, r.unfinished(ctx, o.GetNamespace(), indexOvercloud, list.Items[i].Name, "")...)
-	}
-	return reqs
-}
-
-// sameOvercloud maps a backup to the other unfinished backups of its overcloud.
-func (r *OvercloudBackupReconciler) sameOvercloud(ctx context.Context, o client.Object) []reconcile.Request {
-	b, ok := o.(*backupv1alpha1.OvercloudBackup)
-	if !ok {
-		return nil
-	}
-	return r.unfinished(ctx, b.Namespace, indexOvercloud, b.Spec.OvercloudRef.Name, b.Name)
-}
-
-func (r *OvercloudBackupReconciler) unfinished(ctx context.Context, namespace, index, value, except string) []reconcile.Request {
-	list := &backupv1alpha1.OvercloudBackupList{}
-	if err := r.List(ctx, list, client.InNamespace(namespace), client.MatchingFields{index: value}); err != nil {
-		logf.FromContext(ctx).Error(err, "Listing the backups to re-queue", "index", index, "value", value)
-		return nil
-	}
-	var reqs []reconcile.Request
-	for i := range list.Items {
-		if b := &list.Items[i]; b.Name != except && !b.IsFinished() {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(b)})
-		}
-	}
-	return reqs
-}
-
-// LiveProber probes the real overcloud (internal/probe) and decides (internal/selection),
-// recording each call's duration. It returns within the overcloud's timeouts: every call
-// has the spec's deadline (connect + query timeout), the calls run in parallel, and the
-// whole probe is bounded by twice that.
-type LiveProber struct{}
-
-var _ Prober = LiveProber{}
-
-// Probe implements Prober.
-func (LiveProber) Probe(
-	ctx context.Context, name string, oc *backupv1alpha1.OvercloudSpec, ns *backupv1alpha1.NodeSelectionSpec, c probe.Credentials,
-) (probe.Report, error) {
-	t, err := probe.NewTarget(oc, c, 0)
-	if err != nil {
-		return probe.Report{}, err
-	}
-	defer t.Close()
-	timed(&t, name)
-	ctx, cancel := context.WithTimeout(ctx, 2*t.Timeout+time.Second)
-	defer cancel()
-	snap := probe.Gather(ctx, t)
-	return probe.NewReport(name, snap, selection.Decide(snap, probe.PolicyOf(ns))), nil
-}
-
-// ResetDesync implements Prober.
-func (LiveProber) ResetDesync(
-	ctx context.Context, oc *backupv1alpha1.OvercloudSpec, node string, c probe.Credentials,
-) (bool, error) {
-	t, err := probe.NewTarget(oc, c, 0)
-	if err != nil {
-		return false, err
-	}
-	defer t.Close()
-	return t.ResetDesync(ctx, node)
-}
-
-// timed wraps the target's sources so that every call's duration lands in
-// ocb_probe_duration_seconds.
-func timed(t *probe.Target, overcloud string) {
-	names := map[string]string{}
-	for _, n := range t.Nodes {
-		names[fmt.Sprintf("%s:%d", n.Address, n.MySQLPort)] = n.Name
-		if strings.Contains(n.Address, ":") {
-			names[fmt.Sprintf("[%s]:%d", n.Address, n.MySQLPort)] = n.Name
-		}
-	}
-	t.Galera = timedGalera{inner: t.Galera, overcloud: overcloud, names: names}
-	if t.Pacemaker != nil {
-		t.Pacemaker = timedPacemaker{inner: t.Pacemaker, overcloud: overcloud}
-	}
-	if t.HAProxyHTTP != nil {
-		t.HAProxyHTTP = timedHAProxy{inner: t.HAProxyHTTP, overcloud: overcloud, source: "haproxy-http"}
-	}
-	if t.HAProxySocket != nil {
-		t.HAProxySocket = timedHAProxy{inner: t.HAProxySocket, overcloud: overcloud, source: "haproxy-socket"}
-	}
-}
-
-type timedGalera struct {
-	inner     probe.GaleraSource
-	overcloud string
-	names     map[string]string
-}
-
-func (s timedGalera) Probe(ctx context.Context, addr string) (*galera.Status, error) {
-	start := time.Now()
-	st, err := s.inner.Probe(ctx, addr)
-	observeProbe(s.overcloud, cmp.Or(s.names[addr], addr), "galera", time.Since(start), err)
-	return st, err
-}
-
-type timedPacemaker struct {
-	inner     probe.PacemakerSource
-	overcloud string
-}
-
-func (s timedPacemaker) Status(ctx context.Context, node probe.Node) (*probe.PacemakerView, error) {
-	start := time.Now()
-	v, err := s.inner.Status(ctx, node)
-	observeProbe(s.overcloud, node.Name, "pacemaker", time.Since(start), err)
-	return v, err
-}
-
-type timedHAProxy struct {
-	inner             probe.HAProxySource
-	overcloud, source string
-}
-
-func (s timedHAProxy) Read(ctx context.Context, node *probe.Node, nodes []probe.Node) (*probe.HAProxyView, error) {
-	start := time.Now()
-	v, err := s.inner.Read(ctx, node, nodes)
-	name := "-" // the stats page speaks for HAProxy, not for one node
-	if node != nil {
-		name = node.Name
-	}
-	observeProbe(s.overcloud, name, s.source, time.Since(start), err)
-	return v, err
 }
 
 // durationOf is status.duration as a time.Duration, nil when unset.

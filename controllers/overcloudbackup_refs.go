@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -8,12 +9,15 @@ import (
 	"sync"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/probe"
 )
 
 // What a backup needs of the Overcloud it names: the object itself, a spec that fits the
@@ -147,4 +151,84 @@ func registerIndexes(ctx context.Context, mgr ctrl.Manager) error {
 	}
 	indexed[mgr] = true
 	return nil
+}
+
+// references reads the Secrets (from the API server: their data is never cached) and the
+// claim, and turns them into the probe's credentials or the first problem found.
+func (r *OvercloudBackupReconciler) references(
+	ctx context.Context, b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.Overcloud,
+) (probe.Credentials, *refProblem, error) {
+	if oc == nil {
+		return probe.Credentials{}, &refProblem{backupv1alpha1.ReasonOvercloudNotFound, fmt.Sprintf(
+			"Overcloud %s not found in namespace %s: create it (the backup starts when it appears)", b.Spec.OvercloudRef.Name, b.Namespace)}, nil
+	}
+	if problem := overcloudMismatch(b, &oc.Spec); problem != nil {
+		return probe.Credentials{}, problem, nil
+	}
+	creds, problem, err := readCredentials(ctx, r.APIReader, b.Namespace, &oc.Spec)
+	if err != nil || problem != nil {
+		return creds, problem, err
+	}
+	pvc := &corev1.PersistentVolumeClaim{}
+	err = r.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.Storage.ClaimName}, pvc)
+	if apierrors.IsNotFound(err) {
+		return creds, claimProblem(b.Namespace, b.Spec.Storage.ClaimName, nil, nil), nil
+	}
+	if err != nil {
+		return creds, nil, fmt.Errorf("getting PersistentVolumeClaim %s: %w", b.Spec.Storage.ClaimName, err)
+	}
+	var sc *storagev1.StorageClass
+	if pvc.Status.Phase == corev1.ClaimPending && pvc.Spec.StorageClassName != nil && *pvc.Spec.StorageClassName != "" {
+		sc = &storagev1.StorageClass{}
+		if err := r.Get(ctx, types.NamespacedName{Name: *pvc.Spec.StorageClassName}, sc); apierrors.IsNotFound(err) {
+			sc = nil
+		} else if err != nil {
+			return creds, nil, fmt.Errorf("getting StorageClass %s: %w", *pvc.Spec.StorageClassName, err)
+		}
+	}
+	return creds, claimProblem(b.Namespace, b.Spec.Storage.ClaimName, pvc, sc), nil
+}
+
+// claimProblem says why the claim cannot take the backup, nil when it can: it must exist
+// and be Bound, or Pending on a StorageClass that binds at the first consumer.
+func claimProblem(namespace, name string, pvc *corev1.PersistentVolumeClaim, sc *storagev1.StorageClass) *refProblem {
+	switch {
+	case pvc == nil:
+		return &refProblem{backupv1alpha1.ReasonClaimNotFound,
+			fmt.Sprintf("PersistentVolumeClaim %s not found in namespace %s: create it (the backup is written to it)", name, namespace)}
+	case !pvc.DeletionTimestamp.IsZero():
+		return &refProblem{backupv1alpha1.ReasonClaimNotBound, fmt.Sprintf("PersistentVolumeClaim %s is being deleted", name)}
+	case pvc.Status.Phase == corev1.ClaimBound:
+		return nil
+	case pvc.Status.Phase == corev1.ClaimPending && sc != nil && sc.VolumeBindingMode != nil &&
+		*sc.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer:
+		return nil
+	}
+	phase := cmp.Or(string(pvc.Status.Phase), "without a phase")
+	class := "no StorageClass"
+	if pvc.Spec.StorageClassName != nil && *pvc.Spec.StorageClassName != "" {
+		class = "StorageClass " + *pvc.Spec.StorageClassName
+		if sc == nil && pvc.Status.Phase == corev1.ClaimPending {
+			class += " (not found)"
+		}
+	}
+	return &refProblem{backupv1alpha1.ReasonClaimNotBound,
+		fmt.Sprintf("PersistentVolumeClaim %s is %s: it must be Bound, or Pending on a StorageClass "+
+			"with volumeBindingMode WaitForFirstConsumer (it has %s)", name, phase, class)}
+}
+
+// queueBlocker is the backup of the same overcloud this one waits for, "" for none.
+func (r *OvercloudBackupReconciler) queueBlocker(ctx context.Context, b *backupv1alpha1.OvercloudBackup) (string, error) {
+	// The namespace's backups, filtered by queueBlocker: no field selector, so that the
+	// reconciler also works with a client that reads the API server directly.
+	backups := &backupv1alpha1.OvercloudBackupList{}
+	if err := r.List(ctx, backups, client.InNamespace(b.Namespace)); err != nil {
+		return "", fmt.Errorf("listing the backups of overcloud %s: %w", b.Spec.OvercloudRef.Name, err)
+	}
+	jobs := &batchv1.JobList{}
+	if err := r.List(ctx, jobs, client.InNamespace(b.Namespace),
+		client.MatchingLabels{backupv1alpha1.LabelOvercloud: b.Spec.OvercloudRef.Name}); err != nil {
+		return "", fmt.Errorf("listing the Jobs of overcloud %s: %w", b.Spec.OvercloudRef.Name, err)
+	}
+	return queueBlocker(b, backups.Items, jobs.Items), nil
 }

@@ -173,6 +173,20 @@ func TestBackupStateMachine(t *testing.T) {
 			},
 			want:     hasCondition(backupv1alpha1.ConditionReferencesResolved, metav1.ConditionFalse, backupv1alpha1.ReasonInvalidSpec),
 			wantWhat: "ReferencesResolved InvalidSpec", wantProbes: 0},
+		// spec.job held to the administrator's policy (internal/jobpolicy): refused for
+		// good, before any probe or Job.
+		{name: "an image the administrator did not allow", reports: []probe.Report{report("ctl-1")},
+			change: func(b *backupv1alpha1.OvercloudBackup) {
+				b.Spec.Job = &backupv1alpha1.JobSpec{Image: "evil.example/miner:1"}
+			},
+			want: failed(backupv1alpha1.ReasonNotAllowed), wantWhat: "Failed NotAllowed", wantProbes: 0,
+			wantEvents: []string{"BackupFailed"}},
+		{name: "hostNetwork outside the privileged namespaces", reports: []probe.Report{report("ctl-1")},
+			change: func(b *backupv1alpha1.OvercloudBackup) {
+				b.Spec.Job = &backupv1alpha1.JobSpec{HostNetwork: true}
+			},
+			want: failed(backupv1alpha1.ReasonNotAllowed), wantWhat: "Failed NotAllowed", wantProbes: 0,
+			wantEvents: []string{"BackupFailed"}},
 	}
 	c := newClient(t)
 	for _, tc := range cases {

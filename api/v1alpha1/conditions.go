@@ -150,6 +150,10 @@ const (
 	// ReasonInvalidSpec: the spec is valid for the API server but not usable (for
 	// example a Secret of the wrong shape); fix the referenced object.
 	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonNotAllowed: spec.job asks for what the cluster administrator does not allow
+	// (an image, hostNetwork, control-plane tolerations, a ServiceAccount, a reserved pod
+	// annotation: docs/security.md); the backup fails for good.
+	ReasonNotAllowed = "NotAllowed"
 
 	// ReasonDesyncLeftOn: an attempt may have left wsrep_desync=ON on a node.
 	ReasonDesyncLeftOn = "DesyncLeftOn"
