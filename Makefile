@@ -99,10 +99,10 @@ kube-node-down: ## Stop the one-node Kubernetes and undo its host changes (iptab
 	hack/kube-node.sh down
 
 .PHONY: test
-test: manifests generate vet envtest sandbox ## Run every test: pure, envtest, the local overcloud, then e2e on the one-node Kubernetes (taken down after, unless KEEP_KUBE_NODE=1).
+test: manifests generate vet envtest kustomize sandbox ## Run every test: pure, envtest, the local overcloud, then e2e on the one-node Kubernetes (taken down after, unless KEEP_KUBE_NODE=1).
 	@mkdir -p $(LOCALBIN); set +e; \
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(ENVTEST_K8S_VERSION) ETCD_VERSION=$(ENVTEST_ETCD_VERSION) hack/setup-envtest.sh)" \
-	OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" \
+	OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" OCB_KUSTOMIZE="$(KUSTOMIZE)" \
 		go test $(GO_TEST_FLAGS) -v ./... 2>&1 | tee $(LOCALBIN)/test.log | grep -vE '^=== (RUN|PAUSE|CONT|NAME)'; \
 	status=$${PIPESTATUS[0]}; \
 	echo "=== e2e: the one-node Kubernetes, the image and the operator (make deploy), then test/e2e"; \
