@@ -20,8 +20,12 @@ type Config struct {
 	// client's connection).
 	User     string
 	Password string
-	// TLS, when set, encrypts the connection (and verifies what its fields say).
-	TLS *tls.Config
+	// TLS, when set, encrypts the connection (and verifies what its fields say);
+	// TLSFallback lets a server without TLS be talked to in clear (mode Preferred).
+	// Without TLS the driver never asks the server for its RSA key (caching_sha2_password
+	// over a clear connection fails instead): an active attacker could answer with theirs.
+	TLS         *tls.Config
+	TLSFallback bool
 	// ConnectTimeout bounds dialling and the handshake.
 	ConnectTimeout time.Duration
 	// QueryTimeout bounds every read and write on the connection: a SIGSTOPped server
@@ -30,7 +34,7 @@ type Config struct {
 	// IgnoreUsers are accounts whose sessions are not clients (health checks,
 	// monitoring, the backup agent).
 	IgnoreUsers []string
-	// MaxProcesses caps the rows of SHOW FULL PROCESSLIST read (DefaultMaxProcesses when
+	// MaxProcesses caps the rows of SHOW PROCESSLIST read (DefaultMaxProcesses when
 	// zero): past it, the client count is unknown, never a partial count.
 	MaxProcesses int
 }
@@ -118,11 +122,13 @@ func (p *Prober) Probe(ctx context.Context, addr string) (*Status, error) {
 	}
 	defer done()
 
-	status, err := showMap(ctx, conn, "SHOW GLOBAL STATUS LIKE 'wsrep%'")
+	status, err := showMap(ctx, conn, statusQuery)
 	if err != nil {
 		return nil, fmt.Errorf("reading wsrep status of %s: %w", addr, cleanErr(err))
 	}
-	vars, err := showMap(ctx, conn, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('wsrep_desync', 'wsrep_node_name')")
+	// Session scope: the session's own pseudo_thread_id (the processlist row to leave
+	// out) with the global-only wsrep variables, in one round trip.
+	vars, err := showMap(ctx, conn, "SHOW SESSION VARIABLES WHERE Variable_name IN ('wsrep_desync', 'wsrep_node_name', 'pseudo_thread_id')")
 	if err != nil {
 		return nil, fmt.Errorf("reading wsrep variables of %s: %w", addr, cleanErr(err))
 	}
@@ -130,11 +136,21 @@ func (p *Prober) Probe(ctx context.Context, addr string) (*Status, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
-	if n, err := p.clients(ctx, conn); err == nil {
-		s.ClientConnections = n
+	if self, err := parseInt(vars, "pseudo_thread_id"); err == nil {
+		if n, err := p.clients(ctx, conn, self); err == nil {
+			s.ClientConnections = n
+		}
 	}
 	return s, nil
 }
+
+// statusQuery reads the wsrep status variables ParseStatus uses, and no others (a node
+// has some 70): SHOW statements answer outside the primary component too.
+var statusQuery = "SHOW GLOBAL STATUS WHERE Variable_name IN ('" + strings.Join([]string{
+	"wsrep_local_state", "wsrep_local_state_comment", "wsrep_cluster_status", "wsrep_cluster_state_uuid",
+	"wsrep_cluster_conf_id", "wsrep_cluster_size", "wsrep_ready", "wsrep_connected", "wsrep_desync_count",
+	"wsrep_local_recv_queue", "wsrep_last_committed", "wsrep_flow_control_paused_ns", "wsrep_incoming_addresses",
+}, "', '") + "')"
 
 // ResetDesync makes sure wsrep_desync is OFF on the node at addr: it reads the variable
 // and sets it OFF when it is ON. wasOn says whether it had to. This is the repair after a
@@ -177,6 +193,8 @@ func (p *Prober) connect(ctx context.Context, addr string) (*sql.Conn, func(), e
 	mc.ReadTimeout = p.cfg.QueryTimeout
 	mc.WriteTimeout = p.cfg.QueryTimeout
 	mc.TLS = p.cfg.TLS
+	mc.AllowFallbackToPlaintext = p.cfg.TLSFallback
+	Harden(mc)
 	mc.Logger = &mysql.NopLogger{}
 	connector, err := mysql.NewConnector(mc)
 	if err != nil {
@@ -192,18 +210,12 @@ func (p *Prober) connect(ctx context.Context, addr string) (*sql.Conn, func(), e
 	return conn, func() { _ = conn.Close(); _ = db.Close() }, nil
 }
 
-// clients counts client sessions. pseudo_thread_id defaults to the session's own id and,
-// unlike CONNECTION_ID(), can be read outside the primary component.
-func (p *Prober) clients(ctx context.Context, conn *sql.Conn) (int, error) {
-	self, err := showMap(ctx, conn, "SHOW SESSION VARIABLES LIKE 'pseudo_thread_id'")
-	if err != nil {
-		return 0, err
-	}
-	selfID, err := parseInt(self, "pseudo_thread_id")
-	if err != nil {
-		return 0, err
-	}
-	rows, err := conn.QueryContext(ctx, "SHOW FULL PROCESSLIST")
+// clients counts client sessions but selfID's. pseudo_thread_id defaults to the
+// session's own id and, unlike CONNECTION_ID(), can be read outside the primary
+// component.
+func (p *Prober) clients(ctx context.Context, conn *sql.Conn, selfID int64) (int, error) {
+	// Not FULL: a query's text is not needed, 100 characters of it are plenty to carry.
+	rows, err := conn.QueryContext(ctx, "SHOW PROCESSLIST")
 	if err != nil {
 		return 0, err
 	}
@@ -218,7 +230,7 @@ func (p *Prober) clients(ctx context.Context, conn *sql.Conn) (int, error) {
 	}
 	for _, want := range []string{"id", "user", "command"} {
 		if _, ok := idx[want]; !ok {
-			return 0, fmt.Errorf("SHOW FULL PROCESSLIST has no %q column", want)
+			return 0, fmt.Errorf("SHOW PROCESSLIST has no %q column", want)
 		}
 	}
 	// RawBytes: a row's columns (a query's text may be long) are not copied, only the
@@ -231,14 +243,14 @@ func (p *Prober) clients(ctx context.Context, conn *sql.Conn) (int, error) {
 	var procs []Process
 	for rows.Next() {
 		if len(procs) >= p.cfg.MaxProcesses {
-			return 0, fmt.Errorf("%w: SHOW FULL PROCESSLIST has more than %d rows", ErrAnswerTooLarge, p.cfg.MaxProcesses)
+			return 0, fmt.Errorf("%w: SHOW PROCESSLIST has more than %d rows", ErrAnswerTooLarge, p.cfg.MaxProcesses)
 		}
 		if err := rows.Scan(ptrs...); err != nil {
 			return 0, err
 		}
 		id, err := strconv.ParseInt(string(vals[idx["id"]]), 10, 64)
 		if err != nil {
-			return 0, errors.New("SHOW FULL PROCESSLIST: a process id is not a number")
+			return 0, errors.New("SHOW PROCESSLIST: a process id is not a number")
 		}
 		procs = append(procs, Process{
 			ID: id, User: cut(vals[idx["user"]], 128), Command: cut(vals[idx["command"]], 64),

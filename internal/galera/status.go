@@ -216,7 +216,7 @@ func parseOptionalInt(m map[string]string, k string) (int64, error) {
 	return parseInt(m, k)
 }
 
-// Process is one row of SHOW FULL PROCESSLIST.
+// Process is one row of SHOW PROCESSLIST.
 type Process struct {
 	ID      int64
 	User    string

@@ -217,8 +217,8 @@ func TestHostileEndpointsUnderMemoryLimit(t *testing.T) {
 	// the child allocates counts.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", "-c", //nolint:gosec // G204: this test binary, re-run `echo $$ > "$0/cgroup.procs" && exec "$1" -test.run '^TestHostileEndpointsUnderMemoryLimit$' -test.v`,
-		cg, os.Args[0])
+	const script = `echo $$ > "$0/cgroup.procs" && exec "$1" -test.run '^TestHostileEndpointsUnderMemoryLimit$' -test.v`
+	cmd := exec.CommandContext(ctx, "sh", "-c", script, cg, os.Args[0]) //nolint:gosec // G204: this test binary, re-run
 	cmd.Env = append(os.Environ(), "OCB_HOSTILE_CHILD=1", "GOMEMLIMIT=200MiB")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

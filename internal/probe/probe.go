@@ -72,6 +72,10 @@ type Target struct {
 	// AvoidFirst names the node to ask Pacemaker through last (the node serving clients
 	// at the last probe): crm_mon runs on an idle node whenever one answers.
 	AvoidFirst string
+	// StatsPageLast reads HAProxy's stats page only when the stats socket did not
+	// decide (socketDecides): both show the VIP holder's HAProxy, and a watch, unlike a
+	// backup waiting on its probe, need not buy latency with a second read.
+	StatsPageLast bool
 
 	// closers release what the sources keep between probes (SSH connections).
 	closers []func()
@@ -116,7 +120,8 @@ func Gather(ctx context.Context, t Target) selection.Snapshot {
 		addr := net.JoinHostPort(node.Address, strconv.Itoa(node.MySQLPort))
 		wg.Go(call(func(c context.Context) { gal[i], galErr[i] = t.Galera.Probe(c, addr) }))
 	}
-	if t.HAProxyHTTP != nil {
+	httpLast := t.StatsPageLast && t.HAProxySocket != nil
+	if t.HAProxyHTTP != nil && !httpLast {
 		wg.Go(call(func(c context.Context) { http, httpErr = t.HAProxyHTTP.Read(c, nil, t.Nodes) }))
 	}
 	// Pacemaker's status is cluster-wide: one answer is enough, so nodes are asked one
@@ -127,23 +132,16 @@ func Gather(ctx context.Context, t Target) selection.Snapshot {
 		wg.Go(call(func(c context.Context) { view, pcmkErrs = t.pacemakerThenSocket(c, sock, sockErr) }))
 	}
 	wg.Wait()
+	if t.HAProxyHTTP != nil && httpLast && !socketDecides(t.Nodes, view, sock) {
+		call(func(c context.Context) { http, httpErr = t.HAProxyHTTP.Read(c, nil, t.Nodes) })()
+	}
 
 	s := selection.Snapshot{Nodes: make([]selection.Node, n)}
 	for i, node := range t.Nodes {
 		s.Nodes[i] = selection.Node{Name: node.Name, Address: node.Address, Galera: galeraView(gal[i], galErr[i])}
 	}
 	if t.Pacemaker != nil {
-		if view == nil {
-			s.Pacemaker = &selection.PacemakerCluster{Error: joinErrs(pcmkErrs)}
-		} else {
-			c := view.Cluster
-			s.Pacemaker = &c
-			for i := range s.Nodes {
-				if p, ok := view.Nodes[s.Nodes[i].Name]; ok {
-					s.Nodes[i].Pacemaker = &p
-				}
-			}
-		}
+		addPacemaker(&s, view, pcmkErrs)
 	}
 
 	if t.HAProxyHTTP != nil || t.HAProxySocket != nil {
@@ -340,17 +338,8 @@ func pickHAProxy(nodes []Node, pv *PacemakerView, sock []*HAProxyView, sockErr [
 	http *HAProxyView, httpErr error, useSocket, useHTTP bool,
 ) (*HAProxyView, *selection.HAProxyBackend) {
 	if useSocket {
-		if pv != nil {
-			for i, n := range nodes {
-				if p, ok := pv.Nodes[n.Name]; ok && p.HoldsVIP && sock[i] != nil {
-					return sock[i], &selection.HAProxyBackend{}
-				}
-			}
-		}
-		for _, v := range sock {
-			if v != nil && v.Clients {
-				return v, &selection.HAProxyBackend{}
-			}
+		if v := socketView(nodes, pv, sock); v != nil {
+			return v, &selection.HAProxyBackend{}
 		}
 	}
 	if useHTTP && http != nil {
@@ -367,6 +356,44 @@ func pickHAProxy(nodes []Node, pv *PacemakerView, sock []*HAProxyView, sockErr [
 	}
 	errs = append(errs, sockErr...)
 	return nil, &selection.HAProxyBackend{Error: joinErrs(errs)}
+}
+
+// addPacemaker puts crm_mon's view (or why none was read) into the snapshot.
+func addPacemaker(s *selection.Snapshot, view *PacemakerView, errs []error) {
+	if view == nil {
+		s.Pacemaker = &selection.PacemakerCluster{Error: joinErrs(errs)}
+		return
+	}
+	c := view.Cluster
+	s.Pacemaker = &c
+	for i := range s.Nodes {
+		if p, ok := view.Nodes[s.Nodes[i].Name]; ok {
+			s.Nodes[i].Pacemaker = &p
+		}
+	}
+}
+
+// socketView is the stats socket's view that decides ahead of the stats page: the VIP
+// holder's, else one whose HAProxy has clients; nil when none.
+func socketView(nodes []Node, pv *PacemakerView, sock []*HAProxyView) *HAProxyView {
+	if pv != nil {
+		for i, n := range nodes {
+			if p, ok := pv.Nodes[n.Name]; ok && p.HoldsVIP && sock[i] != nil {
+				return sock[i]
+			}
+		}
+	}
+	for _, v := range sock {
+		if v != nil && v.Clients {
+			return v
+		}
+	}
+	return nil
+}
+
+// socketDecides says whether the stats page would go unused: a socket view decides.
+func socketDecides(nodes []Node, pv *PacemakerView, sock []*HAProxyView) bool {
+	return socketView(nodes, pv, sock) != nil
 }
 
 // joinErrs keeps the distinct messages, in order.

@@ -3,7 +3,6 @@ package probe
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -51,15 +50,18 @@ func NewKeptTarget(oc *backupv1alpha1.OvercloudSpec, c Credentials, timeout, kee
 	if timeout <= 0 {
 		timeout = connect + query
 	}
-	tlsCfg, err := databaseTLS(oc.Database.TLS, c.DatabaseCA)
+	tlsCfg, fallback, err := databaseTLS(oc.Database.TLS, c.DatabaseCA)
 	if err != nil {
 		return Target{}, err
 	}
 	t := Target{
 		Timeout: timeout,
 		vipHint: &atomic.Int32{},
+		// A kept target is a watch's: the stats page is read only when the socket did
+		// not decide.
+		StatsPageLast: keep > 0,
 		Galera: galera.NewProber(galera.Config{
-			User: c.DatabaseUser, Password: c.DatabasePassword, TLS: tlsCfg,
+			User: c.DatabaseUser, Password: c.DatabasePassword, TLS: tlsCfg, TLSFallback: fallback,
 			ConnectTimeout: min(connect, timeout), QueryTimeout: min(query, timeout),
 			IgnoreUsers: []string{c.DatabaseUser, "clustercheck"},
 		}),
@@ -145,39 +147,9 @@ func (t Target) ResetDesync(ctx context.Context, node string) (wasOn bool, err e
 	return false, fmt.Errorf("node %q is not in spec.overcloud.nodes", node)
 }
 
-func databaseTLS(t *backupv1alpha1.DatabaseTLS, ca []byte) (*tls.Config, error) {
+func databaseTLS(t *backupv1alpha1.DatabaseTLS, ca []byte) (*tls.Config, bool, error) {
 	if t == nil {
-		return nil, nil
+		return nil, false, nil
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	switch t.Mode {
-	case backupv1alpha1.TLSPreferred, backupv1alpha1.TLSRequired:
-		// Encrypt without verifying, as MySQL's own REQUIRED mode does.
-		cfg.InsecureSkipVerify = true
-	case backupv1alpha1.TLSVerifyCA, backupv1alpha1.TLSVerifyFull:
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(ca) {
-			return nil, errors.New("the database CA bundle holds no PEM certificate")
-		}
-		cfg.RootCAs = pool
-		if t.Mode == backupv1alpha1.TLSVerifyCA {
-			// Verify the chain but not the name: the certificate may name a host
-			// other than the address we dial.
-			cfg.InsecureSkipVerify = true
-			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-				if len(cs.PeerCertificates) == 0 {
-					return errors.New("the server sent no certificate")
-				}
-				opts := x509.VerifyOptions{Roots: pool, Intermediates: x509.NewCertPool()}
-				for _, c := range cs.PeerCertificates[1:] {
-					opts.Intermediates.AddCert(c)
-				}
-				_, err := cs.PeerCertificates[0].Verify(opts)
-				return err
-			}
-		}
-	default:
-		return nil, fmt.Errorf("unknown TLS mode %q", t.Mode)
-	}
-	return cfg, nil
+	return galera.TLSConfig(string(t.Mode), ca)
 }
