@@ -71,6 +71,7 @@ func newDumpCommand() *cobra.Command {
 	var cfg agent.Config
 	var credsDir, terminationLog string
 	var hap haproxyFlags
+	var dbTLS agent.TLSOptions
 	cmd := &cobra.Command{
 		Use:   "dump",
 		Short: "Re-check the selected node, desync it, dump, compress and checksum onto the volume",
@@ -84,6 +85,9 @@ manifest.json and move the directory into place. JSON progress lines go to stdou
 written as JSON to --termination-log for the controller.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dbTLS.Mode != "" {
+				cfg.TLS = &dbTLS
+			}
 			res, err := runDump(cmd, cfg, credsDir, hap)
 			if err != nil {
 				res.Error = err.Error()
@@ -98,6 +102,11 @@ written as JSON to --termination-log for the controller.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Node, "node", "", "Name of the selected node.")
+	f.StringVar(&dbTLS.Mode, "db-tls-mode", "",
+		"TLS to the database: Preferred, Required, VerifyCA or VerifyFull (empty: the tools' defaults), "+
+			"as the Overcloud's database.tls.mode.")
+	f.StringVar(&dbTLS.CAFile, "db-ca-file", "",
+		"The PEM CA bundle of the node's certificate, for VerifyCA and VerifyFull (a mounted Secret key).")
 	f.StringVar(&cfg.Address, "address", "", "Address of the selected node.")
 	f.IntVar(&cfg.Port, "port", 3306, "MySQL port of the selected node.")
 	f.StringVar(&credsDir, "credentials-dir", "/etc/overcloud-backup/db", "Directory with the files username and password.")

@@ -405,14 +405,10 @@ func (p *pass) startAttempt(ctx context.Context, n int32) (ctrl.Result, error) {
 		return ctrl.Result{}, nil
 	}
 
-	// Spec errors the Job builder finds are known before probing: a TLS backup cannot
-	// run (fails for good); a missing image waits for the manager's --agent-image.
+	// Spec errors the Job builder finds are known before probing (a missing image waits
+	// for the manager's --agent-image).
 	if _, err := BuildJob(b, JobParams{Overcloud: oc, Attempt: n, Node: oc.Nodes[0].Name, Image: p.r.AgentImage}); err != nil {
 		msg := "The backup Job cannot be built: " + err.Error()
-		if errors.Is(err, ErrAgentTLS) {
-			p.fail(backupv1alpha1.ReasonInvalidSpec, msg)
-			return ctrl.Result{}, nil
-		}
 		setCondition(b, backupv1alpha1.ConditionNodeSelected, metav1.ConditionFalse, backupv1alpha1.ReasonInvalidSpec, msg)
 		markProgress(b, msg)
 		return untilDeadline, nil

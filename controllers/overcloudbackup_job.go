@@ -24,6 +24,7 @@ const (
 	dbCredentialsPath = "/etc/overcloud-backup/db" //nolint:gosec // G101: a mount path, not a credential
 	sshPath           = "/etc/overcloud-backup/ssh"
 	haproxyCredsPath  = "/etc/overcloud-backup/haproxy" //nolint:gosec // G101: a mount path, not a credential
+	dbCAPath          = "/etc/overcloud-backup/db-ca"
 	tmpPath           = "/tmp"
 	agentUID          = int64(65532)
 	secretFileMode    = int32(0o400)
@@ -53,10 +54,6 @@ type JobParams struct {
 	Image string
 }
 
-// ErrAgentTLS is returned for a backup that asks for TLS to the database: the probes
-// support it, the agent's dump does not yet, and a backup must not silently go without.
-var ErrAgentTLS = errors.New("the Overcloud's database.tls: the backup agent does not support TLS to the database yet")
-
 // BuildJob is the Job that runs `agent dump` for one attempt of the backup. It is pure:
 // the same backup and parameters always give the same Job. Credentials reach the pod
 // only as Secret volumes, never in arguments or environment variables; the pod runs as
@@ -66,9 +63,6 @@ func BuildJob(b *backupv1alpha1.OvercloudBackup, p JobParams) (*batchv1.Job, err
 	oc := p.Overcloud
 	if oc == nil {
 		return nil, errors.New("no Overcloud spec")
-	}
-	if oc.Database.TLS != nil {
-		return nil, ErrAgentTLS
 	}
 	node := findNode(oc, p.Node)
 	if node == nil {
@@ -227,6 +221,14 @@ func agentArgs(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSp
 	if oc.Database.ConnectTimeout != nil {
 		args = append(args, "--connect-timeout="+oc.Database.ConnectTimeout.Duration.String())
 	}
+	// TLS as the probe uses it: the mode, and the CA as a file of a Secret volume (a
+	// path in the arguments, never the CA itself).
+	if t := oc.Database.TLS; t != nil {
+		args = append(args, "--db-tls-mode="+string(t.Mode))
+		if t.CASecret != nil {
+			args = append(args, "--db-ca-file="+dbCAPath+"/ca.crt")
+		}
+	}
 	if h := oc.HAProxy; h != nil && h.StatsURL != "" {
 		args = append(args, "--haproxy-stats-url="+h.StatsURL, "--haproxy-backend="+h.BackendOrDefault())
 		if h.CredentialsSecret != nil {
@@ -260,6 +262,10 @@ func agentVolumes(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.Overclou
 		[2]string{creds.UsernameKeyOrDefault(), "username"},
 		[2]string{creds.PasswordKeyOrDefault(), "password"}))
 	mounts = append(mounts, corev1.VolumeMount{Name: "db-credentials", MountPath: dbCredentialsPath, ReadOnly: true})
+	if t := oc.Database.TLS; t != nil && t.CASecret != nil {
+		volumes = append(volumes, secretVolume("db-ca", t.CASecret.Name, [2]string{t.CASecret.Key, "ca.crt"}))
+		mounts = append(mounts, corev1.VolumeMount{Name: "db-ca", MountPath: dbCAPath, ReadOnly: true})
+	}
 	if h := oc.HAProxy; h != nil && h.StatsURL != "" && h.CredentialsSecret != nil {
 		volumes = append(volumes, secretVolume("haproxy-credentials", h.CredentialsSecret.Name,
 			[2]string{h.CredentialsSecret.UsernameKeyOrDefault(), "username"},

@@ -175,6 +175,35 @@ func TestBuildJob(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "database TLS, VerifyFull: the mode, and the CA as a file of its Secret",
+			change: func(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSpec) {
+				oc.Database.TLS = &backupv1alpha1.DatabaseTLS{Mode: backupv1alpha1.TLSVerifyFull,
+					CASecret: &backupv1alpha1.SecretKeyReference{Name: "overcloud-ca", Key: "ca-bundle.pem"}}
+			},
+			params: JobParams{Attempt: 1, Node: "controller-0", Image: "i:1"},
+			check: func(t *testing.T, j *JobView) {
+				j.wantArgs(t, "--db-tls-mode=VerifyFull", "--db-ca-file=/etc/overcloud-backup/db-ca/ca.crt")
+				if v := volume(j.Pod.Volumes, "db-ca"); v == nil || v.Secret.SecretName != "overcloud-ca" ||
+					!reflect.DeepEqual(v.Secret.Items, []corev1.KeyToPath{{Key: "ca-bundle.pem", Path: "ca.crt"}}) {
+					t.Errorf("db-ca volume %+v", v)
+				}
+			},
+		},
+		{
+			name: "database TLS, Required: the mode, no CA",
+			change: func(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSpec) {
+				oc.Database.TLS = &backupv1alpha1.DatabaseTLS{Mode: backupv1alpha1.TLSRequired}
+			},
+			params: JobParams{Attempt: 1, Node: "controller-0", Image: "i:1"},
+			check: func(t *testing.T, j *JobView) {
+				j.wantArgs(t, "--db-tls-mode=Required")
+				j.noArgPrefix(t, "--db-ca-file")
+				if v := volume(j.Pod.Volumes, "db-ca"); v != nil {
+					t.Errorf("a CA volume without a CA: %+v", v)
+				}
+			},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -205,9 +234,6 @@ func TestBuildJobRefuses(t *testing.T) {
 		params JobParams
 		want   string
 	}{
-		{"database TLS", func(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSpec) {
-			oc.Database.TLS = &backupv1alpha1.DatabaseTLS{Mode: backupv1alpha1.TLSRequired}
-		}, JobParams{Attempt: 1, Node: "controller-0", Image: "i:1"}, "does not support TLS"},
 		{"unknown node", nil, JobParams{Attempt: 1, Node: "controller-9", Image: "i:1"}, `node "controller-9" is not a node of Overcloud overcloud`},
 		{"attempt 0", nil, JobParams{Attempt: 0, Node: "controller-0", Image: "i:1"}, "attempts start at 1"},
 		{"no image", nil, JobParams{Attempt: 1, Node: "controller-0"}, "no agent image"},

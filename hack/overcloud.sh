@@ -24,6 +24,7 @@ readonly STATE="${OCB_SANDBOX_DIR:-/tmp/ocb-overcloud}"
 readonly BRIDGE=ocb-br0
 readonly CLUSTER_NAME=ocb
 readonly DB_USER=ocbbackup
+readonly TLS_USER=ocbtls
 readonly SSH_USER=ocbadmin
 readonly STATS_USER=admin
 readonly SUDOERS=/etc/sudoers.d/ocb-overcloud
@@ -34,7 +35,7 @@ readonly FALL="${OCB_HAPROXY_FALL:-5}"
 readonly RISE="${OCB_HAPROXY_RISE:-2}"
 readonly NODES=(0 1 2)
 readonly PACKAGES=(mariadb-server galera-4 mariadb-client mariadb-backup rsync haproxy
-	openssh-server openssh-client pacemaker-cli-utils socat sudo iproute2 procps curl util-linux)
+	openssh-server openssh-client pacemaker-cli-utils socat sudo iproute2 procps curl util-linux openssl)
 readonly CIB_FIXTURE="$REPO/internal/pacemaker/testdata/cib/bundle-healthy.xml"
 
 LOG_PREFIX=overcloud
@@ -143,6 +144,35 @@ ensure_dirs() {
 		# /tmp on this machine is 0755 root: mysql needs its own tmpdir (InnoDB, SST scripts).
 		install -d -m 0750 -o mysql -g mysql "$d/tmp"
 	done
+}
+
+# ensure_tls: a CA and a server certificate per controller (SAN: its address and name), made
+# once, for MariaDB's TLS (clients may use it; the TLS user must); and a second, unrelated
+# CA, for the tests of a CA that does not match. Keys are root:mysql 0640.
+ensure_tls() {
+	local t=$STATE/tls n
+	install -d -m 0750 -o root -g mysql "$t"
+	if [[ ! -s $t/ca.crt || ! -s $t/other-ca.crt ]]; then
+		local ca
+		for ca in ca other-ca; do
+			openssl req -x509 -newkey rsa:2048 -nodes -keyout "$t/$ca.key" -out "$t/$ca.crt" -days 3650 \
+				-subj "/CN=ocb sandbox $ca" >/dev/null 2>&1 || die "openssl: making $t/$ca.crt"
+		done
+		rm -f "$t"/server-*.crt
+	fi
+	for n in "${NODES[@]}"; do
+		[[ -s $t/server-$n.crt ]] && continue
+		openssl req -newkey rsa:2048 -nodes -keyout "$t/server-$n.key" -out "$t/server-$n.csr" \
+			-subj "/CN=$(node_name "$n")" >/dev/null 2>&1 || die "openssl: a key for $(node_name "$n")"
+		openssl x509 -req -in "$t/server-$n.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" -CAcreateserial \
+			-out "$t/server-$n.crt" -days 3650 \
+			-extfile <(printf 'subjectAltName=IP:%s,DNS:%s\n' "$(node_addr "$n")" "$(node_name "$n")") >/dev/null 2>&1 ||
+			die "openssl: signing the certificate of $(node_name "$n")"
+		rm -f "$t/server-$n.csr"
+	done
+	chown root:mysql "$t"/*.key "$t"/*.crt
+	chmod 0640 "$t"/*.key
+	chmod 0644 "$t"/*.crt
 }
 
 ensure_secrets() {
@@ -417,6 +447,11 @@ write_mycnf() {
 		wsrep_sst_receive_address=$addr:4444
 		wsrep_provider_options="gmcast.listen_addr=tcp://$addr:4567;ist.recv_addr=$addr:4568;gcache.size=128M"
 		wsrep_slave_threads=2
+		# TLS for clients (Galera's own replication stays plain): clients may use it, the
+		# TLS user ($TLS_USER) must.
+		ssl_ca=$STATE/tls/ca.crt
+		ssl_cert=$STATE/tls/server-$n.crt
+		ssl_key=$STATE/tls/server-$n.key
 	EOF
 	chmod 0644 "$d/my.cnf.tmp"
 	mv -f "$d/my.cnf.tmp" "$d/my.cnf"
@@ -568,6 +603,8 @@ provision_db() {
 		CREATE USER IF NOT EXISTS '$DB_USER'@'%' IDENTIFIED BY '$dbpw';
 		ALTER USER '$DB_USER'@'%' IDENTIFIED BY '$dbpw';
 		GRANT $DB_GRANTS ON *.* TO '$DB_USER'@'%';
+		CREATE USER IF NOT EXISTS '$TLS_USER'@'%' IDENTIFIED BY '$dbpw' REQUIRE SSL;
+		GRANT $DB_GRANTS ON *.* TO '$TLS_USER'@'%';
 		CREATE USER IF NOT EXISTS 'clustercheck'@'localhost' IDENTIFIED BY '$ccpw';
 		ALTER USER 'clustercheck'@'localhost' IDENTIFIED BY '$ccpw';
 		GRANT PROCESS ON *.* TO 'clustercheck'@'localhost';
@@ -662,10 +699,16 @@ upgrade_grants() {
 			p=${p# }
 			[[ $grants == *"$p"* ]] || lacking+=${lacking:+, }$p
 		done
-		[[ -z $lacking ]] && return 0
-		sql "$n" <<<"GRANT $lacking ON *.* TO '$DB_USER'@'%'" >/dev/null ||
-			die "granting $lacking to $DB_USER on $(node_name "$n") failed"
-		log "Granted $lacking to $DB_USER"
+		if [[ -n $lacking ]]; then
+			sql "$n" <<<"GRANT $lacking ON *.* TO '$DB_USER'@'%'" >/dev/null ||
+				die "granting $lacking to $DB_USER on $(node_name "$n") failed"
+			log "Granted $lacking to $DB_USER"
+		fi
+		# A sandbox provisioned before TLS gets the TLS user.
+		sql "$n" >/dev/null <<-EOF || die "creating $TLS_USER on $(node_name "$n") failed"
+			CREATE USER IF NOT EXISTS '$TLS_USER'@'%' IDENTIFIED BY '$(<"$STATE/secrets/db-password")' REQUIRE SSL;
+			GRANT $DB_GRANTS ON *.* TO '$TLS_USER'@'%';
+		EOF
 		return 0
 	done
 }
@@ -966,6 +1009,7 @@ write_sandbox_json() {
 		  "nodes": [$nodes
 		  ],
 		  "database": {"user": "$DB_USER", "passwordFile": "$STATE/secrets/db-password"},
+		  "tls": {"user": "$TLS_USER", "caFile": "$STATE/tls/ca.crt", "otherCAFile": "$STATE/tls/other-ca.crt"},
 		  "ssh": {"user": "$SSH_USER", "privateKeyFile": "$STATE/secrets/id_ed25519", "knownHostsFile": "$STATE/secrets/known_hosts"},
 		  "haproxy": {"frontend": "$VIP:3306", "statsURL": "http://$VIP:1993/", "statsUser": "$STATS_USER", "statsPasswordFile": "$STATE/secrets/haproxy-stats-password", "statsSocket": "$STATE/haproxy/stats.sock", "backend": "mysql", "pidFile": "$STATE/haproxy/haproxy.pid"}
 		}
@@ -1001,6 +1045,7 @@ cmd_up() {
 	ensure_dirs
 	load_mode
 	ensure_secrets
+	ensure_tls
 	ensure_ssh_user
 	ensure_clustercheck_binary
 	network_up

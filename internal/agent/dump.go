@@ -52,6 +52,8 @@ type Config struct {
 	Method string
 	// Physical is what the Mariabackup method needs: SSH to the node and the command.
 	Physical PhysicalConfig
+	// TLS encrypts (and verifies) the connections to the node; nil: the tools' defaults.
+	TLS *TLSOptions
 	// ConnectTimeout and QueryTimeout bound every SQL call.
 	ConnectTimeout time.Duration
 	QueryTimeout   time.Duration
@@ -210,7 +212,11 @@ func withDefaults(cfg Config) (Config, error) {
 // recheck refuses a node that is no longer a synced, primary, ready node that is not
 // desynced, or (when HAProxy can be read) that HAProxy now serves the clients through.
 func recheck(ctx context.Context, cfg Config, addr string) error {
-	prober := galera.NewProber(galera.Config{User: cfg.User, Password: cfg.Password,
+	tlsCfg, fallback, err := tlsOf(cfg.TLS)
+	if err != nil {
+		return err
+	}
+	prober := galera.NewProber(galera.Config{User: cfg.User, Password: cfg.Password, TLS: tlsCfg, TLSFallback: fallback,
 		ConnectTimeout: cfg.ConnectTimeout, QueryTimeout: cfg.ConnectTimeout})
 	st, err := prober.Probe(ctx, addr)
 	if err != nil {
@@ -246,7 +252,8 @@ func dumpFiles(ctx context.Context, cfg Config, art *Artifact, dbs []Database) e
 		return err
 	}
 	defer cleanup()
-	conn := []string{"--defaults-extra-file=" + defaults, "--host=" + cfg.Address, "--port=" + strconv.Itoa(cfg.Port)}
+	conn := append([]string{"--defaults-extra-file=" + defaults, "--host=" + cfg.Address, "--port=" + strconv.Itoa(cfg.Port)},
+		dumpTLSArgs(cfg.TLS)...)
 	if len(dbs) > 0 {
 		args := append(append([]string{}, conn...),
 			"--single-transaction", "--quick", "--routines", "--events", "--triggers", "--hex-blob", "--databases",
@@ -271,6 +278,9 @@ func open(cfg Config, addr string) (*sql.DB, error) {
 	mc.User, mc.Passwd, mc.Net, mc.Addr = cfg.User, cfg.Password, "tcp", addr
 	mc.Timeout, mc.ReadTimeout, mc.WriteTimeout = cfg.ConnectTimeout, cfg.QueryTimeout, cfg.QueryTimeout
 	mc.Logger = &mysql.NopLogger{}
+	if err := applyTLS(mc, cfg.TLS); err != nil {
+		return nil, err
+	}
 	connector, err := mysql.NewConnector(mc)
 	if err != nil {
 		return nil, err

@@ -46,6 +46,13 @@ type Sandbox struct {
 		User         string `json:"user"`
 		PasswordFile string `json:"passwordFile"`
 	} `json:"database"`
+	// TLS is MariaDB's TLS: the CA that signed the nodes' certificates, an unrelated CA,
+	// and a user that must use TLS (REQUIRE SSL) with the backup user's password.
+	TLS struct {
+		User        string `json:"user"`
+		CAFile      string `json:"caFile"`
+		OtherCAFile string `json:"otherCAFile"`
+	} `json:"tls"`
 	SSH struct {
 		User           string `json:"user"`
 		PrivateKeyFile string `json:"privateKeyFile"`
@@ -144,6 +151,20 @@ func (s *Sandbox) Open(t testing.TB, addr string) *sql.DB {
 		t.Fatal(err)
 	}
 	return sql.OpenDB(connector)
+}
+
+// RequireTLS fails the test when the sandbox was brought up before it had TLS.
+func (s *Sandbox) RequireTLS(t testing.TB) {
+	t.Helper()
+	const redo = "run hack/overcloud.sh down && hack/overcloud.sh up"
+	if s.TLS.User == "" || s.TLS.CAFile == "" || s.TLS.OtherCAFile == "" {
+		t.Fatal("the sandbox has no TLS (brought up by an older hack/overcloud.sh): " + redo)
+	}
+	for i, n := range s.Nodes {
+		if got := strings.TrimSpace(s.RootQuery(t, i, "SELECT @@have_ssl", false)); got != "YES" {
+			t.Fatalf("%s serves no TLS (have_ssl %s: its mariadbd started before the sandbox had TLS): %s", n.Name, got, redo)
+		}
+	}
 }
 
 // Password reads the database password.
