@@ -13,7 +13,8 @@ import (
 
 // packet writes one MySQL protocol packet.
 func packet(w io.Writer, seq byte, payload []byte) error {
-	h := []byte{byte(len(payload)), byte(len(payload) >> 8), byte(len(payload) >> 16), seq}
+	n := uint32(len(payload)) //nolint:gosec // G115: test packets are a few bytes
+	h := []byte{byte(n), byte(n >> 8), byte(n >> 16), seq}
 	_, err := w.Write(append(h, payload...))
 	return err
 }
@@ -36,7 +37,8 @@ func readPacket(r io.Reader) ([]byte, error) {
 // key comes back. The prober must not ask for a key: it encrypts with one nobody holds.
 // This stands in for a server on purpose: no real MariaDB sends this exchange.
 func TestNoServerKeyFetchedInClear(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
