@@ -110,6 +110,11 @@ test: manifests generate vet envtest kustomize sandbox ## Run every test: pure, 
 		$(E2E_ENV) go test -tags e2e $(E2E_TEST_FLAGS) -v ./test/e2e/ 2>&1 | tee $(LOCALBIN)/test-e2e.log | grep -vE '^=== (RUN|PAUSE|CONT|NAME)'; \
 		e2e=$${PIPESTATUS[0]}; \
 	else e2e=1; echo "--- FAIL: make deploy (the e2e suite did not run)" | tee $(LOCALBIN)/test-e2e.log; fi; \
+	echo "=== e2e: the namespaced install (make deploy OVERLAY=namespaced), then its test"; \
+	if $(MAKE) --no-print-directory deploy OVERLAY=namespaced >>$(LOCALBIN)/test-e2e.log 2>&1; then \
+		$(E2E_ENV) go test -tags 'e2e namespaced' $(E2E_TEST_FLAGS) -run '^TestNamespacedInstall$$' -v ./test/e2e/ 2>&1 | tee -a $(LOCALBIN)/test-e2e.log | grep -vE '^=== (RUN|PAUSE|CONT|NAME)'; \
+		[ $${PIPESTATUS[0]} -eq 0 ] || e2e=1; \
+	else e2e=1; echo "--- FAIL: make deploy OVERLAY=namespaced (its test did not run)" | tee -a $(LOCALBIN)/test-e2e.log; fi; \
 	if [ "$(KEEP_KUBE_NODE)" = 1 ]; then echo "KEEP_KUBE_NODE=1: the one-node Kubernetes stays up"; \
 	else hack/kube-node.sh down || e2e=1; fi; \
 	set -e; cat $(LOCALBIN)/test-e2e.log >> $(LOCALBIN)/test.log; \
@@ -132,6 +137,11 @@ test-e2e: sandbox deploy ## Only the e2e suite, on the one-node Kubernetes (brou
 	status=$${PIPESTATUS[0]}; set -e; \
 	echo "e2e: $$(grep -cE -- '^ *--- PASS' $(LOCALBIN)/test-e2e.log) passed, $$(grep -cE -- '^ *--- FAIL' $(LOCALBIN)/test-e2e.log) failed, $$(grep -cE -- '^ *--- SKIP' $(LOCALBIN)/test-e2e.log) skipped"; \
 	exit $$status
+
+.PHONY: test-e2e-namespaced
+test-e2e-namespaced: sandbox ## The namespaced install's e2e test: deploys config/namespaced (left so; `make deploy` restores the default), then TestNamespacedInstall.
+	@$(MAKE) --no-print-directory deploy OVERLAY=namespaced
+	$(E2E_ENV) go test -tags 'e2e namespaced' $(E2E_TEST_FLAGS) -run '^TestNamespacedInstall$$' -v ./test/e2e/
 
 .PHONY: bench
 bench: envtest sandbox ## Run the benchmarks on the local overcloud, ~8 min (docs/benchmarks.md); log in bin/bench.log.
@@ -195,9 +205,13 @@ install: manifests kustomize ## Install the CRDs into the current cluster.
 uninstall: manifests kustomize ## Remove the CRDs (and every backup object) from the current cluster.
 	$(KUSTOMIZE) build config/crd | $(KUBECTL) delete --ignore-not-found -f -
 
+# OVERLAY=namespaced deploys config/namespaced (the manager's rules bound in the namespaces it
+# watches only; docs/security.md).
+OVERLAY ?= default
+
 .PHONY: deploy
-deploy: manifests kustomize kube-node image ## Deploy the operator into the one-node Kubernetes (config/default, image DEV_IMG) and wait until Ready.
-	KUSTOMIZE=$(KUSTOMIZE) hack/kube-node.sh deploy $(DEV_IMG)
+deploy: manifests kustomize kube-node image ## Deploy the operator into the one-node Kubernetes (config/$(OVERLAY), image DEV_IMG) and wait until Ready.
+	KUSTOMIZE=$(KUSTOMIZE) OVERLAY=$(OVERLAY) hack/kube-node.sh deploy $(DEV_IMG)
 
 .PHONY: deploy-cluster
 deploy-cluster: manifests kustomize ## Deploy the operator to the cluster of the current kubeconfig, image IMG.

@@ -155,6 +155,7 @@ func runManager(ctx context.Context, cfg *rest.Config, o *managerOptions) error 
 		Recorder:                mgr.GetEventRecorder("overcloudbackup-controller"),
 		AgentImage:              agentImage,
 		JobPolicy:               o.jobPolicy,
+		WatchNamespaces:         cleanNamespaces(o.watchNamespaces),
 		MaxConcurrentReconciles: 4,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the OvercloudBackup controller: %w", err)

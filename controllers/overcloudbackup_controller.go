@@ -59,6 +59,9 @@ type OvercloudBackupReconciler struct {
 	// MinProbeBackoff and MaxProbeBackoff bound the wait between two probes of a backup
 	// that found no idle node (5s and 2m when zero).
 	MinProbeBackoff, MaxProbeBackoff time.Duration
+	// WatchNamespaces are the namespaces the manager watches (all when empty): reads
+	// across namespaces that bypass the cache are limited to them.
+	WatchNamespaces []string
 	// JobPolicy is what spec.job may ask beyond the defaults (the manager's flags); its
 	// AgentImage is AgentImage.
 	JobPolicy jobpolicy.Policy

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -102,8 +103,21 @@ func (r *OvercloudBackupReconciler) clusterBusy(ctx context.Context, b *backupv1
 	}
 	jobs := &batchv1.JobList{}
 	ours := client.MatchingLabels{backupv1alpha1.LabelCluster: cluster, labelComponent: agentComponent}
-	if err := r.APIReader.List(ctx, jobs, ours); err != nil {
-		return "", fmt.Errorf("listing the backup Jobs of Galera cluster %s: %w", cluster, err)
+	// Every namespace, or each watched one: a namespaced install may list Jobs only there
+	// (config/namespaced), and sees no backup elsewhere anyway.
+	scopes := []client.ListOption{}
+	for _, ns := range r.WatchNamespaces {
+		scopes = append(scopes, client.InNamespace(ns))
+	}
+	if len(scopes) == 0 {
+		scopes = append(scopes, client.InNamespace(metav1.NamespaceAll))
+	}
+	for _, scope := range scopes {
+		in := &batchv1.JobList{}
+		if err := r.APIReader.List(ctx, in, ours, scope); err != nil {
+			return "", fmt.Errorf("listing the backup Jobs of Galera cluster %s: %w", cluster, err)
+		}
+		jobs.Items = append(jobs.Items, in.Items...)
 	}
 	for i := range jobs.Items {
 		j := &jobs.Items[i]

@@ -971,11 +971,13 @@ cmd_env() {
 	EOF
 }
 
-# cmd_deploy IMAGE: kustomize config/default with the image overridden, applied with the
+# cmd_deploy IMAGE: kustomize config/$OVERLAY (default, or namespaced: the manager's rules
+# bound only in the namespaces it watches) with the image overridden, applied with the
 # built kubectl; waits for the manager Deployment to be Ready. The pod template carries the
 # image's digest, so a rebuilt image rolls the manager out.
 cmd_deploy() {
-	local img=${1:-overcloud-backup-operator:dev} kustomize=${KUSTOMIZE:-} full digest tmp
+	local img=${1:-overcloud-backup-operator:dev} kustomize=${KUSTOMIZE:-} full digest tmp overlay=${OVERLAY:-default}
+	[[ $overlay == default || $overlay == namespaced ]] || die "OVERLAY=$overlay: want default or namespaced"
 	[[ -x $kustomize ]] || die "set KUSTOMIZE to the kustomize binary (make deploy does)"
 	api_ready || die "the node is not up (hack/kube-node.sh up)"
 	full=$img
@@ -996,9 +998,22 @@ cmd_deploy() {
 		      path: /spec/template/metadata/annotations/ocb.dev~1image-digest
 		      value: "$digest"
 	EOF
-	"$kustomize" build "$tmp/config/default" >"$tmp/operator.yaml" || die "kustomize build failed"
+	"$kustomize" build "$tmp/config/$overlay" >"$tmp/operator.yaml" || die "kustomize build failed"
+	if [[ $overlay == namespaced ]]; then
+		# The watched namespaces are the tenants': they exist before the install binds the
+		# manager's rules in them (here, on this test node, they are made if missing).
+		local ns
+		for ns in $(grep -o -- '--watch-namespaces=[^" ]*' "$tmp/operator.yaml" | head -1 | cut -d= -f2 | tr , ' '); do
+			kc get namespace "$ns" >/dev/null 2>&1 || kc create namespace "$ns" >/dev/null || die "creating namespace $ns"
+		done
+	fi
 	kc apply --server-side --force-conflicts -f "$tmp/operator.yaml" >/dev/null || die "kubectl apply failed"
-	log "Applied $(grep -c '^kind:' "$tmp/operator.yaml") objects (image $img $digest)"
+	if [[ $overlay == namespaced ]]; then
+		# apply adds, it never removes: the cluster-wide binding of the default install goes.
+		kc delete clusterrolebinding overcloud-backup-manager-rolebinding --ignore-not-found >/dev/null ||
+			die "deleting the cluster-wide binding of the default install"
+	fi
+	log "Applied $(grep -c '^kind:' "$tmp/operator.yaml") objects of config/$overlay (image $img $digest)"
 	if ! kc -n "$OPERATOR_NS" rollout status "deploy/$OPERATOR_DEPLOY" --timeout=120s >&2; then
 		kc -n "$OPERATOR_NS" get pods -o wide >&2 || true
 		kc -n "$OPERATOR_NS" logs "deploy/$OPERATOR_DEPLOY" --tail=20 >&2 || true
