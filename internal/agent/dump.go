@@ -59,7 +59,9 @@ type Config struct {
 	QueryTimeout   time.Duration
 	// DumpTool is the mariadb-dump binary (default: found on PATH).
 	DumpTool string
-	// TempDir holds the 0600 client defaults file with the password (default: os.TempDir()).
+	// TempDir holds the dump's private directory (0700, removed after it): the client
+	// defaults file with the password, the client plugins and the TLS gate's socket
+	// (default: os.TempDir()).
 	TempDir string
 	// HAProxy, when set, re-reads HAProxy before anything is touched: a node HAProxy
 	// serves the clients through is refused.
@@ -247,13 +249,12 @@ func copyData(ctx context.Context, cfg Config, art *Artifact, dbs []Database) (*
 
 // dumpFiles runs mariadb-dump for the databases and, if asked, for users and grants.
 func dumpFiles(ctx context.Context, cfg Config, art *Artifact, dbs []Database) error {
-	defaults, cleanup, err := defaultsFile(cfg)
+	sess, err := openDumpSession(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	conn := append([]string{"--defaults-extra-file=" + defaults, "--host=" + cfg.Address, "--port=" + strconv.Itoa(cfg.Port)},
-		dumpTLSArgs(cfg.TLS)...)
+	defer sess.Close()
+	conn := sess.args
 	if len(dbs) > 0 {
 		args := append(append([]string{}, conn...),
 			"--single-transaction", "--quick", "--routines", "--events", "--triggers", "--hex-blob", "--databases",
@@ -264,11 +265,12 @@ func dumpFiles(ctx context.Context, cfg Config, art *Artifact, dbs []Database) e
 			args = append(args, d.Name)
 		}
 		if err := runDump(ctx, cfg, art, "databases.sql", args); err != nil {
-			return err
+			return sess.explain("databases.sql", err)
 		}
 	}
 	if cfg.Users {
-		return runDump(ctx, cfg, art, "users.sql", append(append([]string{}, conn...), "--system=users", "--insert-ignore"))
+		args := append(append([]string{}, conn...), "--system=users", "--insert-ignore")
+		return sess.explain("users.sql", runDump(ctx, cfg, art, "users.sql", args))
 	}
 	return nil
 }
@@ -398,22 +400,6 @@ func chooseDatabases(existing, asked []string, sizes map[string]Database) ([]Dat
 		}
 	}
 	return out, nil
-}
-
-// defaultsFile writes the client credentials to a 0600 file, so the password is never on
-// a command line (/proc shows those).
-func defaultsFile(cfg Config) (string, func(), error) {
-	f, err := os.CreateTemp(cfg.TempDir, "ocb-client-*.cnf")
-	if err != nil {
-		return "", nil, fmt.Errorf("creating the client defaults file: %w", err)
-	}
-	cleanup := func() { _ = os.Remove(f.Name()) }
-	_, werr := fmt.Fprintf(f, "[client]\nuser=%s\npassword=%s\n", optionValue(cfg.User), optionValue(cfg.Password))
-	if err := errors.Join(werr, f.Chmod(0o600), f.Close()); err != nil {
-		cleanup()
-		return "", nil, err
-	}
-	return f.Name(), cleanup, nil
 }
 
 // runDump runs the dump tool into one file of the backup.

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/galera"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/remote"
 )
 
@@ -126,9 +127,18 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 // clientDefaults is the option file sent on stdin. host and port are the node's address
 // as the agent reaches it, so that mariadb-backup copies the server this agent re-checked
 // and desynced (a --host or --socket on the template's command line overrides them).
+// With a TLS mode that requires TLS, mariadb-backup is asked for it too (ssl: clients
+// before MariaDB 10.10 do not take TLS by themselves, and a user created REQUIRE SSL
+// needs it). Its connection goes from the node to the node's own address and never leaves
+// the host, and the CA is the agent's file, not one on the node: the certificate is not
+// verified there (docs/security.md).
 func clientDefaults(cfg Config) []byte {
-	return fmt.Appendf(nil, "[client]\nuser=%s\npassword=%s\nhost=%s\nport=%d\n",
+	b := fmt.Appendf(nil, "[client]\nuser=%s\npassword=%s\nhost=%s\nport=%d\n",
 		optionValue(cfg.User), optionValue(cfg.Password), optionValue(cfg.Address), cfg.Port)
+	if cfg.TLS != nil && cfg.TLS.Mode != galera.TLSPreferred {
+		b = append(b, "ssl\n"...)
+	}
+	return b
 }
 
 // Files of the stream the agent reads.

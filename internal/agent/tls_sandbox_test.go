@@ -25,7 +25,7 @@ func TestLogicalBackupOverTLS(t *testing.T) {
 	sb := sandbox.Load(t)
 	sb.RequireTLS(t)
 	sb.Lock(t)
-	for _, mode := range []string{"VerifyFull", "VerifyCA", "Required"} {
+	for _, mode := range []string{"VerifyFull", "VerifyCA", "Required", "Preferred"} {
 		t.Run(mode, func(t *testing.T) {
 			cfg := tlsConfig(t, sb, config(t, sb, 2), mode, sb.TLS.CAFile)
 			cfg.Databases = []string{"nova"}
