@@ -146,29 +146,41 @@ ensure_dirs() {
 	done
 }
 
-# ensure_tls: a CA and a server certificate per controller (SAN: its address and name), made
-# once, for MariaDB's TLS (clients may use it; the TLS user must); and a second, unrelated
-# CA, for the tests of a CA that does not match. Keys are root:mysql 0640.
+# ensure_tls: a CA and a server certificate per controller (SAN: its address and name), for
+# MariaDB's TLS (clients may use it; the TLS user must); and a second, unrelated CA, for the
+# tests of a CA that does not match. Made once; a certificate is made again only when it no
+# longer fits: missing, not signed by the CA, not naming the node's current address (the
+# loopback fallback, OCB_NET) or expiring within 30 days. Called once the network mode is
+# known. Keys are root:mysql 0640 (mariadbd runs as mysql), never 0644 even briefly.
 ensure_tls() {
-	local t=$STATE/tls n
+	local t=$STATE/tls ca n name addr
 	install -d -m 0750 -o root -g mysql "$t"
-	if [[ ! -s $t/ca.crt || ! -s $t/other-ca.crt ]]; then
-		local ca
-		for ca in ca other-ca; do
-			openssl req -x509 -newkey rsa:2048 -nodes -keyout "$t/$ca.key" -out "$t/$ca.crt" -days 3650 \
-				-subj "/CN=ocb sandbox $ca" >/dev/null 2>&1 || die "openssl: making $t/$ca.crt"
-		done
-		rm -f "$t"/server-*.crt
-	fi
+	for ca in ca other-ca; do
+		if [[ -s $t/$ca.crt && -s $t/$ca.key ]] && openssl x509 -in "$t/$ca.crt" -noout -checkend 2592000 >/dev/null 2>&1; then
+			continue
+		fi
+		(umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -keyout "$t/$ca.key" -out "$t/$ca.crt" -days 3650 \
+			-subj "/CN=ocb sandbox $ca" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+			>/dev/null 2>&1) || die "openssl: making the CA $t/$ca.crt"
+		log "Made the CA $t/$ca.crt"
+	done
 	for n in "${NODES[@]}"; do
-		[[ -s $t/server-$n.crt ]] && continue
-		openssl req -newkey rsa:2048 -nodes -keyout "$t/server-$n.key" -out "$t/server-$n.csr" \
-			-subj "/CN=$(node_name "$n")" >/dev/null 2>&1 || die "openssl: a key for $(node_name "$n")"
+		name=$(node_name "$n")
+		addr=$(node_addr "$n")
+		if [[ -s $t/server-$n.crt && -s $t/server-$n.key ]] &&
+			openssl verify -CAfile "$t/ca.crt" "$t/server-$n.crt" >/dev/null 2>&1 &&
+			openssl x509 -in "$t/server-$n.crt" -noout -checkip "$addr" 2>/dev/null | grep -q 'does match' &&
+			openssl x509 -in "$t/server-$n.crt" -noout -checkend 2592000 >/dev/null 2>&1; then
+			continue
+		fi
+		(umask 077 && openssl req -newkey rsa:2048 -nodes -keyout "$t/server-$n.key" -out "$t/server-$n.csr" \
+			-subj "/CN=$name" >/dev/null 2>&1) || die "openssl: a key for $name"
 		openssl x509 -req -in "$t/server-$n.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" -CAcreateserial \
-			-out "$t/server-$n.crt" -days 3650 \
-			-extfile <(printf 'subjectAltName=IP:%s,DNS:%s\n' "$(node_addr "$n")" "$(node_name "$n")") >/dev/null 2>&1 ||
-			die "openssl: signing the certificate of $(node_name "$n")"
+			-out "$t/server-$n.crt" -days 3650 -extfile <(printf '%s\n' "subjectAltName=IP:$addr,DNS:$name" \
+				basicConstraints=critical,CA:FALSE keyUsage=critical,digitalSignature,keyEncipherment extendedKeyUsage=serverAuth) \
+			>/dev/null 2>&1 || die "openssl: signing the certificate of $name"
 		rm -f "$t/server-$n.csr"
+		log "Made the TLS certificate of $name ($addr, $name): $t/server-$n.crt"
 	done
 	chown root:mysql "$t"/*.key "$t"/*.crt
 	chmod 0640 "$t"/*.key
@@ -1045,10 +1057,10 @@ cmd_up() {
 	ensure_dirs
 	load_mode
 	ensure_secrets
-	ensure_tls
 	ensure_ssh_user
 	ensure_clustercheck_binary
 	network_up
+	ensure_tls # after network_up: the certificates name the addresses of the mode it settled on
 	write_known_hosts
 	cib_up
 	galera_up
