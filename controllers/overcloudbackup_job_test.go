@@ -328,3 +328,61 @@ func (j *JobView) lockedDown(t *testing.T, b *backupv1alpha1.OvercloudBackup) {
 		}
 	}
 }
+
+// TestBuildJobDatabaseTLS: every mode reaches the agent as --db-tls-mode; the CA, when the
+// Overcloud names one, as a path (--db-ca-file) to the one key of its Secret, mounted
+// read-only and 0400; never the Secret's name or key in the arguments (the agent cannot
+// read Secrets, and a CA's bytes never ride on a command line).
+func TestBuildJobDatabaseTLS(t *testing.T) {
+	ca := &backupv1alpha1.SecretKeyReference{Name: "overcloud-ca-secret", Key: "ca-bundle.pem"}
+	for _, tc := range []struct {
+		mode backupv1alpha1.TLSMode
+		ca   *backupv1alpha1.SecretKeyReference
+	}{
+		{backupv1alpha1.TLSPreferred, nil},
+		{backupv1alpha1.TLSRequired, nil},
+		{backupv1alpha1.TLSRequired, ca},
+		{backupv1alpha1.TLSVerifyCA, ca},
+		{backupv1alpha1.TLSVerifyFull, ca},
+	} {
+		t.Run(string(tc.mode), func(t *testing.T) {
+			b, oc := testBackup(), testOvercloudSpec()
+			oc.Database.TLS = &backupv1alpha1.DatabaseTLS{Mode: tc.mode, CASecret: tc.ca}
+			job, err := BuildJob(b, JobParams{Overcloud: oc, Attempt: 1, Node: "controller-0", Image: "i:1"})
+			if err != nil {
+				t.Fatalf("a backup with database TLS %s: %v", tc.mode, err)
+			}
+			j := &JobView{Job: job, Pod: &job.Spec.Template.Spec, C: job.Spec.Template.Spec.Containers[0]}
+			j.lockedDown(t, b)
+			j.wantArgs(t, "--db-tls-mode="+string(tc.mode))
+			for _, a := range j.C.Args {
+				if strings.Contains(a, ca.Name) || strings.Contains(a, ca.Key) {
+					t.Errorf("argument %q names the CA Secret", a)
+				}
+			}
+			v := volume(j.Pod.Volumes, "db-ca")
+			var m *corev1.VolumeMount
+			for i := range j.C.VolumeMounts {
+				if j.C.VolumeMounts[i].Name == "db-ca" {
+					m = &j.C.VolumeMounts[i]
+				}
+			}
+			if tc.ca == nil {
+				j.noArgPrefix(t, "--db-ca-file")
+				if v != nil || m != nil {
+					t.Errorf("a CA volume without a CA: %+v, %+v", v, m)
+				}
+				return
+			}
+			j.wantArgs(t, "--db-ca-file=/etc/overcloud-backup/db-ca/ca.crt")
+			if v == nil || v.Secret == nil || v.Secret.SecretName != ca.Name ||
+				!reflect.DeepEqual(v.Secret.Items, []corev1.KeyToPath{{Key: ca.Key, Path: "ca.crt"}}) ||
+				v.Secret.DefaultMode == nil || *v.Secret.DefaultMode != 0o400 {
+				t.Errorf("db-ca volume %+v", v)
+			}
+			if m == nil || !m.ReadOnly || m.MountPath != "/etc/overcloud-backup/db-ca" {
+				t.Errorf("db-ca mount %+v", m)
+			}
+		})
+	}
+}
