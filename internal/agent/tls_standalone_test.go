@@ -44,7 +44,7 @@ type standalone struct {
 
 // installStandalone makes a datadir with mariadb-install-db; the OS user running the test
 // logs in over the socket (unix_socket).
-func installStandalone(t *testing.T) *standalone {
+func installStandalone(t testing.TB) *standalone {
 	t.Helper()
 	for _, bin := range []string{"mariadb-install-db", "/usr/sbin/mariadbd", "mariadb", "mariadb-dump"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -74,8 +74,8 @@ func installStandalone(t *testing.T) *standalone {
 	return s
 }
 
-// start runs mariadbd, with TLS when cert is set (the CA, the certificate and its key).
-func (s *standalone) start(t *testing.T, tlsFiles *serverTLS) {
+// start runs mariadbd, with TLS when tlsFiles is set (the CA, the certificate and its key).
+func (s *standalone) start(t testing.TB, tlsFiles *serverTLS) {
 	t.Helper()
 	s.port = freePort(t)
 	args := []string{"--no-defaults", "--user=" + s.osUser, "--datadir=" + filepath.Join(s.dir, "data"),
@@ -111,7 +111,7 @@ func (s *standalone) start(t *testing.T, tlsFiles *serverTLS) {
 }
 
 // stop ends the server by its PID (SIGTERM, then SIGKILL after 30 s).
-func (s *standalone) stop(t *testing.T) {
+func (s *standalone) stop(t testing.TB) {
 	t.Helper()
 	if s.cmd == nil {
 		return
@@ -143,7 +143,7 @@ func (s *standalone) sql(ctx context.Context, stmts string) (string, error) {
 // lastBytes is the end of a tool's output, for a failure message.
 func lastBytes(b []byte, n int) []byte { return b[max(0, len(b)-n):] }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	var lc net.ListenConfig
 	l, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
@@ -159,7 +159,7 @@ type serverTLS struct{ ca, cert, key string }
 
 // testPKI writes a CA, a server certificate of it naming only "elsewhere" (not the
 // address dialled), and an unrelated CA, as PEM files in dir.
-func testPKI(t *testing.T, dir string) (srv *serverTLS, otherCA string) {
+func testPKI(t testing.TB, dir string) (srv *serverTLS, otherCA string) {
 	t.Helper()
 	newKey := func() *ecdsa.PrivateKey {
 		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -304,4 +304,43 @@ func TestDumpTLSStandalone(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) { run(t, c) })
 		}
 	})
+}
+
+// BenchmarkDumpTLSGate: what the gate costs. A 256 MiB table (256 rows of 1 MiB) dumped
+// uncompressed from the standalone server over TLS, directly (Preferred: the tool's TLS,
+// no gate) and through the gate (Required, VerifyCA); MB/s is the table's bytes per second.
+//
+//	go test -run '^$' -bench BenchmarkDumpTLSGate -benchtime 3x ./internal/agent/
+func BenchmarkDumpTLSGate(b *testing.B) {
+	srv := installStandalone(b)
+	pki, _ := testPKI(b, b.TempDir())
+	srv.start(b, pki)
+	const password = "standalone-pw-1"
+	const rows = 256
+	if _, err := srv.sql(b.Context(), `DELETE FROM mysql.global_priv WHERE User = ''; FLUSH PRIVILEGES;
+		CREATE USER tlsonly@'%' IDENTIFIED BY '`+password+`' REQUIRE SSL;
+		GRANT SELECT, SHOW VIEW, TRIGGER, LOCK TABLES, EVENT, RELOAD, PROCESS ON *.* TO tlsonly@'%';
+		SET GLOBAL max_allowed_packet = 64 * 1024 * 1024;
+		CREATE DATABASE big; USE big; CREATE TABLE blobs (id INT PRIMARY KEY, b LONGBLOB) ENGINE=InnoDB;
+		INSERT INTO blobs SELECT seq, REPEAT(MD5(seq), 32768) FROM seq_1_to_`+strconv.Itoa(rows)); err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []string{"Preferred", "Required", "VerifyCA"} {
+		b.Run(mode, func(b *testing.B) {
+			cfg := Config{Address: "127.0.0.1", Port: srv.port, User: "tlsonly", Password: password, TempDir: b.TempDir(),
+				Compression: None, ConnectTimeout: 5 * time.Second, TLS: &TLSOptions{Mode: mode, CAFile: pki.ca}}
+			b.SetBytes(rows << 20)
+			for b.Loop() {
+				art, err := Begin(b.TempDir(), "ns", "b")
+				if err != nil {
+					b.Fatal(err)
+				}
+				err = dumpFiles(b.Context(), cfg, art, []Database{{Name: "big"}})
+				_ = art.Abort()
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
