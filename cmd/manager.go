@@ -57,6 +57,11 @@ func newManagerCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+			// A policy flag that would allow more than it says, or never match, stops
+			// the manager before it serves anything.
+			if err := o.jobPolicy.Validate(); err != nil {
+				return fmt.Errorf("the backup Job policy: %w", err)
+			}
 			cfg, err := ctrl.GetConfig()
 			if err != nil {
 				return fmt.Errorf("finding the Kubernetes API (in-cluster, or --kubeconfig/KUBECONFIG): %w", err)
@@ -75,7 +80,8 @@ func newManagerCommand() *cobra.Command {
 	f.StringSliceVar(&o.watchNamespaces, "watch-namespaces", nil, "Comma-separated namespaces to watch (default: all).")
 	f.StringVar(&o.agentImage, "agent-image", "", "Image of backup Jobs when a backup names none (default: the operator's own image).")
 	f.StringSliceVar(&o.jobPolicy.AllowedImages, "allowed-agent-images", nil,
-		"Further images spec.job.image may name: exact references, or prefixes ending in * (default: only the agent image).")
+		"Further images spec.job.image may name: exact references, or repo@sha256:* (any digest), repo:* (any tag), "+
+			"prefix/* (any repository under it) (default: only the agent image).")
 	f.StringSliceVar(&o.jobPolicy.PrivilegedNamespaces, "privileged-namespaces", nil,
 		"Namespaces whose backups may set spec.job.hostNetwork and tolerate control-plane taints (* for all; default: none).")
 	f.StringSliceVar(&o.jobPolicy.ServiceAccounts, "allowed-service-accounts", nil,
@@ -179,7 +185,8 @@ func runManager(ctx context.Context, cfg *rest.Config, o *managerOptions) error 
 	}
 
 	log.Info("Starting manager", "watchNamespaces", cleanNamespaces(o.watchNamespaces),
-		"leaderElection", o.leaderElect, "agentImage", agentImage)
+		"leaderElection", o.leaderElect, "agentImage", agentImage, "allowedAgentImages", o.jobPolicy.AllowedImages,
+		"privilegedNamespaces", o.jobPolicy.PrivilegedNamespaces, "allowedServiceAccounts", o.jobPolicy.ServiceAccounts)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running the manager: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -192,5 +193,36 @@ func TestResolveAgentImage(t *testing.T) {
 	t.Setenv("POD_NAME", "gone")
 	if _, err := resolveAgentImage(ctx, restCfg, ""); err == nil {
 		t.Error("no error for a pod that does not exist")
+	}
+}
+
+// TestManagerRefusesBadJobPolicy: the policy flags reach jobpolicy.Validate, and a
+// pattern that would allow more than it says (a bare prefix reaches other
+// organisations' repositories), or names that never match, stop the manager before it
+// looks for an API server.
+func TestManagerRefusesBadJobPolicy(t *testing.T) {
+	// Were the policy not checked first, the manager would look for an API server: let
+	// it find none rather than whatever the machine's kubeconfig names.
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "none"))
+	cmd := newManagerCommand()
+	cmd.SetArgs([]string{
+		"--allowed-agent-images=registry.example/ocb/agent@sha256:*,quay.io/acme*",
+		"--privileged-namespaces=Infra",
+		"--allowed-service-accounts=backup-agent",
+	})
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	err := cmd.ExecuteContext(t.Context())
+	if err == nil {
+		t.Fatal("the manager started with a bad policy")
+	}
+	for _, want := range []string{`--allowed-agent-images "quay.io/acme*"`, `--privileged-namespaces "Infra"`,
+		`--allowed-service-accounts "backup-agent"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %s", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "registry.example") {
+		t.Errorf("error %q refuses the valid pattern too", err)
 	}
 }
