@@ -20,6 +20,7 @@ import (
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/agent"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/jobpolicy"
 )
 
 // The cleanup Job of a deleted backup with deletionPolicy Delete.
@@ -166,6 +167,12 @@ func (p *pass) cleanup(ctx context.Context) (ctrl.Result, bool, error) {
 		} else if err != nil {
 			return ctrl.Result{}, false, fmt.Errorf("getting the backup: %w", err)
 		}
+		// The cleanup pod is built from spec.job too: held to the policy of now, which may
+		// be narrower than when the backup ran. Refused, the data stays, as when it fails.
+		if err := jobpolicy.Check(b.Namespace, b.Spec.Job, p.r.jobPolicy()); err != nil {
+			p.cleanupNotAllowed(err)
+			return ctrl.Result{}, false, nil
+		}
 		if err := p.r.Create(ctx, want); err != nil && !apierrors.IsAlreadyExists(err) {
 			return ctrl.Result{}, false, fmt.Errorf("creating the cleanup Job %s: %w", want.Name, err)
 		}
@@ -238,6 +245,19 @@ func (p *pass) cleanupFinished(ctx context.Context, job *batchv1.Job) (ctrl.Resu
 		return ctrl.Result{}, false, fmt.Errorf("deleting the finished cleanup Job %s: %w", job.Name, err)
 	}
 	return ctrl.Result{}, true, nil
+}
+
+// cleanupNotAllowed says that the policy refuses the cleanup Job: the data and the
+// finalizer stay until an administrator allows it (the manager restarted with the new
+// flags reconciles every backup) or removes the finalizer.
+func (p *pass) cleanupNotAllowed(err error) {
+	text := fmt.Sprintf("The cleanup Job is not allowed: %v. The data is kept and the finalizer %s stays: an administrator "+
+		"may allow it, or remove the finalizer to let the object go and keep the data", err, backupv1alpha1.FinalizerCleanup)
+	if !isCondition(p.orig, backupv1alpha1.ConditionDataDeleted, backupv1alpha1.ReasonNotAllowed) {
+		p.event(true, backupv1alpha1.ReasonCleanupFailed, text)
+	}
+	setCondition(p.b, backupv1alpha1.ConditionDataDeleted, metav1.ConditionFalse, backupv1alpha1.ReasonNotAllowed, text)
+	setMessage(p.b, text)
 }
 
 // errStale ends a pass that worked from a cached backup the API server no longer has

@@ -372,6 +372,13 @@ func (p *pass) startAttempt(ctx context.Context, n int32) (ctrl.Result, error) {
 	}
 	untilDeadline := ctrl.Result{RequeueAfter: deadline.Sub(p.now)}
 
+	// What spec.job asks of the agent pod, held to what the administrator allows: a
+	// refusal does not go away by waiting, and no Secret is read for a backup refused.
+	if err := jobpolicy.Check(b.Namespace, b.Spec.Job, p.r.jobPolicy()); err != nil {
+		p.fail(backupv1alpha1.ReasonNotAllowed, "The backup Job is not allowed: "+err.Error())
+		return ctrl.Result{}, nil
+	}
+
 	creds, problem, err := p.r.references(ctx, b, p.oc)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -399,13 +406,6 @@ func (p *pass) startAttempt(ctx context.Context, n int32) (ctrl.Result, error) {
 		b.Status.NextProbeTime = nil
 		// The other backup's changes re-queue this one (watch on backups of the overcloud).
 		return untilDeadline, nil
-	}
-
-	// What spec.job asks of the agent pod, held to what the administrator allows: a
-	// refusal does not go away by waiting.
-	if err := jobpolicy.Check(b.Namespace, b.Spec.Job, p.r.jobPolicy()); err != nil {
-		p.fail(backupv1alpha1.ReasonNotAllowed, "The backup Job is not allowed: "+err.Error())
-		return ctrl.Result{}, nil
 	}
 
 	// Spec errors the Job builder finds are known before probing (a missing image waits

@@ -37,6 +37,7 @@ import (
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/agent"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/jobpolicy"
 	"github.com/overcloud-backup/overcloud-backup-operator/test/sandbox"
 	"github.com/overcloud-backup/overcloud-backup-operator/test/testenv"
 )
@@ -112,6 +113,8 @@ type managerOptions struct {
 	metricsAddr string
 	// schedulesWorkers is the schedule controller's MaxConcurrentReconciles (1 when zero).
 	schedulesWorkers int
+	// policy is the OvercloudBackup reconciler's JobPolicy (the manager's flags).
+	policy jobpolicy.Policy
 }
 
 // runManager runs the chosen controllers in their own manager on namespace; stop (also
@@ -136,7 +139,7 @@ func runManager(t testing.TB, namespace string, o managerOptions) (stop func()) 
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 			Recorder: mgr.GetEventRecorder("overcloudbackup-controller"), AgentImage: testImage,
 			MinProbeBackoff: 300 * time.Millisecond, MaxProbeBackoff: 2 * time.Second, MaxConcurrentReconciles: 2,
-			Prober: o.prober,
+			Prober: o.prober, JobPolicy: o.policy,
 		}
 		if o.wrap != nil {
 			r.Client = o.wrap(r.Client)
