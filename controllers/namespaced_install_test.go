@@ -12,15 +12,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
@@ -87,6 +90,7 @@ func TestNamespacedInstallRBAC(t *testing.T) {
 	if sa == "" {
 		t.Fatal("the overlay has no ServiceAccount")
 	}
+	checkClusterBindings(t, objs)
 	for _, tc := range []struct {
 		ns, group, resource, verb string
 		allowed                   bool
@@ -96,7 +100,11 @@ func TestNamespacedInstallRBAC(t *testing.T) {
 		{"openstack", "backup.overcloud.io", "overcloudbackups", "update", true},
 		{"elsewhere", "", "secrets", "get", false},
 		{"elsewhere", "", "secrets", "list", false},
+		{"elsewhere", "", "secrets", "watch", false},
 		{"elsewhere", "batch", "jobs", "create", false},
+		{"elsewhere", "batch", "jobs", "delete", false},
+		{"elsewhere", "", "pods", "list", false},
+		{"", "batch", "jobs", "list", false},
 		{"", "", "secrets", "list", false}, // every namespace
 		{"", "storage.k8s.io", "storageclasses", "list", true},
 		{"overcloud-backup-system", "", "pods", "get", true}, // its own pod, for its image
@@ -118,6 +126,54 @@ func TestNamespacedInstallRBAC(t *testing.T) {
 		}
 		if r.Status.Allowed != tc.allowed {
 			t.Errorf("%s %s.%s in %q: allowed %v, want %v (%s)", tc.verb, tc.resource, tc.group, tc.ns, r.Status.Allowed, tc.allowed, r.Status.Reason)
+		}
+	}
+}
+
+// checkClusterBindings reads the rendered overlay itself: every ClusterRoleBinding names
+// a ClusterRole of the overlay (not a built-in one such as cluster-admin or edit) whose
+// rules reach no Secret, Job or Pod and no wildcard, and is no aggregation (which would
+// take in other roles' rules). The manager-role ClusterRole may grant them: it is bound
+// only by RoleBindings.
+func checkClusterBindings(t *testing.T, objs []*unstructured.Unstructured) {
+	t.Helper()
+	roles := map[string]*rbacv1.ClusterRole{}
+	var bindings []*rbacv1.ClusterRoleBinding
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "ClusterRole":
+			r := &rbacv1.ClusterRole{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, r); err != nil {
+				t.Fatal(err)
+			}
+			roles[r.Name] = r
+		case "ClusterRoleBinding":
+			b := &rbacv1.ClusterRoleBinding{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, b); err != nil {
+				t.Fatal(err)
+			}
+			bindings = append(bindings, b)
+		}
+	}
+	if len(bindings) == 0 {
+		t.Fatal("no ClusterRoleBinding rendered: StorageClasses could not be read")
+	}
+	for _, b := range bindings {
+		r, ok := roles[b.RoleRef.Name]
+		switch {
+		case b.RoleRef.Kind != "ClusterRole" || !ok:
+			t.Errorf("ClusterRoleBinding %s binds %s %s, which the overlay does not define", b.Name, b.RoleRef.Kind, b.RoleRef.Name)
+			continue
+		case r.AggregationRule != nil:
+			t.Errorf("ClusterRoleBinding %s binds the aggregated ClusterRole %s", b.Name, r.Name)
+		}
+		for _, rule := range r.Rules {
+			for _, res := range rule.Resources {
+				if res == "*" || res == "secrets" || res == "jobs" || strings.HasPrefix(res, "pods") ||
+					slices.Contains(rule.APIGroups, "*") {
+					t.Errorf("ClusterRoleBinding %s grants %v on %s in every namespace (ClusterRole %s)", b.Name, rule.Verbs, res, r.Name)
+				}
+			}
 		}
 	}
 }
