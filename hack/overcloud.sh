@@ -967,7 +967,8 @@ haproxy_up() {
 	fi
 	spawn "$STATE/haproxy/haproxy.pid" "$STATE/haproxy/haproxy.log" 0 /usr/sbin/haproxy -db -f "$f"
 	local i
-	for ((i = 0; i < 50; i++)); do
+	# Up to 20 s: on a cold, busy machine the first start takes seconds before the socket answers.
+	for ((i = 0; i < 200; i++)); do
 		[[ -S $STATE/haproxy/stats.sock ]] && haproxy_sock <<<"show info" | grep -q '^Pid:' && break
 		pid_of "$STATE/haproxy/haproxy.pid" >/dev/null || break
 		sleep 0.1
@@ -1087,7 +1088,8 @@ cmd_up() {
 	haproxy_up
 	local want=$((RISE * INTER / 1000 + 10)) servers
 	for ((i = 0; i < want * 4; i++)); do
-		servers=$(haproxy_servers)
+		# The stats socket appears a moment after haproxy starts: no answer yet is "not up yet".
+		servers=$(haproxy_servers) || servers=''
 		ok=1
 		for n in "${NODES[@]}"; do [[ $servers == *"$(node_name "$n")=UP "* ]] || ok=0; done
 		((ok)) && break
@@ -1196,7 +1198,7 @@ cmd_status() {
 	done
 	if pid=$(pid_of "$STATE/haproxy/haproxy.pid"); then
 		local servers
-		servers=$(haproxy_servers)
+		servers=$(haproxy_servers) || servers='(stats socket not answering) '
 		echo "haproxy       pid=$pid $VIP:3306 servers: ${servers}sticky: $(haproxy_sticky)"
 		for n in "${NODES[@]}"; do [[ $servers == *"$(node_name "$n")=UP "* ]] || bad=1; done
 	else
