@@ -9,9 +9,14 @@
 #   hack/overcloud.sh up | down [--purge] | status | env
 #   hack/overcloud.sh pause N | resume N | kill N | start N | isolate N | rejoin N
 #   hack/overcloud.sh desync N on|off | cib N FILE
+#   OCB_PACEMAKER=live hack/overcloud.sh up | down | status | ... (the same, on a live cluster), and
+#     standby N | unstandby N | maintenance on|off | cleanup | stop-galera | start-galera
+#     | freeze-corosync N | thaw-corosync N | power-off N | power-on N | crm
 #
-# Environment: OCB_SANDBOX_DIR (state, default /tmp/ocb-overcloud), OCB_NET (first three
-# octets, default 10.77.0), OCB_HAPROXY_INTER/FALL/RISE (check timing, default 2000/5/2),
+# Environment: OCB_PACEMAKER (file, the default: crm_mon reads a CIB file per controller; or
+# live: Corosync and Pacemaker run the cluster, hack/overcloud-live.sh), OCB_SANDBOX_DIR
+# (state, default /tmp/ocb-overcloud, live /tmp/ocb-live), OCB_NET (first three octets,
+# default 10.77.0, live 10.79.0), OCB_HAPROXY_INTER/FALL/RISE (check timing, default 2000/5/2),
 # OCB_FORCE_LOOPBACK=1 (skip namespaces, use 127.0.0.10-13). docs/sandbox.md has the details.
 set -euo pipefail
 umask 022
@@ -20,29 +25,47 @@ export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO
-readonly STATE="${OCB_SANDBOX_DIR:-/tmp/ocb-overcloud}"
-readonly BRIDGE=ocb-br0
+# OCB_PACEMAKER=live: Corosync and Pacemaker run the cluster (hack/overcloud-live.sh); it is a
+# second sandbox with its own state, subnet and names, so both can run at once.
+readonly PACEMAKER="${OCB_PACEMAKER:-file}"
+case $PACEMAKER in
+file) PREFIX=ocb DEFAULT_STATE=/tmp/ocb-overcloud DEFAULT_NET=10.77.0 ;;
+live) PREFIX=ocl DEFAULT_STATE=/tmp/ocb-live DEFAULT_NET=10.79.0 ;;
+*)
+	echo "overcloud: OCB_PACEMAKER=$PACEMAKER: want file or live" >&2
+	exit 2
+	;;
+esac
+readonly PREFIX DEFAULT_STATE DEFAULT_NET
+readonly STATE="${OCB_SANDBOX_DIR:-$DEFAULT_STATE}"
+readonly BRIDGE=$PREFIX-br0
 readonly CLUSTER_NAME=ocb
 readonly DB_USER=ocbbackup
 readonly TLS_USER=ocbtls
 readonly SSH_USER=ocbadmin
 readonly STATS_USER=admin
-readonly SUDOERS=/etc/sudoers.d/ocb-overcloud
+# One drop-in per sandbox (the file and the live one share the user, not the drop-in).
+readonly SUDOERS=/etc/sudoers.d/$PREFIX-overcloud
 readonly MARIABACKUP=/usr/bin/mariadb-backup
 readonly USER_GECOS="ocb-overcloud sandbox"
 readonly INTER="${OCB_HAPROXY_INTER:-2000}"
 readonly FALL="${OCB_HAPROXY_FALL:-5}"
 readonly RISE="${OCB_HAPROXY_RISE:-2}"
 readonly NODES=(0 1 2)
-readonly PACKAGES=(mariadb-server galera-4 mariadb-client mariadb-backup rsync haproxy
+PACKAGES=(mariadb-server galera-4 mariadb-client mariadb-backup rsync haproxy
 	openssh-server openssh-client pacemaker-cli-utils socat sudo iproute2 procps curl util-linux openssl)
+[[ $PACEMAKER == live ]] && PACKAGES+=(pacemaker corosync resource-agents)
+readonly PACKAGES
 readonly CIB_FIXTURE="$REPO/internal/pacemaker/testdata/cib/bundle-healthy.xml"
 
 LOG_PREFIX=overcloud
 # shellcheck source=hack/lib.sh
 source "$REPO/hack/lib.sh"
 MODE=netns # or loopback; persisted in $STATE/mode once the network exists
-NET="${OCB_NET:-10.77.0}"
+NET="${OCB_NET:-$DEFAULT_NET}"
+# shellcheck source=hack/overcloud-live.sh
+source "$REPO/hack/overcloud-live.sh"
+live() { [[ $PACEMAKER == live ]]; }
 
 # ---------------------------------------------------------------------------------------------
 # Names and paths
@@ -60,11 +83,17 @@ load_mode() {
 }
 
 node_name() { echo "controller-$1"; }
-node_ns() { echo "ocb-c$1"; }
+node_ns() { echo "$PREFIX-c$1"; }
 node_addr() { echo "$NET.$((11 + $1))"; }
-node_veth() { echo "ocb-v$1"; } # host side; the namespace side is eth0
+node_veth() { echo "$PREFIX-v$1"; } # host side; the namespace side is eth0
 node_dir() { echo "$STATE/c$1"; }
-node_sock() { echo "$STATE/c$1/mysqld.sock"; }
+node_sock() {
+	if live; then
+		echo "$STATE/c$1/run-mysqld/mysqld.sock" # /run/mysqld/mysqld.sock on the controller
+	else
+		echo "$STATE/c$1/mysqld.sock"
+	fi
+}
 check_node() { [[ ${1:-} =~ ^[012]$ ]] || die "node must be 0, 1 or 2, got '${1:-}'"; }
 
 # ns_prefix N: the command prefix that runs something inside controller N.
@@ -303,7 +332,10 @@ route_check() {
 }
 
 network_up() {
-	if [[ ${OCB_FORCE_LOOPBACK:-} == 1 && ! -d /run/netns/ocb-c0 ]]; then
+	if live && [[ ${OCB_FORCE_LOOPBACK:-} == 1 || $MODE == loopback ]]; then
+		die "the live Pacemaker sandbox needs network namespaces (no loopback fallback)"
+	fi
+	if [[ ${OCB_FORCE_LOOPBACK:-} == 1 && ! -d /run/netns/$(node_ns 0) ]]; then
 		loopback_fallback "OCB_FORCE_LOOPBACK=1"
 		return 0
 	fi
@@ -346,7 +378,7 @@ network_up() {
 		ip link set "$veth" master "$BRIDGE"
 		ip -n "$ns" link set lo up
 		ip -n "$ns" addr replace "$addr/24" dev eth0
-		if ((n == 0)); then
+		if ((n == 0)) && ! live; then
 			# The DB VIP, where Pacemaker's IPaddr2 puts it: an extra /32 on the holder.
 			ip -n "$ns" addr replace "$VIP/32" dev eth0
 		fi
@@ -359,7 +391,7 @@ network_up() {
 		write_netns_etc "$n"
 	done
 	echo netns >"$STATE/mode"
-	((created)) && log "Network: bridge $BRIDGE $HOST_IP/24, namespaces ocb-c0..2 at $(node_addr 0)-.$((11 + 2)), VIP $VIP in ocb-c0"
+	((created)) && log "Network: bridge $BRIDGE $HOST_IP/24, namespaces $(node_ns 0)..2 at $(node_addr 0)-.$((11 + 2)), VIP $VIP$(live || echo " in $(node_ns 0)")"
 	route_check || die "routes to the sandbox addresses do not go through $BRIDGE (see above)"
 }
 
@@ -433,7 +465,7 @@ write_mycnf() {
 		[mysqld]
 		user=mysql
 		datadir=$d/data
-		socket=$d/mysqld.sock
+		socket=$(node_sock "$n")
 		pid-file=$d/mysqld.pid
 		log-error=$d/mysqld.log
 		tmpdir=$d/tmp
@@ -469,7 +501,16 @@ write_mycnf() {
 	mv -f "$d/my.cnf.tmp" "$d/my.cnf"
 }
 
-mysqld_pid() { pid_of "$(node_dir "$1")/mysqld.pid"; }
+mysqld_pid() {
+	if live; then
+		# Its pid file holds the PID in the controller's PID namespace: look it up instead.
+		local p
+		p=$(live_pid_in "$1" mariadbd | head -1)
+		[[ -n $p ]] && echo "$p"
+		return
+	fi
+	pid_of "$(node_dir "$1")/mysqld.pid"
+}
 
 # sql N: run SQL from stdin as root over node N's unix socket (unix_socket auth), bounded.
 sql() {
@@ -773,7 +814,7 @@ write_sshd_config() {
 		# Generated by hack/overcloud.sh for $(node_name "$n").
 		ListenAddress $(node_addr "$n"):22
 		HostKey $d/ssh_host_ed25519_key
-		PidFile $d/sshd.pid
+		PidFile $(live && echo none || echo "$d/sshd.pid")
 		AuthorizedKeysFile $STATE/ssh/authorized_keys
 		# Keys and configs live under /tmp: skip the ownership checks of the real /etc/ssh.
 		StrictModes no
@@ -786,9 +827,11 @@ write_sshd_config() {
 		X11Forwarding no
 		AllowTcpForwarding no
 		PrintMotd no
-		# crm_mon in this session reads this controller's CIB copy (sudo keeps CIB_file).
-		SetEnv CIB_file=$d/cib.xml
 	EOF
+	if ! live; then
+		printf '%s\n' "# crm_mon in this session reads this controller's CIB copy (sudo keeps CIB_file)." \
+			"SetEnv CIB_file=$d/cib.xml" >>"$d/sshd_config"
+	fi
 	/usr/sbin/sshd -t -f "$d/sshd_config" || die "sshd -t rejects $d/sshd_config"
 }
 
@@ -909,7 +952,7 @@ write_haproxy_cfg() {
 				global
 				  maxconn 4096
 				  log stdout format raw local0 info
-				  stats socket $STATE/haproxy/stats.sock mode 660 level admin
+				  stats socket ${HAPROXY_SOCK:-$STATE/haproxy/stats.sock} mode 660 level admin
 				  stats timeout 2m
 
 				defaults
@@ -1005,18 +1048,24 @@ stats_csv() {
 # sandbox.json and env
 
 write_sandbox_json() {
-	local n sep='' nodes='' bridge=$BRIDGE
+	local n sep='' nodes='' bridge=$BRIDGE cib sock=$STATE/haproxy/stats.sock pidfile=$STATE/haproxy/haproxy.pid
+	# Live: HAProxy runs on every controller under Pacemaker; its socket path is the same on
+	# each (as seen on the controller: the operator reads it over SSH on the VIP holder).
+	live && sock=$LIVE_LOCAL/haproxy.sock pidfile=
 	[[ $MODE == loopback ]] && bridge=lo
 	for n in "${NODES[@]}"; do
 		local ns
 		ns=$(node_ns "$n")
 		[[ $MODE == loopback ]] && ns=''
+		cib=$(node_dir "$n")/cib.xml
+		live && cib='' # crm_mon reads the live cluster
 		nodes+=$(printf '%s\n    {"name":"%s","netns":"%s","address":"%s","mysqlPort":3306,"sshPort":22,"clustercheckPort":9200,"socket":"%s","cibFile":"%s"}' \
-			"$sep" "$(node_name "$n")" "$ns" "$(node_addr "$n")" "$(node_sock "$n")" "$(node_dir "$n")/cib.xml")
+			"$sep" "$(node_name "$n")" "$ns" "$(node_addr "$n")" "$(node_sock "$n")" "$cib")
 		sep=','
 	done
 	cat >"$STATE/sandbox.json.tmp" <<-EOF
 		{
+		  "pacemaker": "$PACEMAKER",
 		  "vip": "$VIP",
 		  "bridge": "$bridge",
 		  "nodes": [$nodes
@@ -1024,7 +1073,7 @@ write_sandbox_json() {
 		  "database": {"user": "$DB_USER", "passwordFile": "$STATE/secrets/db-password"},
 		  "tls": {"user": "$TLS_USER", "caFile": "$STATE/tls/ca.crt", "otherCAFile": "$STATE/tls/other-ca.crt"},
 		  "ssh": {"user": "$SSH_USER", "privateKeyFile": "$STATE/secrets/id_ed25519", "knownHostsFile": "$STATE/secrets/known_hosts"},
-		  "haproxy": {"frontend": "$VIP:3306", "statsURL": "http://$VIP:1993/", "statsUser": "$STATS_USER", "statsPasswordFile": "$STATE/secrets/haproxy-stats-password", "statsSocket": "$STATE/haproxy/stats.sock", "backend": "mysql", "pidFile": "$STATE/haproxy/haproxy.pid"}
+		  "haproxy": {"frontend": "$VIP:3306", "statsURL": "http://$VIP:1993/", "statsUser": "$STATS_USER", "statsPasswordFile": "$STATE/secrets/haproxy-stats-password", "statsSocket": "$sock", "backend": "mysql", "pidFile": "$pidfile"}
 		}
 	EOF
 	mv -f "$STATE/sandbox.json.tmp" "$STATE/sandbox.json"
@@ -1063,6 +1112,10 @@ cmd_up() {
 	network_up
 	ensure_tls # after network_up: the certificates name the addresses of the mode it settled on
 	write_known_hosts
+	if live; then
+		live_up
+		return
+	fi
 	cib_up
 	galera_up
 	local n i code ok
@@ -1107,6 +1160,7 @@ cmd_down() {
 	load_mode
 	local purge=0 n ns pid
 	[[ ${1:-} == --purge ]] && purge=1
+	live && live_down "$purge"
 	stop_pidfile "$STATE/haproxy/haproxy.pid" haproxy 10
 	for n in "${NODES[@]}"; do
 		stop_pidfile "$(node_dir "$n")/clustercheck.pid" "clustercheck on $(node_name "$n")" 10
@@ -1135,7 +1189,9 @@ cmd_down() {
 	fi
 	rm -f "$STATE/mode"
 	if ((purge)); then
-		if [[ $(getent passwd "$SSH_USER" | cut -d: -f5) == "$USER_GECOS" ]]; then
+		if compgen -G "/etc/sudoers.d/*-overcloud" >/dev/null; then
+			log "Kept user $SSH_USER: another sandbox uses it ($(echo /etc/sudoers.d/*-overcloud))"
+		elif [[ $(getent passwd "$SSH_USER" | cut -d: -f5) == "$USER_GECOS" ]]; then
 			userdel -r "$SSH_USER" 2>/dev/null || userdel "$SSH_USER" || log "userdel $SSH_USER failed"
 		fi
 		[[ -n $STATE && $STATE != / ]] && rm -rf "$STATE" "$STATE.lock"
@@ -1149,6 +1205,10 @@ cmd_status() {
 	load_mode
 	local bad=0 n pid w code sshd ns line
 	[[ -d $STATE ]] || die "no sandbox state at $STATE (run: hack/overcloud.sh up)"
+	if live; then
+		live_status
+		return
+	fi
 	for n in "${NODES[@]}"; do
 		ns=$(node_ns "$n")
 		if [[ $MODE == netns ]]; then
@@ -1322,11 +1382,29 @@ main() {
 	down) with_lock cmd_down "$@" ;;
 	status) cmd_status ;;
 	env) cmd_env ;;
-	pause | resume | kill) with_lock cmd_signal "$cmd" "${1:-}" ;;
-	start) with_lock cmd_start "${1:-}" ;;
+	pause | resume | kill | start | standby | unstandby | maintenance | cleanup | stop-galera | start-galera | \
+		freeze-corosync | thaw-corosync | power-off | power-on | crm)
+		if live; then
+			if [[ $cmd == crm ]]; then
+				ensure_root
+				live_cmd crm
+			else
+				with_lock live_locked "$cmd" "${1:-}"
+			fi
+		elif [[ $cmd == start ]]; then
+			with_lock cmd_start "${1:-}"
+		elif [[ $cmd == pause || $cmd == resume || $cmd == kill ]]; then
+			with_lock cmd_signal "$cmd" "${1:-}"
+		else
+			die "'$cmd' needs the live Pacemaker sandbox (OCB_PACEMAKER=live)"
+		fi
+		;;
 	isolate | rejoin) with_lock cmd_link "$cmd" "${1:-}" ;;
 	desync) cmd_desync "${1:-}" "${2:-}" ;;
-	cib) with_lock cmd_cib "${1:-}" "${2:-}" ;;
+	cib)
+		live && die "'cib' installs a CIB file for crm_mon; the live sandbox's crm_mon reads the live cluster"
+		with_lock cmd_cib "${1:-}" "${2:-}"
+		;;
 	-h | --help | help | '') usage ;;
 	*)
 		log "unknown command '$cmd'"

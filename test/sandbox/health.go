@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -47,7 +45,7 @@ func (s *Sandbox) problem(p *galera.Prober) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, s.Script, "status") //nolint:gosec // G204: our own script
-	cmd.Env = append(os.Environ(), "OCB_SANDBOX_DIR="+filepath.Dir(s.Path))
+	cmd.Env = s.ScriptEnv()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Sprintf("hack/overcloud.sh status: %v: %s", err, bytes.TrimSpace(out))
 	}

@@ -39,10 +39,13 @@ type Node struct {
 
 // Sandbox is sandbox.json.
 type Sandbox struct {
-	VIP      string `json:"vip"`
-	Bridge   string `json:"bridge"`
-	Nodes    []Node `json:"nodes"`
-	Database struct {
+	// Pacemaker is "file" (crm_mon reads a CIB file per controller) or "live" (Corosync and
+	// Pacemaker run the cluster: OCB_PACEMAKER=live hack/overcloud.sh).
+	Pacemaker string `json:"pacemaker"`
+	VIP       string `json:"vip"`
+	Bridge    string `json:"bridge"`
+	Nodes     []Node `json:"nodes"`
+	Database  struct {
 		User         string `json:"user"`
 		PasswordFile string `json:"passwordFile"`
 	} `json:"database"`
@@ -86,6 +89,36 @@ func Load(t testing.TB) *Sandbox {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// LoadLive reads the live Pacemaker sandbox named by OCB_LIVE_SANDBOX, as Load does.
+func LoadLive(t testing.TB) *Sandbox {
+	t.Helper()
+	path := os.Getenv("OCB_LIVE_SANDBOX")
+	if path == "" {
+		t.Fatal("OCB_LIVE_SANDBOX is not set: this test needs the live Pacemaker overcloud; run `make test`, " +
+			"or `OCB_PACEMAKER=live hack/overcloud.sh up` and export OCB_LIVE_SANDBOX=<state dir>/sandbox.json")
+	}
+	s, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Live() {
+		t.Fatalf("OCB_LIVE_SANDBOX=%s is not a live Pacemaker sandbox (pacemaker %q)", path, s.Pacemaker)
+	}
+	return s
+}
+
+// Live reports whether Corosync and Pacemaker run this sandbox's cluster.
+func (s *Sandbox) Live() bool { return s.Pacemaker == "live" }
+
+// ScriptEnv is the environment hack/overcloud.sh needs to act on this sandbox.
+func (s *Sandbox) ScriptEnv() []string {
+	env := append(os.Environ(), "OCB_SANDBOX_DIR="+filepath.Dir(s.Path))
+	if s.Live() {
+		env = append(env, "OCB_PACEMAKER=live")
+	}
+	return env
 }
 
 // Read reads a sandbox.json and checks the routes of every address it names.
@@ -224,7 +257,7 @@ func (s *Sandbox) Run(t testing.TB, args ...string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, s.Script, args...) //nolint:gosec // G204: our own script
-	cmd.Env = append(os.Environ(), "OCB_SANDBOX_DIR="+filepath.Dir(s.Path))
+	cmd.Env = s.ScriptEnv()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("hack/overcloud.sh %s: %v\n%s", strings.Join(args, " "), err, out)
