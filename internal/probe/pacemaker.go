@@ -75,7 +75,9 @@ func (p *PacemakerSSH) Status(ctx context.Context, node Node) (*PacemakerView, e
 		}
 		return nil, fmt.Errorf("crm_mon on %s: %w", node.Name, err)
 	}
-	return PacemakerViewOf(st), nil
+	v := PacemakerViewOf(st)
+	v.Cluster.Source = node.Name
+	return v, nil
 }
 
 // PacemakerViewOf turns a parsed crm_mon status into what selection reads: one entry

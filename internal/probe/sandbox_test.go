@@ -362,8 +362,10 @@ func TestSandboxPacemakerFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatalf("crm_mon over SSH on %s: %v", node.Name, err)
 			}
-			if !reflect.DeepEqual(got, probe.PacemakerViewOf(want)) {
-				t.Fatalf("crm_mon over SSH reads\n  %+v\nthe committed output reads\n  %+v", got, probe.PacemakerViewOf(want))
+			wantView := probe.PacemakerViewOf(want)
+			wantView.Cluster.Source = node.Name // the view says which node's crm_mon gave it
+			if !reflect.DeepEqual(got, wantView) {
+				t.Fatalf("crm_mon over SSH reads\n  %+v\nthe committed output reads\n  %+v", got, wantView)
 			}
 
 			s := probe.Gather(t.Context(), tg)

@@ -99,6 +99,13 @@ type PacemakerCluster struct {
 	MaintenanceMode bool
 	// Quorum is false when the answering node's partition has no quorum.
 	Quorum bool
+	// Source is the node whose crm_mon gave this view, "" when not known. A node cut off
+	// from Corosync (its Corosync frozen or partitioned away) still shows itself, and the
+	// others, online and with quorum from its last membership, while the rest of the
+	// cluster has lost it (seen on the live cluster: TestLiveFrozenCorosync). So a node's
+	// state as it reports it itself is the weakest evidence: the order prefers a node that
+	// another node's view shows.
+	Source string
 }
 
 // HAProxyServer is what HAProxy said of one node's server in the database backend.
@@ -223,7 +230,8 @@ func Decide(s Snapshot, p Policy) Decision {
 		if d.Nodes[i].Eligible {
 			eligible = append(eligible, i)
 			if n.Name != active {
-				idle = append(idle, candidate{Node: n, rank: rank(p.Preferred, n.Name)})
+				idle = append(idle, candidate{Node: n, rank: rank(p.Preferred, n.Name),
+					ownView: s.Pacemaker != nil && s.Pacemaker.Source == n.Name && pcmkUsable})
 			}
 		}
 	}
@@ -583,6 +591,8 @@ type candidate struct {
 	// rank is the node's position in nodeSelection.preferredNodes (its first one),
 	// math.MaxInt when it is not listed.
 	rank int
+	// ownView is true when Pacemaker's view of the node was read on the node itself.
+	ownView bool
 }
 
 func (c candidate) preferred() bool { return c.rank != math.MaxInt }
@@ -609,11 +619,20 @@ type criterion struct {
 // criteria is the order among candidates, the one table that both sorts them and
 // explains the choice (the decision's reason and the row of every candidate not chosen),
 // so the two cannot drift: the first criterion on which two candidates differ decides,
-// and its words say why. Preferred nodes first (in the listed order), then not holding
+// and its words say why. A node whose Pacemaker state another node's view gave goes
+// before the node whose own view was read (PacemakerCluster.Source says why: a node cut
+// off from Corosync does not know it), then preferred nodes (in the listed order), then not holding
 // the VIP, then not where HAProxy sends the next client, then fewest client connections
 // (unknown last), then shortest receive queue, then name: the name makes it a total
 // order, so the choice does not depend on the order nodes are listed in.
 var criteria = []criterion{
+	{
+		name: "Pacemaker's view from another node",
+		cmp:  func(a, b candidate) int { return falseFirstBool(a.ownView, b.ownView) },
+		why: func(_, l candidate) string {
+			return fmt.Sprintf("another node's Pacemaker view shows it (%s's is its own, which a node cut off from Corosync cannot judge)", l.Name)
+		},
+	},
 	{
 		name: "preferred",
 		cmp:  func(a, b candidate) int { return cmp.Compare(a.rank, b.rank) },
@@ -669,16 +688,18 @@ func decisive(a, b candidate) (int, criterion) {
 
 // falseFirst orders the candidates of which f is false before those of which it is true.
 func falseFirst(f func(Node) bool) func(a, b candidate) int {
-	return func(a, b candidate) int {
-		fa, fb := f(a.Node), f(b.Node)
-		switch {
-		case fa == fb:
-			return 0
-		case fa:
-			return 1
-		}
-		return -1
+	return func(a, b candidate) int { return falseFirstBool(f(a.Node), f(b.Node)) }
+}
+
+// falseFirstBool is negative when only b is true, positive when only a is.
+func falseFirstBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
 	}
+	return -1
 }
 
 // connections is the candidate's client connections as the order ranks them: unknown last.

@@ -398,7 +398,13 @@ func TestChoiceNamesTheDecidingCriterion(t *testing.T) {
 		policy        Policy
 		winner, loser string
 		why           string // the deciding criterion's words, exactly
+		source        string // the node whose crm_mon gave Pacemaker's view
 	}{
+		{
+			criterion: "Pacemaker's view from another node", source: "controller-1",
+			winner: "controller-2", loser: "controller-1",
+			why: "another node's Pacemaker view shows it (controller-1's is its own, which a node cut off from Corosync cannot judge)",
+		},
 		{
 			criterion: "preferred", policy: Policy{Preferred: []string{"controller-2"}},
 			winner: "controller-2", loser: "controller-1", why: "a preferred node",
@@ -445,7 +451,7 @@ func TestChoiceNamesTheDecidingCriterion(t *testing.T) {
 			}
 			byName := map[string]candidate{}
 			for _, n := range nodes {
-				byName[n.Name] = candidate{Node: n, rank: rank(tc.policy.Preferred, n.Name)}
+				byName[n.Name] = candidate{Node: n, rank: rank(tc.policy.Preferred, n.Name), ownView: n.Name == tc.source}
 			}
 			w, l := byName[tc.winner], byName[tc.loser]
 			for _, c := range criteria {
@@ -457,7 +463,7 @@ func TestChoiceNamesTheDecidingCriterion(t *testing.T) {
 				t.Fatalf("decisive(%s, %s) = %d by %q, want < 0 by %q", tc.winner, tc.loser, r, k.name, tc.criterion)
 			}
 
-			d := Decide(Snapshot{Nodes: nodes, Pacemaker: &PacemakerCluster{Quorum: true}, HAProxy: &HAProxyBackend{}}, tc.policy)
+			d := Decide(Snapshot{Nodes: nodes, Pacemaker: &PacemakerCluster{Quorum: true, Source: tc.source}, HAProxy: &HAProxyBackend{}}, tc.policy)
 			if d.Selected != tc.winner {
 				t.Fatalf("selected %q, want %q (reason: %s)", d.Selected, tc.winner, d.Reason)
 			}
