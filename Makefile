@@ -34,6 +34,10 @@ DOCKERFILE ?= $(CURDIR)/Dockerfile
 # real Galera, clustercheck, sshd + crm_mon, and HAProxy on the database VIP.
 OCB_SANDBOX_DIR ?= /tmp/ocb-overcloud
 export OCB_SANDBOX_DIR
+# The live Pacemaker overcloud (OCB_PACEMAKER=live hack/overcloud.sh): Corosync and Pacemaker
+# run Galera, the VIP and HAProxy; the tests of what only a live cluster shows use it.
+OCB_LIVE_SANDBOX_DIR ?= /tmp/ocb-live
+LIVE_SANDBOX_ENV = OCB_PACEMAKER=live OCB_SANDBOX_DIR=$(OCB_LIVE_SANDBOX_DIR)
 
 .PHONY: all
 all: build
@@ -90,6 +94,14 @@ sandbox: ## Bring up (or check) the local overcloud the tests, demo and benchmar
 sandbox-down: ## Stop the local overcloud and remove its namespaces and bridge.
 	hack/overcloud.sh down
 
+.PHONY: sandbox-live
+sandbox-live: ## Bring up (or check) the live Pacemaker overcloud (Corosync + Pacemaker managing Galera, the VIP, HAProxy).
+	$(LIVE_SANDBOX_ENV) hack/overcloud.sh up
+
+.PHONY: sandbox-live-down
+sandbox-live-down: ## Stop the live Pacemaker overcloud (resources stopped through Pacemaker first).
+	$(LIVE_SANDBOX_ENV) hack/overcloud.sh down
+
 .PHONY: kube-node
 kube-node: ## Bring up (or check) the one-node Kubernetes (hack/kube-node.sh; KUBECONFIG from `hack/kube-node.sh env`).
 	hack/kube-node.sh up
@@ -99,10 +111,10 @@ kube-node-down: ## Stop the one-node Kubernetes and undo its host changes (iptab
 	hack/kube-node.sh down
 
 .PHONY: test
-test: manifests generate vet envtest kustomize sandbox ## Run every test: pure, envtest, the local overcloud, then e2e on the one-node Kubernetes (taken down after, unless KEEP_KUBE_NODE=1).
+test: manifests generate vet envtest kustomize sandbox sandbox-live ## Run every test: pure, envtest, the local overcloud, then e2e on the one-node Kubernetes (taken down after, unless KEEP_KUBE_NODE=1).
 	@mkdir -p $(LOCALBIN); set +e; \
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(ENVTEST_K8S_VERSION) ETCD_VERSION=$(ENVTEST_ETCD_VERSION) hack/setup-envtest.sh)" \
-	OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" OCB_KUSTOMIZE="$(KUSTOMIZE)" \
+	OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" OCB_LIVE_SANDBOX="$(OCB_LIVE_SANDBOX_DIR)/sandbox.json" OCB_KUSTOMIZE="$(KUSTOMIZE)" \
 		go test $(GO_TEST_FLAGS) -v ./... 2>&1 | tee $(LOCALBIN)/test.log | grep -vE '^=== (RUN|PAUSE|CONT|NAME)'; \
 	status=$${PIPESTATUS[0]}; \
 	echo "=== e2e: the one-node Kubernetes, the image and the operator (make deploy), then test/e2e"; \

@@ -13,7 +13,9 @@
 #   kubectl removed from the binary cache          setup-envtest.sh building, called by kube-node.sh
 #   hack/ociimage's binary and the pause image     their builds in kube-node.sh and image.sh
 #   the image's base layer (debootstrap)           image.sh building it (about 1.5 min)
-#   both state directories purged                  overcloud.sh and kube-node.sh up from nothing
+#   the state directories purged                   overcloud.sh (file and live Pacemaker) and
+#                                                  kube-node.sh up from nothing (live: nsinit built,
+#                                                  Corosync keys made, the CIB seeded)
 #   (checked first) a failing command in a hack/   the ERR trap naming script, line, command, status
 #     script
 #
@@ -53,8 +55,11 @@ out=$(bash -c 'LOG_PREFIX=probe; source "$1"; set -euo pipefail; false || true; 
 
 step "2. down, purged: the local overcloud and the one-node Kubernetes"
 "$REPO/hack/kube-node.sh" down --purge
+# The live sandbox first: the file sandbox's purge removes the SSH user they share.
+LIVE_DIR=${OCB_LIVE_SANDBOX_DIR:-/tmp/ocb-live}
+OCB_PACEMAKER=live OCB_SANDBOX_DIR=$LIVE_DIR "$REPO/hack/overcloud.sh" down --purge
 "$REPO/hack/overcloud.sh" down --purge
-[[ ! -e ${OCB_SANDBOX_DIR:-/tmp/ocb-overcloud} && ! -e ${OCB_KUBE_DIR:-/tmp/ocb-kube} ]] || die "a state directory survived --purge"
+[[ ! -e ${OCB_SANDBOX_DIR:-/tmp/ocb-overcloud} && ! -e $LIVE_DIR && ! -e ${OCB_KUBE_DIR:-/tmp/ocb-kube} ]] || die "a state directory survived --purge"
 
 step "3. removed: packages ${!REMOVE[*]}, kubectl, ociimage, the pause image, the image's base layer"
 for p in "${!REMOVE[@]}"; do
@@ -69,6 +74,8 @@ rm -rf --one-file-system "$CACHE"/image/base-*
 
 step "4. up from cold: hack/overcloud.sh up"
 "$REPO/hack/overcloud.sh" up
+step "4b. up from cold: the live Pacemaker sandbox (OCB_PACEMAKER=live hack/overcloud.sh up)"
+OCB_PACEMAKER=live OCB_SANDBOX_DIR=$LIVE_DIR "$REPO/hack/overcloud.sh" up
 step "5. up from cold: hack/kube-node.sh up"
 "$REPO/hack/kube-node.sh" up
 step "6. the image: its base layer debootstrapped again"
@@ -84,5 +91,6 @@ done
 [[ -x $CACHE/bin/ociimage && -s $CACHE/image/ocb-pause.tar ]] || die "hack/ociimage or the pause image was not rebuilt"
 compgen -G "$CACHE/image/base-*/layer.tar" >/dev/null || die "the image's base layer was not rebuilt"
 "$REPO/hack/overcloud.sh" status >/dev/null || die "hack/overcloud.sh status: unhealthy after up"
+OCB_PACEMAKER=live OCB_SANDBOX_DIR=$LIVE_DIR "$REPO/hack/overcloud.sh" status >/dev/null || die "the live sandbox's status: unhealthy after up"
 "$REPO/hack/kube-node.sh" status >/dev/null || die "hack/kube-node.sh status: unhealthy after up"
 log "Every cold branch ran and everything came back, in $(elapsed) ms"

@@ -368,10 +368,13 @@ pcmk() {
 
 # live_any: a controller whose Pacemaker answers, for cluster-wide commands.
 live_any() {
-	local n
+	local n xml
 	for n in "${NODES[@]}"; do
 		live_daemon_pid "$(node_dir "$n")/pacemakerd.pid" pacemakerd >/dev/null || continue
-		pcmk "$n" crm_mon --one-shot --output-as=xml 2>/dev/null | grep -q '<current_dc .*with_quorum="true"' || continue
+		# Read whole, then matched: `| grep -q` would stop reading at the match, and crm_mon's
+		# SIGPIPE fail the pipeline now and then (pipefail).
+		xml=$(pcmk "$n" crm_mon --one-shot --output-as=xml 2>/dev/null) || continue
+		[[ $xml == *'with_quorum="true"'* ]] || continue
 		echo "$n"
 		return 0
 	done
@@ -409,13 +412,21 @@ live_summary() {
 	' <<<"$xml"
 }
 
-# live_vip_holder: the index of the controller holding the VIP according to Pacemaker.
+# live_vip_holder: the index of the controller holding the VIP according to Pacemaker. A
+# one-shot crm_mon fails now and then while the CIB is being written: up to 10 tries.
 live_vip_holder() {
-	local s
-	s=$(live_summary) || return 1
-	s=${s##*vip=controller-}
-	[[ ${s:0:1} =~ ^[012]$ ]] || return 1
-	echo "${s:0:1}"
+	local s i
+	for ((i = 0; i < 10; i++)); do
+		if s=$(live_summary 2>/dev/null); then
+			s=${s##*vip=controller-}
+			if [[ ${s:0:1} =~ ^[012]$ ]]; then
+				echo "${s:0:1}"
+				return 0
+			fi
+		fi
+		sleep 0.5
+	done
+	return 1
 }
 
 # live_all_promoted: every galera instance Promoted and the VIP started.
@@ -471,7 +482,9 @@ live_up() {
 		sleep 0.5
 	done
 	live_wait_promoted 240 || die "Pacemaker did not promote galera on every controller within 240 s: $(live_summary 2>&1)"
-	provision_db "$(live_vip_holder)"
+	local holder
+	holder=$(live_vip_holder) || die "no VIP holder in Pacemaker's view: $(live_summary 2>&1)"
+	provision_db "$holder"
 	for n in "${NODES[@]}"; do
 		for ((i = 0; i < 80; i++)); do
 			code=$(http_code "$(node_addr "$n")")
@@ -612,9 +625,19 @@ live_cmd() {
 	start)
 		# Pacemaker restarts a killed mariadbd itself (its monitor notices within 10 s):
 		# `start` waits for that, as a person would.
+		# Pacemaker may not have noticed yet (crm_mon still says Promoted for up to a monitor
+		# interval after a kill): wait for all three together, a running mariadbd, Synced, and
+		# galera Promoted everywhere.
 		check_node "$n"
-		live_wait_promoted 180 || die "galera not Promoted everywhere again within 180 s: $(live_summary 2>&1)"
-		wait_synced "$n" 60
+		local start=$SECONDS w=''
+		while :; do
+			if mysqld_pid "$n" >/dev/null && w=$(wsrep "$n" 2>/dev/null) && [[ ${w%% *} == 4 ]] && live_all_promoted; then
+				log "$(node_name "$n") runs, Synced, galera Promoted everywhere ($((SECONDS - start)) s)"
+				break
+			fi
+			((SECONDS - start < 240)) || die "$(node_name "$n") not back within 240 s (wsrep: ${w:-no answer}): $(live_summary 2>&1)"
+			sleep 1
+		done
 		;;
 	crm)
 		live_summary

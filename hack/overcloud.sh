@@ -1387,6 +1387,7 @@ main() {
 		if live; then
 			if [[ $cmd == crm ]]; then
 				ensure_root
+				load_mode
 				live_cmd crm
 			else
 				with_lock live_locked "$cmd" "${1:-}"

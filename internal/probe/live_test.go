@@ -1,0 +1,261 @@
+package probe_test
+
+// These tests run against the live Pacemaker overcloud (OCB_PACEMAKER=live
+// hack/overcloud.sh; OCB_LIVE_SANDBOX names its sandbox.json): Corosync and Pacemaker
+// really run Galera (the ocf:heartbeat:galera agent), hold the VIP (IPaddr2) and run
+// HAProxy on every controller. What they check is what only a live cluster shows: the VIP
+// moving, Pacemaker re-promoting a crashed node, Pacemaker and Galera disagreeing. They
+// fail, never skip, when the live sandbox is missing.
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/probe"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/selection"
+	"github.com/overcloud-backup/overcloud-backup-operator/test/sandbox"
+)
+
+// liveSandbox is the live sandbox, locked for the test and healthy: every galera Promoted,
+// every node Synced. The cleanup waits for the same, so the next test meets it whole.
+func liveSandbox(t *testing.T) *sandbox.Sandbox {
+	t.Helper()
+	sb := sandbox.LoadLive(t)
+	sb.Lock(t)
+	sb.WaitHealthy(t)
+	t.Cleanup(func() { sb.WaitHealthy(t) })
+	return sb
+}
+
+// untilDecision probes every 500 ms, for at most limit, until ok holds; every decision on
+// the way goes through each (for invariants). It returns the decision that held.
+func untilDecision(t *testing.T, tg probe.Target, limit time.Duration, what string,
+	each func(selection.Decision), ok func(selection.Decision) bool,
+) selection.Decision {
+	t.Helper()
+	start := time.Now()
+	var d selection.Decision
+	for n := 0; ; n++ {
+		d = selection.Decide(probe.Gather(t.Context(), tg), selection.Policy{})
+		if each != nil {
+			each(d)
+		}
+		if ok(d) {
+			took := time.Since(start)
+			t.Logf("%s after %v (%d probes): active=%q (%s) vip=%q selected=%q: %s", what, took.Round(time.Millisecond), n+1,
+				d.Active, d.ActiveSource, d.VIPNode, d.Selected, d.Reason)
+			return d
+		}
+		if time.Since(start) > limit {
+			for _, r := range d.Nodes {
+				t.Logf("  %s role=%s eligible=%v: %s", r.Name, r.Role, r.Eligible, r.Reason)
+			}
+			t.Fatalf("%s: not within %v; last: active=%q vip=%q selected=%q: %s", what, limit, d.Active, d.VIPNode, d.Selected, d.Reason)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// newSession waits (at most a minute) for a client session through the VIP, as a service
+// reconnecting after a failover, keeps it open and returns the node it landed on.
+func newSession(t *testing.T, sb *sandbox.Sandbox, not string) string {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if got := tryServedBy(t, sb); got != "" && got != not {
+			_, name := sb.ClientSession(t)
+			return name
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no client session through the VIP on a node other than %q within a minute", not)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// TestLiveHealthy: Pacemaker's live view over SSH (crm_mon on an idle controller), the VIP
+// where IPaddr2 put it, the active node from the VIP holder's HAProxy, and a backup from an
+// idle node that does not hold the VIP.
+func TestLiveHealthy(t *testing.T) {
+	sb := liveSandbox(t)
+	_, active := sb.ClientSession(t)
+	tg := target(t, sb)
+	d := untilDecision(t, tg, 30*time.Second, "the client's node named active", nil,
+		func(d selection.Decision) bool { return d.Active == active })
+	if d.VIPNode == "" {
+		t.Errorf("no VIP holder in the decision: %s", d.Reason)
+	}
+	if d.Selected == "" || d.Selected == active || d.Selected == d.VIPNode {
+		t.Errorf("selected %q; want an idle node other than the active %s and the VIP holder %s", d.Selected, active, d.VIPNode)
+	}
+	for _, r := range d.Nodes {
+		if r.Name != active && !r.Eligible {
+			t.Errorf("%s not eligible on a healthy live cluster: %s", r.Name, r.Reason)
+		}
+	}
+}
+
+// TestLiveStandbyOfVIPHolder: the VIP holder goes to standby. Pacemaker moves the VIP, the
+// new holder's HAProxy starts with an empty stick table and serves its own first healthy
+// server, so the node serving clients may change although no database node failed. The
+// probe names the VIP's new holder and the new active node, and never selects either, nor
+// the node in standby.
+func TestLiveStandbyOfVIPHolder(t *testing.T) {
+	sb := liveSandbox(t)
+	_, first := sb.ClientSession(t)
+	tg := target(t, sb)
+	d := untilDecision(t, tg, 30*time.Second, "the VIP holder known", nil,
+		func(d selection.Decision) bool { return d.VIPNode != "" && d.Active == first })
+	holder := d.VIPNode
+	hi := nodeIndex(t, sb, holder)
+	start := time.Now()
+	sb.Run(t, "standby", strconv.Itoa(hi))
+	t.Cleanup(func() { sb.Run(t, "unstandby", strconv.Itoa(hi)); sb.Run(t, "start", strconv.Itoa(hi)) })
+
+	noBadChoice := func(d selection.Decision) {
+		if d.Selected != "" && (d.Selected == d.Active || d.Selected == holder) {
+			t.Errorf("selected %q while the active node is %q and %s is in standby: %s", d.Selected, d.Active, holder, d.Reason)
+		}
+	}
+	d = untilDecision(t, tg, time.Minute, "the VIP moved off "+holder, noBadChoice,
+		func(d selection.Decision) bool { return d.VIPNode != "" && d.VIPNode != holder })
+	vipMoved := time.Since(start)
+	// Services reconnect through the VIP: the new holder's HAProxy picks a node.
+	second := newSession(t, sb, "")
+	d = untilDecision(t, tg, 30*time.Second, "the new active node named", noBadChoice,
+		func(d selection.Decision) bool { return d.Active == second && d.Selected != "" })
+	t.Logf("standby of %s: VIP on %s after %v; clients were on %s, now on %s (named after %v)", holder, d.VIPNode,
+		vipMoved.Round(time.Millisecond), first, second, time.Since(start).Round(time.Millisecond))
+	if r := row(d, holder); r.Eligible || !strings.Contains(r.Reason, "standby") {
+		t.Errorf("%s in standby: %+v, want ineligible, saying standby", holder, r)
+	}
+}
+
+// TestLiveKillActiveNode: kill -9 the mariadbd of the node serving clients. HAProxy moves
+// the clients to a standby; Pacemaker's monitor sees the crash and restarts and
+// re-promotes the node (the galera agent rejoins it by IST); HAProxy does not move the
+// clients back. No probe in all that time selects the node serving clients or the
+// crashed one, and once the node is back a backup has an idle node again.
+func TestLiveKillActiveNode(t *testing.T) {
+	sb := liveSandbox(t)
+	_, first := sb.ClientSession(t)
+	tg := target(t, sb)
+	untilDecision(t, tg, 30*time.Second, "the client's node named active", nil,
+		func(d selection.Decision) bool { return d.Active == first })
+	fi := nodeIndex(t, sb, first)
+	start := time.Now()
+	sb.Run(t, "kill", strconv.Itoa(fi))
+	t.Cleanup(func() { sb.Run(t, "start", strconv.Itoa(fi)); sb.Run(t, "cleanup") })
+
+	var second string
+	noBadChoice := func(d selection.Decision) {
+		if d.Selected != "" && (d.Selected == first && !row(d, first).Eligible || d.Selected == d.Active) {
+			t.Errorf("selected %q (active %q, crashed %s): %s", d.Selected, d.Active, first, d.Reason)
+		}
+		if d.Selected == first && time.Since(start) < 5*time.Second {
+			t.Errorf("selected the crashed %s %v after the kill", first, time.Since(start))
+		}
+	}
+	second = newSession(t, sb, first)
+	untilDecision(t, tg, time.Minute, "clients moved to "+second, noBadChoice,
+		func(d selection.Decision) bool { return d.Active == second })
+	// Pacemaker brings the node back: galera Promoted on it again, and Galera synced.
+	sb.Run(t, "start", strconv.Itoa(fi))
+	back := time.Since(start)
+	d := untilDecision(t, tg, time.Minute, first+" eligible again", noBadChoice,
+		func(d selection.Decision) bool { return row(d, first).Eligible && d.Selected != "" })
+	t.Logf("kill of %s: clients on %s; Pacemaker had it Promoted and synced again %v after the kill", first, second, back.Round(time.Millisecond))
+	// No failback: a new session still lands where HAProxy moved the clients.
+	if got := tryServedBy(t, sb); got != second {
+		t.Errorf("a new session after %s came back landed on %q; HAProxy's stick entry stays on %s (no failback)", first, got, second)
+	}
+	if d.Active != second {
+		t.Errorf("active %q after %s came back, want %s (no failback)", d.Active, first, second)
+	}
+}
+
+// TestLiveFrozenCorosync: Corosync frozen (SIGSTOP) on an idle node. The other two lose it
+// after Corosync's token timeout: crm_mon there shows it OFFLINE and its galera Stopped,
+// while its mariadbd keeps running in Galera's Primary component (Galera's membership is
+// not Corosync's), and its own crm_mon still shows everyone online with quorum. Pacemaker
+// and Galera disagree, and the node cannot tell: once the others have lost it, no probe
+// selects it, whichever node's crm_mon answered (its own view is the weakest evidence:
+// PacemakerCluster.Source), and the other idle node is chosen.
+func TestLiveFrozenCorosync(t *testing.T) {
+	sb := liveSandbox(t)
+	_, active := sb.ClientSession(t)
+	tg := target(t, sb)
+	d := untilDecision(t, tg, 30*time.Second, "the client's node named active", nil,
+		func(d selection.Decision) bool { return d.Active == active && d.VIPNode != "" })
+	fi := otherThan(t, sb, active, d.VIPNode)
+	frozen := sb.Nodes[fi].Name
+	sb.Run(t, "freeze-corosync", strconv.Itoa(fi))
+	t.Cleanup(func() { sb.Run(t, "thaw-corosync", strconv.Itoa(fi)); sb.Run(t, "start", strconv.Itoa(fi)) })
+	// Corosync's token (3 s) and consensus time, then Pacemaker's reaction: 15 s is ample.
+	const lost = 15 * time.Second
+	time.Sleep(lost)
+	start := time.Now()
+	probes, ownViews, offline := 0, 0, 0
+	var last selection.Decision
+	untilDecision(t, tg, time.Minute, "30 s of probes after the others lost "+frozen, func(d selection.Decision) {
+		probes++
+		last = d
+		r := row(d, frozen)
+		switch {
+		case d.Selected == "" || d.Selected == frozen || d.Selected == active:
+			t.Errorf("probe %d: selected %q, want the other idle node (not %s, frozen; not the active %s): %s",
+				probes, d.Selected, frozen, active, d.Reason)
+		case r.Eligible:
+			ownViews++ // its own crm_mon answered: it shows itself online
+		case strings.Contains(r.Reason, "offline"):
+			offline++
+		}
+	}, func(selection.Decision) bool { return time.Since(start) > 30*time.Second })
+	st := sb.GlobalStatus(t, fi, "wsrep_cluster_size", "wsrep_local_state")
+	t.Logf("%s frozen: %d probes; %d saw it offline (another node's crm_mon), %d through its own view (online, chosen last); "+
+		"its row: %s; Galera there: cluster size %d, local state %d", frozen, probes, offline, ownViews,
+		row(last, frozen).Reason, st["wsrep_cluster_size"], st["wsrep_local_state"])
+	if st["wsrep_cluster_size"] != int64(len(sb.Nodes)) {
+		t.Logf("note: Galera's cluster size on %s is %d: Galera lost it too", frozen, st["wsrep_cluster_size"])
+	}
+}
+
+// TestLiveGaleraStoppedAndStarted: the whole galera clone stopped through Pacemaker leaves
+// no node to back up from; started again (the agent bootstraps from the last node to
+// stop, the others join), a backup has an idle node again.
+func TestLiveGaleraStoppedAndStarted(t *testing.T) {
+	sb := liveSandbox(t)
+	tg := target(t, sb)
+	sb.Run(t, "stop-galera")
+	t.Cleanup(func() { sb.Run(t, "start-galera"); sb.Run(t, "start", "0") })
+	untilDecision(t, tg, 90*time.Second, "no node to back up from", nil,
+		func(d selection.Decision) bool { return d.Selected == "" })
+	sb.Run(t, "start-galera")
+	untilDecision(t, tg, 3*time.Minute, "an idle node again", nil,
+		func(d selection.Decision) bool { return d.Selected != "" })
+}
+
+// TestLiveMaintenanceMode: maintenance-mode=true (Pacemaker manages nothing: no monitor, no
+// recovery). The databases run and replicate as before, so a backup still runs, from an
+// idle synced node, and the decision says the cluster is in maintenance: a person doing
+// maintenance usually wants the backup most (docs/selection.md).
+func TestLiveMaintenanceMode(t *testing.T) {
+	sb := liveSandbox(t)
+	_, active := sb.ClientSession(t)
+	tg := target(t, sb)
+	sb.Run(t, "maintenance", "on")
+	t.Cleanup(func() { sb.Run(t, "maintenance", "off") })
+	d := untilDecision(t, tg, 30*time.Second, "the maintenance seen", nil, func(d selection.Decision) bool {
+		for _, r := range d.Nodes {
+			if strings.Contains(r.Reason, "maintenance") {
+				return true
+			}
+		}
+		return strings.Contains(d.Reason, "maintenance")
+	})
+	if d.Selected == "" || d.Selected == active {
+		t.Errorf("selected %q during maintenance-mode; want an idle synced node, not the active %s", d.Selected, active)
+	}
+}
