@@ -68,8 +68,11 @@ func Parse(data []byte, opts Options) (*Status, error) {
 	}
 	hosts := newHostResolver(doc.Nodes, idx)
 	for i := range st.Nodes {
-		if st.Nodes[i].Type == NodeGuest {
+		switch st.Nodes[i].Type {
+		case NodeGuest:
 			st.Nodes[i].Host = hosts.host(st.Nodes[i].Name)
+		case NodeRemote:
+			st.Nodes[i].Connection = remoteConnection(st.Nodes[i].Name, idx)
 		}
 	}
 
@@ -82,6 +85,7 @@ func Parse(data []byte, opts Options) (*Status, error) {
 		return nil, fmt.Errorf("%w: looked for %s", ErrGaleraNotFound, want)
 	}
 	st.GaleraResource, st.Galera = id, instances
+	st.indexGalera()
 
 	vipID := opts.VIPResource
 	if vipID == "" && opts.VIP != "" {
@@ -176,6 +180,19 @@ func nodeType(xn xmlNode, idx resourceIndex) NodeType {
 	default:
 		return NodeOther
 	}
+}
+
+// remoteConnection is the node running the connection resource of the pacemaker remote
+// node name (an ocf:pacemaker:remote primitive outside bundles, named like the node).
+func remoteConnection(name string, idx resourceIndex) string {
+	for _, r := range idx[name] {
+		if !r.bundle && isRemoteAgent(r.Agent) && parseBool(r.Active) {
+			if node := firstNode(r.xmlResource); node != "" {
+				return node
+			}
+		}
+	}
+	return ""
 }
 
 // hostResolver maps guest nodes to the node that runs their container.

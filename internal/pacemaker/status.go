@@ -94,6 +94,11 @@ type Node struct {
 	Shutdown bool
 	// DC is true for the designated controller.
 	DC bool
+	// Connection is, for a pacemaker remote node, the cluster node that runs its connection
+	// resource (ocf:pacemaker:remote named like the node); empty when it runs nowhere or for
+	// other node types. When that node is UNCLEAN, Pacemaker fences it and the connection
+	// with it: crm_mon still shows the remote node online with its resources until then.
+	Connection string
 }
 
 // GaleraInstance is one galera instance as placed by Pacemaker.
@@ -159,6 +164,10 @@ type Status struct {
 	Galera []GaleraInstance
 	// VIP is the database VIP's placement; nil when no VIP was asked for or it was not found.
 	VIP *VIP
+
+	// galeraByHost is Galera merged per host (GaleraOn's answer for each host), made once by
+	// Parse so that reading every node is linear; nil for a Status built by hand.
+	galeraByHost map[string]GaleraInstance
 }
 
 // Node returns the node with the given name.
@@ -176,27 +185,50 @@ func (s *Status) Node(name string) (Node, bool) {
 // failure), they are merged conservatively: the lowest role, failed or blocked if any is, managed
 // only if all are.
 func (s *Status) GaleraOn(host string) GaleraInstance {
+	if s.galeraByHost != nil {
+		if g, ok := s.galeraByHost[host]; ok {
+			return g
+		}
+		return GaleraInstance{Host: host, Role: RoleStopped, Managed: true}
+	}
 	out := GaleraInstance{Host: host, Role: RoleStopped, Managed: true}
 	found := false
 	for _, g := range s.Galera {
-		if g.Host != host {
+		if g.Host == host {
+			out, found = mergeInstance(out, g, found), true
+		}
+	}
+	return out
+}
+
+// indexGalera makes galeraByHost: every instance merged into its host's, in one pass.
+func (s *Status) indexGalera() {
+	m := make(map[string]GaleraInstance, len(s.Galera))
+	for _, g := range s.Galera {
+		if g.Host == "" {
 			continue
 		}
-		if !found {
-			out = g
-			found = true
-			continue
-		}
-		if g.Role.rank() < out.Role.rank() {
-			out.Role = g.Role
-		}
-		out.Active = out.Active && g.Active
-		out.Failed = out.Failed || g.Failed
-		out.Blocked = out.Blocked || g.Blocked
-		out.Managed = out.Managed && g.Managed
-		if out.Guest == "" {
-			out.Guest = g.Guest
-		}
+		out, found := m[g.Host]
+		m[g.Host] = mergeInstance(out, g, found)
+	}
+	s.galeraByHost = m
+}
+
+// mergeInstance adds g to out, the instances already found on the same host (none when
+// !found): the lowest role, failed or blocked if any is, active and managed only if all are.
+func mergeInstance(out, g GaleraInstance, found bool) GaleraInstance {
+	if !found {
+		return g
+	}
+	if g.Role.rank() < out.Role.rank() {
+		out.Role = g.Role
+	}
+	out.Active = out.Active && g.Active
+	out.Failed = out.Failed || g.Failed
+	out.Blocked = out.Blocked || g.Blocked
+	out.Managed = out.Managed && g.Managed
+	if out.Guest == "" {
+		out.Guest = g.Guest
 	}
 	return out
 }

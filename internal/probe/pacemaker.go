@@ -87,19 +87,33 @@ func PacemakerViewOf(st *pacemaker.Status) *PacemakerView {
 		Cluster: selection.PacemakerCluster{MaintenanceMode: st.MaintenanceMode, Quorum: st.WithQuorum},
 		Nodes:   map[string]selection.Pacemaker{},
 	}
+	unclean := map[string]bool{}
+	for _, n := range st.Nodes {
+		if n.Unclean {
+			unclean[n.Name] = true
+		}
+	}
 	for _, n := range st.Nodes {
 		if n.Type == pacemaker.NodeGuest || n.Type == pacemaker.NodePing {
 			continue
 		}
 		g := st.GaleraOn(n.Name)
+		conn := ""
+		if n.Connection != "" && unclean[n.Connection] {
+			conn = n.Connection
+		}
 		role := string(g.Role)
 		if g.Role == pacemaker.RoleStopped {
 			role = ""
 		}
 		v.Nodes[n.Name] = selection.Pacemaker{
 			Online: n.Online, Standby: n.Standby || n.StandbyOnFail, Maintenance: n.Maintenance,
-			Unclean: n.Unclean, Shutdown: n.Shutdown,
-			GaleraRole: role, GaleraFailed: g.Failed || (g.Role == pacemaker.RolePromoted && !g.Active),
+			Unclean: n.Unclean, Shutdown: n.Shutdown, Pending: n.Pending, ConnectionUnclean: conn,
+			// crm_mon marks every resource unmanaged in a maintenance (the cluster's or the
+			// node's): those are told apart and decided on their own.
+			GaleraBlocked:   g.Role != pacemaker.RoleStopped && g.Blocked,
+			GaleraUnmanaged: g.Role != pacemaker.RoleStopped && !g.Managed && !st.MaintenanceMode && !n.Maintenance,
+			GaleraRole:      role, GaleraFailed: g.Failed || (g.Role == pacemaker.RolePromoted && !g.Active),
 			HoldsVIP: st.VIP != nil && st.VIP.Active && st.VIP.Node == n.Name,
 		}
 	}

@@ -77,6 +77,18 @@ type Pacemaker struct {
 	Maintenance bool
 	Unclean     bool
 	Shutdown    bool
+	// Pending is true while the node joins the cluster (its membership not settled).
+	Pending bool
+	// ConnectionUnclean, for a pacemaker remote node, names the cluster node that runs its
+	// connection when that node is UNCLEAN: Pacemaker fences it and the connection with it,
+	// while crm_mon still shows the remote node online and galera Promoted there.
+	ConnectionUnclean string
+	// GaleraBlocked is true when Pacemaker cannot act on galera there (a failed stop, or a
+	// failed promote with on-fail=block): nobody will recover it if the backup upsets it.
+	GaleraBlocked bool
+	// GaleraUnmanaged is true when galera there is unmanaged (is-managed=false) outside a
+	// maintenance of the cluster or the node: Pacemaker neither monitors nor recovers it.
+	GaleraUnmanaged bool
 	// GaleraRole is Promoted, Unpromoted, Started or Stopped ("" when galera does not
 	// run there).
 	GaleraRole string
@@ -556,6 +568,19 @@ func pacemakerProblems(p *Pacemaker) []string {
 	}
 	if p.Shutdown {
 		why = append(why, "shutting down")
+	}
+	if p.Pending {
+		why = append(why, "joining the cluster (pending)")
+	}
+	if p.ConnectionUnclean != "" {
+		why = append(why, fmt.Sprintf("its remote connection runs on %s, which is unclean (to be fenced, and the connection with it)",
+			p.ConnectionUnclean))
+	}
+	if p.GaleraBlocked {
+		why = append(why, "galera blocked here (Pacemaker cannot act on it)")
+	}
+	if p.GaleraUnmanaged {
+		why = append(why, "galera unmanaged here (Pacemaker neither monitors nor recovers it)")
 	}
 	if p.GaleraFailed {
 		why = append(why, "galera failed here")

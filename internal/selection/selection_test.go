@@ -210,6 +210,36 @@ func TestDecide(t *testing.T) {
 			nodeReason: map[string]string{"controller-0": "galera is Unpromoted here, not promoted", "controller-1": "galera is not running here", "controller-2": "galera failed here"},
 		},
 		{
+			name:  "a remote node whose connection runs on an unclean node is about to be fenced: excluded although online and Promoted",
+			nodes: three(30, 0, 0), edits: []edit{healthyPacemaker(0), stickOn(0), pcmk(1, func(p *Pacemaker) { p.ConnectionUnclean = "controller-0" })},
+			pcmk: okPcmk, hap: okHAP, selected: "controller-2", vip: "controller-0", ineligible: []string{"controller-1"},
+			nodeReason: map[string]string{"controller-1": "its remote connection runs on controller-0, which is unclean (to be fenced, and the connection with it)"},
+		},
+		{
+			name:  "blocked galera excluded: nobody would recover it",
+			nodes: three(30, 0, 0), edits: []edit{healthyPacemaker(0), stickOn(0), pcmk(1, func(p *Pacemaker) { p.GaleraBlocked = true })},
+			pcmk: okPcmk, hap: okHAP, selected: "controller-2", vip: "controller-0", ineligible: []string{"controller-1"},
+			nodeReason: map[string]string{"controller-1": "galera blocked here (Pacemaker cannot act on it)"},
+		},
+		{
+			name:  "unmanaged galera excluded outside a maintenance",
+			nodes: three(30, 0, 0), edits: []edit{healthyPacemaker(0), stickOn(0), pcmk(1, func(p *Pacemaker) { p.GaleraUnmanaged = true })},
+			pcmk: okPcmk, hap: okHAP, selected: "controller-2", vip: "controller-0", ineligible: []string{"controller-1"},
+			nodeReason: map[string]string{"controller-1": "galera unmanaged here (Pacemaker neither monitors nor recovers it)"},
+		},
+		{
+			name:  "a node with a pending shutdown excluded",
+			nodes: three(30, 0, 0), edits: []edit{healthyPacemaker(0), stickOn(0), pcmk(1, func(p *Pacemaker) { p.Shutdown = true })},
+			pcmk: okPcmk, hap: okHAP, selected: "controller-2", vip: "controller-0", ineligible: []string{"controller-1"},
+			nodeReason: map[string]string{"controller-1": "shutting down"},
+		},
+		{
+			name:  "a joining (pending) node excluded",
+			nodes: three(30, 0, 0), edits: []edit{healthyPacemaker(0), stickOn(0), pcmk(1, func(p *Pacemaker) { p.Pending = true })},
+			pcmk: okPcmk, hap: okHAP, selected: "controller-2", vip: "controller-0", ineligible: []string{"controller-1"},
+			nodeReason: map[string]string{"controller-1": "joining the cluster (pending)"},
+		},
+		{
 			name:  "node missing from Pacemaker's status excluded",
 			nodes: three(0, 0, 0), edits: []edit{healthyPacemaker(0), func(n []Node) { n[2].Pacemaker = nil }}, pcmk: okPcmk,
 			selected: "controller-1", vip: "controller-0", ineligible: []string{"controller-2"}, nodeReason: map[string]string{"controller-2": "not in Pacemaker's status"},
