@@ -63,7 +63,12 @@ func watchedOvercloud(t *testing.T, c client.Client, sb *sandbox.Sandbox, ns str
 // first probe found the active node and a node to back up from.
 func watchedWithClient(t *testing.T) (*sandbox.Sandbox, client.Client, string, client.ObjectKey, string) {
 	t.Helper()
-	sb := lockedSandbox(t)
+	return watchedWithClientOn(t, lockedSandbox(t))
+}
+
+// watchedWithClientOn is watchedWithClient on a given (locked, healthy) sandbox.
+func watchedWithClientOn(t *testing.T, sb *sandbox.Sandbox) (*sandbox.Sandbox, client.Client, string, client.ObjectKey, string) {
+	t.Helper()
 	c := newClient(t)
 	ns := newNamespace(t, c)
 	active := clientSession(t, sb)

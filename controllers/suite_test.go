@@ -218,7 +218,12 @@ func newNamespace(t testing.TB, c client.Client) string {
 // it is healthy.
 func lockedSandbox(t testing.TB) *sandbox.Sandbox {
 	t.Helper()
-	sb := sandbox.Load(t)
+	return lock(t, sandbox.Load(t))
+}
+
+// lock takes sb's test lock and waits until it is healthy.
+func lock(t testing.TB, sb *sandbox.Sandbox) *sandbox.Sandbox {
+	t.Helper()
 	start := time.Now()
 	sb.Lock(t)
 	locked := time.Now()
