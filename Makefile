@@ -156,13 +156,13 @@ test-e2e-namespaced: sandbox ## The namespaced install's e2e test: deploys confi
 	$(E2E_ENV) go test -tags 'e2e namespaced' $(E2E_TEST_FLAGS) -run '^TestNamespacedInstall$$' -v ./test/e2e/
 
 .PHONY: bench
-bench: envtest sandbox ## Run the benchmarks on the local overcloud, ~8 min (docs/benchmarks.md); log in bin/bench.log.
+bench: envtest sandbox sandbox-live ## Run the benchmarks on the local overcloud, ~8 min (docs/benchmarks.md); log in bin/bench.log.
 	@# -p 1: one package at a time, so that no benchmark competes with another for the CPUs.
 	@# -v: the dump and load-impact benchmarks log their progress and print their tables.
 	@# KUBEBUILDER_ASSETS: the envtest packages' TestMain starts an API server even when no test runs.
 	@mkdir -p $(LOCALBIN)
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(ENVTEST_K8S_VERSION) ETCD_VERSION=$(ENVTEST_ETCD_VERSION) hack/setup-envtest.sh)" \
-	OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" go test -p 1 -run '^$$' -bench . -benchmem -timeout 30m -v ./... 2>&1 \
+	OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" OCB_LIVE_SANDBOX="$(OCB_LIVE_SANDBOX_DIR)/sandbox.json" go test -p 1 -run '^$$' -bench . -benchmem -timeout 30m -v ./... 2>&1 \
 		| tee $(LOCALBIN)/bench.log | grep --line-buffered -vE '^(=== (RUN|PAUSE|CONT|NAME)|testing: warning: no tests to run|PASS$$|\?\s.*\[no test files\])'
 	@# The e2e benchmark (Job create -> running -> Complete, the node's memory) after the others,
 	@# so that the node's daemons, brought up here if needed, do not compete with them.

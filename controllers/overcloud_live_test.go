@@ -36,14 +36,16 @@ func TestLiveOvercloudSeesStandbyOfVIPHolder(t *testing.T) {
 	sb.Run(t, "standby", hi)
 	start := time.Now()
 	t.Cleanup(func() { sb.Run(t, "unstandby", hi); sb.Run(t, "start", hi) })
-	oc = waitOvercloud(t, c, key, "the VIP moved", 2*watchInterval+20*time.Second, func(oc *backupv1alpha1.Overcloud) bool {
+	waitOvercloud(t, c, key, "the VIP moved", 2*watchInterval+20*time.Second, func(oc *backupv1alpha1.Overcloud) bool {
 		return oc.Status.VIPNode != "" && oc.Status.VIPNode != holder
 	})
 	vipSeen := time.Since(start)
 	waitEvents(t, c, ns, testOvercloud, backupv1alpha1.EventVIPMoved)
 	moved := clientSession(t, sb)
 	oc = waitOvercloud(t, c, key, "the node the reconnected client uses named active", 2*watchInterval+waitTimeout,
-		func(oc *backupv1alpha1.Overcloud) bool { return oc.Status.ActiveNode == moved && oc.Status.BackupFrom != "" })
+		func(oc *backupv1alpha1.Overcloud) bool {
+			return oc.Status.ActiveNode == moved && oc.Status.BackupFrom != ""
+		})
 	t.Logf("standby of %s: the watch saw the VIP on %s %v after; clients were on %s, reconnected to %s, named active %v after the standby",
 		holder, oc.Status.VIPNode, vipSeen.Round(time.Millisecond), active, moved, time.Since(start).Round(time.Millisecond))
 	if oc.Status.BackupFrom == holder || oc.Status.BackupFrom == moved {
