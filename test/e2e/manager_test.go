@@ -71,37 +71,11 @@ func TestManagerMetrics(t *testing.T) {
 	}
 	t.Logf("Manager Ready: %v", ready)
 
-	// The metrics Service, and an endpoint of it that is ready.
-	svc := &corev1.Service{}
-	if err := k.c.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: metricsService}, svc); err != nil {
-		t.Fatalf("the metrics Service: %v", err)
+	// The metrics Service (its ClusterIP in the Service range), and an endpoint of it that is ready.
+	url, ip := k.metricsURL(ctx, t)
+	if _, services, _ := net.ParseCIDR(serviceCIDR); !services.Contains(ip) {
+		t.Fatalf("metrics Service at %s: want a ClusterIP in %s", ip, serviceCIDR)
 	}
-	var port int32
-	for _, p := range svc.Spec.Ports {
-		if p.Name == "https" {
-			port = p.Port
-		}
-	}
-	_, services, _ := net.ParseCIDR(serviceCIDR)
-	if ip := net.ParseIP(svc.Spec.ClusterIP); port == 0 || ip == nil || !services.Contains(ip) {
-		t.Fatalf("metrics Service %s:%d: want a ClusterIP in %s and an https port", svc.Spec.ClusterIP, port, serviceCIDR)
-	}
-	k.poll(ctx, t, "a ready endpoint of the metrics Service", func(ctx context.Context) (bool, error) {
-		slices := &discoveryv1.EndpointSliceList{}
-		if err := k.c.List(ctx, slices, client.InNamespace(operatorNamespace),
-			client.MatchingLabels{discoveryv1.LabelServiceName: metricsService}); err != nil {
-			return false, err
-		}
-		for _, s := range slices.Items {
-			for _, e := range s.Endpoints {
-				if ptr.Deref(e.Conditions.Ready, false) {
-					return true, nil
-				}
-			}
-		}
-		return false, nil
-	})
-	url := "https://" + net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(port))) + "/metrics"
 
 	// A reader: a ServiceAccount bound to the metrics-reader ClusterRole; and one without.
 	ns := k.namespace(t, "metrics")
@@ -205,4 +179,40 @@ func scrape(ctx context.Context, hc *http.Client, url, token string) (int, strin
 		err = fmt.Errorf("content type %q, want Prometheus text", resp.Header.Get("Content-Type"))
 	}
 	return resp.StatusCode, string(b), err
+}
+
+// metricsURL is the manager's /metrics through its Service's ClusterIP, as Prometheus in the
+// cluster reads it, once an endpoint of the Service is ready; and that ClusterIP.
+func (k *cluster) metricsURL(ctx context.Context, t testing.TB) (string, net.IP) {
+	t.Helper()
+	svc := &corev1.Service{}
+	if err := k.c.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: metricsService}, svc); err != nil {
+		t.Fatalf("the metrics Service: %v", err)
+	}
+	var port int32
+	for _, p := range svc.Spec.Ports {
+		if p.Name == "https" {
+			port = p.Port
+		}
+	}
+	ip := net.ParseIP(svc.Spec.ClusterIP)
+	if port == 0 || ip == nil {
+		t.Fatalf("metrics Service %s:%d: want a ClusterIP and an https port", svc.Spec.ClusterIP, port)
+	}
+	k.poll(ctx, t, "a ready endpoint of the metrics Service", func(ctx context.Context) (bool, error) {
+		slices := &discoveryv1.EndpointSliceList{}
+		if err := k.c.List(ctx, slices, client.InNamespace(operatorNamespace),
+			client.MatchingLabels{discoveryv1.LabelServiceName: metricsService}); err != nil {
+			return false, err
+		}
+		for _, s := range slices.Items {
+			for _, e := range s.Endpoints {
+				if ptr.Deref(e.Conditions.Ready, false) {
+					return true, nil
+				}
+			}
+		}
+		return false, nil
+	})
+	return "https://" + net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(port))) + "/metrics", ip
 }

@@ -12,7 +12,6 @@ import (
 	"crypto/tls"
 	"database/sql"
 	"fmt"
-	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -25,7 +24,6 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -605,34 +603,7 @@ func (k *cluster) metricsReader(t testing.TB, ns string) func(context.Context) (
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	svc := &corev1.Service{}
-	if err := k.c.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: metricsService}, svc); err != nil {
-		t.Fatalf("the metrics Service: %v", err)
-	}
-	var port int32
-	for _, p := range svc.Spec.Ports {
-		if p.Name == "https" {
-			port = p.Port
-		}
-	}
-	if port == 0 || net.ParseIP(svc.Spec.ClusterIP) == nil {
-		t.Fatalf("metrics Service %s:%d: want a ClusterIP and an https port", svc.Spec.ClusterIP, port)
-	}
-	k.poll(ctx, t, "a ready endpoint of the metrics Service", func(ctx context.Context) (bool, error) {
-		slices := &discoveryv1.EndpointSliceList{}
-		if err := k.c.List(ctx, slices, client.InNamespace(operatorNamespace),
-			client.MatchingLabels{discoveryv1.LabelServiceName: metricsService}); err != nil {
-			return false, err
-		}
-		for _, s := range slices.Items {
-			for _, e := range s.Endpoints {
-				if ptr.Deref(e.Conditions.Ready, false) {
-					return true, nil
-				}
-			}
-		}
-		return false, nil
-	})
+	url, _ := k.metricsURL(ctx, t)
 	const sa = "metrics-reader"
 	if err := k.c.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}}); err != nil {
 		t.Fatal(err)
@@ -658,7 +629,6 @@ func (k *cluster) metricsReader(t testing.TB, ns string) func(context.Context) (
 	if err != nil {
 		t.Fatalf("TokenRequest for %s: %v", sa, err)
 	}
-	url := "https://" + net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(port))) + "/metrics"
 	// The manager's certificate is self-signed (no cert-manager here).
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, //nolint:gosec // G402: see above
