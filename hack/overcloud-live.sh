@@ -198,7 +198,7 @@ live_cib() {
 		    <crm_config>
 		      <cluster_property_set id="cib-bootstrap-options">
 		        <nvpair id="opt-cluster-name" name="cluster-name" value="$CLUSTER_NAME"/>
-		        <nvpair id="opt-stonith-enabled" name="stonith-enabled" value="false"/>
+		        <nvpair id="opt-stonith-enabled" name="stonith-enabled" value="true"/>
 		        <nvpair id="opt-dc-deadtime" name="dc-deadtime" value="5s"/>
 		        <nvpair id="opt-recheck" name="cluster-recheck-interval" value="60s"/>
 		        <nvpair id="opt-stop-all" name="stop-all-resources" value="false"/>
@@ -212,6 +212,7 @@ live_cib() {
 	cat <<-EOF
 		    </nodes>
 		    <resources>
+		      $(live_fence_primitive)
 		      <clone id="galera-clone">
 		        <meta_attributes id="galera-clone-meta">
 		          <nvpair id="galera-clone-promotable" name="promotable" value="true"/>
@@ -278,6 +279,64 @@ live_cib() {
 		  <status/>
 		</cib>
 	EOF
+}
+
+# The fence device: fence_ocb (hack/overcloud/fence_ocb) asking the power controller
+# (hack/fencebmc) on the bridge's host address, for every controller.
+readonly FENCE_PORT=6230
+live_fence_primitive() {
+	cat <<-EOF
+		<primitive id="fence-ocb" class="stonith" type="fence_ocb">
+		        <instance_attributes id="fence-ocb-ia">
+		          <nvpair id="fence-ocb-ipaddr" name="ipaddr" value="$HOST_IP"/>
+		          <nvpair id="fence-ocb-ipport" name="ipport" value="$FENCE_PORT"/>
+		          <nvpair id="fence-ocb-token" name="token_file" value="$STATE/secrets/fence-token"/>
+		          <nvpair id="fence-ocb-hosts" name="pcmk_host_list" value="$(node_name 0) $(node_name 1) $(node_name 2)"/>
+		        </instance_attributes>
+		        <operations>
+		          <op id="fence-ocb-monitor" name="monitor" interval="60s" timeout="20s"/>
+		        </operations>
+		      </primitive>
+	EOF
+}
+
+# live_fencing_up: the agent where pacemaker-fenced finds it, the power controller listening.
+live_fencing_up() {
+	if ! cmp -s "$REPO/hack/overcloud/fence_ocb" /usr/sbin/fence_ocb; then
+		install -m 0755 "$REPO/hack/overcloud/fence_ocb" /usr/sbin/fence_ocb
+	fi
+	if [[ ! -s $STATE/secrets/fence-token ]]; then
+		(umask 077 && gen_password >"$STATE/secrets/fence-token")
+	fi
+	local bin=$STATE/bin/fencebmc src=$REPO/hack/fencebmc/main.go
+	if ! [[ -x $bin && $bin -nt $src ]]; then
+		command -v go >/dev/null || die "go not in PATH: needed once to build $src"
+		log "Building fencebmc"
+		(cd "$REPO" && go build -o "$bin.tmp" ./hack/fencebmc) || die "go build ./hack/fencebmc failed"
+		mv -f "$bin.tmp" "$bin"
+		stop_pidfile "$STATE/fencebmc.pid" "fencebmc (binary rebuilt)" 5
+	fi
+	pid_of "$STATE/fencebmc.pid" >/dev/null && return 0
+	spawn "$STATE/fencebmc.pid" "$STATE/fencebmc.log" -1 "$bin" -listen "$HOST_IP:$FENCE_PORT" \
+		-token-file "$STATE/secrets/fence-token" -script "$REPO/hack/overcloud.sh" -state "$STATE"
+	local i
+	for ((i = 0; i < 50; i++)); do
+		timeout 1 bash -c "exec 3<>/dev/tcp/$HOST_IP/$FENCE_PORT" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	die "fencebmc did not start: $(tail -3 "$STATE/fencebmc.log")"
+}
+
+# live_fencing_configured N: a CIB seeded before fencing existed (up without --purge since)
+# gets the device and stonith-enabled through the running cluster.
+live_fencing_configured() {
+	local n=$1 res
+	res=$(pcmk "$n" cibadmin --query --scope resources 2>/dev/null) || return 1
+	if [[ $res != *'id="fence-ocb"'* ]]; then
+		pcmk "$n" cibadmin --create -o resources --xml-text "$(live_fence_primitive)" >/dev/null || return 1
+		log "Added the fence device fence-ocb to the running cluster's CIB"
+	fi
+	pcmk "$n" crm_attribute --type crm_config --name stonith-enabled --update true >/dev/null
 }
 
 # live_seed_cib N: controller N's on-disk CIB, only when it has none (a restart keeps its CIB).
@@ -471,6 +530,7 @@ live_up() {
 		# HAProxy binds the VIP on every controller; only the holder has it.
 		ip netns exec "$(node_ns "$n")" sysctl -qw net.ipv4.ip_nonlocal_bind=1
 	done
+	live_fencing_up
 	# Corosync one at a time, then Pacemaker: each waits for the previous to be listening.
 	for n in "${NODES[@]}"; do
 		live_power_on "$n"
@@ -478,7 +538,8 @@ live_up() {
 	log "Corosync and Pacemaker started on ${#NODES[@]} controllers; waiting for Galera to be promoted everywhere"
 	# `down` leaves stop-all-resources=true in the CIB it keeps.
 	for ((i = 0; i < 60; i++)); do
-		n=$(live_any) && pcmk "$n" crm_attribute --type crm_config --name stop-all-resources --update false >/dev/null 2>&1 && break
+		n=$(live_any) && pcmk "$n" crm_attribute --type crm_config --name stop-all-resources --update false >/dev/null 2>&1 &&
+			live_fencing_configured "$n" && break
 		sleep 0.5
 	done
 	live_wait_promoted 240 || die "Pacemaker did not promote galera on every controller within 240 s: $(live_summary 2>&1)"
@@ -534,7 +595,9 @@ live_down() {
 	for n in "${NODES[@]}"; do
 		live_power_off "$n"
 	done
+	stop_pidfile "$STATE/fencebmc.pid" fencebmc 5
 	((purge)) || return 0
+	rm -f /usr/sbin/fence_ocb
 	for n in "${NODES[@]}"; do
 		rm -rf "$(node_dir "$n")/pacemaker" "$(node_dir "$n")/corosync-lib"
 	done
@@ -592,7 +655,12 @@ live_cmd() {
 		;;
 	freeze-corosync | thaw-corosync)
 		check_node "$n"
-		p=$(live_daemon_pid "$(node_dir "$n")/corosync.pid" corosync) || die "corosync is not running on $(node_name "$n")"
+		if ! p=$(live_daemon_pid "$(node_dir "$n")/corosync.pid" corosync); then
+			# Fenced meanwhile (powered off and on): its Corosync is a new one, not frozen.
+			[[ $cmd == thaw-corosync ]] || die "corosync is not running on $(node_name "$n")"
+			log "corosync on $(node_name "$n") is not the frozen one any more (fenced: powered off and on)"
+			return 0
+		fi
 		if [[ $cmd == freeze-corosync ]]; then
 			kill -STOP "$p"
 			log "Froze corosync on $(node_name "$n") (pid $p)"
