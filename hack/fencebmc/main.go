@@ -33,6 +33,12 @@ import (
 
 var nodeName = regexp.MustCompile(`^controller-([0-9])$`)
 
+// The power states, and the actions that set them.
+const (
+	powerOn  = "on"
+	powerOff = "off"
+)
+
 type bmc struct {
 	token  []byte
 	script string
@@ -50,7 +56,7 @@ func main() {
 	if err != nil || len(strings.TrimSpace(string(token))) < 16 {
 		log.Fatalf("fencebmc: a token of 16 bytes or more is needed in -token-file: %v", err)
 	}
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", *listen)
 	if err != nil {
 		log.Fatalf("fencebmc: %v", err)
 	}
@@ -94,9 +100,9 @@ func (b *bmc) serve(conn net.Conn) {
 	switch action {
 	case "status":
 		answer = b.status(m[1])
-	case "off":
+	case powerOff:
 		answer = b.run("power-off", m[1])
-	case "on":
+	case powerOn:
 		answer = b.run("power-on", m[1])
 	default:
 		answer = "error: unknown action"
@@ -107,16 +113,16 @@ func (b *bmc) serve(conn net.Conn) {
 
 // status is "on" while the controller's PID namespace init runs, else "off".
 func (b *bmc) status(n string) string {
-	data, err := os.ReadFile(b.state + "/c" + n + "/holder.pid")
+	data, err := os.ReadFile(b.state + "/c" + n + "/holder.pid") //nolint:gosec // G304: our state dir, n one digit
 	if err != nil {
-		return "off"
+		return powerOff
 	}
 	pid := strings.TrimSpace(string(data))
-	comm, err := os.ReadFile("/proc/" + pid + "/comm")
+	comm, err := os.ReadFile("/proc/" + pid + "/comm") //nolint:gosec // G304: /proc of a PID we wrote
 	if err != nil || strings.TrimSpace(string(comm)) != "nsinit" {
-		return "off"
+		return powerOff
 	}
-	return "on"
+	return powerOn
 }
 
 func (b *bmc) run(cmd, n string) string {
