@@ -9,7 +9,9 @@
 #
 #   what is made cold                              the branch it rehearses
 #   a Debian package of each script's list         ensure_packages installing (hack/lib.sh)
-#     (haproxy: overcloud.sh; debootstrap: kube-node.sh)
+#     (haproxy and resource-agents, which takes      the live sandbox comes up first: its list is
+#     pacemaker and pacemaker-cli-utils with it:     the file sandbox's plus pacemaker, corosync
+#     overcloud.sh; debootstrap: kube-node.sh)       and resource-agents, so it installs them all
 #   kubectl removed from the binary cache          setup-envtest.sh building, called by kube-node.sh
 #   hack/ociimage's binary and the pause image     their builds in kube-node.sh and image.sh
 #   the image's base layer (debootstrap)           image.sh building it (about 1.5 min)
@@ -38,9 +40,15 @@ source "$REPO/hack/lib.sh"
 
 K8S_VERSION=v1.37.2 ETCD_VERSION=v3.7.0
 BIN="$CACHE/envtest/k8s-$K8S_VERSION-etcd-$ETCD_VERSION"
-# One package of each script's list, a leaf (nothing installed depends on it), so that
-# removing it removes nothing else.
-declare -A REMOVE=([haproxy]=hack/overcloud.sh [debootstrap]=hack/kube-node.sh)
+# A package of each script's list. haproxy and debootstrap are leaves (nothing installed
+# depends on them). resource-agents is not: removing it removes pacemaker,
+# pacemaker-cli-utils and pacemaker-resource-agents too (DEPENDENTS), all of which the live
+# sandbox's list brings back. The file sandbox's pacemaker-cli-utils pulls the same ones in,
+# which is why the live sandbox comes up first: its own install is the one rehearsed.
+declare -A REMOVE=([haproxy]=hack/overcloud.sh [resource-agents]="OCB_PACEMAKER=live hack/overcloud.sh"
+	[debootstrap]=hack/kube-node.sh)
+declare -A DEPENDENTS=([pacemaker]="OCB_PACEMAKER=live hack/overcloud.sh"
+	[pacemaker-cli-utils]="OCB_PACEMAKER=live hack/overcloud.sh" [pacemaker-resource-agents]="OCB_PACEMAKER=live hack/overcloud.sh")
 
 step() { log "--- $* ($(elapsed) ms)"; }
 installed() { [[ $(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null) == "ii " ]]; }
@@ -69,13 +77,16 @@ for p in "${!REMOVE[@]}"; do
 	fi
 	! installed "$p" || die "$p is still installed"
 done
+for p in "${!DEPENDENTS[@]}"; do
+	! installed "$p" || die "$p is still installed after its dependencies were removed"
+done
 rm -f "$BIN/kubectl" "$CACHE/bin/ociimage" "$CACHE/image/ocb-pause.tar"
 rm -rf --one-file-system "$CACHE"/image/base-*
 
-step "4. up from cold: hack/overcloud.sh up"
-"$REPO/hack/overcloud.sh" up
-step "4b. up from cold: the live Pacemaker sandbox (OCB_PACEMAKER=live hack/overcloud.sh up)"
+step "4. up from cold: the live Pacemaker sandbox (OCB_PACEMAKER=live hack/overcloud.sh up)"
 OCB_PACEMAKER=live OCB_SANDBOX_DIR=$LIVE_DIR "$REPO/hack/overcloud.sh" up
+step "4b. up from cold: hack/overcloud.sh up"
+"$REPO/hack/overcloud.sh" up
 step "5. up from cold: hack/kube-node.sh up"
 "$REPO/hack/kube-node.sh" up
 step "6. the image: its base layer debootstrapped again"
@@ -86,6 +97,10 @@ step "7. each came back"
 for p in "${!REMOVE[@]}"; do
 	installed "$p" || die "$p was not reinstalled by ${REMOVE[$p]}"
 	log "$p: reinstalled by ${REMOVE[$p]}"
+done
+for p in "${!DEPENDENTS[@]}"; do
+	installed "$p" || die "$p (removed with resource-agents) was not reinstalled by ${DEPENDENTS[$p]}"
+	log "$p: reinstalled by ${DEPENDENTS[$p]}"
 done
 [[ $("$BIN/kubectl" version --client 2>/dev/null) == *"$K8S_VERSION"* ]] || die "kubectl was not rebuilt as $K8S_VERSION in $BIN"
 [[ -x $CACHE/bin/ociimage && -s $CACHE/image/ocb-pause.tar ]] || die "hack/ociimage or the pause image was not rebuilt"

@@ -832,18 +832,25 @@ write_sshd_config() {
 		printf '%s\n' "# crm_mon in this session reads this controller's CIB copy (sudo keeps CIB_file)." \
 			"SetEnv CIB_file=$d/cib.xml" >>"$d/sshd_config"
 	fi
+	ensure_run_sshd
 	/usr/sbin/sshd -t -f "$d/sshd_config" || die "sshd -t rejects $d/sshd_config"
+}
+
+# ensure_run_sshd makes sshd's privilege separation directory, which `sshd -t` and the file
+# sandbox's sshd need on the host (a live controller has its own, in its private /run).
+# Only the file sandbox marks it for removal at `down`: the live sandbox needs it for the
+# check alone, and removing it under the file sandbox's running sshd would break its logins.
+ensure_run_sshd() {
+	[[ -d /run/sshd ]] && return 0
+	mkdir -p /run/sshd
+	chmod 0755 /run/sshd
+	live || touch "$STATE/.made-run-sshd"
 }
 
 sshd_up() {
 	local n=$1 d
 	d=$(node_dir "$n")
 	pid_of "$d/sshd.pid" >/dev/null && return 0
-	if [[ ! -d /run/sshd ]]; then
-		mkdir -p /run/sshd
-		chmod 0755 /run/sshd
-		touch "$STATE/.made-run-sshd"
-	fi
 	write_sshd_config "$n"
 	spawn "$d/sshd.pid" "$d/sshd.log" "$n" /usr/sbin/sshd -D -e -f "$d/sshd_config"
 }
