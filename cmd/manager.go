@@ -114,8 +114,10 @@ func runManager(ctx context.Context, cfg *rest.Config, o *managerOptions) error 
 	}
 
 	// Jobs and Pods are cached only when they are the operator's (its labels); Secrets
-	// are never cached (read when needed, watched by metadata only).
-	cacheOpts := cache.Options{ByObject: controllers.CacheByObject()}
+	// are never cached (read when needed, watched by metadata only). No cached object
+	// keeps its managedFields: nothing here reads them, and every read from the cache
+	// would copy them.
+	cacheOpts := cache.Options{ByObject: controllers.CacheByObject(), DefaultTransform: cache.TransformStripManagedFields()}
 	if ns := cleanNamespaces(o.watchNamespaces); len(ns) > 0 {
 		cacheOpts.DefaultNamespaces = make(map[string]cache.Config, len(ns))
 		for _, n := range ns {

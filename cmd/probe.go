@@ -78,8 +78,7 @@ The overcloud is an Overcloud, the same object the operator reads:
 				return err
 			}
 			defer target.Close()
-			snap := probe.Gather(cmd.Context(), target)
-			d := selection.Decide(snap, selection.Policy{Excluded: excluded})
+			snap, d := probe.GatherDecided(cmd.Context(), target, selection.Policy{Excluded: excluded})
 			report := probe.NewReport(oc.Name, snap, d)
 			if err := writeReport(cmd.OutOrStdout(), report, output); err != nil {
 				return err

@@ -268,11 +268,24 @@ func processCPU(b *testing.B) time.Duration {
 // controllers: the CPU time of every process in each controller's network namespace
 // (mariadbd, sshd and the commands run over SSH, children included), the SSH logins
 // sshd accepted, and the crm_mon runs per node, checked against the active node's.
+//
+// Two sub-benchmarks, the same in all but the database connections: "own-connections", a
+// connection per node per probe (the baseline), and "shared-sessions", the manager's
+// (galera.Sessions, kept between probes and shared by the Overclouds naming one node).
 func BenchmarkWatchHundredOverclouds(b *testing.B) {
-	const n, interval, window = 100, 10 * time.Second, 30 * time.Second
 	sb := lockedSandbox(b)
 	active := clientSession(b, sb)
 	c := newClient(b)
+	b.Run("own-connections", func(b *testing.B) {
+		watchHundred(b, sb, c, active, func() Watcher { return newLiveWatcher(nil) })
+	})
+	b.Run("shared-sessions", func(b *testing.B) {
+		watchHundred(b, sb, c, active, func() Watcher { return NewLiveWatcher() })
+	})
+}
+
+func watchHundred(b *testing.B, sb *sandbox.Sandbox, c client.Client, active string, watcher func() Watcher) {
+	const n, interval, window = 100, 10 * time.Second, 30 * time.Second
 	for op := 0; op < b.N; op++ {
 		ns := newNamespace(b, c)
 		db, ssh, hap := secrets(b, sb, ns)
@@ -280,7 +293,7 @@ func BenchmarkWatchHundredOverclouds(b *testing.B) {
 		runtime.GC()
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
-		runManager(b, ns, managerOptions{overclouds: true, overcloudWorkers: 4})
+		stop := runManager(b, ns, managerOptions{overclouds: true, overcloudWorkers: 4, watcher: watcher()})
 		names := make([]string, n)
 		for i := range n {
 			names[i] = fmt.Sprintf("oc-%03d", i)
@@ -339,6 +352,7 @@ func BenchmarkWatchHundredOverclouds(b *testing.B) {
 				b.Errorf("crm_mon ran %d times on the active node %s while the others answered", crm1[node.Name]-crm0[node.Name], active)
 			}
 		}
+		stop()
 	}
 }
 

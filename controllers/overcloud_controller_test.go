@@ -292,7 +292,16 @@ func TestOvercloudStatusWritesAndRotation(t *testing.T) {
 	ctx := context.Background()
 
 	// At rest: several probes, no status write. The client session of watchedWithClient
-	// is idle, so only counters can move.
+	// is idle, so only counters can move. From the second probe on: the first cannot know
+	// the active node, so it may read crm_mon there, and the reason of the choice names
+	// whose view it read (Target.AskLast).
+	for deadline := time.Now().Add(3 * watchInterval); histogramCount(t, ocProbeSeconds, ns, testOvercloud) < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("no second probe within 3 intervals")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(watchInterval / 4) // the second probe's status write, if any, lands
 	before := &backupv1alpha1.Overcloud{}
 	if err := c.Get(ctx, key, before); err != nil {
 		t.Fatal(err)

@@ -8,13 +8,16 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/galera"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/probe"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/selection"
 )
 
 // Watcher probes overclouds for the Overcloud controller. Unlike a backup's one-off probe,
 // it keeps what each overcloud's probes share (SSH connections) from one probe to the
-// next, until the spec or a credential changes (fingerprint) or the overcloud is forgotten.
+// next, until the spec or a credential changes (fingerprint) or the overcloud is forgotten;
+// database connections are kept too, shared by every overcloud naming the same nodes with
+// the same account and TLS (galera.Sessions).
 type Watcher interface {
 	Probe(ctx context.Context, key types.NamespacedName, oc *backupv1alpha1.OvercloudSpec,
 		c probe.Credentials, fingerprint string) (probe.Report, error)
@@ -25,6 +28,9 @@ type Watcher interface {
 type LiveWatcher struct {
 	mu      sync.Mutex
 	targets map[types.NamespacedName]*watched
+	// sessions are the database connections, shared by the overclouds that name the same
+	// nodes with the same account.
+	sessions *galera.Sessions
 }
 
 var _ Watcher = (*LiveWatcher)(nil)
@@ -34,14 +40,20 @@ type watched struct {
 	mu          sync.Mutex
 	fingerprint string
 	target      probe.Target
-	// active is the node serving clients at the last probe: Pacemaker is asked through
-	// the other nodes first.
-	active string
+	// active is the node serving clients at the last probe, backupFrom the node a backup
+	// would have used: Pacemaker is asked through the other nodes first (Target.AskLast).
+	active, backupFrom string
 }
 
 // NewLiveWatcher returns a watcher with no overcloud yet.
 func NewLiveWatcher() *LiveWatcher {
-	return &LiveWatcher{targets: map[types.NamespacedName]*watched{}}
+	return newLiveWatcher(galera.NewSessions())
+}
+
+// newLiveWatcher is NewLiveWatcher with the given database sessions (nil: a connection of
+// its own per node per probe, the benchmark's baseline).
+func newLiveWatcher(sessions *galera.Sessions) *LiveWatcher {
+	return &LiveWatcher{targets: map[types.NamespacedName]*watched{}, sessions: sessions}
 }
 
 // Probe implements Watcher.
@@ -55,12 +67,12 @@ func (w *LiveWatcher) Probe(
 	wt.mu.Lock()
 	defer wt.mu.Unlock()
 	t := wt.target
-	t.AvoidFirst = wt.active
+	t.AskLast = []string{wt.backupFrom, wt.active}
 	ctx, cancel := context.WithTimeout(ctx, 2*t.Timeout+time.Second)
 	defer cancel()
-	snap := probe.Gather(ctx, t)
-	report := probe.NewReport(key.Name, snap, selection.Decide(snap, selection.Policy{}))
-	wt.active = report.ActiveNode
+	snap, d := probe.GatherDecided(ctx, t, selection.Policy{})
+	report := probe.NewReport(key.Name, snap, d)
+	wt.active, wt.backupFrom = report.ActiveNode, report.SelectedNode
 	return report, nil
 }
 
@@ -76,7 +88,7 @@ func (w *LiveWatcher) target(key types.NamespacedName, oc *backupv1alpha1.Overcl
 		go closeWhenIdle(wt)
 	}
 	// Connections outlive the interval between two probes (jittered by a tenth at most).
-	t, err := probe.NewKeptTarget(oc, c, 0, oc.MonitoringInterval()*3/2+5*time.Second)
+	t, err := probe.NewKeptTarget(oc, c, 0, oc.MonitoringInterval()*3/2+5*time.Second, w.sessions)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,6 @@ import (
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/galera"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/probe"
-	"github.com/overcloud-backup/overcloud-backup-operator/internal/selection"
 )
 
 // Prober reaches the overcloud for the controller: it probes and decides which node a
@@ -46,8 +45,8 @@ func (LiveProber) Probe(
 	timed(&t, name)
 	ctx, cancel := context.WithTimeout(ctx, 2*t.Timeout+time.Second)
 	defer cancel()
-	snap := probe.Gather(ctx, t)
-	return probe.NewReport(name, snap, selection.Decide(snap, probe.PolicyOf(ns))), nil
+	snap, d := probe.GatherDecided(ctx, t, probe.PolicyOf(ns))
+	return probe.NewReport(name, snap, d), nil
 }
 
 // ResetDesync implements Prober.

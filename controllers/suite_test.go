@@ -125,8 +125,9 @@ func runManager(t testing.TB, namespace string, o managerOptions) (stop func()) 
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: cmp.Or(o.metricsAddr, "0")},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{ByObject: CacheByObject(), DefaultNamespaces: namespaceConfigs(namespace, o.namespaces)},
-		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: UncachedObjects()}},
+		Cache: cache.Options{ByObject: CacheByObject(), DefaultNamespaces: namespaceConfigs(namespace, o.namespaces),
+			DefaultTransform: cache.TransformStripManagedFields()}, // as cmd/manager.go
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: UncachedObjects()}},
 		// Each test starts its own manager with the same controller name.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})

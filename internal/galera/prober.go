@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -37,6 +38,14 @@ type Config struct {
 	// MaxProcesses caps the rows of SHOW PROCESSLIST read (DefaultMaxProcesses when
 	// zero): past it, the client count is unknown, never a partial count.
 	MaxProcesses int
+	// Sessions, when set, lends probes a connection shared with every prober of the same
+	// address, account and TLS (see Sessions), kept SessionIdle after its last use. With
+	// TLS, connections are shared only when TLSKey is set: it names what TLS verifies (the
+	// mode and the CA), since a *tls.Config cannot be compared. Unset, every probe opens
+	// its own connection and closes it.
+	Sessions    *Sessions
+	SessionIdle time.Duration
+	TLSKey      string
 }
 
 // Caps on what a node may send: a tenant chooses the address, so the answer may come
@@ -46,10 +55,10 @@ const (
 	DefaultMaxProcesses = 10000
 	// maxStatusRows bounds a SHOW answer read into a map: the wsrep status is ~70 rows.
 	maxStatusRows = 1000
-	// MaxReadBytes is what one connection may read in all (the handshake and every
-	// answer of a probe): a probe of a real node reads tens of kilobytes (a full
-	// processlist of 4096 idle sessions, under a megabyte). 4 MiB per node keeps a
-	// probe of three hostile nodes to a few dozen MiB of the manager.
+	// MaxReadBytes is what a connection may read between two of its writes (the
+	// handshake, or the answer to one statement): a probe of a real node reads tens of
+	// kilobytes (a full processlist of 4096 idle sessions, under a megabyte). 4 MiB per
+	// answer keeps a probe of three hostile nodes to a few dozen MiB of the manager.
 	MaxReadBytes = 4 << 20
 )
 
@@ -71,10 +80,27 @@ func init() {
 	})
 }
 
-// cappedConn fails reads past its budget.
+// cappedConn fails reads past its budget, which every write (a new statement, since the
+// client speaks first in each exchange) renews. It exposes the socket (syscall.Conn) so
+// that the driver can tell a connection the server closed while it sat idle in a pool.
 type cappedConn struct {
 	net.Conn
 	left int64
+}
+
+func (c *cappedConn) Write(p []byte) (int, error) {
+	c.left = MaxReadBytes
+	return c.Conn.Write(p)
+}
+
+// SyscallConn is the socket's, for the driver's liveness check of a pooled connection (a
+// non-blocking read of the socket itself: it reads nothing from a live, quiet server).
+func (c *cappedConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("not a socket")
+	}
+	return sc.SyscallConn()
 }
 
 func (c *cappedConn) Read(p []byte) (int, error) {
@@ -122,13 +148,18 @@ func (p *Prober) Probe(ctx context.Context, addr string) (*Status, error) {
 	}
 	defer done()
 
-	status, err := showMap(ctx, conn, statusQuery)
+	// One round trip: the wsrep status; the session's own pseudo_thread_id (the
+	// processlist row to leave out) with the global-only wsrep variables; the processlist.
+	rows, err := conn.QueryContext(ctx, probeQuery)
 	if err != nil {
 		return nil, fmt.Errorf("reading wsrep status of %s: %w", addr, cleanErr(err))
 	}
-	// Session scope: the session's own pseudo_thread_id (the processlist row to leave
-	// out) with the global-only wsrep variables, in one round trip.
-	vars, err := showMap(ctx, conn, "SHOW SESSION VARIABLES WHERE Variable_name IN ('wsrep_desync', 'wsrep_node_name', 'pseudo_thread_id')")
+	defer func() { _ = rows.Close() }()
+	status, err := mapOf(rows, "SHOW GLOBAL STATUS")
+	if err != nil {
+		return nil, fmt.Errorf("reading wsrep status of %s: %w", addr, cleanErr(err))
+	}
+	vars, err := nextMap(rows, "SHOW SESSION VARIABLES")
 	if err != nil {
 		return nil, fmt.Errorf("reading wsrep variables of %s: %w", addr, cleanErr(err))
 	}
@@ -136,13 +167,21 @@ func (p *Prober) Probe(ctx context.Context, addr string) (*Status, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
-	if self, err := parseInt(vars, "pseudo_thread_id"); err == nil {
-		if n, err := p.clients(ctx, conn, self); err == nil {
+	// The client count is best effort: unknown (-1) when the processlist cannot be read.
+	if self, err := parseInt(vars, "pseudo_thread_id"); err == nil && rows.NextResultSet() {
+		if n, err := p.clients(rows, self); err == nil {
 			s.ClientConnections = n
 		}
 	}
 	return s, nil
 }
+
+// probeQuery is what Probe asks, as one multi-statement query. SHOW statements answer
+// outside the primary component too. Not SHOW FULL PROCESSLIST: a query's text is not
+// needed, 100 characters of it are plenty to carry.
+var probeQuery = statusQuery + "; " + //nolint:gosec // G202: constants only, no input of any kind
+	"SHOW SESSION VARIABLES WHERE Variable_name IN ('wsrep_desync', 'wsrep_node_name', 'pseudo_thread_id'); " +
+	"SHOW PROCESSLIST"
 
 // statusQuery reads the wsrep status variables ParseStatus uses, and no others (a node
 // has some 70): SHOW statements answer outside the primary component too.
@@ -181,22 +220,21 @@ func (p *Prober) ResetDesync(ctx context.Context, addr string) (wasOn bool, err 
 	return true, nil
 }
 
-// connect opens one connection to addr with the prober's account and timeouts; done
-// closes it.
+// connect gives a connection to addr with the prober's account and timeouts: its own,
+// which done closes, or one of the shared Sessions, which done gives back.
 func (p *Prober) connect(ctx context.Context, addr string) (*sql.Conn, func(), error) {
-	mc := mysql.NewConfig()
-	mc.User = p.cfg.User
-	mc.Passwd = p.cfg.Password
-	mc.Net = cappedNet
-	mc.Addr = addr
-	mc.Timeout = p.cfg.ConnectTimeout
-	mc.ReadTimeout = p.cfg.QueryTimeout
-	mc.WriteTimeout = p.cfg.QueryTimeout
-	mc.TLS = p.cfg.TLS
-	mc.AllowFallbackToPlaintext = p.cfg.TLSFallback
-	Harden(mc)
-	mc.Logger = &mysql.NopLogger{}
-	connector, err := mysql.NewConnector(mc)
+	if shareable(p.cfg) {
+		db, err := p.cfg.Sessions.get(p.cfg, addr, time.Now())
+		if err != nil {
+			return nil, nil, err
+		}
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("connecting to %s: %w", addr, cleanErr(err))
+		}
+		return conn, func() { _ = conn.Close() }, nil
+	}
+	connector, err := mysql.NewConnector(dsn(p.cfg, addr))
 	if err != nil {
 		return nil, nil, fmt.Errorf("configuring the connection to %s: %w", addr, err)
 	}
@@ -210,16 +248,30 @@ func (p *Prober) connect(ctx context.Context, addr string) (*sql.Conn, func(), e
 	return conn, func() { _ = conn.Close(); _ = db.Close() }, nil
 }
 
-// clients counts client sessions but selfID's. pseudo_thread_id defaults to the
-// session's own id and, unlike CONNECTION_ID(), can be read outside the primary
-// component.
-func (p *Prober) clients(ctx context.Context, conn *sql.Conn, selfID int64) (int, error) {
-	// Not FULL: a query's text is not needed, 100 characters of it are plenty to carry.
-	rows, err := conn.QueryContext(ctx, "SHOW PROCESSLIST")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = rows.Close() }()
+// dsn is the driver's configuration of a connection to addr.
+func dsn(cfg Config, addr string) *mysql.Config {
+	mc := mysql.NewConfig()
+	mc.User = cfg.User
+	mc.Passwd = cfg.Password
+	mc.Net = cappedNet
+	mc.Addr = addr
+	mc.Timeout = cfg.ConnectTimeout
+	mc.ReadTimeout = cfg.QueryTimeout
+	mc.WriteTimeout = cfg.QueryTimeout
+	mc.TLS = cfg.TLS
+	mc.AllowFallbackToPlaintext = cfg.TLSFallback
+	Harden(mc)
+	mc.Logger = &mysql.NopLogger{}
+	// Probe's three statements in one round trip. Every statement we send is a constant:
+	// nothing a tenant or a node says is ever part of one.
+	mc.MultiStatements = true
+	return mc
+}
+
+// clients counts the client sessions in a processlist result, but selfID's.
+// pseudo_thread_id defaults to the session's own id and, unlike CONNECTION_ID(), can be
+// read outside the primary component.
+func (p *Prober) clients(rows *sql.Rows, selfID int64) (int, error) {
 	cols, err := rows.Columns()
 	if err != nil {
 		return 0, err
@@ -269,10 +321,26 @@ func showMap(ctx context.Context, conn *sql.Conn, query string) (map[string]stri
 		return nil, err
 	}
 	defer func() { _ = rows.Close() }()
+	return mapOf(rows, query)
+}
+
+// nextMap is mapOf of the next result set of a multi-statement query.
+func nextMap(rows *sql.Rows, what string) (map[string]string, error) {
+	if !rows.NextResultSet() {
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("no answer to %s", what)
+	}
+	return mapOf(rows, what)
+}
+
+// mapOf reads the current result set of (name, value) rows, keyed by lower-case name.
+func mapOf(rows *sql.Rows, what string) (map[string]string, error) {
 	out := map[string]string{}
 	for rows.Next() {
 		if len(out) >= maxStatusRows {
-			return nil, fmt.Errorf("%w: %q has more than %d rows", ErrAnswerTooLarge, query, maxStatusRows)
+			return nil, fmt.Errorf("%w: %s has more than %d rows", ErrAnswerTooLarge, what, maxStatusRows)
 		}
 		var k string
 		var v sql.NullString

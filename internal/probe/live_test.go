@@ -8,8 +8,6 @@ package probe_test
 // fail, never skip, when the live sandbox is missing.
 
 import (
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -195,8 +193,7 @@ func TestLiveFrozenCorosync(t *testing.T) {
 		func(d selection.Decision) bool { return d.Active == active && d.VIPNode != "" })
 	fi := otherThan(t, sb, active, d.VIPNode)
 	frozen := sb.Nodes[fi].Name
-	fenceLog := filepath.Join(filepath.Dir(sb.Path), "fencebmc.log")
-	before := fileSize(fenceLog)
+	before := sb.FenceLogOffset()
 	sb.Run(t, "freeze-corosync", strconv.Itoa(fi))
 	frozenAt := time.Now()
 	t.Cleanup(func() { sb.Run(t, "thaw-corosync", strconv.Itoa(fi)); sb.Run(t, "start", strconv.Itoa(fi)) })
@@ -223,36 +220,15 @@ func TestLiveFrozenCorosync(t *testing.T) {
 		default:
 			seen[r.Reason]++
 		}
-		if fencedAfter == 0 && strings.Contains(tail(fenceLog, before), "off "+frozen+": ok") {
+		if fencedAfter == 0 && strings.Contains(sb.FenceLogSince(before), "off "+frozen+": ok") {
 			fencedAfter = time.Since(frozenAt)
 		}
 	}, func(selection.Decision) bool { return fencedAfter > 0 && time.Since(frozenAt) > fencedAfter+lost })
 	t.Logf("%s: Corosync frozen, fenced (powered off) %v after; %d probes saw it as %v; the power controller: %q", frozen,
-		fencedAfter.Round(time.Millisecond), probes, seen, strings.TrimSpace(tail(fenceLog, before)))
-	if !strings.Contains(tail(fenceLog, before), "on "+frozen+": ok") {
-		t.Errorf("%s was powered off but not on again: %q", frozen, tail(fenceLog, before))
+		fencedAfter.Round(time.Millisecond), probes, seen, strings.TrimSpace(sb.FenceLogSince(before)))
+	if !strings.Contains(sb.FenceLogSince(before), "on "+frozen+": ok") {
+		t.Errorf("%s was powered off but not on again: %q", frozen, sb.FenceLogSince(before))
 	}
-}
-
-// fileSize is the size of a file, 0 when it is missing.
-func fileSize(path string) int64 {
-	st, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return st.Size()
-}
-
-// tail is what a file holds past offset, "" when it cannot be read (at most 64 KiB).
-func tail(path string, offset int64) string {
-	f, err := os.Open(path) //nolint:gosec // G304: the sandbox's own log
-	if err != nil {
-		return ""
-	}
-	defer func() { _ = f.Close() }()
-	buf := make([]byte, 64<<10)
-	n, _ := f.ReadAt(buf, offset)
-	return string(buf[:n])
 }
 
 // TestLiveGaleraStoppedAndStarted: the whole galera clone stopped through Pacemaker leaves

@@ -69,9 +69,13 @@ type Target struct {
 	HAProxySocket HAProxySource
 	// Timeout bounds every single call (one node's Galera probe, one crm_mon run...).
 	Timeout time.Duration
-	// AvoidFirst names the node to ask Pacemaker through last (the node serving clients
-	// at the last probe): crm_mon runs on an idle node whenever one answers.
-	AvoidFirst string
+	// AskLast names the nodes to ask Pacemaker through last, in that order, the last one
+	// last of all. The watch names the node a backup would use and then the node serving
+	// clients, as the last probe found them: crm_mon runs on an idle node whenever one
+	// answers, and on the one a backup would not use. The view a node gives of itself
+	// counts least in the choice (PacemakerCluster.Source), so asking the chosen node
+	// would make the choice flip to another idle node from one probe to the next.
+	AskLast []string
 	// StatsPageLast reads HAProxy's stats page only when the stats socket did not
 	// decide (socketDecides): both show the VIP holder's HAProxy, and a watch, unlike a
 	// backup waiting on its probe, need not buy latency with a second read.
@@ -210,7 +214,7 @@ func (t Target) pacemakerThenSocket(c context.Context, sock []*HAProxyView, sock
 		}()
 	}
 	if t.Pacemaker != nil {
-		view, errs = firstPacemaker(c, t.Pacemaker, lastOf(t.Nodes, t.AvoidFirst), hedgeDelay(timeout))
+		view, errs = firstPacemaker(c, t.Pacemaker, lastOf(t.Nodes, t.AskLast...), hedgeDelay(timeout))
 	}
 	holder := vipHolder(view, t.Nodes)
 	if t.vipHint != nil {
@@ -231,15 +235,21 @@ func (t Target) pacemakerThenSocket(c context.Context, sock []*HAProxyView, sock
 	return view, errs
 }
 
-// lastOf is nodes with the one named last moved to the end (nodes itself when it is not
-// there), the others in their order.
-func lastOf(nodes []Node, last string) []Node {
-	i := slices.IndexFunc(nodes, func(n Node) bool { return n.Name == last })
-	if i < 0 || i == len(nodes)-1 {
-		return nodes
-	}
+// lastOf is nodes with the ones named in last moved to the end, in last's order (nodes
+// itself when none is there).
+func lastOf(nodes []Node, last ...string) []Node {
 	out := make([]Node, 0, len(nodes))
-	out = append(append(append(out, nodes[:i]...), nodes[i+1:]...), nodes[i])
+	for _, n := range nodes {
+		if !slices.Contains(last, n.Name) {
+			out = append(out, n)
+		}
+	}
+	for _, name := range last {
+		if i := slices.IndexFunc(nodes, func(n Node) bool { return n.Name == name }); i >= 0 &&
+			!slices.ContainsFunc(out, func(n Node) bool { return n.Name == name }) {
+			out = append(out, nodes[i])
+		}
+	}
 	return out
 }
 

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -36,13 +37,17 @@ type Credentials struct {
 // positive, bounds every single call; otherwise the spec's connect plus query timeouts
 // (their getters give the defaults) do.
 func NewTarget(oc *backupv1alpha1.OvercloudSpec, c Credentials, timeout time.Duration) (Target, error) {
-	return NewKeptTarget(oc, c, timeout, 0)
+	return NewKeptTarget(oc, c, timeout, 0, nil)
 }
 
 // NewKeptTarget is NewTarget for a target probed again and again (the Overcloud watch):
 // its SSH connections are kept for keep after their last command (the remote package's
-// default when 0), so that probes at an interval shorter than keep reuse them.
-func NewKeptTarget(oc *backupv1alpha1.OvercloudSpec, c Credentials, timeout, keep time.Duration) (Target, error) {
+// default when 0), so that probes at an interval shorter than keep reuse them; with
+// sessions, its database connections come from (and go back to) those shared by every
+// target of the same nodes and account, also kept for keep.
+func NewKeptTarget(
+	oc *backupv1alpha1.OvercloudSpec, c Credentials, timeout, keep time.Duration, sessions *galera.Sessions,
+) (Target, error) {
 	if len(oc.Nodes) == 0 {
 		return Target{}, errors.New("the overcloud has no nodes")
 	}
@@ -64,6 +69,7 @@ func NewKeptTarget(oc *backupv1alpha1.OvercloudSpec, c Credentials, timeout, kee
 			User: c.DatabaseUser, Password: c.DatabasePassword, TLS: tlsCfg, TLSFallback: fallback,
 			ConnectTimeout: min(connect, timeout), QueryTimeout: min(query, timeout),
 			IgnoreUsers: []string{c.DatabaseUser, "clustercheck"},
+			Sessions:    sessions, SessionIdle: keep, TLSKey: tlsKey(oc.Database.TLS, c.DatabaseCA),
 		}),
 	}
 	for _, n := range oc.Nodes {
@@ -145,6 +151,15 @@ func (t Target) ResetDesync(ctx context.Context, node string) (wasOn bool, err e
 		}
 	}
 	return false, fmt.Errorf("node %q is not in spec.overcloud.nodes", node)
+}
+
+// tlsKey names what the database TLS verifies, for galera.Sessions: the mode and the
+// CA's digest.
+func tlsKey(t *backupv1alpha1.DatabaseTLS, ca []byte) string {
+	if t == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s/%x", t.Mode, sha256.Sum256(ca))
 }
 
 func databaseTLS(t *backupv1alpha1.DatabaseTLS, ca []byte) (*tls.Config, bool, error) {

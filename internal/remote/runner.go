@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -439,7 +440,11 @@ func (r *Runner) runOn(ctx context.Context, c *conn, addr, command string, stdin
 
 	stdout := &cappedBuffer{limit: r.maxOutput, onOverflow: c.close}
 	stderr := &tailBuffer{limit: stderrTail}
-	sess.Stdin = bytes.NewReader(stdin)
+	if len(stdin) > 0 {
+		// Only then: any Stdin makes the session copy it through a pipe with io.Copy's
+		// 32 KiB buffer; none sends EOF at once.
+		sess.Stdin = bytes.NewReader(stdin)
+	}
 	sess.Stdout = stdout
 	sess.Stderr = stderr
 
@@ -505,11 +510,17 @@ func (c *cappedBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Bytes returns what was kept.
+// ReadFrom implements io.ReaderFrom, so that the SSH session's copy of the command's
+// output reads through a pooled buffer instead of allocating io.Copy's 32 KiB per
+// session (the watch runs two commands per probe).
+func (c *cappedBuffer) ReadFrom(r io.Reader) (int64, error) { return copyPooled(c, r) }
+
+// Bytes returns what was kept. Call it once the writes are over (the session has ended):
+// the bytes are the buffer's own, not a copy.
 func (c *cappedBuffer) Bytes() []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return bytes.Clone(c.buf.Bytes())
+	return c.buf.Bytes()
 }
 
 // Overflowed reports whether more than limit bytes came.
@@ -537,6 +548,32 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 		t.cut = true
 	}
 	return len(p), nil
+}
+
+// ReadFrom implements io.ReaderFrom (see cappedBuffer.ReadFrom).
+func (t *tailBuffer) ReadFrom(r io.Reader) (int64, error) { return copyPooled(t, r) }
+
+// copyBuffers are the buffers copyPooled reads through.
+var copyBuffers = sync.Pool{New: func() any { return new([16 << 10]byte) }}
+
+// copyPooled is io.Copy(w, r) through a pooled buffer; w's Write never fails.
+func copyPooled(w io.Writer, r io.Reader) (int64, error) {
+	buf := copyBuffers.Get().(*[16 << 10]byte)
+	defer copyBuffers.Put(buf)
+	var n int64
+	for {
+		k, err := r.Read(buf[:])
+		if k > 0 {
+			_, _ = w.Write(buf[:k])
+			n += int64(k)
+		}
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }
 
 // String returns the tail, marked with "…" when the beginning was dropped.

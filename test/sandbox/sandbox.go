@@ -270,3 +270,28 @@ func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
+
+// FenceLogOffset is where the live sandbox's power controller log (fencebmc.log, one line
+// per power request and its answer) ends now, for FenceLogSince.
+func (s *Sandbox) FenceLogOffset() int64 {
+	st, err := os.Stat(s.fenceLog())
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// FenceLogSince is what the power controller logged past offset (at most 64 KiB), ""
+// when the log cannot be read.
+func (s *Sandbox) FenceLogSince(offset int64) string {
+	f, err := os.Open(s.fenceLog())
+	if err != nil {
+		return ""
+	}
+	defer func() { _ = f.Close() }()
+	buf := make([]byte, 64<<10)
+	n, _ := f.ReadAt(buf, offset)
+	return string(buf[:n])
+}
+
+func (s *Sandbox) fenceLog() string { return filepath.Join(filepath.Dir(s.Path), "fencebmc.log") }
