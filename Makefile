@@ -137,13 +137,13 @@ test: manifests generate vet envtest kustomize sandbox sandbox-live ## Run every
 # The e2e suite (test/e2e) is behind the `e2e` build tag, so `go test ./...` above neither
 # builds nor runs it: it creates namespaces, Jobs and pods on the one-node Kubernetes, which
 # only these targets bring up. It reads the node's admin kubeconfig and the sandbox from:
-E2E_ENV = OCB_KUBECONFIG="$$(hack/kube-node.sh kubeconfig)" OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" OCB_E2E_IMAGE=$(DEV_IMG)
-E2E_TEST_FLAGS ?= -count=1 -timeout=20m
+E2E_ENV = OCB_KUBECONFIG="$$(hack/kube-node.sh kubeconfig)" OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" OCB_LIVE_SANDBOX="$(OCB_LIVE_SANDBOX_DIR)/sandbox.json" OCB_E2E_IMAGE=$(DEV_IMG)
+E2E_TEST_FLAGS ?= -count=1 -timeout=30m
 # `make test` takes the node down at the end (CI starts from nothing); KEEP_KUBE_NODE=1 keeps it.
 KEEP_KUBE_NODE ?=
 
 .PHONY: test-e2e
-test-e2e: sandbox deploy ## Only the e2e suite, on the one-node Kubernetes (brought up, image built, operator deployed if needed; left up); log in bin/test-e2e.log.
+test-e2e: sandbox sandbox-live deploy ## Only the e2e suite, on the one-node Kubernetes (brought up, image built, operator deployed if needed; left up); log in bin/test-e2e.log.
 	@mkdir -p $(LOCALBIN); set +e; \
 	$(E2E_ENV) go test -tags e2e $(E2E_TEST_FLAGS) -v ./test/e2e/ 2>&1 | tee $(LOCALBIN)/test-e2e.log | grep -vE '^=== (RUN|PAUSE|CONT|NAME)'; \
 	status=$${PIPESTATUS[0]}; set -e; \
@@ -179,15 +179,15 @@ verify: manifests generate ## Regenerate, go mod tidy, and fail on any differenc
 
 .PHONY: demo
 demo: export OCB_DEMO_T0 := $(shell date +%s%N)
-demo: sandbox deploy ## Show the operator's main job end to end on this machine (a backup through the deployed controller); left running.
-	OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" OCB_KUBECONFIG="$$(hack/kube-node.sh kubeconfig)" go run ./test/demo
+demo: sandbox-live deploy ## Show the operator's main job end to end on this machine (a backup of the live Pacemaker overcloud through the deployed controller); left running.
+	OCB_SANDBOX="$(OCB_LIVE_SANDBOX_DIR)/sandbox.json" OCB_KUBECONFIG="$$(hack/kube-node.sh kubeconfig)" go run ./test/demo
 
 .PHONY: demo-down
 demo-down: ## Tear down what `make demo` left: its namespace, then the one-node Kubernetes and the local overcloud.
 	if hack/kube-node.sh status >/dev/null 2>&1; then \
 		eval "$$(hack/kube-node.sh env)"; "$$OCB_KUBECTL" delete namespace ocb-demo --ignore-not-found --wait --timeout=120s; fi
 	hack/kube-node.sh down
-	hack/overcloud.sh down
+	$(LIVE_SANDBOX_ENV) hack/overcloud.sh down
 
 ##@ Build
 

@@ -37,6 +37,8 @@ readonly NODE_BRIDGE=ocbk-node NODE_IP=10.78.0.1
 readonly CNI_BRIDGE=ocbk-cni0 POD_CIDR=10.244.0.0/24 POD_GW=10.244.0.1
 readonly SERVICE_CIDR=10.96.0.0/24 API_SERVICE_IP=10.96.0.1
 readonly OVERCLOUD_NET="${OCB_NET:-10.77.0}.0/24" OVERCLOUD_BRIDGE=ocb-br0
+# The live Pacemaker overcloud (OCB_PACEMAKER=live hack/overcloud.sh) on its own bridge.
+readonly LIVE_NET="${OCB_LIVE_NET:-10.79.0}.0/24" LIVE_BRIDGE=ocl-br0
 readonly API_PORT=6443 ETCD_PORT=12379 ETCD_PEER_PORT=12380
 readonly PAUSE_IMAGE=localhost/ocb-pause:v1
 readonly STORAGE_CLASS=local-backup
@@ -261,6 +263,7 @@ overlap_check() {
 		done < <(ip -4 route show table all match "$cidr" 2>/dev/null | grep -v '^broadcast\|^local' || true)
 	done
 	case "$OVERCLOUD_NET" in 10.78.0.0/24 | 10.244.0.0/24 | 10.96.0.0/24) die "OCB_NET overlaps the node's ranges" ;; esac
+	case "$LIVE_NET" in 10.78.0.0/24 | 10.244.0.0/24 | 10.96.0.0/24) die "OCB_LIVE_NET overlaps the node's ranges" ;; esac
 }
 
 ensure_bridge() {
@@ -288,13 +291,17 @@ network_up() {
 	ip route replace "$SERVICE_CIDR" dev "$NODE_BRIDGE" src "$NODE_IP"
 	sysctl -q -w net.ipv4.ip_forward=1
 	# bridge-nf-call-iptables is 1 here: FORWARD sees bridged traffic too. Pods and the
-	# overcloud's controllers talk routed, without NAT (the controllers' default route is
-	# the host, 10.77.0.1); pods never reach the uplink.
+	# overclouds' controllers (file and live) talk routed, without NAT (the controllers'
+	# default route is the host, 10.77.0.1 or 10.79.0.1); pods never reach the uplink. Each
+	# rule names its overcloud's bridge: while an overcloud is down its subnet routes by
+	# default, and its traffic must meet the REJECT below, not an ACCEPT.
 	iptables -w 5 -N OCBK-FORWARD 2>/dev/null || true
 	local up
 	up=$(uplink)
-	ipt_rule -s "$POD_CIDR" -d "$OVERCLOUD_NET" -j ACCEPT
-	ipt_rule -s "$OVERCLOUD_NET" -d "$POD_CIDR" -j ACCEPT
+	ipt_rule -s "$POD_CIDR" -d "$OVERCLOUD_NET" -o "$OVERCLOUD_BRIDGE" -j ACCEPT
+	ipt_rule -s "$OVERCLOUD_NET" -d "$POD_CIDR" -i "$OVERCLOUD_BRIDGE" -j ACCEPT
+	ipt_rule -s "$POD_CIDR" -d "$LIVE_NET" -o "$LIVE_BRIDGE" -j ACCEPT
+	ipt_rule -s "$LIVE_NET" -d "$POD_CIDR" -i "$LIVE_BRIDGE" -j ACCEPT
 	ipt_rule -s "$POD_CIDR" -d "$POD_CIDR" -j ACCEPT
 	if [[ -n $up ]]; then
 		ipt_rule -s "$POD_CIDR" -o "$up" -j REJECT
@@ -358,13 +365,18 @@ route_check() {
 			bad=1
 		fi
 	}
-	local pod=${POD_CIDR%.*}.200
-	for a in "${OVERCLOUD_NET%.*}".{10..13}; do
-		_rc_check "dev $OVERCLOUD_BRIDGE" "$a"
-		_rc_check "dev $OVERCLOUD_BRIDGE" "$a" from "$pod" iif "$CNI_BRIDGE"
+	local pod=${POD_CIDR%.*}.200 net br
+	for net in "$OVERCLOUD_NET:$OVERCLOUD_BRIDGE" "$LIVE_NET:$LIVE_BRIDGE"; do
+		br=${net#*:} net=${net%%:*}
+		# The live overcloud is optional: checked when its bridge is up.
+		[[ $br == "$LIVE_BRIDGE" ]] && ! ip link show "$br" >/dev/null 2>&1 && continue
+		for a in "${net%.*}".{10..13}; do
+			_rc_check "dev $br" "$a"
+			_rc_check "dev $br" "$a" from "$pod" iif "$CNI_BRIDGE"
+		done
+		_rc_check "dev $CNI_BRIDGE" "$pod" from "${net%.*}.13" iif "$br"
 	done
 	_rc_check "dev $CNI_BRIDGE" "$pod"
-	_rc_check "dev $CNI_BRIDGE" "$pod" from "${OVERCLOUD_NET%.*}.13" iif "$OVERCLOUD_BRIDGE"
 	_rc_check "dev $NODE_BRIDGE" "$API_SERVICE_IP"
 	_rc_check "local $NODE_IP" "$NODE_IP"
 	return "$bad"
@@ -949,7 +961,9 @@ cmd_status() {
 	echo "iptables                 $(iptables -w 5 -S 2>/dev/null | grep -c KUBE) KUBE rules/chains (filter), OCBK-FORWARD $(iptables -w 5 -C FORWARD -m comment --comment hack/kube-node.sh -j OCBK-FORWARD 2>/dev/null && echo present || echo MISSING)"
 	echo "ip_forward               $(sysctl -n net.ipv4.ip_forward)"
 	if route_check; then
-		echo "routes                   ok: ${OVERCLOUD_NET%.*}.10-13 via $OVERCLOUD_BRIDGE (host and pods), pods via $CNI_BRIDGE, services via $NODE_BRIDGE, none via $(uplink)"
+		local live="live overcloud not up"
+		ip link show "$LIVE_BRIDGE" >/dev/null 2>&1 && live="${LIVE_NET%.*}.10-13 via $LIVE_BRIDGE"
+		echo "routes                   ok: ${OVERCLOUD_NET%.*}.10-13 via $OVERCLOUD_BRIDGE, $live (host and pods), pods via $CNI_BRIDGE, services via $NODE_BRIDGE, none via $(uplink)"
 	else
 		echo "routes                   FAILED"
 		bad=1

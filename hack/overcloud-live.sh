@@ -710,6 +710,17 @@ live_cmd() {
 	crm)
 		live_summary
 		;;
+	crm-mon)
+		# crm_mon's own view, as a person reads it on a controller: of controller N, else
+		# of the first whose Pacemaker has quorum.
+		if [[ -z $n ]]; then
+			n=$(live_any) || die "no controller's Pacemaker has quorum"
+		else
+			check_node "$n"
+		fi
+		pcmk "$n" crm_mon --one-shot --inactive --include=none,summary,nodes,resources,failures ||
+			die "crm_mon on $(node_name "$n") failed"
+		;;
 	*) return 1 ;;
 	esac
 }

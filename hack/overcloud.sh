@@ -649,10 +649,15 @@ provision_db() {
 	[[ -f $STATE/.provisioned ]] && return 0
 	dbpw=$(<"$STATE/secrets/db-password")
 	ccpw=$(<"$STATE/secrets/clustercheck-password")
-	# Fed on stdin, so passwords never show in a process list.
+	# Fed on stdin, so passwords never show in a process list. mariadb-install-db made
+	# anonymous accounts for localhost and the host name it ran under: the machine's, or
+	# a live controller's own (its UTS namespace). They go, as TripleO's account security
+	# removes them: under skip-name-resolve the server ignores an account named by host
+	# name, and mariadb-dump --system=users then fails on it (SHOW CREATE USER: 1133).
 	sql "$n" >/dev/null <<-EOF || die "creating users and the nova test database on $(node_name "$n") failed"
 		DROP USER IF EXISTS ''@'localhost';
 		DROP USER IF EXISTS ''@'$(hostname)';
+		DROP USER IF EXISTS ''@'$(node_name 0)', ''@'$(node_name 1)', ''@'$(node_name 2)';
 		CREATE USER IF NOT EXISTS '$DB_USER'@'%' IDENTIFIED BY '$dbpw';
 		ALTER USER '$DB_USER'@'%' IDENTIFIED BY '$dbpw';
 		GRANT $DB_GRANTS ON *.* TO '$DB_USER'@'%';
@@ -1390,9 +1395,9 @@ main() {
 	status) cmd_status ;;
 	env) cmd_env ;;
 	pause | resume | kill | start | standby | unstandby | maintenance | cleanup | stop-galera | start-galera | \
-		freeze-corosync | thaw-corosync | power-off | power-on | crm)
+		freeze-corosync | thaw-corosync | power-off | power-on | crm | crm-mon)
 		if live; then
-			if [[ $cmd == crm || $cmd == power-off || $cmd == power-on ]]; then
+			if [[ $cmd == crm || $cmd == crm-mon || $cmd == power-off || $cmd == power-on ]]; then
 				# Not under the script's lock: the fence agent powers controllers off and on
 				# while a test's `start` holds it, waiting for exactly that.
 				ensure_root

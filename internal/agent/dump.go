@@ -444,10 +444,7 @@ func runDump(ctx context.Context, cfg Config, art *Artifact, name string, args [
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s for %s: stopped: %w", filepath.Base(tool), name, ctx.Err())
 		}
-		msg := strings.TrimSpace(stderr.String())
-		if strings.Contains(msg, "SHOW CREATE USER ''@''") {
-			msg += anonymousAccountHint
-		}
+		msg := strings.TrimSpace(stderr.String()) + usersDumpHint(stderr.String())
 		return fmt.Errorf("%s for %s: %w: %s", filepath.Base(tool), name, runErr, msg)
 	}
 	if closeErr != nil {
@@ -497,11 +494,28 @@ func (f *firstError) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// anonymousAccountHint explains the one users-dump failure seen on Galera: restoring a
-// users.sql that grants mariadb-dump's import role TO CURRENT_USER() through one node
-// makes the others' replication threads create an anonymous account (empty user and host).
-const anonymousAccountHint = " (the node has an anonymous account ''@'' that only exists there, " +
-	"left by a restore of a users dump through another Galera node; remove it on this node, see docs/restore.md)"
+// usersDumpHint explains the users-dump failures seen on Galera nodes, "" for others.
+//
+// SHOW CREATE USER of the anonymous account with an empty host: restoring a users.sql that
+// grants mariadb-dump's import role TO CURRENT_USER() through one node makes the others'
+// replication threads create that account, which then only exists there.
+//
+// SHOW CREATE USER of an account named by host name, answered "Can't find any matching row
+// in the user table (1133)": the server runs with skip-name-resolve (as TripleO's
+// galera.cnf sets it) and so ignores the account, which mariadb-dump still lists from the
+// table (seen on the live sandbox: the anonymous account mariadb-install-db made for the
+// host name controller-2).
+func usersDumpHint(stderr string) string {
+	switch {
+	case strings.Contains(stderr, "SHOW CREATE USER ''@''"):
+		return " (the node has an anonymous account ''@'' that only exists there, " +
+			"left by a restore of a users dump through another Galera node; remove it on this node, see docs/restore.md)"
+	case strings.Contains(stderr, "SHOW CREATE USER") && strings.Contains(stderr, "(1133)"):
+		return " (an account named by host name, which the server ignores under skip-name-resolve: " +
+			"mariadb-dump lists it but cannot dump it; drop the account, or name its host by address, see docs/restore.md)"
+	}
+	return ""
+}
 
 // dumpTrailer is the comment mariadb-dump ends a complete dump with.
 const dumpTrailer = "-- Dump completed"

@@ -116,6 +116,12 @@ func (d *demo) check(ctx context.Context) error {
 	d.sb.WaitHealthy(d.t)
 	fmt.Println("   $ hack/overcloud.sh status")
 	printIndented(d.sb.Run(d.t, "status"))
+	if d.sb.Live() {
+		// Pacemaker's own view, as an operator of the overcloud reads it on a controller:
+		// Corosync membership, galera promoted everywhere, the VIP and HAProxy.
+		fmt.Println("   $ hack/overcloud.sh crm-mon    # crm_mon --one-shot --inactive on a controller")
+		printIndented(d.sb.Run(d.t, "crm-mon"))
+	}
 	for _, args := range [][]string{
 		{kubectlGet, "nodes"},
 		{"-n", operatorNamespace, kubectlGet, "deployment", managerDeployment},
