@@ -114,12 +114,12 @@ func (d *demo) check(ctx context.Context) error {
 		fmt.Printf("   (waited %.1fs for tests using the overcloud)\n", waited.Seconds())
 	}
 	d.sb.WaitHealthy(d.t)
-	fmt.Println("   $ hack/overcloud.sh status")
+	fmt.Printf("   $ %shack/overcloud.sh status\n", d.scriptPrefix())
 	printIndented(d.sb.Run(d.t, "status"))
 	if d.sb.Live() {
 		// Pacemaker's own view, as an operator of the overcloud reads it on a controller:
 		// Corosync membership, galera promoted everywhere, the VIP and HAProxy.
-		fmt.Println("   $ hack/overcloud.sh crm-mon    # crm_mon --one-shot --inactive on a controller")
+		fmt.Printf("   $ %shack/overcloud.sh crm-mon    # crm_mon --one-shot --inactive on a controller\n", d.scriptPrefix())
 		printIndented(d.sb.Run(d.t, "crm-mon"))
 	}
 	for _, args := range [][]string{
@@ -275,11 +275,30 @@ Everything is still running. To explore, with the node's kubeconfig and kubectl
    kubectl -n %[6]s logs deploy/%[7]s
    # the files, on this machine
    ls -l %[8]s
-   hack/overcloud.sh status; hack/kube-node.sh status
+   %[10]shack/kube-node.sh status
 
 Run `+"`make demo`"+` again to replace this backup with a new one. To tear everything down:
-   make demo-down    # deletes namespace %[3]s, then hack/kube-node.sh down and hack/overcloud.sh down
-`, d.kubeconfig, d.kubectl, namespace, name, d.backup.Status.JobName, operatorNamespace, managerDeployment, d.dir)
+   make demo-down    # deletes namespace %[3]s, then hack/kube-node.sh down and %[9]shack/overcloud.sh down
+`, d.kubeconfig, d.kubectl, namespace, name, d.backup.Status.JobName, operatorNamespace, managerDeployment, d.dir,
+		d.scriptPrefix(), d.overcloudViews())
+}
+
+// overcloudViews are the commands that show the overcloud, each followed by "; ".
+func (d *demo) overcloudViews() string {
+	views := d.scriptPrefix() + "hack/overcloud.sh status; "
+	if d.sb.Live() {
+		views += d.scriptPrefix() + "hack/overcloud.sh crm-mon; "
+	}
+	return views
+}
+
+// scriptPrefix is what a person types before hack/overcloud.sh to reach the demo's
+// overcloud: the live Pacemaker one needs OCB_PACEMAKER=live.
+func (d *demo) scriptPrefix() string {
+	if d.sb.Live() {
+		return "OCB_PACEMAKER=live "
+	}
+	return ""
 }
 
 // printIndented prints a command's output under the step.
