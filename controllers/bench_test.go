@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -202,7 +201,7 @@ func BenchmarkThousandSchedules(b *testing.B) {
 		runtime.GC()
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
-		cpu0 := processCPU(b)
+		cpu0 := sandbox.ProcessCPU(b)
 		start := time.Now()
 		stop := runManager(b, ns, managerOptions{schedules: true, schedulesWorkers: 4})
 		for i := range n {
@@ -233,7 +232,7 @@ func BenchmarkThousandSchedules(b *testing.B) {
 			time.Sleep(250 * time.Millisecond)
 		}
 		took := time.Since(start)
-		cpu := processCPU(b) - cpu0
+		cpu := sandbox.ProcessCPU(b) - cpu0
 		runtime.GC()
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)
@@ -247,16 +246,6 @@ func BenchmarkThousandSchedules(b *testing.B) {
 			agent.HumanBytes(heap), agent.HumanBytes(heap/n))
 		stop()
 	}
-}
-
-// processCPU is this process's user + system CPU time so far.
-func processCPU(b *testing.B) time.Duration {
-	b.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkWatchHundredOverclouds: 100 Overclouds, all naming the local overcloud, watched
@@ -320,10 +309,10 @@ func watchHundred(b *testing.B, sb *sandbox.Sandbox, c client.Client, active str
 			time.Sleep(250 * time.Millisecond)
 		}
 		_, probes0 := probed()
-		cpu0, nodes0, logins0, crm0 := processCPU(b), nodeCPU(b, sb), sshLogins(b, sb), crmMonRuns(b, names, sb)
+		cpu0, nodes0, logins0, crm0 := sandbox.ProcessCPU(b), nodeCPU(b, sb), sshLogins(b, sb), crmMonRuns(b, names, sb)
 		time.Sleep(window)
 		_, probes1 := probed()
-		cpu, nodes1, logins1, crm1 := processCPU(b)-cpu0, nodeCPU(b, sb), sshLogins(b, sb), crmMonRuns(b, names, sb)
+		cpu, nodes1, logins1, crm1 := sandbox.ProcessCPU(b)-cpu0, nodeCPU(b, sb), sshLogins(b, sb), crmMonRuns(b, names, sb)
 		runtime.GC()
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)

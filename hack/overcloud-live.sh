@@ -425,11 +425,17 @@ pcmk() {
 	timeout 30 nsenter --target "$(live_holder "$n")" --pid --mount --net --uts -- "$@"
 }
 
-# live_any: a controller whose Pacemaker answers, for cluster-wide commands.
+# live_any: a controller whose Pacemaker answers, for cluster-wide commands. Not one whose
+# Corosync is frozen (freeze-corosync): its crm_mon still shows quorum from its last
+# membership, and a change made there would wait for Corosync forever.
 live_any() {
-	local n xml
+	local n xml p
 	for n in "${NODES[@]}"; do
 		live_daemon_pid "$(node_dir "$n")/pacemakerd.pid" pacemakerd >/dev/null || continue
+		if p=$(live_daemon_pid "$(node_dir "$n")/corosync.pid" corosync) &&
+			[[ $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) == T ]]; then
+			continue
+		fi
 		# Read whole, then matched: `| grep -q` would stop reading at the match, and crm_mon's
 		# SIGPIPE fail the pipeline now and then (pipefail).
 		xml=$(pcmk "$n" crm_mon --one-shot --output-as=xml 2>/dev/null) || continue
@@ -646,6 +652,22 @@ live_cmd() {
 		any=$(live_any) || die "no controller's Pacemaker has quorum"
 		pcmk "$any" crm_resource --cleanup >/dev/null
 		log "Failures cleaned up"
+		;;
+	fencing)
+		# broken: the power controller stops answering, as an unreachable BMC does, so a
+		# controller lost to Corosync stays UNCLEAN (Pacemaker retries the fence); working:
+		# it answers again, and the next retry fences.
+		case $n in
+		broken)
+			stop_pidfile "$STATE/fencebmc.pid" fencebmc 5
+			log "fencing broken: the power controller is down"
+			;;
+		working)
+			live_fencing_up
+			log "fencing working: the power controller answers on $HOST_IP:$FENCE_PORT"
+			;;
+		*) die "fencing broken|working" ;;
+		esac
 		;;
 	stop-galera | start-galera)
 		any=$(live_any) || die "no controller's Pacemaker has quorum"

@@ -11,7 +11,8 @@
 #   hack/overcloud.sh desync N on|off | cib N FILE
 #   OCB_PACEMAKER=live hack/overcloud.sh up | down | status | ... (the same, on a live cluster), and
 #     standby N | unstandby N | maintenance on|off | cleanup | stop-galera | start-galera
-#     | freeze-corosync N | thaw-corosync N | power-off N | power-on N | crm
+#     | freeze-corosync N | thaw-corosync N | power-off N | power-on N | crm | crm-mon [N]
+#     | fencing broken|working
 #
 # Environment: OCB_PACEMAKER (file, the default: crm_mon reads a CIB file per controller; or
 # live: Corosync and Pacemaker run the cluster, hack/overcloud-live.sh), OCB_SANDBOX_DIR
@@ -1395,9 +1396,9 @@ main() {
 	status) cmd_status ;;
 	env) cmd_env ;;
 	pause | resume | kill | start | standby | unstandby | maintenance | cleanup | stop-galera | start-galera | \
-		freeze-corosync | thaw-corosync | power-off | power-on | crm | crm-mon)
+		freeze-corosync | thaw-corosync | power-off | power-on | crm | crm-mon | fencing)
 		if live; then
-			if [[ $cmd == crm || $cmd == crm-mon || $cmd == power-off || $cmd == power-on ]]; then
+			if [[ $cmd == crm || $cmd == crm-mon || $cmd == power-off || $cmd == power-on || $cmd == fencing ]]; then
 				# Not under the script's lock: the fence agent powers controllers off and on
 				# while a test's `start` holds it, waiting for exactly that.
 				ensure_root

@@ -8,8 +8,10 @@ package probe_test
 // fail, never skip, when the live sandbox is missing.
 
 import (
+	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,6 +178,18 @@ func TestLiveKillActiveNode(t *testing.T) {
 	}
 }
 
+// idleOffVIP is the live sandbox with a client session, a target, the node serving the
+// client once the probe names it, and an idle node that does not hold the VIP.
+func idleOffVIP(t *testing.T) (sb *sandbox.Sandbox, tg probe.Target, active string, idle int) {
+	t.Helper()
+	sb = liveSandbox(t)
+	_, active = sb.ClientSession(t)
+	tg = target(t, sb)
+	d := untilDecision(t, tg, 30*time.Second, "the client's node named active", nil,
+		func(d selection.Decision) bool { return d.Active == active && d.VIPNode != "" })
+	return sb, tg, active, otherThan(t, sb, active, d.VIPNode)
+}
+
 // TestLiveFrozenCorosync: Corosync frozen (SIGSTOP) on an idle node. The other two lose it
 // after Corosync's token timeout and fence it (fence_ocb through the sandbox's power
 // controller: powered off, then on), as a production overcloud would; meanwhile crm_mon
@@ -186,12 +200,7 @@ func TestLiveKillActiveNode(t *testing.T) {
 // PacemakerCluster.Source), and the other idle node is chosen. After the fence it comes
 // back by itself (Pacemaker starts galera on it, which rejoins by IST).
 func TestLiveFrozenCorosync(t *testing.T) {
-	sb := liveSandbox(t)
-	_, active := sb.ClientSession(t)
-	tg := target(t, sb)
-	d := untilDecision(t, tg, 30*time.Second, "the client's node named active", nil,
-		func(d selection.Decision) bool { return d.Active == active && d.VIPNode != "" })
-	fi := otherThan(t, sb, active, d.VIPNode)
+	sb, tg, active, fi := idleOffVIP(t)
 	frozen := sb.Nodes[fi].Name
 	before := sb.FenceLogOffset()
 	sb.Run(t, "freeze-corosync", strconv.Itoa(fi))
@@ -266,5 +275,85 @@ func TestLiveMaintenanceMode(t *testing.T) {
 	})
 	if d.Selected == "" || d.Selected == active {
 		t.Errorf("selected %q during maintenance-mode; want an idle synced node, not the active %s", d.Selected, active)
+	}
+}
+
+// askedFirst records, per probe, the nodes Pacemaker was asked through.
+type askedFirst struct {
+	inner probe.PacemakerSource
+	mu    sync.Mutex
+	calls []string
+}
+
+func (a *askedFirst) Status(ctx context.Context, n probe.Node) (*probe.PacemakerView, error) {
+	a.mu.Lock()
+	a.calls = append(a.calls, n.Name)
+	a.mu.Unlock()
+	return a.inner.Status(ctx, n)
+}
+
+// take returns the nodes asked since the last take.
+func (a *askedFirst) take() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := a.calls
+	a.calls = nil
+	return out
+}
+
+// TestLiveFrozenOnlyCandidate: Corosync frozen on an idle node X while fencing fails (the
+// power controller down, as an unreachable BMC), so X stays UNCLEAN to the others while its
+// mariadbd stays Synced in Galera's Primary component; the other idle node Y is then
+// desynced by someone else (not eligible), which leaves X the only candidate. X is asked first, and its
+// own crm_mon still shows everyone online with quorum: on its word alone X would be chosen.
+// GatherDecided asks Pacemaker again through Y, sees X UNCLEAN, and chooses nobody. Fencing
+// works again at the end, and Pacemaker's next retry fences X.
+func TestLiveFrozenOnlyCandidate(t *testing.T) {
+	sb, tg, active, xi := idleOffVIP(t)
+	x := sb.Nodes[xi].Name
+	yi := otherThan(t, sb, active, x)
+	y := sb.Nodes[yi].Name
+
+	// Undone in this order: Y synced again, then fencing, so that Pacemaker's next retry
+	// fences X, which comes back by itself. (Y is desynced rather than put in standby: a
+	// standby stops its galera, and then fencing X would leave the active node alone, one
+	// of two, out of Galera's primary component; nor would Pacemaker start galera on Y
+	// again while X is UNCLEAN.)
+	t.Cleanup(func() {
+		sb.Run(t, "desync", strconv.Itoa(yi), "off")
+		sb.Run(t, "fencing", "working")
+		sb.Run(t, "thaw-corosync", strconv.Itoa(xi))
+		sb.Run(t, "cleanup")
+		sb.Run(t, "start", strconv.Itoa(xi))
+	})
+	sb.Run(t, "fencing", "broken")
+	sb.Run(t, "freeze-corosync", strconv.Itoa(xi))
+	// Corosync's token and consensus: after 10 s the others have lost X for sure.
+	time.Sleep(10 * time.Second)
+	sb.Run(t, "desync", strconv.Itoa(yi), "on")
+
+	// X first, then Y, the active node last.
+	rec := &askedFirst{inner: tg.Pacemaker}
+	tg.Pacemaker, tg.AskLast = rec, []string{y, active}
+	confirmed, probes := 0, 0
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		s, d := probe.GatherDecided(t.Context(), tg, selection.Policy{})
+		asked := rec.take()
+		probes++
+		if d.Selected == x {
+			t.Errorf("probe %d: chose %s, cut off from Corosync (view from %s, asked %v): %s", probes, x, s.Pacemaker.Source, asked, d.Reason)
+		}
+		if d.Selected == active {
+			t.Errorf("probe %d: chose the active node %s: %s", probes, active, d.Reason)
+		}
+		if len(asked) > 1 && asked[0] == x && s.Pacemaker != nil && s.Pacemaker.Source != x {
+			confirmed++
+		}
+		time.Sleep(time.Second)
+	}
+	t.Logf("%s frozen, fencing broken, %s desynced: %d probes, %d confirmed through another node's view", x, y, probes, confirmed)
+	if confirmed == 0 {
+		t.Errorf("no probe read %s's own view and then another node's: the confirmation never ran", x)
 	}
 }

@@ -425,13 +425,13 @@ func BenchmarkProbeGaleraOneNode(b *testing.B) {
 	_, tg := benchTarget(b)
 	n := tg.Nodes[0]
 	addr := net.JoinHostPort(n.Address, strconv.Itoa(n.MySQLPort))
-	cpu0 := processCPU(b)
+	cpu0 := sandbox.ProcessCPU(b)
 	for b.Loop() {
 		if _, err := tg.Galera.Probe(b.Context(), addr); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+	b.ReportMetric(float64((sandbox.ProcessCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 }
 
 func BenchmarkProbeHealthy(b *testing.B) {

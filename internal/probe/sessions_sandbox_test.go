@@ -9,7 +9,6 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -183,21 +182,11 @@ func BenchmarkProbeGaleraShared(b *testing.B) {
 	}
 	defer tg.Close()
 	addr := sb.NodeAddr(0)
-	cpu0 := processCPU(b)
+	cpu0 := sandbox.ProcessCPU(b)
 	for b.Loop() {
 		if _, err := tg.Galera.Probe(b.Context(), addr); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
-}
-
-// processCPU is this process's CPU time so far, user and system.
-func processCPU(b *testing.B) time.Duration {
-	b.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64((sandbox.ProcessCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 }
