@@ -40,7 +40,7 @@ func untilDecision(t *testing.T, tg probe.Target, limit time.Duration, what stri
 	start := time.Now()
 	var d selection.Decision
 	for n := 0; ; n++ {
-		d = selection.Decide(probe.Gather(t.Context(), tg), selection.Policy{})
+		_, d = probe.GatherDecided(t.Context(), tg, selection.Policy{})
 		if each != nil {
 			each(d)
 		}

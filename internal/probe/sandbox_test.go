@@ -67,9 +67,8 @@ func target(t testing.TB, sb *sandbox.Sandbox) probe.Target {
 func decide(t *testing.T, tg probe.Target) (selection.Decision, time.Duration) {
 	t.Helper()
 	start := time.Now()
-	s := probe.Gather(t.Context(), tg)
+	_, d := probe.GatherDecided(t.Context(), tg, selection.Policy{})
 	took := time.Since(start)
-	d := selection.Decide(s, selection.Policy{})
 	t.Logf("probe took %v; active=%q (%s) vip=%q selected=%q: %s", took.Round(time.Millisecond), d.Active, d.ActiveSource, d.VIPNode, d.Selected, d.Reason)
 	for _, r := range d.Nodes {
 		t.Logf("  %s role=%s eligible=%v: %s", r.Name, r.Role, r.Eligible, r.Reason)

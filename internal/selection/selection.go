@@ -644,20 +644,14 @@ type criterion struct {
 // criteria is the order among candidates, the one table that both sorts them and
 // explains the choice (the decision's reason and the row of every candidate not chosen),
 // so the two cannot drift: the first criterion on which two candidates differ decides,
-// and its words say why. A node whose Pacemaker state another node's view gave goes
-// before the node whose own view was read (PacemakerCluster.Source says why: a node cut
-// off from Corosync does not know it), then preferred nodes (in the listed order), then not holding
-// the VIP, then not where HAProxy sends the next client, then fewest client connections
-// (unknown last), then shortest receive queue, then name: the name makes it a total
-// order, so the choice does not depend on the order nodes are listed in.
+// and its words say why. Preferred nodes (in the listed order), then not holding the VIP,
+// then not where HAProxy sends the next client, then a node whose Pacemaker state another
+// node's view gave before the node whose own view was read (PacemakerCluster.Source: a
+// node cut off from Corosync does not know it; choosing that node makes the probe ask
+// another node, probe.GatherDecided, so this one saves that second crm_mon), then fewest
+// client connections (unknown last), then shortest receive queue, then name: the name
+// makes it a total order, so the choice does not depend on the order nodes are listed in.
 var criteria = []criterion{
-	{
-		name: "Pacemaker's view from another node",
-		cmp:  func(a, b candidate) int { return falseFirstBool(a.ownView, b.ownView) },
-		why: func(_, l candidate) string {
-			return fmt.Sprintf("another node's Pacemaker view shows it (%s's is its own, which a node cut off from Corosync cannot judge)", l.Name)
-		},
-	},
 	{
 		name: "preferred",
 		cmp:  func(a, b candidate) int { return cmp.Compare(a.rank, b.rank) },
@@ -677,6 +671,13 @@ var criteria = []criterion{
 		name: "HAProxy next target",
 		cmp:  falseFirst(Node.nextTarget),
 		why:  func(_, l candidate) string { return fmt.Sprintf("HAProxy would send its next client to %s", l.Name) },
+	},
+	{
+		name: "Pacemaker's view from another node",
+		cmp:  func(a, b candidate) int { return falseFirstBool(a.ownView, b.ownView) },
+		why: func(_, l candidate) string {
+			return fmt.Sprintf("another node's Pacemaker view shows it (%s's is its own, which a node cut off from Corosync cannot judge)", l.Name)
+		},
 	},
 	{
 		name: "client connections",
