@@ -105,13 +105,26 @@ func backupDuring(t *testing.T, k *cluster, f liveFault) {
 	}
 }
 
-// killActive kills -9 the mariadbd of the node serving clients. HAProxy moves them to a
-// standby; Pacemaker restarts and re-promotes the node (no failback).
+// killActive kills -9 the mariadbd of the node serving clients and waits until a client
+// reconnecting through the VIP lands elsewhere: HAProxy has moved the clients to a standby
+// (its checks: inter 2 s, fall 5), while Pacemaker restarts and re-promotes the node (no
+// failback). The backup is created in that moment; that node serves clients throughout.
+// (A backup created before HAProxy has moved them may rightly use the node the clients move
+// to a few seconds after its dump: controllers' TestActiveNodeKilledBetweenProbeAndDump.)
 func killActive(t *testing.T, sb *sandbox.Sandbox, active string) []string {
 	i := strconv.Itoa(nodeIndex(t, sb, active))
 	sb.Run(t, "kill", i)
 	t.Cleanup(func() { sb.Run(t, "start", i); sb.Run(t, "cleanup") })
-	return nil
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, now := sb.ClientSession(t); now != active {
+			return []string{now}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("clients still land on the killed %s a minute later", active)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // standbyVIPHolder puts the VIP's holder in standby: Pacemaker moves the VIP, and the new
