@@ -2,7 +2,6 @@ package probe
 
 import (
 	"context"
-	"time"
 
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/selection"
 )
@@ -29,10 +28,7 @@ func GatherDecided(ctx context.Context, t Target, policy selection.Policy) (sele
 			others = append(others, n)
 		}
 	}
-	timeout := t.Timeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
+	timeout := t.callTimeout()
 	c, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	view, _ := firstPacemaker(c, t.Pacemaker, lastOf(others, d.Active), hedgeDelay(timeout))

@@ -98,10 +98,7 @@ func (t Target) Close() {
 // Gather probes everything at once and returns the snapshot. It never fails: what a
 // source could not read is recorded in the snapshot for the decision to explain.
 func Gather(ctx context.Context, t Target) selection.Snapshot {
-	timeout := t.Timeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
+	timeout := t.callTimeout()
 	call := func(f func(context.Context)) func() {
 		return func() {
 			c, cancel := context.WithTimeout(ctx, timeout)
@@ -193,10 +190,7 @@ func galeraView(st *galera.Status, err error) selection.Galera {
 // VIP that did not move costs no extra round trip.
 func (t Target) pacemakerThenSocket(c context.Context, sock []*HAProxyView, sockErr []error) (view *PacemakerView, errs []error) {
 	n := len(t.Nodes)
-	timeout := t.Timeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
+	timeout := t.callTimeout()
 	hint := -1
 	if t.vipHint != nil {
 		hint = int(t.vipHint.Load()) - 1
@@ -233,6 +227,14 @@ func (t Target) pacemakerThenSocket(c context.Context, sock []*HAProxyView, sock
 	// The VIP moved, or its holder is unknown: that early answer (if any) is dropped.
 	readSockets(c, t.HAProxySocket, t.Nodes, holder, sock, sockErr)
 	return view, errs
+}
+
+// callTimeout bounds one call of a probe: Timeout, or 5 s when unset.
+func (t Target) callTimeout() time.Duration {
+	if t.Timeout <= 0 {
+		return 5 * time.Second
+	}
+	return t.Timeout
 }
 
 // lastOf is nodes with the ones named in last moved to the end, in last's order (nodes
