@@ -30,14 +30,12 @@ GO_TEST_FLAGS ?= -count=1 -timeout=30m
 DEV_IMG ?= overcloud-backup-operator:dev
 DOCKERFILE ?= $(CURDIR)/Dockerfile
 
-# The local overcloud (hack/overcloud.sh): three controllers in network namespaces with
-# real Galera, clustercheck, sshd + crm_mon, and HAProxy on the database VIP.
-OCB_SANDBOX_DIR ?= /tmp/ocb-overcloud
+# The local overcloud (hack/overcloud.sh): three controllers, each its own namespaces, with
+# Corosync and Pacemaker running real Galera, the database VIP and HAProxy, clustercheck and
+# sshd; every test, the demo and the benchmarks use it.
+OCB_SANDBOX_DIR ?= /tmp/ocb-live
 export OCB_SANDBOX_DIR
-# The live Pacemaker overcloud (OCB_PACEMAKER=live hack/overcloud.sh): Corosync and Pacemaker
-# run Galera, the VIP and HAProxy; the tests of what only a live cluster shows use it.
-OCB_LIVE_SANDBOX_DIR ?= /tmp/ocb-live
-LIVE_SANDBOX_ENV = OCB_PACEMAKER=live OCB_SANDBOX_DIR=$(OCB_LIVE_SANDBOX_DIR)
+SANDBOX_JSON = $(OCB_SANDBOX_DIR)/sandbox.json
 
 .PHONY: all
 all: build
@@ -87,20 +85,12 @@ cold-rehearsal: ## CI: make this machine cold where that is cheap (a package per
 	hack/cold-rehearsal.sh
 
 .PHONY: sandbox
-sandbox: ## Bring up (or check) the local overcloud the tests, demo and benchmarks use.
+sandbox: ## Bring up (or check) the local overcloud the tests, demo and benchmarks use (Corosync + Pacemaker managing Galera, the VIP, HAProxy).
 	hack/overcloud.sh up
 
 .PHONY: sandbox-down
-sandbox-down: ## Stop the local overcloud and remove its namespaces and bridge.
+sandbox-down: ## Stop the local overcloud (resources stopped through Pacemaker first) and remove its namespaces and bridge.
 	hack/overcloud.sh down
-
-.PHONY: sandbox-live
-sandbox-live: ## Bring up (or check) the live Pacemaker overcloud (Corosync + Pacemaker managing Galera, the VIP, HAProxy).
-	$(LIVE_SANDBOX_ENV) hack/overcloud.sh up
-
-.PHONY: sandbox-live-down
-sandbox-live-down: ## Stop the live Pacemaker overcloud (resources stopped through Pacemaker first).
-	$(LIVE_SANDBOX_ENV) hack/overcloud.sh down
 
 .PHONY: kube-node
 kube-node: ## Bring up (or check) the one-node Kubernetes (hack/kube-node.sh; KUBECONFIG from `hack/kube-node.sh env`).
@@ -111,10 +101,10 @@ kube-node-down: ## Stop the one-node Kubernetes and undo its host changes (iptab
 	hack/kube-node.sh down
 
 .PHONY: test
-test: manifests generate vet envtest kustomize sandbox sandbox-live ## Run every test: pure, envtest, the local overcloud, then e2e on the one-node Kubernetes (taken down after, unless KEEP_KUBE_NODE=1).
+test: manifests generate vet envtest kustomize sandbox ## Run every test: pure, envtest, the local overcloud, then e2e on the one-node Kubernetes (taken down after, unless KEEP_KUBE_NODE=1).
 	@mkdir -p $(LOCALBIN); set +e; \
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(ENVTEST_K8S_VERSION) ETCD_VERSION=$(ENVTEST_ETCD_VERSION) hack/setup-envtest.sh)" \
-	OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" OCB_LIVE_SANDBOX="$(OCB_LIVE_SANDBOX_DIR)/sandbox.json" OCB_KUSTOMIZE="$(KUSTOMIZE)" \
+	OCB_SANDBOX="$(SANDBOX_JSON)" OCB_KUSTOMIZE="$(KUSTOMIZE)" \
 		go test $(GO_TEST_FLAGS) -v ./... 2>&1 | tee $(LOCALBIN)/test.log | grep -vE '^=== (RUN|PAUSE|CONT|NAME)'; \
 	status=$${PIPESTATUS[0]}; \
 	echo "=== e2e: the one-node Kubernetes, the image and the operator (make deploy), then test/e2e"; \
@@ -137,13 +127,13 @@ test: manifests generate vet envtest kustomize sandbox sandbox-live ## Run every
 # The e2e suite (test/e2e) is behind the `e2e` build tag, so `go test ./...` above neither
 # builds nor runs it: it creates namespaces, Jobs and pods on the one-node Kubernetes, which
 # only these targets bring up. It reads the node's admin kubeconfig and the sandbox from:
-E2E_ENV = OCB_KUBECONFIG="$$(hack/kube-node.sh kubeconfig)" OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" OCB_LIVE_SANDBOX="$(OCB_LIVE_SANDBOX_DIR)/sandbox.json" OCB_E2E_IMAGE=$(DEV_IMG)
+E2E_ENV = OCB_KUBECONFIG="$$(hack/kube-node.sh kubeconfig)" OCB_SANDBOX="$(SANDBOX_JSON)" OCB_E2E_IMAGE=$(DEV_IMG)
 E2E_TEST_FLAGS ?= -count=1 -timeout=30m
 # `make test` takes the node down at the end (CI starts from nothing); KEEP_KUBE_NODE=1 keeps it.
 KEEP_KUBE_NODE ?=
 
 .PHONY: test-e2e
-test-e2e: sandbox sandbox-live deploy ## Only the e2e suite, on the one-node Kubernetes (brought up, image built, operator deployed if needed; left up); log in bin/test-e2e.log.
+test-e2e: sandbox deploy ## Only the e2e suite, on the one-node Kubernetes (brought up, image built, operator deployed if needed; left up); log in bin/test-e2e.log.
 	@mkdir -p $(LOCALBIN); set +e; \
 	$(E2E_ENV) go test -tags e2e $(E2E_TEST_FLAGS) -v ./test/e2e/ 2>&1 | tee $(LOCALBIN)/test-e2e.log | grep -vE '^=== (RUN|PAUSE|CONT|NAME)'; \
 	status=$${PIPESTATUS[0]}; set -e; \
@@ -156,13 +146,13 @@ test-e2e-namespaced: sandbox ## The namespaced install's e2e test: deploys confi
 	$(E2E_ENV) go test -tags 'e2e namespaced' $(E2E_TEST_FLAGS) -run '^TestNamespacedInstall$$' -v ./test/e2e/
 
 .PHONY: bench
-bench: envtest sandbox sandbox-live ## Run the benchmarks on the local overcloud, ~8 min (docs/benchmarks.md); log in bin/bench.log.
+bench: envtest sandbox ## Run the benchmarks on the local overcloud, ~8 min (docs/benchmarks.md); log in bin/bench.log.
 	@# -p 1: one package at a time, so that no benchmark competes with another for the CPUs.
 	@# -v: the dump and load-impact benchmarks log their progress and print their tables.
 	@# KUBEBUILDER_ASSETS: the envtest packages' TestMain starts an API server even when no test runs.
 	@mkdir -p $(LOCALBIN)
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(ENVTEST_K8S_VERSION) ETCD_VERSION=$(ENVTEST_ETCD_VERSION) hack/setup-envtest.sh)" \
-	OCB_SANDBOX="$(OCB_SANDBOX_DIR)/sandbox.json" OCB_LIVE_SANDBOX="$(OCB_LIVE_SANDBOX_DIR)/sandbox.json" go test -p 1 -run '^$$' -bench . -benchmem -timeout 30m -v ./... 2>&1 \
+	OCB_SANDBOX="$(SANDBOX_JSON)" go test -p 1 -run '^$$' -bench . -benchmem -timeout 30m -v ./... 2>&1 \
 		| tee $(LOCALBIN)/bench.log | grep --line-buffered -vE '^(=== (RUN|PAUSE|CONT|NAME)|testing: warning: no tests to run|PASS$$|\?\s.*\[no test files\])'
 	@# The e2e benchmark (Job create -> running -> Complete, the node's memory) after the others,
 	@# so that the node's daemons, brought up here if needed, do not compete with them.
@@ -179,15 +169,15 @@ verify: manifests generate ## Regenerate, go mod tidy, and fail on any differenc
 
 .PHONY: demo
 demo: export OCB_DEMO_T0 := $(shell date +%s%N)
-demo: sandbox-live deploy ## Show the operator's main job end to end on this machine (a backup of the live Pacemaker overcloud through the deployed controller); left running.
-	OCB_SANDBOX="$(OCB_LIVE_SANDBOX_DIR)/sandbox.json" OCB_KUBECONFIG="$$(hack/kube-node.sh kubeconfig)" go run ./test/demo
+demo: sandbox deploy ## Show the operator's main job end to end on this machine (a backup of the live Pacemaker overcloud through the deployed controller); left running.
+	OCB_SANDBOX="$(SANDBOX_JSON)" OCB_KUBECONFIG="$$(hack/kube-node.sh kubeconfig)" go run ./test/demo
 
 .PHONY: demo-down
 demo-down: ## Tear down what `make demo` left: its namespace, then the one-node Kubernetes and the local overcloud.
 	if hack/kube-node.sh status >/dev/null 2>&1; then \
 		eval "$$(hack/kube-node.sh env)"; "$$OCB_KUBECTL" delete namespace ocb-demo --ignore-not-found --wait --timeout=120s; fi
 	hack/kube-node.sh down
-	$(LIVE_SANDBOX_ENV) hack/overcloud.sh down
+	hack/overcloud.sh down
 
 ##@ Build
 

@@ -23,11 +23,11 @@ const liveInterval = 5 * time.Second
 // "standby": standby of the VIP holder (Pacemaker moves the VIP, the new holder's HAProxy
 // picks a node). One fault per op.
 //
-//	OCB_LIVE_SANDBOX=/tmp/ocb-live/sandbox.json go test -run '^$' -bench BenchmarkLiveActiveNodeNamed -benchtime 1x ./controllers/
+//	OCB_SANDBOX=/tmp/ocb-live/sandbox.json go test -run '^$' -bench BenchmarkLiveActiveNodeNamed -benchtime 1x ./controllers/
 func BenchmarkLiveActiveNodeNamed(b *testing.B) {
 	for _, fault := range []string{"kill", "standby"} {
 		b.Run(fault, func(b *testing.B) {
-			sb := lock(b, sandbox.LoadLive(b))
+			sb := lock(b, sandbox.Load(b))
 			var cluster, named time.Duration
 			for b.Loop() {
 				c, n := liveFaultToNamed(b, sb, fault)

@@ -1,7 +1,7 @@
 package controllers
 
 // The Overcloud watch against the live Pacemaker sandbox (OCB_PACEMAKER=live
-// hack/overcloud.sh; OCB_LIVE_SANDBOX): Corosync and Pacemaker move the VIP and restart a
+// hack/overcloud.sh; OCB_SANDBOX): Corosync and Pacemaker move the VIP and restart a
 // crashed node, and the watch must say so within two probe intervals after the cluster
 // itself reacted (the cluster's time, measured, is logged). Fails, never skips, without
 // the live sandbox.
@@ -17,7 +17,7 @@ import (
 // liveLocked is the live sandbox, locked and healthy; the cleanup waits until it is whole.
 func liveLocked(t *testing.T) *sandbox.Sandbox {
 	t.Helper()
-	sb := lock(t, sandbox.LoadLive(t))
+	sb := lock(t, sandbox.Load(t))
 	t.Cleanup(func() { sb.WaitHealthy(t) })
 	return sb
 }

@@ -9,13 +9,14 @@
 #
 #   what is made cold                              the branch it rehearses
 #   a Debian package of each script's list         ensure_packages installing (hack/lib.sh)
-#     (haproxy and resource-agents, which takes      the live sandbox comes up first: its list is
-#     pacemaker and pacemaker-cli-utils with it:     the file sandbox's plus pacemaker, corosync
-#     overcloud.sh; debootstrap: kube-node.sh)       and resource-agents, so it installs them all
+#     (haproxy and resource-agents, which takes      the live sandbox (the default) comes up first:
+#     pacemaker and pacemaker-cli-utils with it:     its list is the file sandbox's plus pacemaker,
+#     overcloud.sh; debootstrap: kube-node.sh)       corosync and resource-agents: it installs all
 #   kubectl removed from the binary cache          setup-envtest.sh building, called by kube-node.sh
 #   hack/ociimage's binary and the pause image     their builds in kube-node.sh and image.sh
 #   the image's base layer (debootstrap)           image.sh building it (about 1.5 min)
-#   the state directories purged                   overcloud.sh (file and live Pacemaker) and
+#   the state directories purged                   overcloud.sh (live, and OCB_PACEMAKER=file, which
+#                                                  no test uses: up, checked, down again) and
 #                                                  kube-node.sh up from nothing (live: nsinit built,
 #                                                  Corosync keys made, the CIB seeded)
 #   (checked first) a failing command in a hack/   the ERR trap naming script, line, command, status
@@ -45,10 +46,10 @@ BIN="$CACHE/envtest/k8s-$K8S_VERSION-etcd-$ETCD_VERSION"
 # pacemaker-cli-utils and pacemaker-resource-agents too (DEPENDENTS), all of which the live
 # sandbox's list brings back. The file sandbox's pacemaker-cli-utils pulls the same ones in,
 # which is why the live sandbox comes up first: its own install is the one rehearsed.
-declare -A REMOVE=([haproxy]=hack/overcloud.sh [resource-agents]="OCB_PACEMAKER=live hack/overcloud.sh"
+declare -A REMOVE=([haproxy]=hack/overcloud.sh [resource-agents]=hack/overcloud.sh
 	[debootstrap]=hack/kube-node.sh)
-declare -A DEPENDENTS=([pacemaker]="OCB_PACEMAKER=live hack/overcloud.sh"
-	[pacemaker-cli-utils]="OCB_PACEMAKER=live hack/overcloud.sh" [pacemaker-resource-agents]="OCB_PACEMAKER=live hack/overcloud.sh")
+declare -A DEPENDENTS=([pacemaker]=hack/overcloud.sh
+	[pacemaker-cli-utils]=hack/overcloud.sh [pacemaker-resource-agents]=hack/overcloud.sh)
 
 step() { log "--- $* ($(elapsed) ms)"; }
 installed() { [[ $(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null) == "ii " ]]; }
@@ -64,10 +65,11 @@ out=$(bash -c 'LOG_PREFIX=probe; source "$1"; set -euo pipefail; false || true; 
 step "2. down, purged: the local overcloud and the one-node Kubernetes"
 "$REPO/hack/kube-node.sh" down --purge
 # The live sandbox first: the file sandbox's purge removes the SSH user they share.
-LIVE_DIR=${OCB_LIVE_SANDBOX_DIR:-/tmp/ocb-live}
-OCB_PACEMAKER=live OCB_SANDBOX_DIR=$LIVE_DIR "$REPO/hack/overcloud.sh" down --purge
-"$REPO/hack/overcloud.sh" down --purge
-[[ ! -e ${OCB_SANDBOX_DIR:-/tmp/ocb-overcloud} && ! -e $LIVE_DIR && ! -e ${OCB_KUBE_DIR:-/tmp/ocb-kube} ]] || die "a state directory survived --purge"
+LIVE_DIR=${OCB_SANDBOX_DIR:-/tmp/ocb-live} FILE_DIR=${OCB_FILE_SANDBOX_DIR:-/tmp/ocb-overcloud}
+FILE_ENV=(OCB_PACEMAKER=file OCB_SANDBOX_DIR="$FILE_DIR")
+OCB_SANDBOX_DIR=$LIVE_DIR "$REPO/hack/overcloud.sh" down --purge
+env "${FILE_ENV[@]}" "$REPO/hack/overcloud.sh" down --purge
+[[ ! -e $FILE_DIR && ! -e $LIVE_DIR && ! -e ${OCB_KUBE_DIR:-/tmp/ocb-kube} ]] || die "a state directory survived --purge"
 
 step "3. removed: packages ${!REMOVE[*]}, kubectl, ociimage, the pause image, the image's base layer"
 for p in "${!REMOVE[@]}"; do
@@ -83,10 +85,10 @@ done
 rm -f "$BIN/kubectl" "$CACHE/bin/ociimage" "$CACHE/image/ocb-pause.tar"
 rm -rf --one-file-system "$CACHE"/image/base-*
 
-step "4. up from cold: the live Pacemaker sandbox (OCB_PACEMAKER=live hack/overcloud.sh up)"
-OCB_PACEMAKER=live OCB_SANDBOX_DIR=$LIVE_DIR "$REPO/hack/overcloud.sh" up
-step "4b. up from cold: hack/overcloud.sh up"
-"$REPO/hack/overcloud.sh" up
+step "4. up from cold: the live Pacemaker sandbox (hack/overcloud.sh up)"
+OCB_SANDBOX_DIR=$LIVE_DIR "$REPO/hack/overcloud.sh" up
+step "4b. up from cold: the file sandbox (OCB_PACEMAKER=file hack/overcloud.sh up)"
+env "${FILE_ENV[@]}" "$REPO/hack/overcloud.sh" up
 step "5. up from cold: hack/kube-node.sh up"
 "$REPO/hack/kube-node.sh" up
 step "6. the image: its base layer debootstrapped again"
@@ -105,7 +107,9 @@ done
 [[ $("$BIN/kubectl" version --client 2>/dev/null) == *"$K8S_VERSION"* ]] || die "kubectl was not rebuilt as $K8S_VERSION in $BIN"
 [[ -x $CACHE/bin/ociimage && -s $CACHE/image/ocb-pause.tar ]] || die "hack/ociimage or the pause image was not rebuilt"
 compgen -G "$CACHE/image/base-*/layer.tar" >/dev/null || die "the image's base layer was not rebuilt"
-"$REPO/hack/overcloud.sh" status >/dev/null || die "hack/overcloud.sh status: unhealthy after up"
-OCB_PACEMAKER=live OCB_SANDBOX_DIR=$LIVE_DIR "$REPO/hack/overcloud.sh" status >/dev/null || die "the live sandbox's status: unhealthy after up"
+OCB_SANDBOX_DIR=$LIVE_DIR "$REPO/hack/overcloud.sh" status >/dev/null || die "hack/overcloud.sh status: unhealthy after up"
+env "${FILE_ENV[@]}" "$REPO/hack/overcloud.sh" status >/dev/null || die "the file sandbox's status: unhealthy after up"
+# No test uses the file sandbox: down again, so it does not compete with the tests.
+env "${FILE_ENV[@]}" "$REPO/hack/overcloud.sh" down
 "$REPO/hack/kube-node.sh" status >/dev/null || die "hack/kube-node.sh status: unhealthy after up"
 log "Every cold branch ran and everything came back, in $(elapsed) ms"

@@ -351,7 +351,7 @@ network_down() {
 	done
 }
 
-# route_check: the overcloud through ocb-br0, pods through the CNI bridge, services and the
+# route_check: the overclouds through their bridges, pods through the CNI bridge, services and the
 # node IP local; nothing through the uplink.
 route_check() {
 	local bad=0 a got up
@@ -368,8 +368,10 @@ route_check() {
 	local pod=${POD_CIDR%.*}.200 net br
 	for net in "$OVERCLOUD_NET:$OVERCLOUD_BRIDGE" "$LIVE_NET:$LIVE_BRIDGE"; do
 		br=${net#*:} net=${net%%:*}
-		# The live overcloud is optional: checked when its bridge is up.
-		[[ $br == "$LIVE_BRIDGE" ]] && ! ip link show "$br" >/dev/null 2>&1 && continue
+		# Each overcloud is checked when its bridge is up (the live one is the tests'; the file
+		# one, OCB_PACEMAKER=file, is optional). While a bridge is down its subnet meets the
+		# REJECT rule, never an ACCEPT.
+		ip link show "$br" >/dev/null 2>&1 || continue
 		for a in "${net%.*}".{10..13}; do
 			_rc_check "dev $br" "$a"
 			_rc_check "dev $br" "$a" from "$pod" iif "$CNI_BRIDGE"
@@ -961,9 +963,12 @@ cmd_status() {
 	echo "iptables                 $(iptables -w 5 -S 2>/dev/null | grep -c KUBE) KUBE rules/chains (filter), OCBK-FORWARD $(iptables -w 5 -C FORWARD -m comment --comment hack/kube-node.sh -j OCBK-FORWARD 2>/dev/null && echo present || echo MISSING)"
 	echo "ip_forward               $(sysctl -n net.ipv4.ip_forward)"
 	if route_check; then
-		local live="live overcloud not up"
-		ip link show "$LIVE_BRIDGE" >/dev/null 2>&1 && live="${LIVE_NET%.*}.10-13 via $LIVE_BRIDGE"
-		echo "routes                   ok: ${OVERCLOUD_NET%.*}.10-13 via $OVERCLOUD_BRIDGE, $live (host and pods), pods via $CNI_BRIDGE, services via $NODE_BRIDGE, none via $(uplink)"
+		local oc="" net br
+		for net in "$LIVE_NET:$LIVE_BRIDGE" "$OVERCLOUD_NET:$OVERCLOUD_BRIDGE"; do
+			br=${net#*:} net=${net%%:*}
+			ip link show "$br" >/dev/null 2>&1 && oc+="${net%.*}.10-13 via $br, "
+		done
+		echo "routes                   ok: ${oc:-no overcloud up, }(host and pods), pods via $CNI_BRIDGE, services via $NODE_BRIDGE, none via $(uplink)"
 	else
 		echo "routes                   FAILED"
 		bad=1

@@ -732,6 +732,20 @@ live_cmd() {
 	crm)
 		live_summary
 		;;
+	pid)
+		# pid N COMM: the host PID of COMM (mariadbd, haproxy...) in controller N, for the
+		# benchmarks that pin or measure it (a PID file inside holds the namespace's own PID).
+		check_node "$n"
+		[[ ${3:-} =~ ^[a-z][a-z_.-]{0,14}$ ]] || die "usage: pid N COMM"
+		p=$(live_pid_in "$n" "$3" | head -1)
+		[[ -n $p ]] || die "no $3 runs on $(node_name "$n")"
+		echo "$p"
+		;;
+	vip)
+		# The controller Pacemaker runs the VIP on.
+		p=$(live_vip_holder) || die "no controller holds the VIP (crm: $(live_summary 2>&1))"
+		node_name "$p"
+		;;
 	crm-mon)
 		# crm_mon's own view, as a person reads it on a controller: of controller N, else
 		# of the first whose Pacemaker has quorum.

@@ -2,23 +2,26 @@
 # hack/overcloud.sh: a real local 3-controller overcloud on this machine.
 #
 # Each controller is a network namespace on a host bridge, as a TripleO controller is a host
-# on the internal API network: mariadbd (Galera), clustercheck on :9200 and sshd on :22
-# (for `sudo crm_mon` against a per-controller CIB copy). HAProxy runs on the DB VIP inside
-# controller-0, the VIP holder. Everything comes from Debian packages installed on demand.
+# on the internal API network. By default (live) each is also its own PID, mount and UTS
+# namespace running Corosync and Pacemaker, which run Galera (the galera agent), the database
+# VIP (IPaddr2) and HAProxy on every controller, with fencing; clustercheck on :9200 and sshd
+# on :22 for the operator (hack/overcloud-live.sh). Every test, the demo and the benchmarks
+# use it. OCB_PACEMAKER=file is the lighter variant: no Corosync, crm_mon reads a CIB file
+# per controller, HAProxy on the VIP in controller-0. Everything comes from Debian packages
+# installed on demand.
 #
 #   hack/overcloud.sh up | down [--purge] | status | env
-#   hack/overcloud.sh pause N | resume N | kill N | start N | isolate N | rejoin N
-#   hack/overcloud.sh desync N on|off | cib N FILE
-#   OCB_PACEMAKER=live hack/overcloud.sh up | down | status | ... (the same, on a live cluster), and
-#     standby N | unstandby N | maintenance on|off | cleanup | stop-galera | start-galera
+#   hack/overcloud.sh pause N | resume N | kill N | start N | isolate N | rejoin N | desync N on|off
+#     | standby N | unstandby N | maintenance on|off | cleanup | stop-galera | start-galera
 #     | freeze-corosync N | thaw-corosync N | power-off N | power-on N | crm | crm-mon [N]
-#     | fencing broken|working
+#     | fencing broken|working | pid N COMM (a daemon's host PID) | vip (the VIP holder)
+#   OCB_PACEMAKER=file hack/overcloud.sh up | down | status | env | pause | resume | kill | start
+#     | isolate | rejoin | desync (the same) | cib N FILE
 #
-# Environment: OCB_PACEMAKER (file, the default: crm_mon reads a CIB file per controller; or
-# live: Corosync and Pacemaker run the cluster, hack/overcloud-live.sh), OCB_SANDBOX_DIR
-# (state, default /tmp/ocb-overcloud, live /tmp/ocb-live), OCB_NET (first three octets,
-# default 10.77.0, live 10.79.0), OCB_HAPROXY_INTER/FALL/RISE (check timing, default 2000/5/2),
-# OCB_FORCE_LOOPBACK=1 (skip namespaces, use 127.0.0.10-13). docs/sandbox.md has the details.
+# Environment: OCB_PACEMAKER (live, the default, or file), OCB_SANDBOX_DIR (state, default
+# /tmp/ocb-live, file /tmp/ocb-overcloud), OCB_NET (first three octets, default 10.79.0, file
+# 10.77.0), OCB_HAPROXY_INTER/FALL/RISE (check timing, default 2000/5/2), OCB_FORCE_LOOPBACK=1
+# (file only: skip namespaces, use 127.0.0.10-13). docs/sandbox.md has the details.
 set -euo pipefail
 umask 022
 # Callers such as `go test` may run without the sbin directories (ip, useradd, visudo, haproxy).
@@ -26,9 +29,9 @@ export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly REPO
-# OCB_PACEMAKER=live: Corosync and Pacemaker run the cluster (hack/overcloud-live.sh); it is a
-# second sandbox with its own state, subnet and names, so both can run at once.
-readonly PACEMAKER="${OCB_PACEMAKER:-file}"
+# live: Corosync and Pacemaker run the cluster (hack/overcloud-live.sh). file: a second,
+# lighter sandbox with its own state, subnet and names (both can run at once).
+readonly PACEMAKER="${OCB_PACEMAKER:-live}"
 case $PACEMAKER in
 file) PREFIX=ocb DEFAULT_STATE=/tmp/ocb-overcloud DEFAULT_NET=10.77.0 ;;
 live) PREFIX=ocl DEFAULT_STATE=/tmp/ocb-live DEFAULT_NET=10.79.0 ;;
@@ -1412,8 +1415,14 @@ main() {
 		elif [[ $cmd == pause || $cmd == resume || $cmd == kill ]]; then
 			with_lock cmd_signal "$cmd" "${1:-}"
 		else
-			die "'$cmd' needs the live Pacemaker sandbox (OCB_PACEMAKER=live)"
+			die "'$cmd' needs the live Pacemaker sandbox (OCB_PACEMAKER=live, the default)"
 		fi
+		;;
+	pid | vip)
+		live || die "'$cmd' needs the live Pacemaker sandbox (OCB_PACEMAKER=live, the default)"
+		ensure_root
+		load_mode
+		live_cmd "$cmd" "${1:-}" "${2:-}"
 		;;
 	isolate | rejoin) with_lock cmd_link "$cmd" "${1:-}" ;;
 	desync) cmd_desync "${1:-}" "${2:-}" ;;

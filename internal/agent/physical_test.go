@@ -301,7 +301,7 @@ func TestMariabackupRefuses(t *testing.T) {
 	}{
 		{"mariadb-backup fails (no sudo: the datadir is unreadable)", func(p *agent.PhysicalConfig) {
 			p.Command = "mariadb-backup --defaults-extra-file={defaultsFile} --backup --galera-info --stream=xbstream"
-		}, []string{"mariadb-backup on controller-2: command on 10.77.0.13:22 exited with status 1", "Permission denied"}, true},
+		}, []string{"mariadb-backup on controller-2: command on " + sb.Nodes[2].Address + ":22 exited with status 1", "Permission denied"}, true},
 		{"the command does not exist", func(p *agent.PhysicalConfig) {
 			p.Command = "no-such-mariadb-backup --defaults-extra-file={defaultsFile}"
 		}, []string{"exited with status 127", "not found"}, true},

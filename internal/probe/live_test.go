@@ -1,7 +1,7 @@
 package probe_test
 
 // These tests run against the live Pacemaker overcloud (OCB_PACEMAKER=live
-// hack/overcloud.sh; OCB_LIVE_SANDBOX names its sandbox.json): Corosync and Pacemaker
+// hack/overcloud.sh; OCB_SANDBOX names its sandbox.json): Corosync and Pacemaker
 // really run Galera (the ocf:heartbeat:galera agent), hold the VIP (IPaddr2) and run
 // HAProxy on every controller. What they check is what only a live cluster shows: the VIP
 // moving, Pacemaker re-promoting a crashed node, Pacemaker and Galera disagreeing. They
@@ -24,7 +24,7 @@ import (
 // every node Synced. The cleanup waits for the same, so the next test meets it whole.
 func liveSandbox(t *testing.T) *sandbox.Sandbox {
 	t.Helper()
-	sb := sandbox.LoadLive(t)
+	sb := sandbox.Load(t)
 	sb.Lock(t)
 	sb.WaitHealthy(t)
 	t.Cleanup(func() { sb.WaitHealthy(t) })
@@ -65,13 +65,20 @@ func untilDecision(t *testing.T, tg probe.Target, limit time.Duration, what stri
 func newSession(t *testing.T, sb *sandbox.Sandbox, not string) string {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
+	seen := map[string]int{} // what the attempts met, for the failure message
 	for {
-		if got := tryServedBy(t, sb); got != "" && got != not {
+		got, err := servedByErr(t, sb)
+		if got != "" && got != not {
 			_, name := sb.ClientSession(t)
 			return name
 		}
+		if err != nil {
+			got = err.Error()
+		}
+		seen[got]++
 		if time.Now().After(deadline) {
-			t.Fatalf("no client session through the VIP on a node other than %q within a minute", not)
+			t.Fatalf("no client session through the VIP on a node other than %q within a minute; attempts met %v; Pacemaker: %s",
+				not, seen, sb.Run(t, "crm"))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

@@ -293,12 +293,12 @@ func (d *demo) overcloudViews() string {
 }
 
 // scriptPrefix is what a person types before hack/overcloud.sh to reach the demo's
-// overcloud: the live Pacemaker one needs OCB_PACEMAKER=live.
+// overcloud: nothing for the live Pacemaker one (the default), OCB_PACEMAKER=file for the other.
 func (d *demo) scriptPrefix() string {
 	if d.sb.Live() {
-		return "OCB_PACEMAKER=live "
+		return ""
 	}
-	return ""
+	return "OCB_PACEMAKER=file "
 }
 
 // printIndented prints a command's output under the step.

@@ -55,7 +55,7 @@ const (
 
 // upHint says how to bring up what the suite needs.
 const upHint = "run `make test-e2e`, or `make sandbox deploy` and " +
-	"export OCB_KUBECONFIG=$(hack/kube-node.sh kubeconfig) OCB_SANDBOX=/tmp/ocb-overcloud/sandbox.json"
+	"export OCB_KUBECONFIG=$(hack/kube-node.sh kubeconfig) OCB_SANDBOX=/tmp/ocb-live/sandbox.json"
 
 // cluster is the one-node Kubernetes, as the tests reach it.
 type cluster struct {

@@ -3,7 +3,7 @@
 package e2e_test
 
 // Backups through the deployed operator while the live Pacemaker overcloud
-// (OCB_PACEMAKER=live hack/overcloud.sh, named by OCB_LIVE_SANDBOX) goes through the faults
+// (OCB_PACEMAKER=live hack/overcloud.sh, named by OCB_SANDBOX) goes through the faults
 // a production overcloud meets: the active node's mariadbd killed, the VIP holder put in
 // standby, Corosync frozen on an idle node (fenced by Pacemaker), the whole galera clone
 // stopped and started, a maintenance window. Each backup is created right in the fault,
@@ -60,7 +60,7 @@ func TestLiveBackupsDuringFaults(t *testing.T) {
 // once, and follows it: Succeeded, from a node the fault left fit and that does not serve
 // clients, its status naming a different active node.
 func backupDuring(t *testing.T, k *cluster, f liveFault) {
-	sb := sandbox.LoadLive(t)
+	sb := sandbox.Load(t)
 	sb.Lock(t)
 	sb.WaitHealthy(t)
 	t.Cleanup(func() { sb.WaitHealthy(t) })
@@ -214,20 +214,8 @@ func nodeReasons(b *backupv1alpha1.OvercloudBackup) string {
 	return strings.Join(out, "; ")
 }
 
-// vipHolder is the node Pacemaker runs the VIP on (hack/overcloud.sh crm, which reads
-// crm_mon on a controller).
+// vipHolder is the node Pacemaker runs the VIP on.
 func vipHolder(t *testing.T, sb *sandbox.Sandbox) string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		for _, f := range strings.Fields(sb.Run(t, "crm")) {
-			if v, ok := strings.CutPrefix(f, "vip="); ok && v != "" && v != "none" {
-				return v
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no VIP holder in crm_mon within 30 s")
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	return sb.Nodes[sb.VIPHolder(t)].Name
 }

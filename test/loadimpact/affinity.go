@@ -21,27 +21,6 @@ type Pinned struct {
 	fallback unix.CPUSet
 }
 
-// ReadPID reads a pid file and checks that the process runs and that its command line
-// names mustContain (the sandbox's state directory: a recycled PID is not ours).
-func ReadPID(pidFile, mustContain string) (int, error) {
-	b, err := os.ReadFile(pidFile) //nolint:gosec // G304: a pid file of the sandbox
-	if err != nil {
-		return 0, err
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 1 {
-		return 0, fmt.Errorf("%s: not a PID: %q", pidFile, b)
-	}
-	cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
-	if err != nil {
-		return 0, fmt.Errorf("%s: PID %d does not run: %w", pidFile, pid, err)
-	}
-	if !strings.Contains(string(cmdline), mustContain) {
-		return 0, fmt.Errorf("%s: PID %d is not ours (%q)", pidFile, pid, strings.ReplaceAll(string(cmdline), "\x00", " "))
-	}
-	return pid, nil
-}
-
 // threads lists the thread IDs of a process.
 func threads(pid int) ([]int, error) {
 	entries, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "task"))

@@ -275,23 +275,25 @@ func (e *env) password(b *testing.B) string {
 	return string(pw)
 }
 
-// pin puts the active node's mariadbd and HAProxy on CPU 0, the other mariadbd on CPU 1,
-// and restores every thread's affinity when the benchmark ends.
+// pin puts the active node's mariadbd and the VIP holder's HAProxy (the one serving
+// clients) on CPU 0, the other mariadbd on CPU 1, and restores every thread's affinity
+// when the benchmark ends.
 func (e *env) pin(b *testing.B, all *unix.CPUSet) {
 	b.Helper()
-	state := filepath.Dir(e.sb.Path)
 	type target struct {
-		pidFile, what string
-		cpu           int
+		pid  int
+		what string
+		cpu  int
 	}
+	holder := e.sb.VIPHolder(b)
 	targets := make([]target, 0, 1+len(e.sb.Nodes))
-	targets = append(targets, target{filepath.Join(filepath.Dir(e.sb.HAProxy.StatsSocket), "haproxy.pid"), "haproxy", 0})
+	targets = append(targets, target{e.sb.HostPID(b, holder, "haproxy"), "haproxy " + e.sb.Nodes[holder].Name, 0})
 	for i, n := range e.sb.Nodes {
 		cpu := 1
 		if i == e.active {
 			cpu = 0
 		}
-		targets = append(targets, target{filepath.Join(filepath.Dir(n.Socket), "mysqld.pid"), "mariadbd " + n.Name, cpu})
+		targets = append(targets, target{e.sb.HostPID(b, i, "mariadbd"), "mariadbd " + n.Name, cpu})
 	}
 	var pinned []*loadimpact.Pinned
 	b.Cleanup(func() {
@@ -303,19 +305,15 @@ func (e *env) pin(b *testing.B, all *unix.CPUSet) {
 		}
 	})
 	for _, tg := range targets {
-		pid, err := loadimpact.ReadPID(tg.pidFile, state)
-		if err != nil {
-			b.Fatal(err)
-		}
-		e.daemons = append(e.daemons, pid)
-		p, err := loadimpact.Pin(pid, tg.what, *all, tg.cpu)
+		e.daemons = append(e.daemons, tg.pid)
+		p, err := loadimpact.Pin(tg.pid, tg.what, *all, tg.cpu)
 		if p != nil {
 			pinned = append(pinned, p)
 		}
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Logf("Pinned %s (PID %d) to CPU %d", tg.what, pid, tg.cpu)
+		b.Logf("Pinned %s (PID %d) to CPU %d", tg.what, tg.pid, tg.cpu)
 	}
 }
 

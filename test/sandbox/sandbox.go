@@ -1,6 +1,6 @@
 // Package sandbox gives tests the local overcloud that hack/overcloud.sh runs: three
-// controllers, each a network namespace with a real Galera node, clustercheck and sshd
-// (crm_mon on a CIB file), and HAProxy on the database VIP. Tests find it through
+// controllers, each its own namespaces, where Corosync and Pacemaker run a real Galera
+// node, the database VIP and HAProxy, with clustercheck and sshd. Tests find it through
 // OCB_SANDBOX (the sandbox.json the script writes); `make test` brings it up. A test
 // that needs it fails, never skips, when it is missing, and refuses to run when an
 // address would leave the machine.
@@ -75,36 +75,23 @@ type Sandbox struct {
 	Script string `json:"-"`
 }
 
-// Load reads the sandbox named by OCB_SANDBOX and checks that every address it names
-// is routed through the sandbox's own bridge, so no test traffic can leave the machine.
+// Load reads the local overcloud named by OCB_SANDBOX, the live Pacemaker sandbox
+// (hack/overcloud.sh up), and checks that every address it names is routed through the
+// sandbox's own bridge, so no test traffic can leave the machine.
 func Load(t testing.TB) *Sandbox {
 	t.Helper()
 	path := os.Getenv("OCB_SANDBOX")
 	if path == "" {
 		t.Fatal("OCB_SANDBOX is not set: this test needs the local overcloud; run `make test`, " +
-			"or `hack/overcloud.sh up` and export OCB_SANDBOX=<state dir>/sandbox.json")
-	}
-	s, err := Read(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// LoadLive reads the live Pacemaker sandbox named by OCB_LIVE_SANDBOX, as Load does.
-func LoadLive(t testing.TB) *Sandbox {
-	t.Helper()
-	path := os.Getenv("OCB_LIVE_SANDBOX")
-	if path == "" {
-		t.Fatal("OCB_LIVE_SANDBOX is not set: this test needs the live Pacemaker overcloud; run `make test`, " +
-			"or `OCB_PACEMAKER=live hack/overcloud.sh up` and export OCB_LIVE_SANDBOX=<state dir>/sandbox.json")
+			"or `hack/overcloud.sh up` and export OCB_SANDBOX=/tmp/ocb-live/sandbox.json")
 	}
 	s, err := Read(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !s.Live() {
-		t.Fatalf("OCB_LIVE_SANDBOX=%s is not a live Pacemaker sandbox (pacemaker %q)", path, s.Pacemaker)
+		t.Fatalf("OCB_SANDBOX=%s is not the live Pacemaker sandbox (pacemaker %q): the tests expect Pacemaker "+
+			"to act (restart a killed node, move the VIP, fence); run `hack/overcloud.sh up` without OCB_PACEMAKER=file", path, s.Pacemaker)
 	}
 	return s
 }
@@ -295,3 +282,28 @@ func (s *Sandbox) FenceLogSince(offset int64) string {
 }
 
 func (s *Sandbox) fenceLog() string { return filepath.Join(filepath.Dir(s.Path), "fencebmc.log") }
+
+// HostPID is the host PID of the process COMM (mariadbd, haproxy...) in controller i: a PID
+// file inside a controller holds its PID namespace's own number.
+func (s *Sandbox) HostPID(t testing.TB, i int, comm string) int {
+	t.Helper()
+	out := strings.TrimSpace(s.Run(t, "pid", strconv.Itoa(i), comm))
+	pid, err := strconv.Atoi(out)
+	if err != nil || pid <= 1 {
+		t.Fatalf("hack/overcloud.sh pid %d %s: not a PID: %q", i, comm, out)
+	}
+	return pid
+}
+
+// VIPHolder is the index of the controller Pacemaker runs the database VIP on.
+func (s *Sandbox) VIPHolder(t testing.TB) int {
+	t.Helper()
+	name := strings.TrimSpace(s.Run(t, "vip"))
+	for i, n := range s.Nodes {
+		if n.Name == name {
+			return i
+		}
+	}
+	t.Fatalf("hack/overcloud.sh vip: %q is not a controller of the sandbox", name)
+	return -1
+}
