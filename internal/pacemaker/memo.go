@@ -6,7 +6,8 @@ import (
 )
 
 // Memo parses crm_mon documents and remembers the last one: a document equal to it but
-// for crm_mon's <last_update time="..."/> (which changes every second) is not parsed
+// for crm_mon's <last_update time="..."/> and, in Pacemaker 2.1, <pacemakerd ...
+// last_updated="..."/> (both change every second; Parse reads neither) is not parsed
 // again. A cluster at rest answers the same document probe after probe, and decoding
 // its XML is most of a watch's CPU. Safe for concurrent use.
 //
@@ -21,7 +22,7 @@ type Memo struct {
 // Parse is Parse(data, opts), or the last result when data is the last document again
 // (errors are never remembered).
 func (m *Memo) Parse(data []byte, opts Options) (*Status, error) {
-	key := withoutLastUpdate(data)
+	key := withoutVolatile(data)
 	m.mu.Lock()
 	if m.st != nil && m.opts == opts && bytes.Equal(m.key, key) {
 		st := m.st
@@ -39,10 +40,15 @@ func (m *Memo) Parse(data []byte, opts Options) (*Status, error) {
 	return st, nil
 }
 
-// withoutLastUpdate is data without its first <last_update .../> element (data itself
-// when it has none). The slice it returns may share data's memory.
-func withoutLastUpdate(data []byte) []byte {
-	i := bytes.Index(data, []byte("<last_update "))
+// withoutVolatile is data without its first <last_update .../> and <pacemakerd .../>
+// elements (data itself when it has neither). The slice it returns may share data's memory.
+func withoutVolatile(data []byte) []byte {
+	return withoutElement(withoutElement(data, "<last_update "), "<pacemakerd ")
+}
+
+// withoutElement is data without the first empty element that starts with open.
+func withoutElement(data []byte, open string) []byte {
+	i := bytes.Index(data, []byte(open))
 	if i < 0 {
 		return data
 	}

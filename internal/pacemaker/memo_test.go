@@ -28,6 +28,8 @@ func TestMemo(t *testing.T) {
 	}{
 		{"the same document", healthy, opts, true},
 		{"a second later", later, opts, true},
+		{"a Pacemaker 2.1 document, with its <pacemakerd>", withPacemakerd(later, "17:02:49"), opts, false},
+		{"its <pacemakerd> a second later", withPacemakerd(later, "17:02:50"), opts, true},
 		{"other options", healthy, Options{VIP: "10.77.0.99"}, false},
 		{"the healthy one again, with the first options", healthy, opts, false},
 		{"and again", later, opts, true},
@@ -74,15 +76,17 @@ func TestMemo(t *testing.T) {
 	}
 }
 
-func TestWithoutLastUpdate(t *testing.T) {
+func TestWithoutVolatile(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{`<a><last_update time="x"/><b/></a>`, `<a><b/></a>`},
 		{`<a><b/></a>`, `<a><b/></a>`},
 		{`<a><last_update time="x"`, `<a><last_update time="x"`}, // unterminated: left as is
 		{`<last_update time="1"/><last_update time="2"/>`, `<last_update time="2"/>`},
+		{`<a><pacemakerd state="running" last_updated="x"/><last_update time="y"/><b/></a>`, `<a><b/></a>`},
+		{`<a><pacemakerd state="running"/><b/></a>`, `<a><b/></a>`},
 	} {
-		if got := string(withoutLastUpdate([]byte(tc.in))); got != tc.want {
-			t.Errorf("withoutLastUpdate(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := string(withoutVolatile([]byte(tc.in))); got != tc.want {
+			t.Errorf("withoutVolatile(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
@@ -105,4 +109,12 @@ func BenchmarkMemoUnchanged(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// withPacemakerd is doc with Pacemaker 2.1's <pacemakerd> element, updated at the time
+// given, after its <crm_mon> element.
+func withPacemakerd(doc []byte, at string) []byte {
+	i := bytes.Index(doc, []byte("<summary>"))
+	el := `<pacemakerd sys_from="pacemakerd" state="running" last_updated="2026-01-05 ` + at + `Z"/>` + "\n  "
+	return append(append(append([]byte{}, doc[:i]...), el...), doc[i:]...)
 }

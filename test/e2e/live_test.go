@@ -128,13 +128,27 @@ func killActive(t *testing.T, sb *sandbox.Sandbox, active string) []string {
 	}
 }
 
-// standbyVIPHolder puts the VIP's holder in standby: Pacemaker moves the VIP, and the new
-// holder's HAProxy (an empty stick table) may serve clients from another node.
+// standbyVIPHolder puts the VIP's holder in standby and waits until Pacemaker has moved
+// the VIP and a client reconnecting lands somewhere: the new holder's HAProxy serves its
+// own stick entry, left from when it last held the VIP (entries never expire), or, with
+// none, its first healthy server, so the node serving clients may change although no
+// database node failed. The backup is created then. (One created before the VIP moved
+// may rightly use the node the new holder's HAProxy sends clients to next: nothing
+// could have known it.)
 func standbyVIPHolder(t *testing.T, sb *sandbox.Sandbox, _ string) []string {
 	holder := vipHolder(t, sb)
 	i := strconv.Itoa(nodeIndex(t, sb, holder))
 	sb.Run(t, "standby", i)
 	t.Cleanup(func() { sb.Run(t, "unstandby", i); sb.Run(t, "start", i) })
+	deadline := time.Now().Add(time.Minute)
+	for vipHolder(t, sb) == holder {
+		if time.Now().After(deadline) {
+			t.Fatalf("the VIP is still on %s a minute after its standby", holder)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	_, serving := sb.ClientSession(t) // backupDuring finds the same node serving after the backup
+	t.Logf("standby of %s: the VIP moved to %s, clients land on %s", holder, vipHolder(t, sb), serving)
 	return []string{holder}
 }
 

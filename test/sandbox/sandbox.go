@@ -307,3 +307,8 @@ func (s *Sandbox) VIPHolder(t testing.TB) int {
 	t.Fatalf("hack/overcloud.sh vip: %q is not a controller of the sandbox", name)
 	return -1
 }
+
+// NodeDir is controller i's state directory (its logs: sshd.log, mysqld.log...).
+func (s *Sandbox) NodeDir(i int) string {
+	return filepath.Join(filepath.Dir(s.Path), "c"+strconv.Itoa(i))
+}
