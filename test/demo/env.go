@@ -25,7 +25,7 @@ import (
 
 // env is what the demo runs against: the local overcloud (hack/overcloud.sh) and the
 // one-node Kubernetes (hack/kube-node.sh) with the operator deployed, both brought up by
-// `make demo`'s prerequisites (`make sandbox-live deploy`).
+// `make demo`'s prerequisites (`make sandbox deploy`).
 type env struct {
 	sb *sandbox.Sandbox
 	// c answers within 30 s; w has no client-side timeout, for watches and log streams,

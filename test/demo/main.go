@@ -1,6 +1,6 @@
 // Command demo is what `make demo` runs: the operator's main job end to end on this machine.
 // `make demo` first brings up (or checks) the local overcloud (hack/overcloud.sh) and the
-// one-node Kubernetes with the operator's image built and deployed (`make sandbox-live deploy`).
+// one-node Kubernetes with the operator's image built and deployed (`make sandbox deploy`).
 // This program then, timing each step: makes an OpenStack-like dataset in the overcloud;
 // opens a client session through HAProxy, as nova's would be; applies the Secrets, the claim
 // and an OvercloudBackup made from config/samples with the local overcloud's addresses; shows
@@ -247,7 +247,7 @@ func (d *demo) files(ctx context.Context) error {
 func (d *demo) summary() {
 	fmt.Println("\n== Done. Time of each step:")
 	if !d.started.IsZero() {
-		fmt.Printf("   %6.1fs  make sandbox-live deploy (the overcloud, the node, the image, the operator) and go run\n",
+		fmt.Printf("   %6.1fs  make sandbox deploy (the overcloud, the node, the image, the operator) and go run\n",
 			d.began.Sub(d.started).Seconds())
 	}
 	for i, t := range d.timings {
