@@ -19,6 +19,7 @@
 #
 # Environment: OCB_KUBE_DIR (state, default /tmp/ocb-kube), OCB_CACHE_DIR (binaries and
 # images, default ~/.cache/overcloud-backup), OCB_NET (the overcloud's first three octets,
+# default 10.79.0, as hack/overcloud.sh's), OCB_FILE_NET (the file sandbox's, OCB_PACEMAKER=file,
 # default 10.77.0), OCB_KUBE_PVS (local PVs, default 4). docs/kube-node.md has the details.
 set -euo pipefail
 umask 022
@@ -32,13 +33,14 @@ readonly K8S_VERSION=v1.37.2 ETCD_VERSION=v3.7.0
 readonly NODE_NAME=ocb-node
 # The node IP: a /32 on a bridge without ports (no dummy links here; loopback is refused).
 readonly NODE_BRIDGE=ocbk-node NODE_IP=10.78.0.1
-# Pods: one /24 on the CNI bridge, services: one /24. Neither overlaps the overcloud's
-# 10.77.0.0/24 (ocb-br0) nor the uplink.
+# Pods: one /24 on the CNI bridge, services: one /24. Neither overlaps the overclouds'
+# 10.79.0.0/24 (ocl-br0) and 10.77.0.0/24 (ocb-br0) nor the uplink.
 readonly CNI_BRIDGE=ocbk-cni0 POD_CIDR=10.244.0.0/24 POD_GW=10.244.0.1
 readonly SERVICE_CIDR=10.96.0.0/24 API_SERVICE_IP=10.96.0.1
-readonly OVERCLOUD_NET="${OCB_NET:-10.77.0}.0/24" OVERCLOUD_BRIDGE=ocb-br0
-# The live Pacemaker overcloud (OCB_PACEMAKER=live hack/overcloud.sh) on its own bridge.
-readonly LIVE_NET="${OCB_LIVE_NET:-10.79.0}.0/24" LIVE_BRIDGE=ocl-br0
+# The local overcloud (hack/overcloud.sh: Corosync and Pacemaker) and the optional file sandbox
+# (OCB_PACEMAKER=file), each on its own bridge.
+readonly LIVE_NET="${OCB_NET:-10.79.0}.0/24" LIVE_BRIDGE=ocl-br0
+readonly FILE_NET="${OCB_FILE_NET:-10.77.0}.0/24" FILE_BRIDGE=ocb-br0
 readonly API_PORT=6443 ETCD_PORT=12379 ETCD_PEER_PORT=12380
 readonly PAUSE_IMAGE=localhost/ocb-pause:v1
 readonly STORAGE_CLASS=local-backup
@@ -262,8 +264,8 @@ overlap_check() {
 			die "route '$line' already covers $cidr; refusing to start"
 		done < <(ip -4 route show table all match "$cidr" 2>/dev/null | grep -v '^broadcast\|^local' || true)
 	done
-	case "$OVERCLOUD_NET" in 10.78.0.0/24 | 10.244.0.0/24 | 10.96.0.0/24) die "OCB_NET overlaps the node's ranges" ;; esac
-	case "$LIVE_NET" in 10.78.0.0/24 | 10.244.0.0/24 | 10.96.0.0/24) die "OCB_LIVE_NET overlaps the node's ranges" ;; esac
+	case "$FILE_NET" in 10.78.0.0/24 | 10.244.0.0/24 | 10.96.0.0/24) die "OCB_FILE_NET overlaps the node's ranges" ;; esac
+	case "$LIVE_NET" in 10.78.0.0/24 | 10.244.0.0/24 | 10.96.0.0/24) die "OCB_NET overlaps the node's ranges" ;; esac
 }
 
 ensure_bridge() {
@@ -298,8 +300,8 @@ network_up() {
 	iptables -w 5 -N OCBK-FORWARD 2>/dev/null || true
 	local up
 	up=$(uplink)
-	ipt_rule -s "$POD_CIDR" -d "$OVERCLOUD_NET" -o "$OVERCLOUD_BRIDGE" -j ACCEPT
-	ipt_rule -s "$OVERCLOUD_NET" -d "$POD_CIDR" -i "$OVERCLOUD_BRIDGE" -j ACCEPT
+	ipt_rule -s "$POD_CIDR" -d "$FILE_NET" -o "$FILE_BRIDGE" -j ACCEPT
+	ipt_rule -s "$FILE_NET" -d "$POD_CIDR" -i "$FILE_BRIDGE" -j ACCEPT
 	ipt_rule -s "$POD_CIDR" -d "$LIVE_NET" -o "$LIVE_BRIDGE" -j ACCEPT
 	ipt_rule -s "$LIVE_NET" -d "$POD_CIDR" -i "$LIVE_BRIDGE" -j ACCEPT
 	ipt_rule -s "$POD_CIDR" -d "$POD_CIDR" -j ACCEPT
@@ -366,7 +368,7 @@ route_check() {
 		fi
 	}
 	local pod=${POD_CIDR%.*}.200 net br
-	for net in "$OVERCLOUD_NET:$OVERCLOUD_BRIDGE" "$LIVE_NET:$LIVE_BRIDGE"; do
+	for net in "$FILE_NET:$FILE_BRIDGE" "$LIVE_NET:$LIVE_BRIDGE"; do
 		br=${net#*:} net=${net%%:*}
 		# Each overcloud is checked when its bridge is up (the live one is the tests'; the file
 		# one, OCB_PACEMAKER=file, is optional). While a bridge is down its subnet meets the
@@ -964,7 +966,7 @@ cmd_status() {
 	echo "ip_forward               $(sysctl -n net.ipv4.ip_forward)"
 	if route_check; then
 		local oc="" net br
-		for net in "$LIVE_NET:$LIVE_BRIDGE" "$OVERCLOUD_NET:$OVERCLOUD_BRIDGE"; do
+		for net in "$LIVE_NET:$LIVE_BRIDGE" "$FILE_NET:$FILE_BRIDGE"; do
 			br=${net#*:} net=${net%%:*}
 			ip link show "$br" >/dev/null 2>&1 && oc+="${net%.*}.10-13 via $br, "
 		done
