@@ -47,8 +47,9 @@ func BenchmarkLiveActiveNodeNamed(b *testing.B) {
 // the fault; it undoes the fault and waits until the sandbox is whole again.
 func liveFaultToNamed(b *testing.B, sb *sandbox.Sandbox, fault string) (cluster, named time.Duration) {
 	b.Helper()
-	b.StopTimer()
-	defer b.StartTimer()
+	// The timer runs throughout: an op lasts tens of seconds, so the default benchtime (1 s)
+	// stops after one. (With the timer stopped here, b.Loop never reached the benchtime and
+	// faulted the cluster over and over until the test binary's timeout.)
 	sb.WaitHealthy(b)
 	c := newClient(b)
 	ns := newNamespace(b, c)

@@ -20,6 +20,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"golang.org/x/sys/unix"
 
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/dumpdigest"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/galera"
 )
 
@@ -150,22 +151,22 @@ func Dump(ctx context.Context, cfg Config) (res Result, err error) {
 	start := time.Now().UTC()
 	stopProgress := reportProgress(cfg.Progress, cfg.ProgressEvery, art, cfg.Namespace+"/"+cfg.Name, cfg.Node, estimate)
 	defer func() { stopProgress(err == nil) }()
-	exact, tool, err := copyData(ctx, cfg, art, dbs)
+	got, err := copyData(ctx, cfg, art, dbs)
 	if err != nil {
 		return res, err
 	}
-	if exact != nil {
-		pos, res.Position = exact, exact
+	if got.exact != nil {
+		pos, res.Position = got.exact, got.exact
 	}
 	m := &Manifest{
 		Backup: Identity{Namespace: cfg.Namespace, Name: cfg.Name, UID: cfg.UID}, Node: cfg.Node,
-		ServerVersion: serverVersion(ctx, db), ToolVersion: tool, Position: pos,
+		ServerVersion: serverVersion(ctx, db), ToolVersion: got.tool, Position: pos,
 		StartTime: start, EndTime: time.Now().UTC(),
 		Options: Options{
 			Method: cfg.Method, Compression: cfg.Compression, CompressionLevel: cfg.Level,
 			Desync: cfg.Desync, Databases: cfg.Databases,
 		},
-		Databases: dbs,
+		Databases: dbs, Tables: got.tables, TablesError: got.tablesErr,
 	}
 	dir, err := art.Commit(m)
 	if err != nil {
@@ -237,21 +238,34 @@ func recheck(ctx context.Context, cfg Config, addr string) error {
 // copyData writes the backup's data files with the method, and returns the exact
 // position when the method records one (mariadb-backup's xtrabackup_galera_info) and
 // the tool's version.
-func copyData(ctx context.Context, cfg Config, art *Artifact, dbs []Database) (*Position, string, error) {
+func copyData(ctx context.Context, cfg Config, art *Artifact, dbs []Database) (copied, error) {
 	if cfg.Method == Mariabackup {
-		return physicalBackup(ctx, cfg, art)
+		exact, tool, err := physicalBackup(ctx, cfg, art)
+		return copied{exact: exact, tool: tool}, err
 	}
-	if err := dumpFiles(ctx, cfg, art, dbs); err != nil {
-		return nil, "", err
+	got, err := dumpFiles(ctx, cfg, art, dbs)
+	if err != nil {
+		return got, err
 	}
-	return nil, toolVersion(ctx, cfg), nil
+	got.tool = toolVersion(ctx, cfg)
+	return got, nil
+}
+
+// copied is what copying the data learnt: the exact position (physical backups), the
+// tool's version, and the digest of each table the dump holds (logical backups), or why
+// there is none.
+type copied struct {
+	exact     *Position
+	tool      string
+	tables    []dumpdigest.Table
+	tablesErr string
 }
 
 // dumpFiles runs mariadb-dump for the databases and, if asked, for users and grants.
-func dumpFiles(ctx context.Context, cfg Config, art *Artifact, dbs []Database) error {
+func dumpFiles(ctx context.Context, cfg Config, art *Artifact, dbs []Database) (got copied, err error) {
 	sess, err := openDumpSession(ctx, cfg)
 	if err != nil {
-		return err
+		return got, err
 	}
 	defer sess.Close()
 	conn := sess.args
@@ -264,15 +278,22 @@ func dumpFiles(ctx context.Context, cfg Config, art *Artifact, dbs []Database) e
 		for _, d := range dbs {
 			args = append(args, d.Name)
 		}
-		if err := runDump(ctx, cfg, art, "databases.sql", args); err != nil {
-			return sess.explain("databases.sql", err)
+		// The digest of each table, read from the stream as it goes to the volume: what a
+		// restore drill compares a re-dump of the restored copy with (internal/dumpdigest).
+		dg := dumpdigest.New(0)
+		if err := runDump(ctx, cfg, art, "databases.sql", args, dg); err != nil {
+			return got, sess.explain("databases.sql", err)
+		}
+		if got.tables, err = dg.Tables(); err != nil {
+			// The dump is whole (mariadb-dump said so): keep it, and say why no digest.
+			got.tablesErr = err.Error() // our own words, never the stream's bytes
 		}
 	}
 	if cfg.Users {
 		args := append(append([]string{}, conn...), "--system=users", "--insert-ignore")
-		return sess.explain("users.sql", runDump(ctx, cfg, art, "users.sql", args))
+		return got, sess.explain("users.sql", runDump(ctx, cfg, art, "users.sql", args, nil))
 	}
-	return nil
+	return got, nil
 }
 
 func open(cfg Config, addr string) (*sql.DB, error) {
@@ -403,7 +424,9 @@ func chooseDatabases(existing, asked []string, sizes map[string]Database) ([]Dat
 }
 
 // runDump runs the dump tool into one file of the backup.
-func runDump(ctx context.Context, cfg Config, art *Artifact, name string, args []string) error {
+// runDump runs the dump tool with args into the file name; also, when not nil, sees the
+// stream too.
+func runDump(ctx context.Context, cfg Config, art *Artifact, name string, args []string, also io.Writer) error {
 	tool := cfg.DumpTool
 	if tool == "" {
 		tool = "mariadb-dump"
@@ -422,7 +445,11 @@ func runDump(ctx context.Context, cfg Config, art *Artifact, name string, args [
 	// without it is cut short, whatever the exit status says.
 	end := &tail{}
 	out := &firstError{w: f}
-	copied, err := stdoutPipe(cmd, paced(ctx, io.MultiWriter(out, end), cfg.MaxRate))
+	sinks := []io.Writer{out, end}
+	if also != nil {
+		sinks = append(sinks, also)
+	}
+	copied, err := stdoutPipe(cmd, paced(ctx, io.MultiWriter(sinks...), cfg.MaxRate))
 	if err != nil {
 		return errors.Join(err, f.Close())
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
 	"golang.org/x/sys/unix"
+
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/dumpdigest"
 )
 
 // Manifest is manifest.json: what a backup holds and how it was made.
@@ -36,6 +38,11 @@ type Manifest struct {
 	Files []FileInfo `json:"files"`
 	// Databases are the databases backed up, with their table counts.
 	Databases []Database `json:"databases,omitempty"`
+	// Tables are the rows and digest of each table a logical backup's dump holds, read
+	// from the dump as it was written (internal/dumpdigest); TablesError says why there
+	// are none when the dump could not be read so.
+	Tables      []dumpdigest.Table `json:"tables,omitempty"`
+	TablesError string             `json:"tablesError,omitempty"`
 }
 
 // Identity is the OvercloudBackup the backup belongs to.

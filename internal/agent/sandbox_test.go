@@ -20,6 +20,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/agent"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/dumpdigest"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/galera"
 	"github.com/overcloud-backup/overcloud-backup-operator/test/sandbox"
 )
@@ -335,6 +336,48 @@ func TestDumpRestoresIdentically(t *testing.T) {
 	var rows int
 	if err := w.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+schema+".instances").Scan(&rows); err != nil || rows != 5000 {
 		t.Errorf("restored %d rows (%v), want 5000", rows, err)
+	}
+
+	// The digest of each table, read from the dump as it was written, is exactly the
+	// digest of a dump of the restored copy: what a restore drill compares.
+	m, err := agent.ReadManifest(res.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.TablesError != "" || len(m.Tables) != 3 {
+		t.Fatalf("the manifest's table digests: %+v (%s), want 3", m.Tables, m.TablesError)
+	}
+	for _, tb := range m.Tables {
+		if tb.Database != schema || tb.Table == "instances" && tb.Rows != 5000 {
+			t.Errorf("manifest: %+v, want %s's tables, instances with 5000 rows", tb, schema)
+		}
+	}
+	again := config(t, sb, 1)
+	again.Databases = []string{schema}
+	res2, err := agent.Dump(ctx, again)
+	if err != nil {
+		t.Fatalf("dump of the restored copy: %v", err)
+	}
+	m2, err := agent.ReadManifest(res2.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diffs := dumpdigest.Compare(m.Tables, m2.Tables); len(diffs) != 0 || len(m2.Tables) != 3 {
+		t.Errorf("the restored copy's tables differ from the backup's: %v", diffs)
+	}
+	// One row changed on the cluster: its table, and only it, differs.
+	rootSQL(t, sb, 0, strings.NewReader("UPDATE "+schema+".instances SET name=CONCAT(name,'x') ORDER BY id LIMIT 1"))
+	again.Root = t.TempDir()
+	res3, err := agent.Dump(ctx, again)
+	if err != nil {
+		t.Fatalf("dump after one row changed: %v", err)
+	}
+	m3, err := agent.ReadManifest(res3.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diffs := dumpdigest.Compare(m.Tables, m3.Tables); len(diffs) != 1 || diffs[0].Table != "instances" {
+		t.Errorf("after one row changed: %v, want instances only", diffs)
 	}
 }
 

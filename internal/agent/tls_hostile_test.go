@@ -93,7 +93,7 @@ func TestDumpNeverGivesThePasswordAway(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer func() { _ = art.Abort() }()
-				err = dumpFiles(t.Context(), cfg, art, []Database{{Name: "nova"}})
+				_, err = dumpFiles(t.Context(), cfg, art, []Database{{Name: "nova"}})
 				if err == nil {
 					t.Fatal("the dump succeeded against an endpoint that is not MariaDB")
 				}
@@ -149,7 +149,7 @@ func TestGatePassesAServerRefusal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = art.Abort() }()
-	err = dumpFiles(t.Context(), cfg, art, []Database{{Name: "nova"}})
+	_, err = dumpFiles(t.Context(), cfg, art, []Database{{Name: "nova"}})
 	if err == nil || !strings.Contains(err.Error(), "Too many connections") || strings.Contains(err.Error(), "offers no TLS") {
 		t.Errorf("%v; want the server's refusal", err)
 	}

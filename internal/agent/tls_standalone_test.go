@@ -243,7 +243,7 @@ func TestDumpTLSStandalone(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _ = art.Abort() }()
-		err = dumpFiles(t.Context(), cfg, art, []Database{{Name: "nova"}})
+		_, err = dumpFiles(t.Context(), cfg, art, []Database{{Name: "nova"}})
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("as %s, mode %q: %v", c.user, c.mode, err)
@@ -335,7 +335,7 @@ func BenchmarkDumpTLSGate(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				err = dumpFiles(b.Context(), cfg, art, []Database{{Name: "big"}})
+				_, err = dumpFiles(b.Context(), cfg, art, []Database{{Name: "big"}})
 				_ = art.Abort()
 				if err != nil {
 					b.Fatal(err)
