@@ -20,3 +20,21 @@ func TestAgentVerifyCommand(t *testing.T) {
 		t.Fatalf("verify of a damaged backup: %v", err)
 	}
 }
+
+// TestAgentDrillCommand: the drill's command line. A backup whose manifest names no method
+// is refused before any server starts; --scratch is required. (The drill itself:
+// internal/agent's TestDrill.)
+func TestAgentDrillCommand(t *testing.T) {
+	dir := backupFor(t, t.TempDir(), "")
+	if _, err := runCLI(t, "agent", "drill", dir); err == nil || !strings.Contains(err.Error(), `"scratch" not set`) {
+		t.Fatalf("drill without --scratch: %v", err)
+	}
+	scratch := t.TempDir()
+	_, err := runCLI(t, "agent", "drill", dir, "--scratch", scratch)
+	if err == nil || !strings.Contains(err.Error(), "no backup method this agent knows") {
+		t.Fatalf("drill of a backup whose manifest names no method: %v", err)
+	}
+	if entries, _ := os.ReadDir(scratch); len(entries) != 0 {
+		t.Errorf("the scratch directory was used: %v", entries)
+	}
+}

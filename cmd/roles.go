@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,7 +35,43 @@ func newAgentCommand() *cobra.Command {
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "OK: %d files, %d bytes, sizes, SHA-256 and decompression verified\n", len(m.Files), total)
 			return err
 		},
-	})
+	}, newDrillCommand())
+	return cmd
+}
+
+func newDrillCommand() *cobra.Command {
+	var cfg agent.DrillConfig
+	cmd := &cobra.Command{
+		Use:   "drill DIR",
+		Short: "Restore a logical backup into a scratch server and compare every table with what the backup recorded",
+		Long: `Restore drill of the backup in DIR: verify its files, start a scratch MariaDB server
+(no network, no Galera, no grant tables) on the empty directory --scratch, restore the dump into it,
+dump the restored copy as the backup was dumped, and compare each table's rows and digest with the
+manifest's tables[]. Prints the result as JSON; exits 1 unless every table is equal. Physical
+backups are not drilled yet (a clear error says so).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg.Dir = args[0]
+			res, err := agent.Drill(cmd.Context(), cfg)
+			if err != nil {
+				return fmt.Errorf("drill %s: %w", args[0], err)
+			}
+			out, err := json.Marshal(res)
+			if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(cmd.OutOrStdout(), "%s\n", out); err != nil {
+				return err
+			}
+			if res.Reason != "" {
+				return fmt.Errorf("drill %s: %s: %s", args[0], res.Reason, res.Message)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&cfg.Scratch, "scratch", "", "an empty directory for the scratch server (required)")
+	cmd.Flags().StringVar(&cfg.BufferPool, "buffer-pool", "128M", "the scratch server's InnoDB buffer pool")
+	_ = cmd.MarkFlagRequired("scratch")
 	return cmd
 }
 

@@ -261,6 +261,14 @@ type copied struct {
 	tablesErr string
 }
 
+// dumpDataArgs are mariadb-dump's options for the databases, the names following: a
+// restore drill dumps the restored copy with the same ones, so that equal rows give equal
+// statements (internal/dumpdigest).
+var dumpDataArgs = []string{"--single-transaction", "--quick", "--routines", "--events", "--triggers", "--hex-blob", "--databases",
+	// Every name is an operand, never an option: a schema named "--where=0" (anyone who
+	// may create one on the overcloud chooses its name) would otherwise empty the dump.
+	"--"}
+
 // dumpFiles runs mariadb-dump for the databases and, if asked, for users and grants.
 func dumpFiles(ctx context.Context, cfg Config, art *Artifact, dbs []Database) (got copied, err error) {
 	sess, err := openDumpSession(ctx, cfg)
@@ -270,11 +278,7 @@ func dumpFiles(ctx context.Context, cfg Config, art *Artifact, dbs []Database) (
 	defer sess.Close()
 	conn := sess.args
 	if len(dbs) > 0 {
-		args := append(append([]string{}, conn...),
-			"--single-transaction", "--quick", "--routines", "--events", "--triggers", "--hex-blob", "--databases",
-			// Every name is an operand, never an option: a schema named "--where=0" (anyone who
-			// may create one on the overcloud chooses its name) would otherwise empty the dump.
-			"--")
+		args := append(append([]string{}, conn...), dumpDataArgs...)
 		for _, d := range dbs {
 			args = append(args, d.Name)
 		}

@@ -1,0 +1,310 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/dumpdigest"
+)
+
+// DrillConfig is a restore drill of one backup: a scratch MariaDB server of its own,
+// started on an empty directory, the backup restored into it, and every table of the
+// restored copy compared with what the backup recorded when it was taken.
+type DrillConfig struct {
+	// Dir is the backup's directory (read only).
+	Dir string
+	// Scratch is an empty directory for the scratch server's datadir, socket and logs
+	// (an emptyDir in the drill's pod).
+	Scratch string
+	// BufferPool is the scratch server's InnoDB buffer pool (default 128M).
+	BufferPool string
+	// Server, InstallDB, Client and DumpTool are the MariaDB programs (defaults: found on
+	// PATH, mariadbd in /usr/sbin).
+	Server, InstallDB, Client, DumpTool string
+}
+
+// DrillResult is what a restore drill found.
+type DrillResult struct {
+	// Reason is empty when every table is equal; else RestoreFailed or TableMismatch.
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message"`
+	Tables  int    `json:"tables"`
+	Rows    int64  `json:"rows"`
+	// Mismatches are the tables that differ (at most 20 listed).
+	Mismatches    []string `json:"mismatches,omitempty"`
+	ServerVersion string   `json:"serverVersion,omitempty"`
+	Seconds       float64  `json:"seconds"`
+}
+
+// Drill reasons.
+const (
+	ReasonRestoreFailed = "RestoreFailed"
+	ReasonTableMismatch = "TableMismatch"
+)
+
+// Drill runs a restore drill. An error means the drill could not be run (a damaged
+// backup, a server that would not start); a result with a Reason means it ran and the
+// backup did not restore as recorded.
+func Drill(ctx context.Context, cfg DrillConfig) (DrillResult, error) {
+	start := time.Now()
+	res := DrillResult{}
+	m, err := Verify(ctx, cfg.Dir)
+	if err != nil {
+		return res, fmt.Errorf("the backup's files: %w", err)
+	}
+	switch m.Options.Method {
+	case Logical:
+	case Mariabackup:
+		return res, errors.New("the restore drill of a Mariabackup backup is not built yet: only logical backups are drilled")
+	default:
+		return res, fmt.Errorf("the manifest names no backup method this agent knows (%q)", m.Options.Method)
+	}
+	if m.TablesError != "" {
+		return res, fmt.Errorf("the backup recorded no table digests (%s): nothing to compare with", m.TablesError)
+	}
+	data := m.file("databases.sql")
+	if data == nil {
+		return res, errors.New("the backup holds no databases.sql: nothing to restore")
+	}
+	if len(m.Tables) == 0 {
+		return res, errors.New("the manifest records no table digests (a backup older than them): nothing to compare with")
+	}
+	srv, err := startScratch(ctx, cfg)
+	if err != nil {
+		return res, err
+	}
+	defer srv.stop()
+	res.ServerVersion = srv.version(ctx)
+
+	if err := srv.restore(ctx, cfg, *data); err != nil {
+		res.Reason, res.Message = ReasonRestoreFailed, err.Error()
+		res.Seconds = time.Since(start).Seconds()
+		return res, nil
+	}
+	got, err := srv.digest(ctx, cfg, m)
+	if err != nil {
+		res.Reason, res.Message = ReasonRestoreFailed, err.Error()
+		res.Seconds = time.Since(start).Seconds()
+		return res, nil
+	}
+	for _, t := range m.Tables {
+		res.Tables++
+		res.Rows += t.Rows
+	}
+	if diffs := dumpdigest.Compare(m.Tables, got); len(diffs) > 0 {
+		res.Reason = ReasonTableMismatch
+		for i, d := range diffs {
+			if i == 20 {
+				res.Mismatches = append(res.Mismatches, fmt.Sprintf("and %d more", len(diffs)-20))
+				break
+			}
+			res.Mismatches = append(res.Mismatches, d.String())
+		}
+		res.Message = fmt.Sprintf("%d of %d tables differ from what the backup recorded: %s",
+			len(diffs), res.Tables, strings.Join(res.Mismatches, "; "))
+	} else {
+		res.Message = fmt.Sprintf("restored: %d tables, %d rows, all equal to what the backup recorded", res.Tables, res.Rows)
+	}
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// file is the manifest's entry of the data file named base (compressed or not).
+func (m *Manifest) file(base string) *FileInfo {
+	for i, f := range m.Files {
+		if f.Name == base || strings.HasPrefix(f.Name, base+".") {
+			return &m.Files[i]
+		}
+	}
+	return nil
+}
+
+// scratch is the drill's scratch server.
+type scratch struct {
+	dir, sock, client string
+	cmd               *exec.Cmd
+	exited            chan struct{}
+	waitErr           error
+}
+
+// startScratch makes a datadir and starts a standalone mariadbd on it: no networking (a
+// socket only), no Galera, no file reads or writes by SQL, no grant tables (the drill
+// restores data; nothing logs in but the drill).
+func startScratch(ctx context.Context, cfg DrillConfig) (*scratch, error) {
+	dir, err := filepath.Abs(cfg.Scratch)
+	if err != nil {
+		return nil, err
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) > 0 {
+		return nil, fmt.Errorf("the scratch directory %s must exist and be empty: %w", dir, errors.Join(err, errNotEmpty))
+	}
+	data, run, nofiles := filepath.Join(dir, "data"), filepath.Join(dir, "run"), filepath.Join(dir, "nofiles")
+	for _, d := range []string{data, run, nofiles} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	user := []string{}
+	if os.Geteuid() == 0 { // mariadbd refuses root unless told; the drill's pod never runs as root
+		user = []string{"--user=root"}
+	}
+	installArgs := append([]string{noDefaults, "--datadir=" + data, "--skip-test-db", "--auth-root-authentication-method=normal"}, user...)
+	//nolint:gosec // G204: a fixed program, our own paths
+	install := exec.CommandContext(ctx, orDefault(cfg.InstallDB, "mariadb-install-db"), installArgs...)
+	if out, err := install.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("mariadb-install-db: %w: %s", err, tailOf(out))
+	}
+	s := &scratch{dir: dir, sock: filepath.Join(run, "mysqld.sock"), client: orDefault(cfg.Client, "mariadb"),
+		exited: make(chan struct{})}
+	args := append([]string{noDefaults, "--datadir=" + data, "--socket=" + s.sock,
+		"--pid-file=" + filepath.Join(run, "mysqld.pid"), "--log-error=" + filepath.Join(run, "error.log"),
+		"--tmpdir=" + run, "--skip-networking", "--skip-grant-tables", "--wsrep-on=OFF", "--skip-log-bin",
+		"--secure-file-priv=" + nofiles, "--local-infile=0",
+		"--innodb-buffer-pool-size=" + orDefault(cfg.BufferPool, "128M"),
+		"--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0"}, user...)
+	// Stopped by stop(), by its PID, not by ctx: a cancelled drill still shuts it down cleanly.
+	s.cmd = exec.Command(orDefault(cfg.Server, "/usr/sbin/mariadbd"), args...) //nolint:gosec,noctx // G204: a fixed program
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting the scratch server: %w", err)
+	}
+	go func() { s.waitErr = s.cmd.Wait(); close(s.exited) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if c, err := (&net.Dialer{}).DialContext(ctx, "unix", s.sock); err == nil {
+			_ = c.Close()
+			return s, nil
+		}
+		select {
+		case <-s.exited:
+			log, _ := os.ReadFile(filepath.Join(run, "error.log")) //nolint:gosec // G304: our own log
+			return nil, fmt.Errorf("the scratch server exited: %w: %s", s.waitErr, tailOf(log))
+		case <-ctx.Done():
+			s.stop()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, errors.New("the scratch server did not open its socket within 60 s")
+		}
+	}
+}
+
+// stop stops the scratch server by its PID (SIGTERM, then SIGKILL after 30 s).
+func (s *scratch) stop() {
+	select {
+	case <-s.exited:
+		return
+	default:
+	}
+	_ = syscall.Kill(s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+func (s *scratch) clientArgs() []string {
+	return []string{noDefaults, "--socket=" + s.sock, "--user=root"}
+}
+
+func (s *scratch) version(ctx context.Context) string {
+	args := append(s.clientArgs(), "--batch", "--skip-column-names", "-e", "SELECT VERSION()")
+	out, err := exec.CommandContext(ctx, s.client, args...).Output() //nolint:gosec // G204: fixed program
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// restore pipes the dump, decompressed, into the mariadb client.
+func (s *scratch) restore(ctx context.Context, cfg DrillConfig, f FileInfo) error {
+	fh, err := openRegular(cfg.Dir, f.Name)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = fh.Close() }()
+	dec, closeDec, err := newDecoder(io.LimitReader(fh, f.Bytes), f.Compression)
+	if err != nil {
+		return err
+	}
+	defer closeDec()
+	args := append(s.clientArgs(), "--default-character-set=utf8mb4", "--binary-mode")
+	cmd := exec.CommandContext(ctx, s.client, args...) //nolint:gosec // G204: fixed program
+	cmd.Stdin = io.LimitReader(dec, f.UncompressedBytes)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &limited{w: &out, n: 4096}, &limited{w: &out, n: 4096}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("restoring %s into the scratch server: %w%s", f.Name, err, clientError(out.Bytes()))
+	}
+	return nil
+}
+
+// clientErrorLine is how the mariadb client reports the statement that failed.
+var clientErrorLine = regexp.MustCompile(`ERROR (\d{1,5}) \(([0-9A-Z]{5})\)(?: at line (\d{1,12}))?`)
+
+// clientError is the server's error code and the dump's line from the client's output,
+// without its text: the text quotes the dump, whose bytes come from the overcloud.
+func clientError(out []byte) string {
+	m := clientErrorLine.FindSubmatch(out)
+	if m == nil {
+		return ""
+	}
+	s := fmt.Sprintf(": server error %s (%s)", m[1], m[2])
+	if len(m[3]) > 0 {
+		s += fmt.Sprintf(" at line %s of the dump", m[3])
+	}
+	return s
+}
+
+// digest dumps the restored databases as the backup did and digests the stream.
+func (s *scratch) digest(ctx context.Context, cfg DrillConfig, m *Manifest) ([]dumpdigest.Table, error) {
+	args := append(s.clientArgs(), dumpDataArgs...)
+	for _, d := range m.Databases {
+		args = append(args, d.Name)
+	}
+	//nolint:gosec // G204: fixed program, the names operands after --
+	cmd := exec.CommandContext(ctx, orDefault(cfg.DumpTool, "mariadb-dump"), args...)
+	dg := dumpdigest.New(0)
+	cmd.Stdout = dg
+	var stderr bytes.Buffer
+	cmd.Stderr = &limited{w: &stderr, n: 4096}
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("dumping the restored copy: %w: %s", err, tailOf(stderr.Bytes()))
+	}
+	return dg.Tables()
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// tailOf is the last 600 bytes of a program's output, as text.
+func tailOf(b []byte) string {
+	if len(b) > 600 {
+		b = b[len(b)-600:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// noDefaults keeps the MariaDB programs from reading any option file.
+const noDefaults = "--no-defaults"
+
+var errNotEmpty = errors.New("not empty")

@@ -1,0 +1,220 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/agent"
+	"github.com/overcloud-backup/overcloud-backup-operator/test/sandbox"
+)
+
+// TestDrill: a logical backup of the generated dataset, taken from an idle node while a
+// client keeps writing to the same tables through another node, restores into a scratch
+// server with every table equal to what the backup recorded. The same backup with one row
+// removed, or one byte of one value changed, its checksums rewritten so that `agent verify`
+// passes, is a TableMismatch naming the table; cut short, a RestoreFailed.
+func TestDrill(t *testing.T) {
+	sb := sandbox.Load(t)
+	sb.Lock(t)
+	const schema = "ocb_drill_test"
+	testDataset(t, sb, schema)
+
+	// A client writes through controller-0 for as long as the backup runs, with an account
+	// of its own (the backup user may not write).
+	w := writer(t, sb, 0, schema)
+	ctx, stop := context.WithTimeout(context.Background(), 2*time.Minute)
+	var wg sync.WaitGroup
+	writes := 0
+	wg.Go(func() {
+		for i := 0; i < 100000 && ctx.Err() == nil; i++ {
+			if _, err := w.ExecContext(ctx, "INSERT INTO "+schema+".instances (uuid, name, vcpus) VALUES (UUID(), ?, 2)", fmt.Sprintf("written-during-%d", i)); err == nil {
+				writes++
+			}
+			if _, err := w.ExecContext(ctx, "UPDATE "+schema+".flavors SET vcpus = vcpus + 1 WHERE id = 1"); err != nil && ctx.Err() == nil {
+				t.Errorf("the writing client: %v", err)
+				return
+			}
+		}
+	})
+	time.Sleep(300 * time.Millisecond) // the writes are under way when the backup starts
+	cfg := config(t, sb, 2)
+	cfg.Databases = []string{schema}
+	res, err := agent.Dump(context.Background(), cfg)
+	stop()
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	if writes == 0 {
+		t.Fatal("the client wrote nothing during the backup")
+	}
+
+	drill := func(t *testing.T, dir string) agent.DrillResult {
+		t.Helper()
+		r, err := agent.Drill(t.Context(), agent.DrillConfig{Dir: dir, Scratch: t.TempDir()})
+		if err != nil {
+			t.Fatalf("drill: %v", err)
+		}
+		t.Logf("drill: %s (%.1f s, server %s)", r.Message, r.Seconds, r.ServerVersion)
+		return r
+	}
+	t.Run("the backup as taken", func(t *testing.T) {
+		r := drill(t, res.Dir)
+		if r.Reason != "" || r.Tables != 3 || r.Rows < 5000 {
+			t.Fatalf("%+v, want 3 tables, 5000+ rows, all equal", r)
+		}
+		t.Logf("%d writes by the client while the backup ran", writes)
+	})
+	for _, tc := range []struct {
+		name, want string
+		change     func(t *testing.T, dump []byte) []byte
+	}{
+		{"one row removed", agent.ReasonTableMismatch, func(t *testing.T, dump []byte) []byte {
+			start, end := rowLine(t, dump, 17)
+			return append(append([]byte{}, dump[:start]...), dump[end:]...)
+		}},
+		{"one byte of one value changed", agent.ReasonTableMismatch, func(t *testing.T, dump []byte) []byte {
+			changed := bytes.Replace(dump, []byte("'vm-17-"), []byte("'vm-18-"), 1)
+			if bytes.Equal(changed, dump) {
+				t.Fatal("no row named vm-17 in the dump")
+			}
+			return changed
+		}},
+		{"cut short", agent.ReasonRestoreFailed, func(t *testing.T, dump []byte) []byte {
+			start, _ := rowLine(t, dump, 17)
+			return dump[:start]
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := tamperedCopy(t, res.Dir, tc.change)
+			if _, err := agent.Verify(t.Context(), dir); err != nil {
+				t.Fatalf("agent verify of the tampered copy: %v (it must pass: only a restore can tell)", err)
+			}
+			r := drill(t, dir)
+			if r.Reason != tc.want {
+				t.Fatalf("%+v, want %s", r, tc.want)
+			}
+			if tc.want == agent.ReasonTableMismatch && (len(r.Mismatches) != 1 || !strings.HasPrefix(r.Mismatches[0], schema+".instances:")) {
+				t.Errorf("mismatches %q, want %s.instances alone", r.Mismatches, schema)
+			}
+		})
+	}
+}
+
+// writer opens a connection to node as a user that may write to schema's tables, made for
+// the test and dropped after it.
+func writer(t *testing.T, sb *sandbox.Sandbox, node int, schema string) *sql.DB {
+	t.Helper()
+	pw := make([]byte, 12)
+	if _, err := rand.Read(pw); err != nil {
+		t.Fatal(err)
+	}
+	password := hex.EncodeToString(pw)
+	rootSQL(t, sb, node, strings.NewReader(fmt.Sprintf("CREATE OR REPLACE USER 'ocbwriter'@'%%' IDENTIFIED BY '%s';\n"+
+		"GRANT SELECT, INSERT, UPDATE ON %s.* TO 'ocbwriter'@'%%';\n", password, schema)))
+	t.Cleanup(func() { rootSQL(t, sb, node, strings.NewReader("DROP USER IF EXISTS 'ocbwriter'@'%';")) })
+	mc := mysql.NewConfig()
+	mc.User, mc.Passwd, mc.Net, mc.Addr = "ocbwriter", password, "tcp", sb.NodeAddr(node)
+	mc.Timeout, mc.ReadTimeout, mc.WriteTimeout = 5*time.Second, 10*time.Second, 10*time.Second
+	connector, err := mysql.NewConnector(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(connector)
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// rowLine is the k-th row line of the instances table's INSERT (MariaDB 10.11's
+// mariadb-dump writes a row per line): where it starts in dump, and where it ends (past
+// its newline).
+func rowLine(t *testing.T, dump []byte, k int) (start, end int) {
+	t.Helper()
+	head := []byte("INSERT INTO `instances` VALUES\n")
+	i := bytes.Index(dump, head)
+	if i < 0 {
+		t.Fatal("no row-per-line INSERT of instances in the dump")
+	}
+	start = i + len(head)
+	for range k - 1 {
+		n := bytes.IndexByte(dump[start:], '\n')
+		if n < 0 {
+			t.Fatalf("fewer than %d rows of instances in the dump", k)
+		}
+		start += n + 1
+	}
+	n := bytes.IndexByte(dump[start:], '\n')
+	if n < 0 || dump[start] != '(' {
+		t.Fatalf("row line %d of instances: %q", k, dump[start:min(start+80, len(dump))])
+	}
+	return start, start + n + 1
+}
+
+// tamperedCopy copies a backup directory, changes its databases dump with change, and
+// rewrites the manifest's sizes and checksum of it, as someone hiding the change would.
+func tamperedCopy(t *testing.T, src string, change func(*testing.T, []byte) []byte) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "backup")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	m, err := agent.ReadManifest(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range m.Files {
+		data, err := os.ReadFile(filepath.Join(src, f.Name)) //nolint:gosec // G304: the test's own backup
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(f.Name, "databases.sql") {
+			if f.Compression != agent.Zstd {
+				t.Fatalf("%s: compression %s, want zstd", f.Name, f.Compression)
+			}
+			dec, err := zstd.NewReader(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, err := dec.DecodeAll(data, nil)
+			dec.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain = change(t, plain)
+			enc, err := zstd.NewWriter(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data = enc.EncodeAll(plain, nil)
+			_ = enc.Close()
+			sum := sha256.Sum256(data)
+			m.Files[i].Bytes, m.Files[i].UncompressedBytes, m.Files[i].SHA256 = int64(len(data)), int64(len(plain)), hex.EncodeToString(sum[:])
+		}
+		if err := os.WriteFile(filepath.Join(dir, f.Name), data, 0o600); err != nil { //nolint:gosec // G703: names from our own manifest
+			t.Fatal(err)
+		}
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, agent.ManifestName), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
