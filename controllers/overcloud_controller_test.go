@@ -151,14 +151,14 @@ func TestOvercloudWatch(t *testing.T) {
 func TestOvercloudSeesFailover(t *testing.T) {
 	sb, c, ns, key, active := watchedWithClient(t)
 	ai := nodeIndex(t, sb, active)
-	sb.Run(t, "kill", ai)
 	killed := time.Now()
 	t.Cleanup(func() {
 		sb.Run(t, "start", ai)
 		sb.WaitHealthy(t)
 	})
 	// A new client session lands where HAProxy now sends clients.
-	moved := clientSession(t, sb)
+	moved := sb.KillServing(t, active)
+	clientSession(t, sb)
 	oc := waitOvercloud(t, c, key, "the new active node", 2*watchInterval+20*time.Second, func(oc *backupv1alpha1.Overcloud) bool {
 		return oc.Status.ActiveNode != "" && oc.Status.ActiveNode != active
 	})

@@ -64,10 +64,10 @@ func TestLiveOvercloudSeesStandbyOfVIPHolder(t *testing.T) {
 func TestLiveOvercloudSeesKill(t *testing.T) {
 	sb, c, ns, key, active := watchedWithClientOn(t, liveLocked(t))
 	ai := nodeIndex(t, sb, active)
-	sb.Run(t, "kill", ai)
 	killed := time.Now()
 	t.Cleanup(func() { sb.Run(t, "start", ai); sb.Run(t, "cleanup") })
-	moved := clientSession(t, sb)
+	moved := sb.KillServing(t, active)
+	clientSession(t, sb) // held: the stick entry names where the clients are
 	oc := waitOvercloud(t, c, key, "the new active node", 2*watchInterval+20*time.Second, func(oc *backupv1alpha1.Overcloud) bool {
 		return oc.Status.ActiveNode != "" && oc.Status.ActiveNode != active
 	})

@@ -155,10 +155,10 @@ func TestLiveKillActiveNode(t *testing.T) {
 		func(d selection.Decision) bool { return d.Active == first })
 	fi := nodeIndex(t, sb, first)
 	start := time.Now()
-	sb.Run(t, "kill", strconv.Itoa(fi))
 	t.Cleanup(func() { sb.Run(t, "start", strconv.Itoa(fi)); sb.Run(t, "cleanup") })
+	second := sb.KillServing(t, first)
+	sb.ClientSession(t) // held: the stick entry names where the clients are
 
-	var second string
 	noBadChoice := func(d selection.Decision) {
 		if d.Selected != "" && (d.Selected == first && !row(d, first).Eligible || d.Selected == d.Active) {
 			t.Errorf("selected %q (active %q, crashed %s): %s", d.Selected, d.Active, first, d.Reason)
@@ -167,7 +167,6 @@ func TestLiveKillActiveNode(t *testing.T) {
 			t.Errorf("selected the crashed %s %v after the kill", first, time.Since(start))
 		}
 	}
-	second = newSession(t, sb, first)
 	untilDecision(t, tg, time.Minute, "clients moved to "+second, noBadChoice,
 		func(d selection.Decision) bool { return d.Active == second })
 	// Pacemaker brings the node back: galera Promoted on it again, and Galera synced.

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"database/sql"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -35,4 +36,58 @@ func (s *Sandbox) ClientSession(t testing.TB) (*sql.Conn, string) {
 		t.Fatal(err)
 	}
 	return conn, name
+}
+
+// KillServing kills -9 the mariadbd of node, the node serving clients, and returns the
+// node HAProxy moves them to: where a new session through the VIP lands. HAProxy marks a
+// node down after its checks fail five times in a row (about 10 s); Pacemaker restarts a
+// killed mariadbd after its next monitor (up to 10 s) and may bring it back first, and then
+// HAProxy never moves the clients, as on an overcloud after a short crash. So while new
+// sessions still land on node, it is killed again (at most four times, within two minutes).
+func (s *Sandbox) KillServing(t testing.TB, node string) string {
+	t.Helper()
+	i := -1
+	for k, n := range s.Nodes {
+		if n.Name == node {
+			i = k
+		}
+	}
+	if i < 0 {
+		t.Fatalf("%s is not a controller of the sandbox", node)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	s.Run(t, "kill", strconv.Itoa(i))
+	kills, last := 1, time.Now()
+	for {
+		name, err := s.servedBy(t)
+		switch {
+		case err == nil && name != node:
+			if kills > 1 {
+				t.Logf("%s came back before HAProxy marked it down; clients moved after kill %d", node, kills)
+			}
+			return name
+		case err == nil && time.Since(last) > 3*time.Second:
+			if kills == 4 {
+				t.Fatalf("clients still land on %s after %d kills: Pacemaker brings it back before HAProxy marks it down", node, kills)
+			}
+			s.Run(t, "kill", strconv.Itoa(i))
+			kills, last = kills+1, time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no client session through the VIP on a node other than %s within two minutes (last: %q, %v)", node, name, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// servedBy opens one session through the VIP and says which node serves it.
+func (s *Sandbox) servedBy(t testing.TB) (string, error) {
+	t.Helper()
+	db := s.Open(t, s.HAProxy.Frontend)
+	defer func() { _ = db.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var name string
+	err := db.QueryRowContext(ctx, "SELECT @@wsrep_node_name").Scan(&name)
+	return name, err
 }
