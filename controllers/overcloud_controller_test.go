@@ -153,6 +153,7 @@ func TestOvercloudSeesFailover(t *testing.T) {
 	ai := nodeIndex(t, sb, active)
 	killed := time.Now()
 	t.Cleanup(func() {
+		sb.Run(t, "cleanup")
 		sb.Run(t, "start", ai)
 		sb.WaitHealthy(t)
 	})

@@ -65,7 +65,7 @@ func TestLiveOvercloudSeesKill(t *testing.T) {
 	sb, c, ns, key, active := watchedWithClientOn(t, liveLocked(t))
 	ai := nodeIndex(t, sb, active)
 	killed := time.Now()
-	t.Cleanup(func() { sb.Run(t, "start", ai); sb.Run(t, "cleanup") })
+	t.Cleanup(func() { sb.Run(t, "cleanup"); sb.Run(t, "start", ai) })
 	moved := sb.KillServing(t, active)
 	clientSession(t, sb) // held: the stick entry names where the clients are
 	oc := waitOvercloud(t, c, key, "the new active node", 2*watchInterval+20*time.Second, func(oc *backupv1alpha1.Overcloud) bool {

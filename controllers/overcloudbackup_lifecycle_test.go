@@ -340,6 +340,7 @@ func TestActiveNodeKilledBetweenProbeAndDump(t *testing.T) {
 
 	ai := nodeIndex(t, sb, active)
 	t.Cleanup(func() {
+		sb.Run(t, "cleanup")
 		sb.Run(t, "start", ai)
 		sb.WaitHealthy(t)
 	})

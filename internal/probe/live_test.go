@@ -155,7 +155,7 @@ func TestLiveKillActiveNode(t *testing.T) {
 		func(d selection.Decision) bool { return d.Active == first })
 	fi := nodeIndex(t, sb, first)
 	start := time.Now()
-	t.Cleanup(func() { sb.Run(t, "start", strconv.Itoa(fi)); sb.Run(t, "cleanup") })
+	t.Cleanup(func() { sb.Run(t, "cleanup"); sb.Run(t, "start", strconv.Itoa(fi)) })
 	second := sb.KillServing(t, first)
 	sb.ClientSession(t) // held: the stick entry names where the clients are
 

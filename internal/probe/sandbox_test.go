@@ -166,7 +166,7 @@ func TestSandboxFailover(t *testing.T) {
 	sb.WaitHealthy(t)
 	first := servedBy(t, client(t, sb))
 	i := nodeIndex(t, sb, first)
-	t.Cleanup(func() { sb.Run(t, "start", strconv.Itoa(i)); sb.WaitHealthy(t) })
+	t.Cleanup(func() { sb.Run(t, "cleanup"); sb.Run(t, "start", strconv.Itoa(i)); sb.WaitHealthy(t) })
 	// A new client reaches a standby once HAProxy's checks mark the node down.
 	second := sb.KillServing(t, first)
 	client(t, sb) // hold a session on the new active node

@@ -113,7 +113,7 @@ func backupDuring(t *testing.T, k *cluster, f liveFault) {
 // to a few seconds after its dump: controllers' TestActiveNodeKilledBetweenProbeAndDump.)
 func killActive(t *testing.T, sb *sandbox.Sandbox, active string) []string {
 	i := strconv.Itoa(nodeIndex(t, sb, active))
-	t.Cleanup(func() { sb.Run(t, "start", i); sb.Run(t, "cleanup") })
+	t.Cleanup(func() { sb.Run(t, "cleanup"); sb.Run(t, "start", i) })
 	// The node they moved to is the one backupDuring finds serving after the backup.
 	sb.KillServing(t, active)
 	sb.ClientSession(t) // held: the stick entry names where the clients are

@@ -63,7 +63,10 @@ func (s *Sandbox) KillServing(t testing.TB, node string) string {
 		switch {
 		case err == nil && name != node:
 			if kills > 1 {
+				// A kill that lands while Pacemaker recovers the node fails galera there for
+				// good (a failed start is fatal to the node until cleaned up), as on an overcloud.
 				t.Logf("%s came back before HAProxy marked it down; clients moved after kill %d", node, kills)
+				s.Run(t, "cleanup")
 			}
 			return name
 		case err == nil && time.Since(last) > 3*time.Second:
