@@ -146,8 +146,12 @@ func startScratch(ctx context.Context, cfg DrillConfig) (*scratch, error) {
 	if err != nil {
 		return nil, err
 	}
-	if entries, err := os.ReadDir(dir); err != nil || len(entries) > 0 {
-		return nil, fmt.Errorf("the scratch directory %s must exist and be empty: %w", dir, errors.Join(err, errNotEmpty))
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("the scratch directory: %w", err)
+	}
+	if len(entries) > 0 {
+		return nil, fmt.Errorf("the scratch directory %s is not empty", dir)
 	}
 	data, run, nofiles := filepath.Join(dir, "data"), filepath.Join(dir, "run"), filepath.Join(dir, "nofiles")
 	for _, d := range []string{data, run, nofiles} {
@@ -306,5 +310,3 @@ func tailOf(b []byte) string {
 
 // noDefaults keeps the MariaDB programs from reading any option file.
 const noDefaults = "--no-defaults"
-
-var errNotEmpty = errors.New("not empty")

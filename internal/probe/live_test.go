@@ -67,7 +67,7 @@ func newSession(t *testing.T, sb *sandbox.Sandbox, not string) string {
 	deadline := time.Now().Add(time.Minute)
 	seen := map[string]int{} // what the attempts met, for the failure message
 	for {
-		got, err := servedByErr(t, sb)
+		got, err := sb.ServedBy(t)
 		if got != "" && got != not {
 			_, name := sb.ClientSession(t)
 			return name

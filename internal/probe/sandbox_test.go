@@ -185,20 +185,8 @@ func TestSandboxFailover(t *testing.T) {
 // tryServedBy opens a fresh session through the VIP and asks who serves it ("" on error).
 func tryServedBy(t *testing.T, sb *sandbox.Sandbox) string {
 	t.Helper()
-	name, _ := servedByErr(t, sb)
+	name, _ := sb.ServedBy(t)
 	return name
-}
-
-// servedByErr is tryServedBy with the error that kept a session from being served.
-func servedByErr(t *testing.T, sb *sandbox.Sandbox) (string, error) {
-	t.Helper()
-	db := sb.Open(t, sb.HAProxy.Frontend)
-	defer func() { _ = db.Close() }()
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
-	defer cancel()
-	var name string
-	err := db.QueryRowContext(ctx, "SELECT @@wsrep_node_name").Scan(&name)
-	return name, err
 }
 
 // disturbIdle brings the sandbox to health, holds a client session, runs

@@ -59,7 +59,7 @@ func (s *Sandbox) KillServing(t testing.TB, node string) string {
 	s.Run(t, "kill", strconv.Itoa(i))
 	kills, last := 1, time.Now()
 	for {
-		name, err := s.servedBy(t)
+		name, err := s.ServedBy(t)
 		switch {
 		case err == nil && name != node:
 			if kills > 1 {
@@ -83,8 +83,8 @@ func (s *Sandbox) KillServing(t testing.TB, node string) string {
 	}
 }
 
-// servedBy opens one session through the VIP and says which node serves it.
-func (s *Sandbox) servedBy(t testing.TB) (string, error) {
+// ServedBy opens one session through the VIP, says which node serves it, and closes it.
+func (s *Sandbox) ServedBy(t testing.TB) (string, error) {
 	t.Helper()
 	db := s.Open(t, s.HAProxy.Frontend)
 	defer func() { _ = db.Close() }()
