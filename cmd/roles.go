@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -41,36 +42,42 @@ func newAgentCommand() *cobra.Command {
 
 func newDrillCommand() *cobra.Command {
 	var cfg agent.DrillConfig
+	var terminationLog string
 	cmd := &cobra.Command{
 		Use:   "drill DIR",
-		Short: "Restore a logical backup into a scratch server and compare every table with what the backup recorded",
+		Short: "Restore a backup into a scratch server and compare every table with what the backup recorded",
 		Long: `Restore drill of the backup in DIR: verify its files, start a scratch MariaDB server
-(no network, no Galera, no grant tables) on the empty directory --scratch, restore the dump into it,
-dump the restored copy as the backup was dumped, and compare each table's rows and digest with the
-manifest's tables[]. Prints the result as JSON; exits 1 unless every table is equal. Physical
-backups are not drilled yet (a clear error says so).`,
+(no network, no Galera) on the empty directory --scratch, restore the dump into it, dump the
+restored copy as the backup was dumped, and compare each table's rows and digest with the
+manifest's tables[]. Prints the result as JSON, and writes it to --termination-log for the
+controller; exits 1 unless every table is equal. Physical backups are not drilled yet (a clear
+error says so).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.Dir = args[0]
 			res, err := agent.Drill(cmd.Context(), cfg)
 			if err != nil {
-				return fmt.Errorf("drill %s: %w", args[0], err)
+				err = fmt.Errorf("drill %s: %w", args[0], err)
+				res.Error = err.Error()
+			} else if res.Reason != "" {
+				err = fmt.Errorf("drill %s: %s: %s", args[0], res.Reason, res.Message)
 			}
-			out, err := json.Marshal(res)
-			if err != nil {
-				return err
+			out, merr := json.Marshal(res)
+			if merr != nil {
+				return errors.Join(err, merr)
 			}
-			if _, err := fmt.Fprintf(cmd.OutOrStdout(), "%s\n", out); err != nil {
-				return err
+			if werr := writeTerminationMessage(terminationLog, out, nil); werr != nil {
+				return errors.Join(err, werr)
 			}
-			if res.Reason != "" {
-				return fmt.Errorf("drill %s: %s: %s", args[0], res.Reason, res.Message)
+			if _, perr := fmt.Fprintf(cmd.OutOrStdout(), "%s\n", out); perr != nil {
+				return errors.Join(err, perr)
 			}
-			return nil
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&cfg.Scratch, "scratch", "", "an empty directory for the scratch server (required)")
 	cmd.Flags().StringVar(&cfg.BufferPool, "buffer-pool", "128M", "the scratch server's InnoDB buffer pool")
+	cmd.Flags().StringVar(&terminationLog, "termination-log", "", "Where the JSON result goes (\"\" for nowhere).")
 	_ = cmd.MarkFlagRequired("scratch")
 	return cmd
 }

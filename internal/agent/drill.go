@@ -45,6 +45,9 @@ type DrillResult struct {
 	Mismatches    []string `json:"mismatches,omitempty"`
 	ServerVersion string   `json:"serverVersion,omitempty"`
 	Seconds       float64  `json:"seconds"`
+	// Error is set when the drill could not be run (Drill's error): the backup is not
+	// proven either way.
+	Error string `json:"error,omitempty"`
 }
 
 // Drill reasons.
