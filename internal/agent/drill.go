@@ -3,6 +3,9 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/dumpdigest"
 )
@@ -32,6 +37,9 @@ type DrillConfig struct {
 	// Server, InstallDB, Client and DumpTool are the MariaDB programs (defaults: found on
 	// PATH, mariadbd in /usr/sbin).
 	Server, InstallDB, Client, DumpTool string
+	// KeepServer, for tests, is called with the scratch server's socket once the drill is
+	// done with the server and before it stops.
+	KeepServer func(socket string)
 }
 
 // DrillResult is what a restore drill found.
@@ -41,6 +49,10 @@ type DrillResult struct {
 	Message string `json:"message"`
 	Tables  int    `json:"tables"`
 	Rows    int64  `json:"rows"`
+	// Users is how many accounts and roles restoring users.sql added to the scratch
+	// server's (mysql.global_priv's rows after it less those before: the accounts the
+	// scratch server already had, root@localhost and mariadb.sys, are not counted).
+	Users int `json:"users"`
 	// Mismatches are the tables that differ (at most 20 listed).
 	Mismatches    []string `json:"mismatches,omitempty"`
 	ServerVersion string   `json:"serverVersion,omitempty"`
@@ -50,10 +62,21 @@ type DrillResult struct {
 	Error string `json:"error,omitempty"`
 }
 
-// Drill reasons.
+// Drill reasons. RestoreFailed, TableMismatch and CorruptTable say the backup did not
+// restore as recorded; TooLarge and VersionMismatch that this drill could not prove it
+// (its scratch space, its server), whatever the backup holds.
 const (
+	// ReasonRestoreFailed: the server refused the dump or the users (a server error code
+	// and the dump's line).
 	ReasonRestoreFailed = "RestoreFailed"
+	// ReasonTableMismatch: tables whose rows or digest differ from the manifest's.
 	ReasonTableMismatch = "TableMismatch"
+	// ReasonCorruptTable: the engine's CHECK TABLE found restored tables not OK.
+	ReasonCorruptTable = "CorruptTable"
+	// ReasonTooLarge: the scratch space is smaller than the restore needs.
+	ReasonTooLarge = "TooLarge"
+	// ReasonVersionMismatch: the scratch server is older than the backup's source.
+	ReasonVersionMismatch = "VersionMismatch"
 )
 
 // Drill runs a restore drill. An error means the drill could not be run (a damaged
@@ -87,13 +110,25 @@ func Drill(ctx context.Context, cfg DrillConfig) (DrillResult, error) {
 	if err != nil {
 		return res, err
 	}
-	defer srv.stop()
+	defer func() {
+		if cfg.KeepServer != nil {
+			cfg.KeepServer(srv.sock)
+		}
+		srv.stop()
+	}()
 	res.ServerVersion = srv.version(ctx)
 
 	if err := srv.restore(ctx, cfg, *data); err != nil {
 		res.Reason, res.Message = ReasonRestoreFailed, err.Error()
 		res.Seconds = time.Since(start).Seconds()
 		return res, nil
+	}
+	if users := m.file("users.sql"); users != nil {
+		if res.Users, err = srv.restoreUsers(ctx, cfg, *users); err != nil {
+			res.Reason, res.Message = ReasonRestoreFailed, err.Error()
+			res.Seconds = time.Since(start).Seconds()
+			return res, nil
+		}
 	}
 	got, err := srv.digest(ctx, cfg, m)
 	if err != nil {
@@ -118,6 +153,9 @@ func Drill(ctx context.Context, cfg DrillConfig) (DrillResult, error) {
 			len(diffs), res.Tables, strings.Join(res.Mismatches, "; "))
 	} else {
 		res.Message = fmt.Sprintf("restored: %d tables, %d rows, all equal to what the backup recorded", res.Tables, res.Rows)
+		if m.file("users.sql") != nil {
+			res.Message += fmt.Sprintf("; users and grants restored (%d accounts and roles)", res.Users)
+		}
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
@@ -136,14 +174,20 @@ func (m *Manifest) file(base string) *FileInfo {
 // scratch is the drill's scratch server.
 type scratch struct {
 	dir, sock, client string
-	cmd               *exec.Cmd
-	exited            chan struct{}
-	waitErr           error
+	// cnf is the client option file with the drill's own account (--defaults-file).
+	cnf     string
+	db      *sql.DB
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	waitErr error
 }
 
 // startScratch makes a datadir and starts a standalone mariadbd on it: no networking (a
-// socket only), no Galera, no file reads or writes by SQL, no grant tables (the drill
-// restores data; nothing logs in but the drill).
+// socket only, in a directory only the agent may enter), no Galera, no file reads or
+// writes by SQL. Its grant tables are on, so that the backup's users and grants are
+// restored and enforced as on the overcloud; the drill logs in with an account of its own
+// (see account), made by root@localhost, which mariadb-install-db leaves without a
+// password.
 func startScratch(ctx context.Context, cfg DrillConfig) (*scratch, error) {
 	dir, err := filepath.Abs(cfg.Scratch)
 	if err != nil {
@@ -172,11 +216,11 @@ func startScratch(ctx context.Context, cfg DrillConfig) (*scratch, error) {
 	if out, err := install.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("mariadb-install-db: %w: %s", err, tailOf(out))
 	}
-	s := &scratch{dir: dir, sock: filepath.Join(run, "mysqld.sock"), client: orDefault(cfg.Client, "mariadb"),
-		exited: make(chan struct{})}
+	s := &scratch{dir: dir, sock: filepath.Join(run, "mysqld.sock"), cnf: filepath.Join(run, "client.cnf"),
+		client: orDefault(cfg.Client, "mariadb"), exited: make(chan struct{})}
 	args := append([]string{noDefaults, "--datadir=" + data, "--socket=" + s.sock,
 		"--pid-file=" + filepath.Join(run, "mysqld.pid"), "--log-error=" + filepath.Join(run, "error.log"),
-		"--tmpdir=" + run, "--skip-networking", "--skip-grant-tables", "--wsrep-on=OFF", "--skip-log-bin",
+		"--tmpdir=" + run, "--skip-networking", "--wsrep-on=OFF", "--skip-log-bin",
 		"--secure-file-priv=" + nofiles, "--local-infile=0",
 		"--innodb-buffer-pool-size=" + orDefault(cfg.BufferPool, "128M"),
 		"--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0"}, user...)
@@ -187,30 +231,101 @@ func startScratch(ctx context.Context, cfg DrillConfig) (*scratch, error) {
 		return nil, fmt.Errorf("starting the scratch server: %w", err)
 	}
 	go func() { s.waitErr = s.cmd.Wait(); close(s.exited) }()
+	if err := s.waitSocket(ctx, run); err != nil {
+		return nil, err
+	}
+	if err := s.account(ctx); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// waitSocket waits (at most 60 s) until the server accepts connections on its socket.
+func (s *scratch) waitSocket(ctx context.Context, run string) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if c, err := (&net.Dialer{}).DialContext(ctx, "unix", s.sock); err == nil {
 			_ = c.Close()
-			return s, nil
+			return nil
 		}
 		select {
 		case <-s.exited:
 			log, _ := os.ReadFile(filepath.Join(run, "error.log")) //nolint:gosec // G304: our own log
-			return nil, fmt.Errorf("the scratch server exited: %w: %s", s.waitErr, tailOf(log))
+			return fmt.Errorf("the scratch server exited: %w: %s", s.waitErr, tailOf(log))
 		case <-ctx.Done():
 			s.stop()
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			s.stop()
-			return nil, errors.New("the scratch server did not open its socket within 60 s")
+			return errors.New("the scratch server did not open its socket within 60 s")
 		}
 	}
 }
 
+// account makes the drill's own account, as root@localhost, and writes the client
+// option file the mariadb programs read it from. Not root itself: the backup's users.sql
+// sets root@localhost's authentication to the overcloud's (GRANT ... IDENTIFIED VIA, e.g.
+// unix_socket, which only the OS user root passes), and the drill must still log in
+// after restoring it. The name is random, so no account of the backup's can be it; it
+// holds every privilege, and the PROXY privilege on every account with grant option, as
+// root@localhost does, without which users.sql's GRANT PROXY statements are refused
+// (error 1698).
+func (s *scratch) account(ctx context.Context) error {
+	root, err := socketDB(s.sock, "root", "")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = root.Close() }()
+	name, password := make([]byte, 8), make([]byte, 16)
+	if _, err := rand.Read(name); err != nil {
+		return err
+	}
+	if _, err := rand.Read(password); err != nil {
+		return err
+	}
+	user := "ocb_drill_" + hex.EncodeToString(name)
+	pw := hex.EncodeToString(password)
+	account := "'" + user + "'@'localhost'"
+	for _, q := range []string{
+		"CREATE USER " + account + " IDENTIFIED BY '" + pw + "'",
+		"GRANT ALL PRIVILEGES ON *.* TO " + account + " WITH GRANT OPTION",
+		"GRANT PROXY ON ''@'%' TO " + account + " WITH GRANT OPTION",
+	} {
+		if _, err := root.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("making the drill's account on the scratch server: %w", err)
+		}
+	}
+	cnf := fmt.Sprintf("[client]\nuser=%s\npassword=%s\nsocket=%s\n", user, pw, s.sock)
+	if err := os.WriteFile(s.cnf, []byte(cnf), 0o600); err != nil {
+		return err
+	}
+	s.db, err = socketDB(s.sock, user, pw)
+	return err
+}
+
+// socketDB is a connection pool to the scratch server's socket.
+func socketDB(sock, user, password string) (*sql.DB, error) {
+	mc := mysql.NewConfig()
+	mc.User, mc.Passwd, mc.Net, mc.Addr = user, password, "unix", sock
+	mc.Timeout = 10 * time.Second
+	mc.Logger = &mysql.NopLogger{}
+	connector, err := mysql.NewConnector(mc)
+	if err != nil {
+		return nil, err
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(4)
+	return db, nil
+}
+
 // stop stops the scratch server by its PID (SIGTERM, then SIGKILL after 30 s).
 func (s *scratch) stop() {
+	if s.db != nil {
+		_ = s.db.Close()
+	}
 	select {
 	case <-s.exited:
 		return
@@ -225,17 +340,40 @@ func (s *scratch) stop() {
 	}
 }
 
+// clientArgs make a mariadb program log in with the drill's account, reading no other
+// option file.
 func (s *scratch) clientArgs() []string {
-	return []string{noDefaults, "--socket=" + s.sock, "--user=root"}
+	return []string{"--defaults-file=" + s.cnf}
 }
 
 func (s *scratch) version(ctx context.Context) string {
-	args := append(s.clientArgs(), "--batch", "--skip-column-names", "-e", "SELECT VERSION()")
-	out, err := exec.CommandContext(ctx, s.client, args...).Output() //nolint:gosec // G204: fixed program
+	var v string
+	_ = s.db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v)
+	return v
+}
+
+// accounts is the number of rows of mysql.global_priv (accounts and roles).
+func (s *scratch) accounts(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM mysql.global_priv").Scan(&n)
+	return n, err
+}
+
+// restoreUsers restores users.sql and says how many accounts and roles it added. The
+// statements are CREATE USER and GRANT, which take effect at once: no FLUSH PRIVILEGES.
+func (s *scratch) restoreUsers(ctx context.Context, cfg DrillConfig, f FileInfo) (int, error) {
+	before, err := s.accounts(ctx)
 	if err != nil {
-		return ""
+		return 0, fmt.Errorf("counting the scratch server's accounts: %w", err)
 	}
-	return strings.TrimSpace(string(out))
+	if err := s.restore(ctx, cfg, f); err != nil {
+		return 0, err
+	}
+	after, err := s.accounts(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("counting the scratch server's accounts: %w", err)
+	}
+	return after - before, nil
 }
 
 // restore pipes the dump, decompressed, into the mariadb client.

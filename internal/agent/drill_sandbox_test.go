@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,12 +28,19 @@ import (
 // client keeps writing to the same tables through another node, restores into a scratch
 // server with every table equal to what the backup recorded. The same backup with one row
 // removed, or one byte of one value changed, its checksums rewritten so that `agent verify`
-// passes, is a TableMismatch naming the table; cut short, a RestoreFailed.
+// passes, is a TableMismatch naming the table; cut short, a RestoreFailed. The backup's
+// users and grants are restored and enforced: an application account logs in to the
+// scratch server with its password (and not without it) and holds its grants.
 func TestDrill(t *testing.T) {
 	sb := sandbox.Load(t)
 	sb.Lock(t)
 	const schema = "ocb_drill_test"
 	testDataset(t, sb, schema)
+	const appUser, appPassword = "ocb_drill_app", "drill-app-test-only-secret" //nolint:gosec // G101: a test account's
+	rootSQL(t, sb, 0, strings.NewReader(fmt.Sprintf("CREATE OR REPLACE USER '%s'@'%%' IDENTIFIED BY '%s';\n"+
+		"GRANT SELECT, INSERT ON %s.* TO '%s'@'%%';\n", appUser, appPassword, schema, appUser)))
+	t.Cleanup(func() { rootSQL(t, sb, 0, strings.NewReader("DROP USER IF EXISTS '"+appUser+"'@'%';")) })
+	appGrants := grantsOf(t, sqlDB(t, sb, 0), "'"+appUser+"'@'%'")
 
 	// A client writes through controller-0 for as long as the backup runs, with an account
 	// of its own (the backup user may not write).
@@ -64,9 +72,13 @@ func TestDrill(t *testing.T) {
 		t.Fatal("the client wrote nothing during the backup")
 	}
 
-	drill := func(t *testing.T, dir string) agent.DrillResult {
+	drill := func(t *testing.T, dir string, keep ...func(socket string)) agent.DrillResult {
 		t.Helper()
-		r, err := agent.Drill(t.Context(), agent.DrillConfig{Dir: dir, Scratch: t.TempDir()})
+		cfg := agent.DrillConfig{Dir: dir, Scratch: t.TempDir()}
+		if len(keep) > 0 {
+			cfg.KeepServer = keep[0]
+		}
+		r, err := agent.Drill(t.Context(), cfg)
 		if err != nil {
 			t.Fatalf("drill: %v", err)
 		}
@@ -79,6 +91,28 @@ func TestDrill(t *testing.T) {
 			t.Fatalf("%+v, want 3 tables, 5000+ rows, all equal", r)
 		}
 		t.Logf("%d writes by the client while the backup ran", writes)
+	})
+	t.Run("users and grants", func(t *testing.T) {
+		var kept bool
+		r := drill(t, res.Dir, func(socket string) {
+			kept = true
+			if _, err := scratchLogin(t, socket, appUser, "not-the-password"); err == nil {
+				t.Error("the scratch server let the application account in with a wrong password: grants are not enforced")
+			}
+			grants, err := scratchLogin(t, socket, appUser, appPassword)
+			if err != nil {
+				t.Fatalf("the application account cannot log in to the scratch server with its password: %v", err)
+			}
+			if !slices.Equal(grants, appGrants) {
+				t.Errorf("its grants on the scratch server:\n%v\nwant, as on the overcloud,\n%v", grants, appGrants)
+			}
+		})
+		if !kept {
+			t.Fatal("KeepServer was not called")
+		}
+		if r.Reason != "" || r.Users < 3 { // the backup user, the TLS user, the application's
+			t.Fatalf("%+v, want all equal and the overcloud's accounts restored", r)
+		}
 	})
 	for _, tc := range []struct {
 		name, want string
@@ -114,6 +148,41 @@ func TestDrill(t *testing.T) {
 			}
 		})
 	}
+}
+
+// scratchLogin logs in to the scratch server's socket as user and reads its grants
+// (SHOW GRANTS, sorted) and the test schema's tables.
+func scratchLogin(t *testing.T, socket, user, password string) ([]string, error) {
+	t.Helper()
+	mc := mysql.NewConfig()
+	mc.User, mc.Passwd, mc.Net, mc.Addr = user, password, "unix", socket
+	mc.Timeout, mc.ReadTimeout = 2*time.Second, 10*time.Second
+	mc.Logger = &mysql.NopLogger{}
+	connector, err := mysql.NewConnector(mc)
+	if err != nil {
+		return nil, err
+	}
+	db := sql.OpenDB(connector)
+	defer func() { _ = db.Close() }()
+	var n int
+	if err := db.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM ocb_drill_test.flavors").Scan(&n); err != nil {
+		return nil, err
+	}
+	rows, err := db.QueryContext(t.Context(), "SHOW GRANTS")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	var grants []string
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			return nil, err
+		}
+		grants = append(grants, g)
+	}
+	slices.Sort(grants)
+	return grants, rows.Err()
 }
 
 // writer opens a connection to node as a user that may write to schema's tables, made for
