@@ -15,8 +15,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -53,6 +55,9 @@ type DrillResult struct {
 	// server's (mysql.global_priv's rows after it less those before: the accounts the
 	// scratch server already had, root@localhost and mariadb.sys, are not counted).
 	Users int `json:"users"`
+	// Checked is how many restored tables the engine's CHECK TABLE found OK (a table
+	// whose engine does not check, MEMORY, is neither OK nor corrupt).
+	Checked int `json:"checked"`
 	// Mismatches are the tables that differ (at most 20 listed).
 	Mismatches    []string `json:"mismatches,omitempty"`
 	ServerVersion string   `json:"serverVersion,omitempty"`
@@ -130,6 +135,20 @@ func Drill(ctx context.Context, cfg DrillConfig) (DrillResult, error) {
 			return res, nil
 		}
 	}
+	checked, corrupt, err := srv.check(ctx, m)
+	if err != nil {
+		res.Reason, res.Message = ReasonRestoreFailed, err.Error()
+		res.Seconds = time.Since(start).Seconds()
+		return res, nil
+	}
+	res.Checked = checked
+	if len(corrupt) > 0 {
+		res.Reason, res.Mismatches = ReasonCorruptTable, listed(corrupt)
+		res.Message = fmt.Sprintf("CHECK TABLE found %d of %d restored tables not OK: %s",
+			len(corrupt), checked+len(corrupt), strings.Join(res.Mismatches, "; "))
+		res.Seconds = time.Since(start).Seconds()
+		return res, nil
+	}
 	got, err := srv.digest(ctx, cfg, m)
 	if err != nil {
 		res.Reason, res.Message = ReasonRestoreFailed, err.Error()
@@ -142,17 +161,16 @@ func Drill(ctx context.Context, cfg DrillConfig) (DrillResult, error) {
 	}
 	if diffs := dumpdigest.Compare(m.Tables, got); len(diffs) > 0 {
 		res.Reason = ReasonTableMismatch
+		names := make([]string, len(diffs))
 		for i, d := range diffs {
-			if i == 20 {
-				res.Mismatches = append(res.Mismatches, fmt.Sprintf("and %d more", len(diffs)-20))
-				break
-			}
-			res.Mismatches = append(res.Mismatches, d.String())
+			names[i] = quoteTable(d.Database, d.Table) + ": " + d.Reason
 		}
+		res.Mismatches = listed(names)
 		res.Message = fmt.Sprintf("%d of %d tables differ from what the backup recorded: %s",
 			len(diffs), res.Tables, strings.Join(res.Mismatches, "; "))
 	} else {
-		res.Message = fmt.Sprintf("restored: %d tables, %d rows, all equal to what the backup recorded", res.Tables, res.Rows)
+		res.Message = fmt.Sprintf("restored: %d tables, %d rows, all equal to what the backup recorded; %d tables OK by CHECK TABLE",
+			res.Tables, res.Rows, res.Checked)
 		if m.file("users.sql") != nil {
 			res.Message += fmt.Sprintf("; users and grants restored (%d accounts and roles)", res.Users)
 		}
@@ -414,6 +432,164 @@ func clientError(out []byte) string {
 		s += fmt.Sprintf(" at line %s of the dump", m[3])
 	}
 	return s
+}
+
+// checkRow is one row of CHECK TABLE's result.
+type checkRow struct{ Table, Op, MsgType, MsgText string }
+
+// checkVerdict reads one table's CHECK TABLE rows (testdata/checktable): "" when the
+// engine found it OK, notChecked when its engine does not check (MEMORY), else the
+// status the server gave ("Corrupt", "Operation failed"), or "not OK". Never the rows'
+// other text: an error message names the table, whose name comes from the dump. Pure.
+func checkVerdict(rows []checkRow) string {
+	verdict := notChecked
+	for _, r := range rows {
+		kind := strings.ToLower(r.MsgType)
+		if kind != "status" && kind != "error" {
+			continue // notes and warnings: a status or an error follows when it matters
+		}
+		switch {
+		case kind == "status" && (r.MsgText == "OK" || r.MsgText == "Table is already up to date"):
+			if verdict == notChecked {
+				verdict = ""
+			}
+		case r.MsgText == "Corrupt" || r.MsgText == "Operation failed":
+			verdict = r.MsgText
+		case verdict == "" || verdict == notChecked:
+			verdict = "not OK"
+		}
+	}
+	return verdict
+}
+
+// notChecked is checkVerdict's word for a table its engine does not check.
+const notChecked = "-"
+
+// maxListed is how many tables a result names (then how many more).
+const maxListed = 20
+
+// check runs CHECK TABLE on every base table restored into the backup's databases, four
+// at a time, and says how many were OK and which were not.
+func (s *scratch) check(ctx context.Context, m *Manifest) (int, []string, error) {
+	type name struct{ db, table string }
+	var tables []name
+	for _, d := range m.Databases {
+		err := func() error {
+			rows, err := s.db.QueryContext(ctx, "SELECT table_name FROM information_schema.tables "+
+				"WHERE table_schema = ? AND table_type IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY table_name", d.Name)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = rows.Close() }()
+			for rows.Next() {
+				var t string
+				if err := rows.Scan(&t); err != nil {
+					return err
+				}
+				tables = append(tables, name{d.Name, t})
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return 0, nil, fmt.Errorf("listing the restored tables: %w", err)
+		}
+	}
+	verdicts := make([]string, len(tables)) // checkVerdict's
+	work := make(chan int)
+	errs := make(chan error, 4)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for i := range work {
+				rows, err := s.checkTable(ctx, tables[i].db, tables[i].table)
+				if err != nil {
+					errs <- fmt.Errorf("CHECK TABLE of %s: %w", quoteTable(tables[i].db, tables[i].table), err)
+					return
+				}
+				verdicts[i] = checkVerdict(rows)
+			}
+		})
+	}
+feed:
+	for i := range tables {
+		select {
+		case work <- i:
+		case err := <-errs:
+			close(work)
+			wg.Wait()
+			return 0, nil, err
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return 0, nil, err
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, nil, err
+	}
+	checked := 0
+	var corrupt []string
+	for i, v := range verdicts {
+		switch v {
+		case "":
+			checked++
+		case notChecked:
+		default:
+			corrupt = append(corrupt, quoteTable(tables[i].db, tables[i].table)+": CHECK TABLE says "+v)
+		}
+	}
+	return checked, corrupt, nil
+}
+
+// listed is at most maxListed of items, then how many more.
+func listed(items []string) []string {
+	if len(items) <= maxListed {
+		return items
+	}
+	return append(items[:maxListed:maxListed], fmt.Sprintf("and %d more", len(items)-maxListed))
+}
+
+// checkTable runs CHECK TABLE on one table and reads its rows.
+func (s *scratch) checkTable(ctx context.Context, db, table string) ([]checkRow, error) {
+	rows, err := s.db.QueryContext(ctx, "CHECK TABLE "+sqlName(db)+"."+sqlName(table))
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	var out []checkRow
+	for rows.Next() {
+		var r checkRow
+		if err := rows.Scan(&r.Table, &r.Op, &r.MsgType, &r.MsgText); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// sqlName is a name quoted for SQL, its backticks doubled.
+func sqlName(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+// quoteTable names a table for a result: database and table, each Go-quoted (the bytes
+// come from the backup) and bounded.
+func quoteTable(db, table string) string {
+	return fmt.Sprintf("%q.%q", clipBytes(db, 64), clipBytes(table, 64))
+}
+
+// clipBytes is s cut to at most n bytes, at a character boundary.
+func clipBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // digest dumps the restored databases as the backup did and digests the stream.

@@ -87,8 +87,8 @@ func TestDrill(t *testing.T) {
 	}
 	t.Run("the backup as taken", func(t *testing.T) {
 		r := drill(t, res.Dir)
-		if r.Reason != "" || r.Tables != 3 || r.Rows < 5000 {
-			t.Fatalf("%+v, want 3 tables, 5000+ rows, all equal", r)
+		if r.Reason != "" || r.Tables != 3 || r.Rows < 5000 || r.Checked != 3 {
+			t.Fatalf("%+v, want 3 tables, 5000+ rows, all equal, all 3 found OK by CHECK TABLE", r)
 		}
 		t.Logf("%d writes by the client while the backup ran", writes)
 	})
@@ -143,7 +143,7 @@ func TestDrill(t *testing.T) {
 			if r.Reason != tc.want {
 				t.Fatalf("%+v, want %s", r, tc.want)
 			}
-			if tc.want == agent.ReasonTableMismatch && (len(r.Mismatches) != 1 || !strings.HasPrefix(r.Mismatches[0], schema+".instances:")) {
+			if tc.want == agent.ReasonTableMismatch && (len(r.Mismatches) != 1 || !strings.HasPrefix(r.Mismatches[0], `"`+schema+`"."instances": `)) {
 				t.Errorf("mismatches %q, want %s.instances alone", r.Mismatches, schema)
 			}
 		})
