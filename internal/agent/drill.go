@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -21,6 +22,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-sql-driver/mysql"
+	"golang.org/x/sys/unix"
 
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/dumpdigest"
 )
@@ -34,6 +36,10 @@ type DrillConfig struct {
 	// Scratch is an empty directory for the scratch server's datadir, socket and logs
 	// (an emptyDir in the drill's pod).
 	Scratch string
+	// ScratchLimit, when positive, is the most the scratch directory may hold (the drill
+	// pod's emptyDir sizeLimit, past which the kubelet evicts the pod): the space check
+	// takes it as the free space when the file system has more.
+	ScratchLimit int64
 	// BufferPool is the scratch server's InnoDB buffer pool (default 128M).
 	BufferPool string
 	// Server, InstallDB, Client and DumpTool are the MariaDB programs (defaults: found on
@@ -111,6 +117,16 @@ func Drill(ctx context.Context, cfg DrillConfig) (DrillResult, error) {
 	if len(m.Tables) == 0 {
 		return res, errors.New("the manifest records no table digests (a backup older than them): nothing to compare with")
 	}
+	need := scratchNeeded(m)
+	free, limited, err := scratchFree(cfg.Scratch, cfg.ScratchLimit)
+	if err != nil {
+		return res, err
+	}
+	if free < need {
+		res.Reason, res.Message = ReasonTooLarge, tooLargeMessage(need, free, limited)
+		res.Seconds = time.Since(start).Seconds()
+		return res, nil
+	}
 	srv, err := startScratch(ctx, cfg)
 	if err != nil {
 		return res, err
@@ -187,6 +203,49 @@ func (m *Manifest) file(base string) *FileInfo {
 		}
 	}
 	return nil
+}
+
+// The scratch space a restore needs: InnoDB holds a logical dump's rows in up to about
+// twice the dump's bytes (pages kept partly free, the secondary indexes the dump does not
+// hold, the undo log of the restore), plus a fixed part for the system tablespace, the
+// redo log (96 MiB by default), the system tables and the server's temporary files.
+const (
+	restoreFactor = 2
+	restoreFixed  = 200 << 20
+)
+
+// scratchNeeded is the scratch space a restore of the backup's files needs (their
+// uncompressed bytes, which Verify has checked). Pure.
+func scratchNeeded(m *Manifest) int64 {
+	var n int64
+	for _, f := range m.Files {
+		n = min(n+max(f.UncompressedBytes, 0), math.MaxInt64/restoreFactor-restoreFixed)
+	}
+	return n*restoreFactor + restoreFixed
+}
+
+// scratchFree is the space the drill may use in dir: what its file system has free, or
+// limit when positive and smaller (limited then says so).
+func scratchFree(dir string, limit int64) (free int64, limited bool, err error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, false, fmt.Errorf("reading the free space of the scratch directory: %w", err)
+	}
+	free = int64(min(st.Bavail, math.MaxInt64/uint64(max(st.Bsize, 1)))) * st.Bsize //nolint:gosec // G115: bounded
+	if limit > 0 && limit < free {
+		return limit, true, nil
+	}
+	return free, false, nil
+}
+
+// tooLargeMessage says why a restore does not fit. Pure.
+func tooLargeMessage(need, free int64, limited bool) string {
+	where := "free on the scratch directory's file system"
+	if limited {
+		where = "the scratch directory's size limit"
+	}
+	return fmt.Sprintf("the restore needs about %d MiB of scratch space (%d x the backup's uncompressed size, plus %d MiB), "+
+		"%d MiB is %s", need>>20, restoreFactor, restoreFixed>>20, free>>20, where)
 }
 
 // scratch is the drill's scratch server.

@@ -92,6 +92,20 @@ func TestDrill(t *testing.T) {
 		}
 		t.Logf("%d writes by the client while the backup ran", writes)
 	})
+	t.Run("too large for its scratch space", func(t *testing.T) {
+		scratch := t.TempDir()
+		r, err := agent.Drill(t.Context(), agent.DrillConfig{Dir: res.Dir, Scratch: scratch, ScratchLimit: 150 << 20})
+		if err != nil {
+			t.Fatalf("drill: %v", err)
+		}
+		t.Logf("drill: %s", r.Message)
+		if r.Reason != agent.ReasonTooLarge || !strings.Contains(r.Message, "150 MiB is the scratch directory's size limit") {
+			t.Fatalf("%+v, want TooLarge, 150 MiB named", r)
+		}
+		if entries, _ := os.ReadDir(scratch); len(entries) > 0 {
+			t.Errorf("the scratch directory holds %d entries: a server was started", len(entries))
+		}
+	})
 	t.Run("users and grants", func(t *testing.T) {
 		var kept bool
 		r := drill(t, res.Dir, func(socket string) {

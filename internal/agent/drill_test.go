@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,5 +43,34 @@ func TestCheckVerdict(t *testing.T) {
 		if got := checkVerdict(rows); got != want {
 			t.Errorf("%s: %q, want %q", file, got, want)
 		}
+	}
+}
+
+// TestScratchSpace: the space a restore needs, and the free space the drill takes: the
+// file system's, or the limit when smaller.
+func TestScratchSpace(t *testing.T) {
+	m := &Manifest{Files: []FileInfo{{Name: "databases.sql.zst", UncompressedBytes: 300 << 20}, {Name: "users.sql.zst", UncompressedBytes: 1 << 20}}}
+	if got, want := scratchNeeded(m), int64(2*301+200)<<20; got != want {
+		t.Errorf("scratchNeeded = %d, want %d", got, want)
+	}
+	m.Files[0].UncompressedBytes = math.MaxInt64 // saturates, never wraps
+	if got := scratchNeeded(m); got < 1<<62 {
+		t.Errorf("scratchNeeded of a huge backup = %d", got)
+	}
+	dir := t.TempDir()
+	fsFree, limited, err := scratchFree(dir, 0)
+	if err != nil || limited || fsFree <= 0 {
+		t.Fatalf("scratchFree(no limit) = %d, %v, %v", fsFree, limited, err)
+	}
+	if free, limited, _ := scratchFree(dir, 1<<20); free != 1<<20 || !limited {
+		t.Errorf("scratchFree(1 MiB limit) = %d, %v", free, limited)
+	}
+	if free, limited, _ := scratchFree(dir, math.MaxInt64); free != fsFree || limited {
+		t.Errorf("scratchFree(a limit above the free space) = %d, %v, want %d", free, limited, fsFree)
+	}
+	msg := tooLargeMessage(802<<20, 1<<20, true)
+	if want := "the restore needs about 802 MiB of scratch space (2 x the backup's uncompressed size, plus 200 MiB), " +
+		"1 MiB is the scratch directory's size limit"; msg != want {
+		t.Errorf("tooLargeMessage = %q, want %q", msg, want)
 	}
 }
