@@ -15,10 +15,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-sql-driver/mysql"
@@ -45,9 +47,20 @@ type DrillConfig struct {
 	// Server, InstallDB, Client and DumpTool are the MariaDB programs (defaults: found on
 	// PATH, mariadbd in /usr/sbin).
 	Server, InstallDB, Client, DumpTool string
+	// Log receives what the programs said when they failed (the scratch server's error
+	// log, mariadb-dump's messages) and the time of each phase: the pod's log, never the
+	// result (default os.Stderr).
+	Log io.Writer
 	// KeepServer, for tests, is called with the scratch server's socket once the drill is
 	// done with the server and before it stops.
 	KeepServer func(socket string)
+}
+
+func (cfg DrillConfig) log() io.Writer {
+	if cfg.Log == nil {
+		return os.Stderr
+	}
+	return cfg.Log
 }
 
 // DrillResult is what a restore drill found.
@@ -65,9 +78,13 @@ type DrillResult struct {
 	// whose engine does not check, MEMORY, is neither OK nor corrupt).
 	Checked int `json:"checked"`
 	// Mismatches are the tables that differ (at most 20 listed).
-	Mismatches    []string `json:"mismatches,omitempty"`
-	ServerVersion string   `json:"serverVersion,omitempty"`
-	Seconds       float64  `json:"seconds"`
+	Mismatches []string `json:"mismatches,omitempty"`
+	// ServerVersion is the scratch server's version; SourceVersion the version of the
+	// server the backup was taken from, as its manifest records it (at most 64 bytes,
+	// printable).
+	ServerVersion string  `json:"serverVersion,omitempty"`
+	SourceVersion string  `json:"sourceVersion,omitempty"`
+	Seconds       float64 `json:"seconds"`
 	// Error is set when the drill could not be run (Drill's error): the backup is not
 	// proven either way.
 	Error string `json:"error,omitempty"`
@@ -92,44 +109,66 @@ const (
 
 // Drill runs a restore drill. An error means the drill could not be run (a damaged
 // backup, a server that would not start); a result with a Reason means it ran and the
-// backup did not restore as recorded.
+// backup did not restore as recorded. The result and the error are bounded (see bound):
+// the controller reads them from the pod's termination message, and no text of the
+// backup's dump, which comes from the overcloud, reaches them but table names, quoted.
 func Drill(ctx context.Context, cfg DrillConfig) (DrillResult, error) {
 	start := time.Now()
-	res := DrillResult{}
-	m, err := Verify(ctx, cfg.Dir)
+	var res DrillResult
+	err := drill(ctx, cfg, &res)
+	res.Seconds = time.Since(start).Seconds()
+	res.bound()
 	if err != nil {
-		return res, fmt.Errorf("the backup's files: %w", err)
+		return res, boundedError{err}
+	}
+	return res, nil
+}
+
+// drillable reads and verifies the backup, and says why it cannot be drilled.
+func drillable(ctx context.Context, dir string) (*Manifest, *FileInfo, error) {
+	m, err := Verify(ctx, dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the backup's files: %w", err)
 	}
 	switch m.Options.Method {
 	case Logical:
 	case Mariabackup:
-		return res, errors.New("the restore drill of a Mariabackup backup is not built yet: only logical backups are drilled")
+		return nil, nil, errors.New("the restore drill of a Mariabackup backup is not built yet: only logical backups are drilled")
 	default:
-		return res, fmt.Errorf("the manifest names no backup method this agent knows (%q)", m.Options.Method)
+		return nil, nil, fmt.Errorf("the manifest names no backup method this agent knows (%q)", clipBytes(m.Options.Method, 32))
 	}
 	if m.TablesError != "" {
-		return res, fmt.Errorf("the backup recorded no table digests (%s): nothing to compare with", m.TablesError)
+		return nil, nil, fmt.Errorf("the backup recorded no table digests (%q): nothing to compare with", clipBytes(m.TablesError, 200))
 	}
 	data := m.file("databases.sql")
 	if data == nil {
-		return res, errors.New("the backup holds no databases.sql: nothing to restore")
+		return nil, nil, errors.New("the backup holds no databases.sql: nothing to restore")
 	}
 	if len(m.Tables) == 0 {
-		return res, errors.New("the manifest records no table digests (a backup older than them): nothing to compare with")
+		return nil, nil, errors.New("the manifest records no table digests (a backup older than them): nothing to compare with")
 	}
+	return m, data, nil
+}
+
+// drill fills res; an error means the drill could not be run.
+func drill(ctx context.Context, cfg DrillConfig, res *DrillResult) error {
+	m, data, err := drillable(ctx, cfg.Dir)
+	if err != nil {
+		return err
+	}
+	res.SourceVersion = m.ServerVersion
 	need := scratchNeeded(m)
 	free, limited, err := scratchFree(cfg.Scratch, cfg.ScratchLimit)
 	if err != nil {
-		return res, err
+		return err
 	}
 	if free < need {
 		res.Reason, res.Message = ReasonTooLarge, tooLargeMessage(need, free, limited)
-		res.Seconds = time.Since(start).Seconds()
-		return res, nil
+		return nil
 	}
 	srv, err := startScratch(ctx, cfg)
 	if err != nil {
-		return res, err
+		return err
 	}
 	defer func() {
 		if cfg.KeepServer != nil {
@@ -138,39 +177,59 @@ func Drill(ctx context.Context, cfg DrillConfig) (DrillResult, error) {
 		srv.stop()
 	}()
 	res.ServerVersion = srv.version(ctx)
+	srv.drill(ctx, cfg, m, *data, res)
+	return nil
+}
 
-	if err := srv.restore(ctx, cfg, *data); err != nil {
-		res.Reason, res.Message = ReasonRestoreFailed, err.Error()
-		res.Seconds = time.Since(start).Seconds()
-		return res, nil
+// drill restores the backup into the scratch server, checks the restored tables and
+// compares them with the manifest's, and says what it found in res.
+func (s *scratch) drill(ctx context.Context, cfg DrillConfig, m *Manifest, data FileInfo, res *DrillResult) {
+	t0 := time.Now()
+	var phases []string
+	phase := func(name string) {
+		phases = append(phases, fmt.Sprintf("%s %.1f s", name, time.Since(t0).Seconds()))
+		t0 = time.Now()
 	}
-	if users := m.file("users.sql"); users != nil {
-		if res.Users, err = srv.restoreUsers(ctx, cfg, *users); err != nil {
-			res.Reason, res.Message = ReasonRestoreFailed, err.Error()
-			res.Seconds = time.Since(start).Seconds()
-			return res, nil
+	defer func() {
+		if len(phases) > 0 {
+			_, _ = fmt.Fprintf(cfg.log(), "Drill phases: %s\n", strings.Join(phases, ", "))
 		}
+	}()
+	failed := func(err error) { res.Reason, res.Message = ReasonRestoreFailed, err.Error() }
+
+	if err := s.restore(ctx, cfg, data, true); err != nil {
+		failed(err)
+		return
 	}
-	checked, corrupt, err := srv.check(ctx, m)
+	phase("restore")
+	users := m.file("users.sql")
+	if users != nil {
+		var err error
+		if res.Users, err = s.restoreUsers(ctx, cfg, *users); err != nil {
+			failed(err)
+			return
+		}
+		phase("users")
+	}
+	checked, corrupt, err := s.check(ctx, m)
 	if err != nil {
-		res.Reason, res.Message = ReasonRestoreFailed, err.Error()
-		res.Seconds = time.Since(start).Seconds()
-		return res, nil
+		failed(err)
+		return
 	}
+	phase("check")
 	res.Checked = checked
 	if len(corrupt) > 0 {
 		res.Reason, res.Mismatches = ReasonCorruptTable, listed(corrupt)
 		res.Message = fmt.Sprintf("CHECK TABLE found %d of %d restored tables not OK: %s",
 			len(corrupt), checked+len(corrupt), strings.Join(res.Mismatches, "; "))
-		res.Seconds = time.Since(start).Seconds()
-		return res, nil
+		return
 	}
-	got, err := srv.digest(ctx, cfg, m)
+	got, err := s.digest(ctx, cfg, m)
 	if err != nil {
-		res.Reason, res.Message = ReasonRestoreFailed, err.Error()
-		res.Seconds = time.Since(start).Seconds()
-		return res, nil
+		failed(err)
+		return
 	}
+	phase("re-dump and digest")
 	for _, t := range m.Tables {
 		res.Tables++
 		res.Rows += t.Rows
@@ -184,15 +243,13 @@ func Drill(ctx context.Context, cfg DrillConfig) (DrillResult, error) {
 		res.Mismatches = listed(names)
 		res.Message = fmt.Sprintf("%d of %d tables differ from what the backup recorded: %s",
 			len(diffs), res.Tables, strings.Join(res.Mismatches, "; "))
-	} else {
-		res.Message = fmt.Sprintf("restored: %d tables, %d rows, all equal to what the backup recorded; %d tables OK by CHECK TABLE",
-			res.Tables, res.Rows, res.Checked)
-		if m.file("users.sql") != nil {
-			res.Message += fmt.Sprintf("; users and grants restored (%d accounts and roles)", res.Users)
-		}
+		return
 	}
-	res.Seconds = time.Since(start).Seconds()
-	return res, nil
+	res.Message = fmt.Sprintf("restored: %d tables, %d rows, all equal to what the backup recorded; %d tables OK by CHECK TABLE",
+		res.Tables, res.Rows, res.Checked)
+	if users != nil {
+		res.Message += fmt.Sprintf("; users and grants restored (%d accounts and roles)", res.Users)
+	}
 }
 
 // file is the manifest's entry of the data file named base (compressed or not).
@@ -291,7 +348,8 @@ func startScratch(ctx context.Context, cfg DrillConfig) (*scratch, error) {
 	//nolint:gosec // G204: a fixed program, our own paths
 	install := exec.CommandContext(ctx, orDefault(cfg.InstallDB, "mariadb-install-db"), installArgs...)
 	if out, err := install.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("mariadb-install-db: %w: %s", err, tailOf(out))
+		logOutput(cfg.log(), "mariadb-install-db", out)
+		return nil, fmt.Errorf("mariadb-install-db: %w%s (its output is in the agent's log)", err, errorCodes(out, false))
 	}
 	s := &scratch{dir: dir, sock: filepath.Join(run, "mysqld.sock"), cnf: filepath.Join(run, "client.cnf"),
 		client: orDefault(cfg.Client, "mariadb"), exited: make(chan struct{})}
@@ -308,7 +366,7 @@ func startScratch(ctx context.Context, cfg DrillConfig) (*scratch, error) {
 		return nil, fmt.Errorf("starting the scratch server: %w", err)
 	}
 	go func() { s.waitErr = s.cmd.Wait(); close(s.exited) }()
-	if err := s.waitSocket(ctx, run); err != nil {
+	if err := s.waitSocket(ctx, cfg, run); err != nil {
 		return nil, err
 	}
 	if err := s.account(ctx); err != nil {
@@ -319,7 +377,7 @@ func startScratch(ctx context.Context, cfg DrillConfig) (*scratch, error) {
 }
 
 // waitSocket waits (at most 60 s) until the server accepts connections on its socket.
-func (s *scratch) waitSocket(ctx context.Context, run string) error {
+func (s *scratch) waitSocket(ctx context.Context, cfg DrillConfig, run string) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if c, err := (&net.Dialer{}).DialContext(ctx, "unix", s.sock); err == nil {
@@ -329,7 +387,8 @@ func (s *scratch) waitSocket(ctx context.Context, run string) error {
 		select {
 		case <-s.exited:
 			log, _ := os.ReadFile(filepath.Join(run, "error.log")) //nolint:gosec // G304: our own log
-			return fmt.Errorf("the scratch server exited: %w: %s", s.waitErr, tailOf(log))
+			logOutput(cfg.log(), "the scratch server's error log", log)
+			return fmt.Errorf("the scratch server exited: %w%s (its error log is in the agent's log)", s.waitErr, errorCodes(log, true))
 		case <-ctx.Done():
 			s.stop()
 			return ctx.Err()
@@ -372,7 +431,7 @@ func (s *scratch) account(ctx context.Context) error {
 		"GRANT PROXY ON ''@'%' TO " + account + " WITH GRANT OPTION",
 	} {
 		if _, err := root.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("making the drill's account on the scratch server: %w", err)
+			return fmt.Errorf("making the drill's account on the scratch server: %s", sqlError(err))
 		}
 	}
 	cnf := fmt.Sprintf("[client]\nuser=%s\npassword=%s\nsocket=%s\n", user, pw, s.sock)
@@ -441,20 +500,22 @@ func (s *scratch) accounts(ctx context.Context) (int, error) {
 func (s *scratch) restoreUsers(ctx context.Context, cfg DrillConfig, f FileInfo) (int, error) {
 	before, err := s.accounts(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("counting the scratch server's accounts: %w", err)
+		return 0, fmt.Errorf("counting the scratch server's accounts: %s", sqlError(err))
 	}
-	if err := s.restore(ctx, cfg, f); err != nil {
+	if err := s.restore(ctx, cfg, f, false); err != nil {
 		return 0, err
 	}
 	after, err := s.accounts(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("counting the scratch server's accounts: %w", err)
+		return 0, fmt.Errorf("counting the scratch server's accounts: %s", sqlError(err))
 	}
 	return after - before, nil
 }
 
-// restore pipes the dump, decompressed, into the mariadb client.
-func (s *scratch) restore(ctx context.Context, cfg DrillConfig, f FileInfo) error {
+// restore pipes the dump, decompressed, into the mariadb client. When it fails, the
+// client's output goes to the agent's log if logged (never for users.sql: the statement
+// it quotes may hold password hashes), and the result has the error code alone.
+func (s *scratch) restore(ctx context.Context, cfg DrillConfig, f FileInfo, logged bool) error {
 	fh, err := openRegular(cfg.Dir, f.Name)
 	if err != nil {
 		return err
@@ -471,6 +532,9 @@ func (s *scratch) restore(ctx context.Context, cfg DrillConfig, f FileInfo) erro
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &limited{w: &out, n: 4096}, &limited{w: &out, n: 4096}
 	if err := cmd.Run(); err != nil {
+		if logged {
+			logOutput(cfg.log(), "the mariadb client restoring "+f.Name, out.Bytes())
+		}
 		return fmt.Errorf("restoring %s into the scratch server: %w%s", f.Name, err, clientError(out.Bytes()))
 	}
 	return nil
@@ -550,7 +614,7 @@ func (s *scratch) check(ctx context.Context, m *Manifest) (int, []string, error)
 			return rows.Err()
 		}()
 		if err != nil {
-			return 0, nil, fmt.Errorf("listing the restored tables: %w", err)
+			return 0, nil, fmt.Errorf("listing the restored tables: %s", sqlError(err))
 		}
 	}
 	verdicts := make([]string, len(tables)) // checkVerdict's
@@ -562,7 +626,7 @@ func (s *scratch) check(ctx context.Context, m *Manifest) (int, []string, error)
 			for i := range work {
 				rows, err := s.checkTable(ctx, tables[i].db, tables[i].table)
 				if err != nil {
-					errs <- fmt.Errorf("CHECK TABLE of %s: %w", quoteTable(tables[i].db, tables[i].table), err)
+					errs <- fmt.Errorf("CHECK TABLE of %s: %s", quoteTable(tables[i].db, tables[i].table), sqlError(err))
 					return
 				}
 				verdicts[i] = checkVerdict(rows)
@@ -603,14 +667,6 @@ feed:
 		}
 	}
 	return checked, corrupt, nil
-}
-
-// listed is at most maxListed of items, then how many more.
-func listed(items []string) []string {
-	if len(items) <= maxListed {
-		return items
-	}
-	return append(items[:maxListed:maxListed], fmt.Sprintf("and %d more", len(items)-maxListed))
 }
 
 // checkTable runs CHECK TABLE on one table and reads its rows.
@@ -664,7 +720,9 @@ func (s *scratch) digest(ctx context.Context, cfg DrillConfig, m *Manifest) ([]d
 	var stderr bytes.Buffer
 	cmd.Stderr = &limited{w: &stderr, n: 4096}
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("dumping the restored copy: %w: %s", err, tailOf(stderr.Bytes()))
+		logOutput(cfg.log(), "mariadb-dump of the restored copy", stderr.Bytes())
+		return nil, fmt.Errorf("dumping the restored copy: %w%s (mariadb-dump's messages are in the agent's log)",
+			err, errorCodes(stderr.Bytes(), false))
 	}
 	return dg.Tables()
 }
@@ -676,13 +734,162 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// tailOf is the last 600 bytes of a program's output, as text.
-func tailOf(b []byte) string {
-	if len(b) > 600 {
-		b = b[len(b)-600:]
+// logOutput writes a program's output to the agent's log (the pod's), its last 4 KiB
+// at most, control characters but newlines and tabs replaced: the log is for people,
+// the result is for the controller and never holds this text.
+func logOutput(w io.Writer, what string, out []byte) {
+	if len(out) > 4096 {
+		out = out[len(out)-4096:]
 	}
-	return strings.TrimSpace(string(b))
+	text := strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' || unicode.IsPrint(r) {
+			return r
+		}
+		return '?'
+	}, strings.ToValidUTF8(string(out), "?"))
+	_, _ = fmt.Fprintf(w, "Drill: %s said:\n%s\n", what, strings.TrimSpace(text))
 }
+
+// errorCodeIn finds the numeric error codes the MariaDB programs write: "Errcode: 28",
+// "errno: 13", "error number 28", "Got error: 1146:", "(1146)" at a line's end.
+var errorCodeIn = regexp.MustCompile(`(?i)(?:errcode|errno|error number|error)[:=]? ?(\d{1,5})\b|\((\d{4,5})\)\s*$`)
+
+// errorCodes is what a program's output says that may reach the result: the numeric
+// error codes of its lines (only the "[ERROR]" lines of a server's log when serverLog),
+// at most five, as ": error codes 28, 13" ("" when none). The text around them can
+// quote the dump's bytes and never does.
+func errorCodes(out []byte, serverLog bool) string {
+	var codes []string
+	lines := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		if serverLog && !strings.Contains(line, "[ERROR]") {
+			continue
+		}
+		lines++
+		for _, m := range errorCodeIn.FindAllStringSubmatch(line, -1) {
+			code := m[1] + m[2]
+			if len(codes) < 5 && !slices.Contains(codes, code) {
+				codes = append(codes, code)
+			}
+		}
+	}
+	switch {
+	case len(codes) > 0:
+		return ": error codes " + strings.Join(codes, ", ")
+	case serverLog && lines > 0:
+		return fmt.Sprintf(": %d [ERROR] lines without an error code", lines)
+	}
+	return ""
+}
+
+// sqlError is a query's error without the server's message text (which may quote
+// names from the dump): its error number and SQLSTATE, or the driver's own error.
+func sqlError(err error) string {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return fmt.Sprintf("server error %d (%s)", me.Number, string(me.SQLState[:]))
+	}
+	return err.Error()
+}
+
+// Bounds of a DrillResult, which the controller reads from the pod's termination
+// message (at most 4 KiB; the result stays under 3 KiB as JSON): lengths as
+// encoding/json writes them.
+const (
+	maxMessage      = 1024
+	maxMismatch     = 300
+	maxMismatches   = 1200
+	maxVersion      = 64
+	clippedEllipsis = "..."
+)
+
+// bound keeps every string of the result within its bound, printable.
+func (r *DrillResult) bound() {
+	r.Reason = bounded(r.Reason, 32)
+	r.Message = bounded(r.Message, maxMessage)
+	r.ServerVersion = bounded(r.ServerVersion, maxVersion)
+	r.SourceVersion = bounded(r.SourceVersion, maxVersion)
+	r.Error = bounded(r.Error, maxMessage)
+	total := 0
+	for i, m := range r.Mismatches {
+		m = bounded(m, maxMismatch)
+		if i > maxListed || total+jsonLen(m) > maxMismatches {
+			r.Mismatches = append(r.Mismatches[:i], "and more")
+			break
+		}
+		r.Mismatches[i], total = m, total+jsonLen(m)
+	}
+}
+
+// listed is at most maxListed of items, within maxMismatches bytes of JSON in all,
+// then how many more.
+func listed(items []string) []string {
+	var out []string
+	total := len(`"and 99999 more",`)
+	for _, it := range items {
+		it = bounded(it, maxMismatch)
+		if len(out) == maxListed || total+jsonLen(it)+3 > maxMismatches {
+			break
+		}
+		out, total = append(out, it), total+jsonLen(it)+3
+	}
+	if n := len(items) - len(out); n > 0 {
+		out = append(out, fmt.Sprintf("and %d more", n))
+	}
+	return out
+}
+
+// bounded is s with its non-printable characters (and invalid UTF-8) replaced by '?'
+// and cut so that encoding/json writes it in at most n bytes (its quotes not counted),
+// "..." ending it when cut.
+func bounded(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return '?'
+	}, strings.ToValidUTF8(s, "?"))
+	if jsonLen(s) <= n {
+		return s
+	}
+	used := len(clippedEllipsis)
+	for i, r := range s {
+		if used+jsonRuneLen(r) > n {
+			return s[:i] + clippedEllipsis
+		}
+		used += jsonRuneLen(r)
+	}
+	return s
+}
+
+// jsonLen is how many bytes encoding/json writes for the string s, quotes not counted.
+func jsonLen(s string) int {
+	n := 0
+	for _, r := range s {
+		n += jsonRuneLen(r)
+	}
+	return n
+}
+
+// jsonRuneLen is how many bytes encoding/json writes for r inside a string: escaped
+// quotes and backslashes, \u00XX for control characters and for <, > and & (HTML-safe
+// escaping), \u2028 and \u2029, \ufffd for invalid UTF-8.
+func jsonRuneLen(r rune) int {
+	switch {
+	case r == '"' || r == '\\':
+		return 2
+	case r < 0x20 || r == '<' || r == '>' || r == '&' || r == 0x2028 || r == 0x2029 || r == utf8.RuneError:
+		return 6
+	}
+	return utf8.RuneLen(r)
+}
+
+// boundedError is a Drill error as the result may carry it: its text bounded like a
+// message, the error itself kept for errors.Is and errors.As.
+type boundedError struct{ err error }
+
+func (e boundedError) Error() string { return bounded(e.err.Error(), maxMessage) }
+func (e boundedError) Unwrap() error { return e.err }
 
 // noDefaults keeps the MariaDB programs from reading any option file.
 const noDefaults = "--no-defaults"

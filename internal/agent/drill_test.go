@@ -1,11 +1,15 @@
 package agent
 
 import (
+	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 // TestClientError: the client's error keeps its code and line, never the dump's text.
@@ -72,5 +76,101 @@ func TestScratchSpace(t *testing.T) {
 	if want := "the restore needs about 802 MiB of scratch space (2 x the backup's uncompressed size, plus 200 MiB), " +
 		"1 MiB is the scratch directory's size limit"; msg != want {
 		t.Errorf("tooLargeMessage = %q, want %q", msg, want)
+	}
+}
+
+// TestErrorCodes: what reaches the result from a failed program's output is its error
+// codes, never its text (testdata/drill, as mariadbd and mariadb-dump wrote them: an
+// unknown option it quotes, a datadir it may not write, a database name with a backtick
+// and angle brackets).
+func TestErrorCodes(t *testing.T) {
+	for _, tc := range []struct {
+		file      string
+		serverLog bool
+		want      string
+	}{
+		{"server-unknown-option.log", true, ": 2 [ERROR] lines without an error code"},
+		{"server-permission-denied.log", true, ": error codes 13"},
+		{"dump-unknown-database.txt", false, ": error codes 1049"},
+	} {
+		out, err := os.ReadFile(filepath.Join("testdata", "drill", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := errorCodes(out, tc.serverLog); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.file, got, tc.want)
+		}
+	}
+}
+
+// hostile is a table name as a hostile dump may write one: quotes, backslashes,
+// control characters, HTML-escaped runes, invalid UTF-8, a line separator.
+const hostile = "a\"b\\c\x00\x1b[31m<script>&\xff\xfe\u2028" + "\n' OR 1=1 -- "
+
+// TestBounded: every string bounded is printable, valid UTF-8, and encoding/json writes
+// it in at most the bound, however hostile its bytes.
+func TestBounded(t *testing.T) {
+	for _, n := range []int{10, 64, 300, 1024} {
+		for _, s := range []string{"", "plain", strings.Repeat(hostile, 200), strings.Repeat("<", 5000), strings.Repeat("é", 3000)} {
+			got := bounded(s, n)
+			b, _ := json.Marshal(got)
+			if len(b)-2 > n || jsonLen(got) != len(b)-2 {
+				t.Errorf("bounded(%.20q..., %d): %d bytes of JSON (jsonLen %d)", s, n, len(b)-2, jsonLen(got))
+			}
+			if !utf8.ValidString(got) || strings.ContainsFunc(got, func(r rune) bool { return !unicode.IsPrint(r) }) {
+				t.Errorf("bounded(%.20q..., %d) = %q: not printable", s, n, got)
+			}
+		}
+	}
+	if got := bounded("10.11.14-MariaDB", maxVersion); got != "10.11.14-MariaDB" {
+		t.Errorf("a short string changed: %q", got)
+	}
+}
+
+// TestDrillResultBounds: the largest result a drill can give (every string at its
+// longest, 30 mismatches of hostile names) stays under 3 KiB of JSON, and so does the
+// largest error; mismatches are at most 20 named, then how many more, each at most 300
+// bytes.
+func TestDrillResultBounds(t *testing.T) {
+	name := strings.Repeat(hostile, 20)
+	diffs := make([]string, 0, 30)
+	for range 30 {
+		diffs = append(diffs, quoteTable(name, name)+": 123456789 rows restored, the backup holds 123456790")
+	}
+	r := DrillResult{Reason: ReasonVersionMismatch, Message: strings.Repeat(hostile, 500), Tables: math.MaxInt, Rows: math.MaxInt64,
+		Users: math.MaxInt, Checked: math.MaxInt, Mismatches: listed(diffs), ServerVersion: strings.Repeat(hostile, 50),
+		SourceVersion: strings.Repeat(hostile, 50), Seconds: math.MaxFloat64}
+	r.bound()
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 3<<10 {
+		t.Errorf("the largest result is %d bytes of JSON, want at most 3 KiB", len(b))
+	}
+	if n := len(r.Mismatches); n < 2 || n > maxListed+1 || !strings.HasPrefix(r.Mismatches[n-1], "and ") {
+		t.Errorf("%d mismatches, the last %q", n, r.Mismatches[n-1])
+	}
+	for _, m := range r.Mismatches {
+		if jsonLen(m) > maxMismatch {
+			t.Errorf("a mismatch of %d bytes", jsonLen(m))
+		}
+	}
+	if jsonLen(r.Message) > maxMessage || jsonLen(r.ServerVersion) > maxVersion || jsonLen(r.SourceVersion) > maxVersion {
+		t.Errorf("message %d, versions %d and %d bytes", jsonLen(r.Message), jsonLen(r.ServerVersion), jsonLen(r.SourceVersion))
+	}
+	if got := listed([]string{"a", "b"}); len(got) != 2 {
+		t.Errorf("listed of two = %q", got)
+	}
+	if got := listed(make([]string, 25)); len(got) != maxListed+1 || got[maxListed] != "and 5 more" {
+		t.Errorf("listed of 25 = %q", got)
+	}
+
+	// A failed drill: an error, as the agent's command writes it, in a result with the
+	// versions only.
+	e := DrillResult{ServerVersion: r.ServerVersion, SourceVersion: r.SourceVersion, Tables: math.MaxInt, Rows: math.MaxInt64,
+		Seconds: math.MaxFloat64, Error: "drill /backups/openstack/nightly-29413722: " + boundedError{errors.New(strings.Repeat(hostile, 500))}.Error()}
+	if b, _ := json.Marshal(e); len(b) > 3<<10 {
+		t.Errorf("the largest failed result is %d bytes of JSON, want at most 3 KiB", len(b))
 	}
 }
