@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -177,8 +178,52 @@ func drill(ctx context.Context, cfg DrillConfig, res *DrillResult) error {
 		srv.stop()
 	}()
 	res.ServerVersion = srv.version(ctx)
+	older, note := versionVerdict(res.ServerVersion, m.ServerVersion)
+	if older {
+		res.Reason, res.Message = ReasonVersionMismatch, note
+		return nil
+	}
 	srv.drill(ctx, cfg, m, *data, res)
+	if note != "" {
+		res.Message += "; " + note
+	}
 	return nil
+}
+
+// majorMinor is a MariaDB version's major and minor numbers ("10.11.14-MariaDB-...").
+var majorMinor = regexp.MustCompile(`^(\d{1,4})\.(\d{1,4})(?:[.-]|$)`)
+
+// versionVerdict compares the scratch server's version with the backup's source's, by
+// major.minor: older when the scratch server is older (a dump of a newer server may use
+// what an older one does not know: the drill would prove nothing), with a message naming
+// both; a note when it is newer (the drill proves a restore into it, not into the
+// source's version) or when either version is unknown; "" when they are the same. Pure.
+func versionVerdict(server, source string) (older bool, msg string) {
+	sv, sok := parseMajorMinor(server)
+	bv, bok := parseMajorMinor(source)
+	name := func(v string) string { return fmt.Sprintf("%q", clipBytes(v, maxVersion)) }
+	switch {
+	case !bok:
+		return false, fmt.Sprintf("the backup's source server version is unknown (%s): restored into %s", name(source), name(server))
+	case !sok:
+		return false, fmt.Sprintf("the scratch server's version is unknown (%s), the backup's source is %s", name(server), name(source))
+	case sv[0] < bv[0] || sv[0] == bv[0] && sv[1] < bv[1]:
+		return true, fmt.Sprintf("the scratch server %s is older than the backup's source %s: a dump of a newer server "+
+			"may not load into an older one; drill it with MariaDB %d.%d or newer", name(server), name(source), bv[0], bv[1])
+	case sv != bv:
+		return false, fmt.Sprintf("the scratch server %s is newer than the backup's source %s", name(server), name(source))
+	}
+	return false, ""
+}
+
+func parseMajorMinor(v string) ([2]int, bool) {
+	m := majorMinor.FindStringSubmatch(v)
+	if m == nil {
+		return [2]int{}, false
+	}
+	major, _ := strconv.Atoi(m[1])
+	minor, _ := strconv.Atoi(m[2])
+	return [2]int{major, minor}, true
 }
 
 // drill restores the backup into the scratch server, checks the restored tables and

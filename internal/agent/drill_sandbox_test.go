@@ -92,8 +92,9 @@ func TestDrill(t *testing.T) {
 	}
 	t.Run("the backup as taken", func(t *testing.T) {
 		r := drill(t, res.Dir)
-		if r.Reason != "" || r.Tables != 3 || r.Rows < 5000 || r.Checked != 3 {
-			t.Fatalf("%+v, want 3 tables, 5000+ rows, all equal, all 3 found OK by CHECK TABLE", r)
+		if r.Reason != "" || r.Tables != 3 || r.Rows < 5000 || r.Checked != 3 || r.SourceVersion != r.ServerVersion ||
+			strings.Contains(r.Message, "newer") {
+			t.Fatalf("%+v, want 3 tables, 5000+ rows, all equal, all 3 found OK by CHECK TABLE, the source's version", r)
 		}
 		t.Logf("%d writes by the client while the backup ran", writes)
 	})
@@ -109,6 +110,19 @@ func TestDrill(t *testing.T) {
 		}
 		if entries, _ := os.ReadDir(scratch); len(entries) > 0 {
 			t.Errorf("the scratch directory holds %d entries: a server was started", len(entries))
+		}
+	})
+	t.Run("from a newer server", func(t *testing.T) {
+		r := drill(t, manifestCopy(t, res.Dir, func(m *agent.Manifest) { m.ServerVersion = "99.1.0-MariaDB" }))
+		if r.Reason != agent.ReasonVersionMismatch || r.SourceVersion != "99.1.0-MariaDB" ||
+			!strings.Contains(r.Message, `older than the backup's source "99.1.0-MariaDB"`) || r.Tables != 0 {
+			t.Fatalf("%+v, want VersionMismatch naming both versions, before any restore", r)
+		}
+	})
+	t.Run("from an older server", func(t *testing.T) {
+		r := drill(t, manifestCopy(t, res.Dir, func(m *agent.Manifest) { m.ServerVersion = "10.6.5-MariaDB-log" }))
+		if r.Reason != "" || r.Tables != 3 || !strings.Contains(r.Message, `is newer than the backup's source "10.6.5-MariaDB-log"`) {
+			t.Fatalf("%+v, want restored, the newer scratch server said", r)
 		}
 	})
 	t.Run("users and grants", func(t *testing.T) {
@@ -253,9 +267,15 @@ func rowLine(t *testing.T, dump []byte, k int) (start, end int) {
 	return start, start + n + 1
 }
 
+// manifestCopy copies a backup directory with its manifest changed by change.
+func manifestCopy(t *testing.T, src string, change func(*agent.Manifest)) string {
+	t.Helper()
+	return tamperedCopy(t, src, func(_ *testing.T, dump []byte) []byte { return dump }, change)
+}
+
 // tamperedCopy copies a backup directory, changes its databases dump with change, and
 // rewrites the manifest's sizes and checksum of it, as someone hiding the change would.
-func tamperedCopy(t *testing.T, src string, change func(*testing.T, []byte) []byte) string {
+func tamperedCopy(t *testing.T, src string, change func(*testing.T, []byte) []byte, changeManifest ...func(*agent.Manifest)) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "backup")
 	if err := os.Mkdir(dir, 0o700); err != nil {
@@ -296,6 +316,9 @@ func tamperedCopy(t *testing.T, src string, change func(*testing.T, []byte) []by
 		if err := os.WriteFile(filepath.Join(dir, f.Name), data, 0o600); err != nil { //nolint:gosec // G703: names from our own manifest
 			t.Fatal(err)
 		}
+	}
+	for _, c := range changeManifest {
+		c(m)
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {

@@ -174,3 +174,28 @@ func TestDrillResultBounds(t *testing.T) {
 		t.Errorf("the largest failed result is %d bytes of JSON, want at most 3 KiB", len(b))
 	}
 }
+
+// TestVersionVerdict: a scratch server older than the backup's source (by major.minor)
+// is refused; a newer one is allowed and said; the same one says nothing.
+func TestVersionVerdict(t *testing.T) {
+	for _, tc := range []struct {
+		server, source string
+		older          bool
+		msg            string
+	}{
+		{"10.11.14-MariaDB-0+deb12u2", "10.11.6-MariaDB-log", false, ""},
+		{"10.11.14-MariaDB-0+deb12u2", "11.4.2-MariaDB", true, `the scratch server "10.11.14-MariaDB-0+deb12u2" is older than ` +
+			`the backup's source "11.4.2-MariaDB": a dump of a newer server may not load into an older one; drill it with MariaDB 11.4 or newer`},
+		{"10.11.14-MariaDB", "10.12.0", true, "drill it with MariaDB 10.12 or newer"},
+		{"10.11.14-MariaDB", "9.99.1", false, `the scratch server "10.11.14-MariaDB" is newer than the backup's source "9.99.1"`},
+		{"11.4.2-MariaDB", "10.11.14-MariaDB", false, "is newer than"},
+		{"10.11.14-MariaDB", "", false, `the backup's source server version is unknown ("")`},
+		{"10.11.14-MariaDB", "x\x1b[2J" + strings.Repeat("9", 100), false, `unknown ("x\x1b[2J999`},
+		{"", "10.11.6", false, "the scratch server's version is unknown"},
+	} {
+		older, msg := versionVerdict(tc.server, tc.source)
+		if older != tc.older || (tc.msg == "" && msg != "") || !strings.Contains(msg, tc.msg) {
+			t.Errorf("versionVerdict(%q, %q) = %v, %q; want %v, %q", tc.server, tc.source, older, msg, tc.older, tc.msg)
+		}
+	}
+}
