@@ -77,6 +77,8 @@ error says so).`,
 	}
 	cmd.Flags().StringVar(&cfg.Scratch, "scratch", "", "an empty directory for the scratch server (required)")
 	cmd.Flags().StringVar(&cfg.BufferPool, "buffer-pool", "128M", "the scratch server's InnoDB buffer pool")
+	cmd.Flags().Int64Var(&cfg.ScratchLimit, "scratch-limit", 0,
+		"The most the scratch directory may hold, in bytes (its emptyDir's sizeLimit; 0: the free space alone).")
 	cmd.Flags().StringVar(&terminationLog, "termination-log", "", "Where the JSON result goes (\"\" for nowhere).")
 	_ = cmd.MarkFlagRequired("scratch")
 	return cmd

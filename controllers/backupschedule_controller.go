@@ -97,7 +97,7 @@ func (p *schedulePass) run(ctx context.Context) (ctrl.Result, error) {
 	}
 	observeChildren(&s.Status, children)
 
-	if err := p.runNow(ctx); err != nil {
+	if err := p.runNow(ctx, children); err != nil {
 		return ctrl.Result{}, err
 	}
 
@@ -229,7 +229,7 @@ func (p *schedulePass) start(ctx context.Context, due time.Time, children []back
 			s.Status.Active = nil
 		}
 	}
-	created, msg, err := p.create(ctx, buildChild(s, childName, due, ""))
+	created, msg, err := p.create(ctx, buildChild(s, childName, due, "", drillDue(s, children, due)))
 	if err != nil || msg != "" {
 		return false, msg, err
 	}
@@ -247,14 +247,14 @@ func (p *schedulePass) start(ctx context.Context, due time.Time, children []back
 
 // runNow creates one backup per distinct value of the run-now annotation, and records
 // the value so that a re-apply of the same value (GitOps) does not start another.
-func (p *schedulePass) runNow(ctx context.Context) error {
+func (p *schedulePass) runNow(ctx context.Context, children []backupv1alpha1.OvercloudBackup) error {
 	s := p.s
 	v := s.Annotations[backupv1alpha1.AnnotationRunNow]
 	if v == "" || v == s.Status.LastRunNow {
 		return nil
 	}
 	name := runNowName(s, v)
-	created, msg, err := p.create(ctx, buildChild(s, name, p.now, v))
+	created, msg, err := p.create(ctx, buildChild(s, name, p.now, v, drillDue(s, children, p.now)))
 	if err != nil {
 		return err
 	}
@@ -329,6 +329,16 @@ func (p *schedulePass) recordMetrics(sc *schedule.Schedule) {
 	}
 	if sc != nil {
 		row.interval = scheduleInterval(sc, p.now)
+	}
+	// Verification is watched only for a schedule whose backups get drills: a drill of
+	// every backup, or one per verification interval, whichever is longer.
+	tmpl := &backupv1alpha1.OvercloudBackup{Spec: s.Spec.BackupTemplate.Spec}
+	if tmpl.WantsDrill() && tmpl.Spec.Dump.EffectiveMethod() == backupv1alpha1.DumpLogical {
+		row.verifyInterval = max(row.interval, s.VerificationInterval())
+		row.verifiedSince = s.CreationTimestamp.Time
+		if s.Status.LastVerifiedTime != nil {
+			row.verifiedSince, row.verified = s.Status.LastVerifiedTime.Time, true
+		}
 	}
 	ns, name, failures := s.Namespace, s.Name, s.Status.ConsecutiveFailures
 	p.fx.transition(func() {

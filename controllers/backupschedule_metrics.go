@@ -58,6 +58,12 @@ type scheduleRow struct {
 	succeeded bool
 	interval  time.Duration
 	suspended bool
+	// verifyInterval is how far apart verified backups are due (0: the schedule's backups
+	// get no drill); verifiedSince the last verified backup's drill, or the schedule's
+	// creation when none has.
+	verifyInterval time.Duration
+	verifiedSince  time.Time
+	verified       bool
 }
 
 var (
@@ -70,6 +76,14 @@ var (
 		[]string{labelNamespace, labelSchedule}, nil)
 	intervalDesc = prometheus.NewDesc("ocb_schedule_interval_seconds",
 		"The schedule's interval: the time between its next two runs.",
+		[]string{labelNamespace, labelSchedule}, nil)
+	sinceVerifiedDesc = prometheus.NewDesc("ocb_schedule_seconds_since_last_verified",
+		"Seconds since the restore drill of the schedule's newest verified backup completed (since the schedule's "+
+			"creation when none has). Only for a schedule whose backups get restore drills.",
+		[]string{labelNamespace, labelSchedule}, nil)
+	verifyIntervalDesc = prometheus.NewDesc("ocb_schedule_verification_interval_seconds",
+		"How far apart the schedule's verified backups are due: the longer of its interval and its "+
+			"spec.verification.interval. Only for a schedule whose backups get restore drills.",
 		[]string{labelNamespace, labelSchedule}, nil)
 	suspendedDesc = prometheus.NewDesc("ocb_schedule_suspended",
 		"1 when the schedule is suspended (spec.suspend), else 0.",
@@ -105,6 +119,8 @@ func (c *scheduleClock) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lastSuccessDesc
 	ch <- intervalDesc
 	ch <- suspendedDesc
+	ch <- sinceVerifiedDesc
+	ch <- verifyIntervalDesc
 }
 
 // Collect implements prometheus.Collector.
@@ -125,5 +141,10 @@ func (c *scheduleClock) Collect(ch chan<- prometheus.Metric) {
 			suspended = 1
 		}
 		ch <- prometheus.MustNewConstMetric(suspendedDesc, prometheus.GaugeValue, suspended, k[0], k[1])
+		if r.verifyInterval > 0 {
+			ch <- prometheus.MustNewConstMetric(sinceVerifiedDesc, prometheus.GaugeValue,
+				max(now.Sub(r.verifiedSince).Seconds(), 0), k[0], k[1])
+			ch <- prometheus.MustNewConstMetric(verifyIntervalDesc, prometheus.GaugeValue, r.verifyInterval.Seconds(), k[0], k[1])
+		}
 	}
 }

@@ -80,6 +80,9 @@ func observeChildren(st *backupv1alpha1.BackupScheduleStatus, children []backupv
 		st.ConsecutiveFailures = 0
 		st.LastFailureTime = nil
 	}
+	if v := lastVerifiedBackup(children); v != nil && (st.LastVerifiedTime == nil || v.Time.After(st.LastVerifiedTime.Time)) {
+		st.LastVerifiedTime, st.LastVerifiedBackup = v.Time, v.Name
+	}
 	failed := slices.DeleteFunc(slices.Clone(children), func(c backupv1alpha1.OvercloudBackup) bool {
 		return childPhase(&c) != schedule.Failed
 	})
@@ -108,7 +111,8 @@ func retentionChildren(children []backupv1alpha1.OvercloudBackup) []schedule.Chi
 		if !c.DeletionTimestamp.IsZero() {
 			continue
 		}
-		out = append(out, schedule.Child{Name: c.Name, Time: childTime(c), Phase: childPhase(c)})
+		out = append(out, schedule.Child{Name: c.Name, Time: childTime(c), Phase: childPhase(c),
+			Verified: meta.IsStatusConditionTrue(c.Status.Conditions, backupv1alpha1.ConditionVerified)})
 	}
 	return out
 }
@@ -131,10 +135,28 @@ func runNowName(s *backupv1alpha1.BackupSchedule, value string) string {
 	return s.Name + "-r" + hex.EncodeToString(sum[:4])
 }
 
+// drillDue reports whether a backup the schedule creates at t gets a restore drill by its
+// spec.verification: always with policy EveryBackup; with policy Interval, when no backup
+// of the schedule with a drill (done, running or to come: not failed) is due within the
+// interval before t. The template's drill Disabled is left as it is.
+func drillDue(s *backupv1alpha1.BackupSchedule, children []backupv1alpha1.OvercloudBackup, t time.Time) bool {
+	interval := s.VerificationInterval()
+	if interval <= 0 {
+		return true
+	}
+	for i := range children {
+		c := &children[i]
+		if c.WantsDrill() && childPhase(c) != schedule.Failed && c.DeletionTimestamp.IsZero() && childTime(c).After(t.Add(-interval)) {
+			return false
+		}
+	}
+	return true
+}
+
 // buildChild is the OvercloudBackup a run creates from the template: the template's
 // labels and annotations, the schedule's label, when it was due, and the schedule as its
-// controller.
-func buildChild(s *backupv1alpha1.BackupSchedule, name string, due time.Time, runNow string) *backupv1alpha1.OvercloudBackup {
+// controller. Without drill, its spec.verification.drill is Disabled (drillDue).
+func buildChild(s *backupv1alpha1.BackupSchedule, name string, due time.Time, runNow string, drill bool) *backupv1alpha1.OvercloudBackup {
 	labels, annotations := map[string]string{}, map[string]string{}
 	if m := s.Spec.BackupTemplate.Metadata; m != nil {
 		maps.Copy(labels, m.Labels)
@@ -146,7 +168,7 @@ func buildChild(s *backupv1alpha1.BackupSchedule, name string, due time.Time, ru
 		annotations[backupv1alpha1.AnnotationRunNow] = runNow
 	}
 	gvk := backupv1alpha1.GroupVersion.WithKind("BackupSchedule")
-	return &backupv1alpha1.OvercloudBackup{
+	b := &backupv1alpha1.OvercloudBackup{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: s.Namespace, Labels: labels, Annotations: annotations,
 			OwnerReferences: []metav1.OwnerReference{{
@@ -156,6 +178,14 @@ func buildChild(s *backupv1alpha1.BackupSchedule, name string, due time.Time, ru
 		},
 		Spec: *s.Spec.BackupTemplate.Spec.DeepCopy(),
 	}
+	if !drill {
+		b.Spec.Verification = &backupv1alpha1.VerificationSpec{Drill: backupv1alpha1.DrillDisabled}
+		if v := s.Spec.BackupTemplate.Spec.Verification; v != nil {
+			b.Spec.Verification = v.DeepCopy()
+			b.Spec.Verification.Drill = backupv1alpha1.DrillDisabled
+		}
+	}
+	return b
 }
 
 // scheduleInterval is the time between the schedule's next two runs after t, for the

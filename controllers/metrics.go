@@ -57,6 +57,17 @@ var (
 			"repaired (it was ON), verified (already OFF), error.",
 	}, []string{labelNamespace, labelOvercloud, labelNode, labelResult})
 
+	lastVerified = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ocb_backup_last_verified_timestamp_seconds",
+		Help: "Unix time the restore drill of the overcloud's newest verified backup completed (absent until one has).",
+	}, []string{labelNamespace, labelOvercloud})
+
+	drills = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ocb_backup_drills_total",
+		Help: "Restore drills that ended, by the reason of their Verified condition (Restored, TableMismatch, RestoreFailed, " +
+			"CorruptTable, TooLarge, VersionMismatch, DrillFailed).",
+	}, []string{labelNamespace, labelOvercloud, labelReason})
+
 	cleanups = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ocb_cleanups_total",
 		Help: "Cleanup Jobs of deleted backups with deletionPolicy Delete, by result (succeeded, failed).",
@@ -65,7 +76,7 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(backupsTotal, backupDuration, lastBackupSize, lastSuccess, probeDuration, nodeSelections,
-		desyncLeftOn, desyncRepairs, cleanups)
+		desyncLeftOn, desyncRepairs, cleanups, lastVerified, drills)
 }
 
 // Metric label names and values.

@@ -43,7 +43,7 @@ var (
 // monitoringAlerts are the alerts docs/monitoring.md documents; the rule file must keep them.
 var monitoringAlerts = []string{
 	"OvercloudBackupStale", "OvercloudBackupFailed", "OvercloudBackupDesyncLeftOn",
-	"OvercloudBackupNoIdleNode", "OvercloudBackupScheduleFailing",
+	"OvercloudBackupNoIdleNode", "OvercloudBackupScheduleFailing", "OvercloudBackupUnverified",
 	"OvercloudNodeNotSynced", "OvercloudNoBackupNode", "OvercloudProbeFailing",
 }
 
@@ -101,7 +101,10 @@ func TestMonitoringNamesExportedMetrics(t *testing.T) {
 	waitBackup(t, c, key, "desync checked", hasCondition(backupv1alpha1.ConditionDesyncCleared, metav1.ConditionTrue, ""))
 
 	// 3. A schedule asked for a run now, whose backup succeeds (schedule_runs_total
-	// started, the schedule gauges, last success).
+	// started, the schedule gauges, last success), with restore drills (the
+	// verification gauges).
+	tmpl := newBackup(sb, ns, "unused").Spec
+	tmpl.Verification = nil
 	s := &backupv1alpha1.BackupSchedule{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: ns, Name: "mon-nightly",
@@ -109,7 +112,7 @@ func TestMonitoringNamesExportedMetrics(t *testing.T) {
 		},
 		Spec: backupv1alpha1.BackupScheduleSpec{
 			Schedule:       "0 3 * * *",
-			BackupTemplate: backupv1alpha1.BackupTemplate{Spec: newBackup(sb, ns, "unused").Spec},
+			BackupTemplate: backupv1alpha1.BackupTemplate{Spec: tmpl},
 		},
 	}
 	create(t, c, s)

@@ -197,6 +197,10 @@ func (r *OvercloudReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, fmt.Errorf("listing the backups of overcloud %s: %w", oc.Name, err)
 	}
 	oc.Status.LastBackup, oc.Status.LastSuccessfulBackup = lastBackups(backups.Items)
+	oc.Status.LastVerifiedBackup = lastVerifiedBackup(backups.Items)
+	if v := oc.Status.LastVerifiedBackup; v != nil {
+		lastVerified.WithLabelValues(oc.Namespace, oc.Name).Set(float64(v.Time.Unix()))
+	}
 
 	var res ctrl.Result
 	var evs []ocEvent

@@ -130,4 +130,5 @@ func forgetOvercloudMetrics(namespace, name string) {
 	}
 	ocProbeSeconds.DeletePartialMatch(labels)
 	ocProbeFailures.DeletePartialMatch(labels)
+	lastVerified.DeletePartialMatch(labels)
 }

@@ -295,3 +295,20 @@ func lastBackups(backups []backupv1alpha1.OvercloudBackup) (last, lastOK *backup
 	}
 	return last, lastOK
 }
+
+// lastVerifiedBackup is the backup whose restore drill proved it most recently (by the
+// drill's completion), nil when none has.
+func lastVerifiedBackup(backups []backupv1alpha1.OvercloudBackup) *backupv1alpha1.BackupRecord {
+	var rec *backupv1alpha1.BackupRecord
+	for i := range backups {
+		b := &backups[i]
+		v := b.Status.Verification
+		if !meta.IsStatusConditionTrue(b.Status.Conditions, backupv1alpha1.ConditionVerified) || v == nil || v.CompletionTime == nil {
+			continue
+		}
+		if rec == nil || v.CompletionTime.After(rec.Time.Time) || (v.CompletionTime.Equal(rec.Time) && b.Name > rec.Name) {
+			rec = &backupv1alpha1.BackupRecord{Name: b.Name, Phase: b.Status.Phase, Time: v.CompletionTime.DeepCopy()}
+		}
+	}
+	return rec
+}

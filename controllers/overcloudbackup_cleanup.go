@@ -58,7 +58,7 @@ func BuildCleanupJob(b *backupv1alpha1.OvercloudBackup, defaultImage string) (*b
 	}
 	annotations := map[string]string{annotationBackupUID: string(b.UID)}
 	args := []string{
-		"agent", "remove",
+		agentCommand, "remove",
 		"--root=" + backupMountPath,
 		"--namespace=" + b.Namespace,
 		"--name=" + b.Name,
@@ -84,7 +84,7 @@ func BuildCleanupJob(b *backupv1alpha1.OvercloudBackup, defaultImage string) (*b
 func (p *pass) finalize(ctx context.Context) (res ctrl.Result, release bool, err error) {
 	b := p.b
 	log := logf.FromContext(ctx)
-	jobs, err := p.r.ownedJobs(ctx, b)
+	jobs, err := p.r.volumeJobs(ctx, b)
 	if err != nil {
 		return ctrl.Result{}, false, err
 	}

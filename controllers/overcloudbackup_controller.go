@@ -104,8 +104,8 @@ func (r *OvercloudBackupReconciler) reconcile(ctx context.Context, req ctrl.Requ
 		}
 	}
 	// A finished backup is a record: it is never run again; what may remain is checking
-	// a node a failed attempt left desynced.
-	if !deleting && b.IsFinished() && b.Status.DesyncLeftOn == "" {
+	// a node a failed attempt left desynced, and a succeeded one's restore drill.
+	if !deleting && b.IsFinished() && b.Status.DesyncLeftOn == "" && !drillPending(b) {
 		return ctrl.Result{}, nil
 	}
 	oc, err := r.overcloud(ctx, b)
@@ -133,12 +133,17 @@ func (r *OvercloudBackupReconciler) reconcile(ctx context.Context, req ctrl.Requ
 	var repairRes ctrl.Result
 	if b.Status.DesyncLeftOn != "" {
 		res, _, err := p.repair(ctx)
-		if err != nil || b.IsFinished() {
+		if err != nil {
 			return res, err
 		}
 		repairRes = res
 	}
-	res, retErr = p.run(ctx)
+	if !b.IsFinished() {
+		res, retErr = p.run(ctx)
+	}
+	if retErr == nil {
+		res, retErr = p.thenVerify(ctx, res)
+	}
 	return earlier(res, repairRes), retErr
 }
 

@@ -19,6 +19,7 @@ import (
 // mounted there.
 const (
 	agentContainer    = "agent"
+	agentCommand      = "agent"
 	agentBinary       = "/usr/local/bin/overcloud-backup-operator"
 	backupMountPath   = "/backup"
 	dbCredentialsPath = "/etc/overcloud-backup/db" //nolint:gosec // G101: a mount path, not a credential
@@ -191,7 +192,7 @@ func agentArgs(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.OvercloudSp
 	}
 	method := d.EffectiveMethod()
 	args := []string{
-		"agent", "dump",
+		agentCommand, "dump",
 		"--node=" + node.Name,
 		"--address=" + node.Address,
 		"--port=" + strconv.Itoa(int(node.MySQLPortOrDefault())),

@@ -113,8 +113,9 @@ func queueBlocker(b *backupv1alpha1.OvercloudBackup, others []backupv1alpha1.Ove
 	var running []string
 	for i := range jobs {
 		j := &jobs[i]
-		// A cleanup Job does not touch the overcloud: it does not hold the queue.
-		if j.Labels[labelComponent] == cleanupComponent {
+		// Only a backup Job touches the overcloud: a cleanup or drill Job does not hold
+		// the queue.
+		if j.Labels[labelComponent] != agentComponent {
 			continue
 		}
 		if owner := j.Labels[backupv1alpha1.LabelBackup]; owner != b.Name && j.DeletionTimestamp == nil && !jobFinished(j) {
@@ -199,6 +200,9 @@ func artifactOf(b *backupv1alpha1.OvercloudBackup, res agent.Result) *backupv1al
 		Size:        agent.HumanBytes(res.TotalBytes),
 		Method:      b.Spec.Dump.EffectiveMethod(),
 		Compression: b.Spec.Dump.EffectiveCompression(),
+	}
+	for _, f := range res.Files {
+		art.UncompressedBytes += f.UncompressedBytes
 	}
 	for i, f := range res.Files {
 		if i == 64 { // the API's bound; manifest.json has every file

@@ -126,9 +126,15 @@ func backupAt(name, overcloud string, created time.Time, conds ...metav1.Conditi
 
 func jobOf(backup string, conds ...batchv1.JobCondition) batchv1.Job {
 	return batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: backup + "-1", Labels: map[string]string{backupv1alpha1.LabelBackup: backup}},
+		ObjectMeta: metav1.ObjectMeta{Name: backup + "-1", Labels: map[string]string{backupv1alpha1.LabelBackup: backup, labelComponent: agentComponent}},
 		Status:     batchv1.JobStatus{Conditions: conds},
 	}
+}
+
+// withComponent is the Job with another component label (a drill's, a cleanup's).
+func withComponent(j batchv1.Job, component string) batchv1.Job {
+	j.Labels[labelComponent] = component
+	return j
 }
 
 func TestQueueBlocker(t *testing.T) {
@@ -151,6 +157,9 @@ func TestQueueBlocker(t *testing.T) {
 		{"a running Job of a newer backup blocks", []backupv1alpha1.OvercloudBackup{me}, []batchv1.Job{jobOf("n")}, "n"},
 		{"a finished Job does not", []backupv1alpha1.OvercloudBackup{me}, []batchv1.Job{jobOf("n", complete)}, ""},
 		{"my own Job does not", []backupv1alpha1.OvercloudBackup{me}, []batchv1.Job{jobOf("m")}, ""},
+		{"a running drill of another backup does not: it never touches the overcloud", []backupv1alpha1.OvercloudBackup{me},
+			[]batchv1.Job{withComponent(jobOf("n"), drillComponent)}, ""},
+		{"nor a running cleanup", []backupv1alpha1.OvercloudBackup{me}, []batchv1.Job{withComponent(jobOf("n"), cleanupComponent)}, ""},
 	}
 	for _, tc := range cases {
 		if got := queueBlocker(&me, tc.others, tc.jobs); got != tc.want {

@@ -54,3 +54,17 @@ func (s *BackupSchedule) KeepWithin() time.Duration {
 	}
 	return s.Spec.KeepWithin.Duration
 }
+
+// VerificationInterval is how far apart the schedule's drilled backups are: 0 with policy
+// EveryBackup (the default), else spec.verification.interval or
+// DefaultVerificationInterval.
+func (s *BackupSchedule) VerificationInterval() time.Duration {
+	v := s.Spec.Verification
+	if v == nil || v.Policy != VerifyInterval {
+		return 0
+	}
+	if v.Interval == nil || v.Interval.Duration <= 0 {
+		return DefaultVerificationInterval
+	}
+	return v.Interval.Duration
+}

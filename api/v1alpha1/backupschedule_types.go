@@ -101,6 +101,12 @@ type BackupScheduleSpec struct {
 	// backupTemplate is the OvercloudBackup created on each run.
 	// +required
 	BackupTemplate BackupTemplate `json:"backupTemplate"`
+
+	// verification says which of the schedule's backups a restore drill proves. When
+	// omitted, every one (the template's spec.verification shapes the drill, and its drill
+	// Disabled turns them all off). Retention never deletes the newest verified backup.
+	// +optional
+	Verification *ScheduleVerificationSpec `json:"verification,omitempty"`
 }
 
 // BackupReference names an OvercloudBackup of the schedule.
@@ -149,6 +155,15 @@ type BackupScheduleStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	LastSuccessfulBackup string `json:"lastSuccessfulBackup,omitempty"`
+
+	// lastVerifiedTime is when the drill of the newest verified backup completed.
+	// +optional
+	LastVerifiedTime *metav1.Time `json:"lastVerifiedTime,omitempty"`
+
+	// lastVerifiedBackup names the newest backup of the schedule a restore drill proved.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	LastVerifiedBackup string `json:"lastVerifiedBackup,omitempty"`
 
 	// consecutiveFailures counts failed backups since the last success. A failure never
 	// stops the schedule.

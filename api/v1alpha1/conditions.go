@@ -52,6 +52,12 @@ const (
 	// of a healthy cluster: a node not synced, no quorum, a split brain, Pacemaker or
 	// HAProxy unreadable. It can be True while Ready is True (a backup can still run).
 	ConditionDegraded = "Degraded"
+
+	// ConditionVerified is a succeeded backup's restore drill: True once the backup was
+	// restored into a scratch server with every table equal to what it recorded; False
+	// when the drill found it does not restore as recorded (or could not run it); Unknown
+	// while the drill runs. Absent when no drill was asked for. It never changes Complete.
+	ConditionVerified = "Verified"
 )
 
 // Reasons of the Overcloud's conditions.
@@ -177,4 +183,32 @@ const (
 	ReasonSuspended = "Suspended"
 	// ReasonScheduled: the schedule is valid and waiting for its next run.
 	ReasonScheduled = "Scheduled"
+)
+
+// Reasons of the Verified condition.
+const (
+	// ReasonDrillPending: the drill's Job was created and has not started yet.
+	ReasonDrillPending = "DrillPending"
+	// ReasonDrillRunning: the drill's Job is running.
+	ReasonDrillRunning = "DrillRunning"
+	// ReasonRestored: restored with every table equal to what the backup recorded.
+	ReasonRestored = "Restored"
+	// ReasonRestoreFailed: the scratch server refused the backup (the server's error
+	// code and the dump's line are in the message).
+	ReasonRestoreFailed = "RestoreFailed"
+	// ReasonTableMismatch: tables restored with other rows or content than the backup
+	// recorded; status.verification.mismatches names them.
+	ReasonTableMismatch = "TableMismatch"
+	// ReasonCorruptTable: the engine's CHECK TABLE found restored tables damaged.
+	ReasonCorruptTable = "CorruptTable"
+	// ReasonTooLarge: the restored copy would not fit the drill's scratch space
+	// (spec.verification.scratchSize).
+	ReasonTooLarge = "TooLarge"
+	// ReasonVersionMismatch: the scratch server is older than the backup's source.
+	ReasonVersionMismatch = "VersionMismatch"
+	// ReasonDrillFailed: the drill could not be run (its Job failed without a result,
+	// reached its deadline, or was deleted): the backup is neither proven nor disproven.
+	ReasonDrillFailed = "DrillFailed"
+	// ReasonNotSupported: no drill exists yet for the backup's method (Mariabackup).
+	ReasonNotSupported = "NotSupported"
 )

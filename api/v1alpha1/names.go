@@ -34,3 +34,9 @@ func (b *OvercloudBackup) JobName(attempt int32) string {
 func (b *OvercloudBackup) CleanupJobName() string {
 	return b.Name + "-cleanup"
 }
+
+// DrillJobName is the name of the Job of this backup's restore drill (at most 58
+// characters).
+func (b *OvercloudBackup) DrillJobName() string {
+	return b.Name + "-drill"
+}

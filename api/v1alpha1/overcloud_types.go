@@ -406,6 +406,11 @@ type OvercloudStatus struct {
 	// lastSuccessfulBackup is the newest backup of this overcloud that succeeded.
 	// +optional
 	LastSuccessfulBackup *BackupRecord `json:"lastSuccessfulBackup,omitempty"`
+
+	// lastVerifiedBackup is the newest backup of this overcloud a restore drill proved
+	// (its time is the drill's completion).
+	// +optional
+	LastVerifiedBackup *BackupRecord `json:"lastVerifiedBackup,omitempty"`
 }
 
 // Overcloud is an OpenStack overcloud whose MariaDB/Galera database is backed up: how to

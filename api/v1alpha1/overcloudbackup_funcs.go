@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // This file holds the OvercloudBackup's defaults and the getters that apply them: the one
@@ -38,7 +39,16 @@ const (
 	DefaultDesyncPolicy = DesyncEnabled
 	// DefaultDeletionPolicy is spec.deletionPolicy's default (its +kubebuilder:default).
 	DefaultDeletionPolicy = DeletionRetain
+	// DefaultDrillDeadline bounds the restore drill's Job when
+	// spec.verification.deadline is omitted.
+	DefaultDrillDeadline = 6 * time.Hour
+	// DefaultVerificationInterval is a schedule's spec.verification.interval default.
+	DefaultVerificationInterval = 24 * time.Hour
 )
+
+// DefaultDrillBufferPool is the scratch server's buffer pool when
+// spec.verification.bufferPool is omitted.
+var DefaultDrillBufferPool = resource.MustParse("128Mi")
 
 // IsFinished reports whether the backup has succeeded or failed for good.
 func (b *OvercloudBackup) IsFinished() bool {
@@ -152,4 +162,26 @@ func (j *JobSpec) ActiveDeadlineSecondsOrDefault() int64 {
 		return DefaultActiveDeadlineSeconds
 	}
 	return *j.ActiveDeadlineSeconds
+}
+
+// WantsDrill reports whether a restore drill proves this backup: unless
+// spec.verification.drill is Disabled.
+func (b *OvercloudBackup) WantsDrill() bool {
+	return b != nil && (b.Spec.Verification == nil || b.Spec.Verification.Drill != DrillDisabled)
+}
+
+// BufferPoolOrDefault is spec.verification.bufferPool, or DefaultDrillBufferPool.
+func (v *VerificationSpec) BufferPoolOrDefault() resource.Quantity {
+	if v == nil || v.BufferPool == nil || v.BufferPool.Sign() <= 0 {
+		return DefaultDrillBufferPool.DeepCopy()
+	}
+	return v.BufferPool.DeepCopy()
+}
+
+// DeadlineOrDefault is spec.verification.deadline, or DefaultDrillDeadline.
+func (v *VerificationSpec) DeadlineOrDefault() time.Duration {
+	if v == nil || v.Deadline == nil || v.Deadline.Duration <= 0 {
+		return DefaultDrillDeadline
+	}
+	return v.Deadline.Duration
 }

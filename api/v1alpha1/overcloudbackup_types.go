@@ -342,6 +342,11 @@ type OvercloudBackupSpec struct {
 	// +optional
 	// +kubebuilder:default=Retain
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// verification is the restore drill that proves the backup restores. When omitted, a
+	// drill with the defaults runs once the backup has succeeded.
+	// +optional
+	Verification *VerificationSpec `json:"verification,omitempty"`
 }
 
 // GaleraNodeStatus is what one node's wsrep status said.
@@ -579,6 +584,12 @@ type BackupArtifact struct {
 	// +kubebuilder:validation:Minimum=0
 	TotalBytes int64 `json:"totalBytes,omitempty"`
 
+	// uncompressedBytes is the sum of the files' sizes once decompressed: what a restore
+	// writes (the restore drill sizes its scratch space from it).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	UncompressedBytes int64 `json:"uncompressedBytes,omitempty"`
+
 	// size is totalBytes for people (for example "1.4 GiB").
 	// +optional
 	// +kubebuilder:validation:MaxLength=32
@@ -682,6 +693,11 @@ type OvercloudBackupStatus struct {
 	// +optional
 	Artifact *BackupArtifact `json:"artifact,omitempty"`
 
+	// verification is what the restore drill found (the Verified condition says the
+	// outcome).
+	// +optional
+	Verification *VerificationStatus `json:"verification,omitempty"`
+
 	// message is the latest human-readable news about the backup.
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
@@ -698,6 +714,7 @@ type OvercloudBackupStatus struct {
 // +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.status.selectedNode`
 // +kubebuilder:printcolumn:name="Size",type=string,JSONPath=`.status.artifact.size`
 // +kubebuilder:printcolumn:name="Duration",type=string,JSONPath=`.status.duration`
+// +kubebuilder:printcolumn:name="Verified",type=string,JSONPath=`.status.conditions[?(@.type=="Verified")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Active",type=string,JSONPath=`.status.activeNode`,priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.message`,priority=1

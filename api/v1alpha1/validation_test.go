@@ -113,7 +113,7 @@ func TestCRDsInstalled(t *testing.T) {
 		storedKind string
 	}{
 		{"overclouds.backup.overcloud.io", "ovc", []string{"Ready", "Active", "Backup-From", "Synced", "Last-Success", "Age"}, "Overcloud"},
-		{"overcloudbackups.backup.overcloud.io", "ocb", []string{"Phase", "Node", "Size", "Duration", "Age"}, "OvercloudBackup"},
+		{"overcloudbackups.backup.overcloud.io", "ocb", []string{"Phase", "Node", "Size", "Duration", "Verified", "Age"}, "OvercloudBackup"},
 		{"backupschedules.backup.overcloud.io", "obs", []string{"Schedule", "Suspend", "Last", "Next", "Last Success", "Age"}, "BackupSchedule"},
 	}
 	for _, tc := range cases {

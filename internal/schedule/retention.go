@@ -43,6 +43,9 @@ type Child struct {
 	// Phase says whether it is still running, succeeded or failed. Phases other than
 	// Succeeded and Failed are treated as Running: never deleted.
 	Phase Phase
+	// Verified is a succeeded backup whose restore drill proved it. The newest verified
+	// backup is never deleted: it is the one a restore is known to work from.
+	Verified bool
 }
 
 // Retention is how many finished backups a schedule keeps.
@@ -70,7 +73,8 @@ type Deletion struct {
 // pruned separately, each newest first by Time (then by name, like the CronJob
 // controller's byJobStartTime): the first SuccessfulLimit (at least one) succeeded and
 // FailedLimit failed backups are kept, and so is every finished backup within
-// KeepWithin; the rest is returned, oldest first. Running backups are never returned.
+// KeepWithin; the rest is returned, oldest first. Running backups are never returned,
+// and neither is the newest verified backup, whatever the limits say.
 //
 // KeepWithin measures age from Time, the scheduled (or creation) time, not from the
 // completion time: Time is when the backup's data was taken, it is known for every
@@ -98,6 +102,9 @@ func (r Retention) Prune(children []Child, now time.Time) []Deletion {
 	// restore would use.
 	deletions := r.prune(succeeded, "successfulBackupsHistoryLimit", r.SuccessfulLimit, max(r.SuccessfulLimit, 1), horizon)
 	deletions = append(deletions, r.prune(failed, "failedBackupsHistoryLimit", r.FailedLimit, max(r.FailedLimit, 0), horizon)...)
+	if v, ok := newestVerified(succeeded); ok {
+		deletions = slices.DeleteFunc(deletions, func(d Deletion) bool { return d.Name == v.Name })
+	}
 	slices.SortFunc(deletions, func(a, b Deletion) int { return compareChildren(a.Child, b.Child) })
 	return deletions
 }
@@ -144,4 +151,16 @@ func compareChildren(a, b Child) int {
 		return c
 	}
 	return strings.Compare(a.Name, b.Name)
+}
+
+// newestVerified is the newest verified child by Time (then name).
+func newestVerified(children []Child) (Child, bool) {
+	var newest Child
+	found := false
+	for _, c := range children {
+		if c.Verified && (!found || compareChildren(c, newest) > 0) {
+			newest, found = c, true
+		}
+	}
+	return newest, found
 }

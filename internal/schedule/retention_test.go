@@ -42,6 +42,27 @@ func TestPrune(t *testing.T) {
 			retention: Retention{SuccessfulLimit: 7, FailedLimit: 3},
 		},
 		{
+			name:      "the newest verified backup is kept beyond the limit; older verified ones are not",
+			retention: Retention{SuccessfulLimit: 2, FailedLimit: 0},
+			children: []Child{
+				{Name: "ok-01", Time: day(1), Phase: Succeeded, Verified: true},
+				{Name: "ok-02", Time: day(2), Phase: Succeeded, Verified: true},
+				{Name: "ok-03", Time: day(3), Phase: Succeeded},
+				{Name: "ok-04", Time: day(4), Phase: Succeeded},
+				{Name: "ok-05", Time: day(5), Phase: Succeeded},
+			},
+			want: []string{"ok-01", "ok-03"},
+		},
+		{
+			name:      "a verified backup within the limit protects no other",
+			retention: Retention{SuccessfulLimit: 1, FailedLimit: 0},
+			children: []Child{
+				{Name: "ok-01", Time: day(1), Phase: Succeeded},
+				{Name: "ok-02", Time: day(2), Phase: Succeeded, Verified: true},
+			},
+			want: []string{"ok-01"},
+		},
+		{
 			name:      "within the limits",
 			retention: Retention{SuccessfulLimit: 7, FailedLimit: 3},
 			children:  slices.Concat(daily("ok", 1, 7, Succeeded), daily("ko", 8, 10, Failed)),
