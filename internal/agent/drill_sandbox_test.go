@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,10 +16,10 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/klauspost/compress/zstd"
 
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/agent"
 	"github.com/overcloud-backup/overcloud-backup-operator/test/sandbox"
+	"github.com/overcloud-backup/overcloud-backup-operator/test/tamper"
 )
 
 // TestDrill: a logical backup of the generated dataset, taken from an idle node while a
@@ -274,57 +272,12 @@ func manifestCopy(t *testing.T, src string, change func(*agent.Manifest)) string
 }
 
 // tamperedCopy copies a backup directory, changes its databases dump with change, and
-// rewrites the manifest's sizes and checksum of it, as someone hiding the change would.
+// rewrites the manifest's sizes and checksum of it, as someone hiding the change would
+// (test/tamper).
 func tamperedCopy(t *testing.T, src string, change func(*testing.T, []byte) []byte, changeManifest ...func(*agent.Manifest)) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "backup")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	m, err := agent.ReadManifest(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, f := range m.Files {
-		data, err := os.ReadFile(filepath.Join(src, f.Name)) //nolint:gosec // G304: the test's own backup
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasPrefix(f.Name, "databases.sql") {
-			if f.Compression != agent.Zstd {
-				t.Fatalf("%s: compression %s, want zstd", f.Name, f.Compression)
-			}
-			dec, err := zstd.NewReader(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			plain, err := dec.DecodeAll(data, nil)
-			dec.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			plain = change(t, plain)
-			enc, err := zstd.NewWriter(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			data = enc.EncodeAll(plain, nil)
-			_ = enc.Close()
-			sum := sha256.Sum256(data)
-			m.Files[i].Bytes, m.Files[i].UncompressedBytes, m.Files[i].SHA256 = int64(len(data)), int64(len(plain)), hex.EncodeToString(sum[:])
-		}
-		if err := os.WriteFile(filepath.Join(dir, f.Name), data, 0o600); err != nil { //nolint:gosec // G703: names from our own manifest
-			t.Fatal(err)
-		}
-	}
-	for _, c := range changeManifest {
-		c(m)
-	}
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, agent.ManifestName), b, 0o600); err != nil {
+	if err := tamper.Copy(src, dir, func(dump []byte) ([]byte, error) { return change(t, dump), nil }, changeManifest...); err != nil {
 		t.Fatal(err)
 	}
 	return dir
