@@ -42,13 +42,9 @@ const (
 // with foreground propagation (Argo CD's, for one) would have the garbage collector
 // delete the Job as soon as it is created. The controller deletes it once it succeeded.
 func BuildCleanupJob(b *backupv1alpha1.OvercloudBackup, defaultImage string) (*batchv1.Job, error) {
-	js := b.Spec.Job
-	if js == nil {
-		js = &backupv1alpha1.JobSpec{}
-	}
-	image := js.ImageOr(defaultImage)
-	if image == "" {
-		return nil, errors.New("no agent image: spec.job.image is empty and the manager has no --agent-image")
+	js, image, err := agentJobSpec(b, defaultImage)
+	if err != nil {
+		return nil, err
 	}
 	labels := map[string]string{
 		backupv1alpha1.LabelBackup:    b.Name,

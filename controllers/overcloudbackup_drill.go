@@ -45,13 +45,9 @@ func BuildDrillJob(b *backupv1alpha1.OvercloudBackup, defaultImage string) (*bat
 	if art == nil {
 		return nil, fmt.Errorf("backup %s has no artifact to drill", b.Name)
 	}
-	js := b.Spec.Job
-	if js == nil {
-		js = &backupv1alpha1.JobSpec{}
-	}
-	image := js.ImageOr(defaultImage)
-	if image == "" {
-		return nil, fmt.Errorf("no agent image: spec.job.image is empty and the manager has no --agent-image")
+	js, image, err := agentJobSpec(b, defaultImage)
+	if err != nil {
+		return nil, err
 	}
 	v := b.Spec.Verification
 	pool := v.BufferPoolOrDefault()
@@ -86,16 +82,9 @@ func BuildDrillJob(b *backupv1alpha1.OvercloudBackup, defaultImage string) (*bat
 	pod := agentPod(js, image, args, volumes, mounts, labels, podAnnotations)
 	pod.Spec.HostNetwork = false // the drill has no network to reach: the scratch server listens on a socket
 	pod.Spec.Containers[0].Resources = drillResources(v, pool)
-	gvk := backupv1alpha1.GroupVersion.WithKind("OvercloudBackup")
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      b.DrillJobName(),
-			Namespace: b.Namespace,
-			Labels:    labels,
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: b.Name, UID: b.UID,
-				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
-			}},
+			Name: b.DrillJobName(), Namespace: b.Namespace, Labels: labels, OwnerReferences: controlledBy(b),
 		},
 		Spec: batchv1.JobSpec{
 			// A drill that failed to run says so; running it again is the user's call

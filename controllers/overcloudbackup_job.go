@@ -72,13 +72,9 @@ func BuildJob(b *backupv1alpha1.OvercloudBackup, p JobParams) (*batchv1.Job, err
 	if p.Attempt < 1 {
 		return nil, fmt.Errorf("attempt %d: attempts start at 1", p.Attempt)
 	}
-	js := b.Spec.Job
-	if js == nil {
-		js = &backupv1alpha1.JobSpec{}
-	}
-	image := js.ImageOr(p.Image)
-	if image == "" {
-		return nil, errors.New("no agent image: spec.job.image is empty and the manager has no --agent-image")
+	js, image, err := agentJobSpec(b, p.Image)
+	if err != nil {
+		return nil, err
 	}
 	args, err := agentArgs(b, oc, node)
 	if err != nil {
@@ -102,18 +98,13 @@ func BuildJob(b *backupv1alpha1.OvercloudBackup, p JobParams) (*batchv1.Job, err
 	}
 	maps.Copy(podAnnotations, annotations)
 
-	gvk := backupv1alpha1.GroupVersion.WithKind("OvercloudBackup")
-
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        b.JobName(p.Attempt),
-			Namespace:   b.Namespace,
-			Labels:      labels,
-			Annotations: annotations,
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: b.Name, UID: b.UID,
-				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
-			}},
+			Name:            b.JobName(p.Attempt),
+			Namespace:       b.Namespace,
+			Labels:          labels,
+			Annotations:     annotations,
+			OwnerReferences: controlledBy(b),
 		},
 		Spec: batchv1.JobSpec{
 			// A retry must re-probe (the node may have become the active one): the
@@ -173,6 +164,29 @@ func agentPod(js *backupv1alpha1.JobSpec, image string, args []string, volumes [
 			Volumes: volumes,
 		},
 	}
+}
+
+// agentJobSpec is the backup's spec.job (empty when omitted) and the agent image it
+// names, or the manager's when it names none.
+func agentJobSpec(b *backupv1alpha1.OvercloudBackup, operatorImage string) (*backupv1alpha1.JobSpec, string, error) {
+	js := b.Spec.Job
+	if js == nil {
+		js = &backupv1alpha1.JobSpec{}
+	}
+	image := js.ImageOr(operatorImage)
+	if image == "" {
+		return nil, "", errors.New("no agent image: spec.job.image is empty and the manager has no --agent-image")
+	}
+	return js, image, nil
+}
+
+// controlledBy makes the backup the controller of a Job it runs: the Job goes with it.
+func controlledBy(b *backupv1alpha1.OvercloudBackup) []metav1.OwnerReference {
+	gvk := backupv1alpha1.GroupVersion.WithKind("OvercloudBackup")
+	return []metav1.OwnerReference{{
+		APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: b.Name, UID: b.UID,
+		Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
+	}}
 }
 
 func findNode(oc *backupv1alpha1.OvercloudSpec, name string) *backupv1alpha1.NodeSpec {
