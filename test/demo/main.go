@@ -39,6 +39,8 @@ const (
 	managerDeployment = "overcloud-backup-controller-manager"
 	// kubectlGet is kubectl's verb, in the commands the demo runs and shows.
 	kubectlGet = "get"
+	// ocbResource is the OvercloudBackup's short name, as people type it.
+	ocbResource = "ocb"
 )
 
 func main() {
@@ -89,6 +91,8 @@ func (d *demo) run(ctx context.Context) error {
 		{"The backup: what the controller does (`kubectl get ocb -w`, `kubectl logs -f`)", d.runBackup},
 		{"What kubectl shows", d.kubectlViews},
 		{"The files on the volume, and `agent verify`", d.files},
+		{"The restore drill: the backup restored into a scratch server, every table compared (`kubectl wait --for=condition=Verified`)", d.drill},
+		{"What the drill says of a backup that does not hold what was dumped", d.mismatch},
 		{"A BackupSchedule, from the sample, run now (`backup.overcloud.io/run-now`)", d.scheduleStep},
 	}
 	for i, s := range steps {
@@ -219,7 +223,7 @@ func (d *demo) runBackup(ctx context.Context) error {
 // kubectlViews shows the backup as kubectl does: the printer columns, and `kubectl wait`.
 func (d *demo) kubectlViews(ctx context.Context) error {
 	for _, args := range [][]string{
-		{"-n", namespace, kubectlGet, "ocb", "-o", "wide"},
+		{"-n", namespace, kubectlGet, ocbResource, "-o", "wide"},
 		{"-n", namespace, "wait", "--for=condition=Complete", "ocb/" + d.backup.Name, "--timeout=30s"},
 	} {
 		out, err := d.kubectlRun(ctx, args...)

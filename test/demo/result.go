@@ -73,11 +73,10 @@ func (e *env) showFiles(ctx context.Context, b *backupv1alpha1.OvercloudBackup) 
 // claim read-only, as a user without access to the node would, and prints its output. The
 // Job is owned by the backup: deleting the backup (the next `make demo` does) deletes it.
 func (e *env) verify(ctx context.Context, b *backupv1alpha1.OvercloudBackup) error {
-	backupJob := &batchv1.Job{}
-	if err := e.c.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: b.Status.JobName}, backupJob); err != nil {
-		return fmt.Errorf("the backup's Job %s: %w", b.Status.JobName, err)
+	agentC, err := e.agentContainer(ctx, b)
+	if err != nil {
+		return err
 	}
-	agentC := backupJob.Spec.Template.Spec.Containers[0]
 	dir := path.Join(volumeMount, b.Status.Artifact.Path)
 	job := verifyJob(b, agentC.Image, agentC.Command, dir)
 	fmt.Printf("   job/%s: %s agent verify %s (image %s, claim %s read-only)\n",
@@ -86,7 +85,7 @@ func (e *env) verify(ctx context.Context, b *backupv1alpha1.OvercloudBackup) err
 		return fmt.Errorf("creating job %s: %w", job.Name, err)
 	}
 	var done *batchv1.Job
-	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 		j := &batchv1.Job{}
 		if err := e.c.Get(ctx, client.ObjectKeyFromObject(job), j); err != nil {
 			return false, err
@@ -113,6 +112,15 @@ func (e *env) verify(ctx context.Context, b *backupv1alpha1.OvercloudBackup) err
 		return errors.New("agent verify failed")
 	}
 	return nil
+}
+
+// agentContainer is the agent container of the backup's Job: its image and command.
+func (e *env) agentContainer(ctx context.Context, b *backupv1alpha1.OvercloudBackup) (corev1.Container, error) {
+	backupJob := &batchv1.Job{}
+	if err := e.c.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: b.Status.JobName}, backupJob); err != nil {
+		return corev1.Container{}, fmt.Errorf("the backup's Job %s: %w", b.Status.JobName, err)
+	}
+	return backupJob.Spec.Template.Spec.Containers[0], nil
 }
 
 // verifyArg is the agent's subcommand, and the name of the verify Job's container.

@@ -84,7 +84,7 @@ func (d *demo) scheduleStep(ctx context.Context) error {
 	fmt.Printf("   Succeeded %.1fs after the annotation\n", time.Since(started).Seconds())
 	for _, args := range [][]string{
 		{"-n", namespace, kubectlGet, "obs"},
-		{"-n", namespace, kubectlGet, "ocb"},
+		{"-n", namespace, kubectlGet, ocbResource},
 		{"-n", namespace, kubectlGet, "overcloud"},
 	} {
 		out, err := d.kubectlRun(ctx, args...)
