@@ -26,7 +26,10 @@ import (
 // The restore drill's Job.
 const (
 	drillComponent = "restore-drill"
-	scratchPath    = "/scratch"
+	// annotationDrillRequest on a drill Job is the verify annotation's value it answers
+	// (absent for the drill spec.verification asked for).
+	annotationDrillRequest = "backup.overcloud.io/drill-request"
+	scratchPath            = "/scratch"
 	// drillFixedScratch is what the scratch server needs whatever the backup's size:
 	// system tables, redo log, undo tablespaces.
 	drillFixedScratch = int64(256 << 20)
@@ -82,9 +85,13 @@ func BuildDrillJob(b *backupv1alpha1.OvercloudBackup, defaultImage string) (*bat
 	pod := agentPod(js, image, args, volumes, mounts, labels, podAnnotations)
 	pod.Spec.HostNetwork = false // the drill has no network to reach: the scratch server listens on a socket
 	pod.Spec.Containers[0].Resources = drillResources(v, pool)
+	var annotations map[string]string
+	if st := b.Status.Verification; st != nil && st.Request != "" {
+		annotations = map[string]string{annotationDrillRequest: st.Request}
+	}
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
-			Name: b.DrillJobName(), Namespace: b.Namespace, Labels: labels, OwnerReferences: controlledBy(b),
+			Name: b.DrillJobName(), Namespace: b.Namespace, Labels: labels, Annotations: annotations, OwnerReferences: controlledBy(b),
 		},
 		Spec: batchv1.JobSpec{
 			// A drill that failed to run says so; running it again is the user's call
@@ -126,9 +133,24 @@ func drillResources(v *backupv1alpha1.VerificationSpec, pool resource.Quantity) 
 	}
 }
 
-// drillPending reports whether a succeeded backup still waits for its drill's outcome.
+// requestOf is the verify annotation's value the backup's current drill answers.
+func requestOf(b *backupv1alpha1.OvercloudBackup) string {
+	if b.Status.Verification == nil {
+		return ""
+	}
+	return b.Status.Verification.Request
+}
+
+// drillPending reports whether a succeeded backup still waits for its drill's outcome, or
+// for the drill its verify annotation asks for.
 func drillPending(b *backupv1alpha1.OvercloudBackup) bool {
-	if !meta.IsStatusConditionTrue(b.Status.Conditions, backupv1alpha1.ConditionComplete) || !b.WantsDrill() {
+	if !meta.IsStatusConditionTrue(b.Status.Conditions, backupv1alpha1.ConditionComplete) {
+		return false
+	}
+	if b.VerifyRequest() != "" {
+		return true
+	}
+	if !b.WantsDrill() && (b.Status.Verification == nil || b.Status.Verification.Request == "") {
 		return false
 	}
 	c := meta.FindStatusCondition(b.Status.Conditions, backupv1alpha1.ConditionVerified)
@@ -152,6 +174,14 @@ func (p *pass) thenVerify(ctx context.Context, res ctrl.Result) (ctrl.Result, er
 // that was taken.
 func (p *pass) verify(ctx context.Context) (ctrl.Result, error) {
 	b := p.b
+	if req := b.VerifyRequest(); req != "" {
+		// A drill asked for by the annotation: the last outcome no longer stands, and a
+		// drill still running answers an older question (it goes, below).
+		meta.RemoveStatusCondition(&b.Status.Conditions, backupv1alpha1.ConditionVerified)
+		b.Status.Verification = &backupv1alpha1.VerificationStatus{Request: clip(req, 256)}
+		p.fx.actionEvent(backupv1alpha1.ReasonDrillPending,
+			fmt.Sprintf("A restore drill asked for by %s=%q", backupv1alpha1.AnnotationVerify, clip(req, 64)))
+	}
 	if b.Spec.Dump.EffectiveMethod() != backupv1alpha1.DumpLogical {
 		setVerified(b, metav1.ConditionUnknown, backupv1alpha1.ReasonNotSupported,
 			"The restore drill of "+string(b.Spec.Dump.EffectiveMethod())+" backups is not built yet: this backup is not verified")
@@ -165,6 +195,17 @@ func (p *pass) verify(ctx context.Context) (ctrl.Result, error) {
 		setVerified(b, metav1.ConditionUnknown, backupv1alpha1.ReasonJobNotOwned,
 			fmt.Sprintf("A Job named %s exists and is not this backup's: delete it so the drill can run", job.Name))
 		return ctrl.Result{RequeueAfter: foreignJobRetry}, nil
+	}
+	if !job.DeletionTimestamp.IsZero() || job.Annotations[annotationDrillRequest] != requestOf(b) {
+		// An earlier drill's Job, answering another request: it goes, and the new one takes
+		// its name once it is gone.
+		if job.DeletionTimestamp.IsZero() {
+			if err := p.r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+				return ctrl.Result{}, fmt.Errorf("deleting the earlier drill Job %s: %w", job.Name, err)
+			}
+		}
+		setVerified(b, metav1.ConditionUnknown, backupv1alpha1.ReasonDrillPending, "Waiting for the earlier drill's Job "+job.Name+" to go")
+		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
 	if b.Status.Verification == nil {
 		b.Status.Verification = &backupv1alpha1.VerificationStatus{}

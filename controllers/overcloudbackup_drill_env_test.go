@@ -99,10 +99,27 @@ func TestRestoreDrillLifecycle(t *testing.T) {
 		jobGone(t, job.Name)
 		waitEvents(t, c, ns, "tampered", backupv1alpha1.ReasonTableMismatch)
 	})
-	t.Run("the drill could not run", func(t *testing.T) {
+	t.Run("the drill could not run, then the verify annotation runs it again", func(t *testing.T) {
 		b, job := backupThenDrill(t, "nodrill")
 		finishJobMessage(t, c, job, nil, false)
-		got := waitBackup(t, c, client.ObjectKeyFromObject(b), "Verified False/DrillFailed", hasCondition(backupv1alpha1.ConditionVerified, metav1.ConditionFalse, backupv1alpha1.ReasonDrillFailed))
+		key := client.ObjectKeyFromObject(b)
+		got := waitBackup(t, c, key, "Verified False/DrillFailed", hasCondition(backupv1alpha1.ConditionVerified, metav1.ConditionFalse, backupv1alpha1.ReasonDrillFailed))
+		stillComplete(t, got)
+		annotateVerify(t, c, got, "again-1")
+		waitBackup(t, c, key, "a new drill for request again-1", func(b *backupv1alpha1.OvercloudBackup) bool {
+			v := b.Status.Verification
+			return v != nil && v.Request == "again-1" && v.JobName != "" &&
+				hasCondition(backupv1alpha1.ConditionVerified, metav1.ConditionUnknown, backupv1alpha1.ReasonDrillPending)(b)
+		})
+		again := getJob(t, c, ns, "nodrill-drill")
+		if again.UID == job.UID || again.Annotations[annotationDrillRequest] != "again-1" {
+			t.Fatalf("the drill Job %s (annotations %v) is not a new one for the request", again.UID, again.Annotations)
+		}
+		finishJobMessage(t, c, again, drillMessage(agent.DrillResult{Message: "restored: 3 tables, 10 rows, all equal", Tables: 3, Rows: 10}), true)
+		got = waitBackup(t, c, key, "Verified", hasCondition(backupv1alpha1.ConditionVerified, metav1.ConditionTrue, backupv1alpha1.ReasonRestored))
+		if got.Status.Verification.Request != "again-1" || got.Status.Verification.Rows != 10 {
+			t.Errorf("status.verification %+v", got.Status.Verification)
+		}
 		stillComplete(t, got)
 	})
 	t.Run("drill disabled", func(t *testing.T) {
@@ -121,5 +138,22 @@ func TestRestoreDrillLifecycle(t *testing.T) {
 		if cond := condition(got, backupv1alpha1.ConditionVerified); cond.Type != "" {
 			t.Errorf("Verified %+v on a backup with drill Disabled", cond)
 		}
+		// Asked for by the annotation, it runs all the same.
+		annotateVerify(t, c, got, "now")
+		waitBackup(t, c, key, "a drill asked for", hasCondition(backupv1alpha1.ConditionVerified, metav1.ConditionUnknown, backupv1alpha1.ReasonDrillPending))
+		getJob(t, c, ns, "unverified-drill")
 	})
+}
+
+// annotateVerify sets the backup's verify annotation, as `kubectl annotate` would.
+func annotateVerify(t *testing.T, c client.Client, b *backupv1alpha1.OvercloudBackup, value string) {
+	t.Helper()
+	patch := client.MergeFrom(b.DeepCopy())
+	if b.Annotations == nil {
+		b.Annotations = map[string]string{}
+	}
+	b.Annotations[backupv1alpha1.AnnotationVerify] = value
+	if err := c.Patch(context.Background(), b, patch); err != nil {
+		t.Fatal(err)
+	}
 }

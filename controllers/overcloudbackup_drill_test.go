@@ -163,7 +163,28 @@ func TestDrillPending(t *testing.T) {
 		{"drill disabled", func(b *backupv1alpha1.OvercloudBackup) {
 			b.Spec.Verification = &backupv1alpha1.VerificationSpec{Drill: backupv1alpha1.DrillDisabled}
 		}, false},
-		{"failed backup", func(b *backupv1alpha1.OvercloudBackup) {
+		{"verified, then asked again by the annotation", func(b *backupv1alpha1.OvercloudBackup) {
+			verified(metav1.ConditionTrue, backupv1alpha1.ReasonRestored)(b)
+			b.Annotations = map[string]string{backupv1alpha1.AnnotationVerify: "2"}
+			b.Status.Verification = &backupv1alpha1.VerificationStatus{Request: "1"}
+		}, true},
+		{"the annotation's request answered", func(b *backupv1alpha1.OvercloudBackup) {
+			verified(metav1.ConditionFalse, backupv1alpha1.ReasonTableMismatch)(b)
+			b.Annotations = map[string]string{backupv1alpha1.AnnotationVerify: "2"}
+			b.Status.Verification = &backupv1alpha1.VerificationStatus{Request: "2"}
+		}, false},
+		{"drill disabled, asked by the annotation", func(b *backupv1alpha1.OvercloudBackup) {
+			b.Spec.Verification = &backupv1alpha1.VerificationSpec{Drill: backupv1alpha1.DrillDisabled}
+			b.Annotations = map[string]string{backupv1alpha1.AnnotationVerify: "x"}
+		}, true},
+		{"drill disabled, the asked drill running", func(b *backupv1alpha1.OvercloudBackup) {
+			b.Spec.Verification = &backupv1alpha1.VerificationSpec{Drill: backupv1alpha1.DrillDisabled}
+			b.Annotations = map[string]string{backupv1alpha1.AnnotationVerify: "x"}
+			b.Status.Verification = &backupv1alpha1.VerificationStatus{Request: "x"}
+			verified(metav1.ConditionUnknown, backupv1alpha1.ReasonDrillRunning)(b)
+		}, true},
+		{"failed backup, even when asked", func(b *backupv1alpha1.OvercloudBackup) {
+			b.Annotations = map[string]string{backupv1alpha1.AnnotationVerify: "x"}
 			b.Status.Conditions = []metav1.Condition{{Type: backupv1alpha1.ConditionFailed, Status: metav1.ConditionTrue, Reason: "AttemptsExhausted"}}
 		}, false},
 	}

@@ -20,6 +20,10 @@ const (
 	FinalizerCleanup = "backup.overcloud.io/cleanup"
 	// AnnotationScheduledTime on a scheduled backup is the RFC 3339 time it was due.
 	AnnotationScheduledTime = "backup.overcloud.io/scheduled-at"
+	// AnnotationVerify on a succeeded backup asks for a restore drill now, once per distinct
+	// value, whatever spec.verification says: a drill again after one that could not run,
+	// or a backup proven again long after it was taken.
+	AnnotationVerify = "backup.overcloud.io/verify"
 )
 
 // JobName is the name of the Job of the given attempt (1-based) of this backup. It is

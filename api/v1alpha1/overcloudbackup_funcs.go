@@ -170,6 +170,19 @@ func (b *OvercloudBackup) WantsDrill() bool {
 	return b != nil && (b.Spec.Verification == nil || b.Spec.Verification.Drill != DrillDisabled)
 }
 
+// VerifyRequest is the backup.overcloud.io/verify annotation's value when no drill has
+// answered it yet, else "".
+func (b *OvercloudBackup) VerifyRequest() string {
+	if b == nil {
+		return ""
+	}
+	v := b.Annotations[AnnotationVerify]
+	if v == "" || (b.Status.Verification != nil && b.Status.Verification.Request == v) {
+		return ""
+	}
+	return v
+}
+
 // BufferPoolOrDefault is spec.verification.bufferPool, or DefaultDrillBufferPool.
 func (v *VerificationSpec) BufferPoolOrDefault() resource.Quantity {
 	if v == nil || v.BufferPool == nil || v.BufferPool.Sign() <= 0 {

@@ -98,6 +98,12 @@ type VerificationStatus struct {
 	// duration of the drill, as the agent measured it.
 	// +optional
 	Duration *metav1.Duration `json:"duration,omitempty"`
+
+	// request is the value of the backup.overcloud.io/verify annotation this drill answers
+	// ("" for the drill spec.verification asked for).
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Request string `json:"request,omitempty"`
 }
 
 // VerificationPolicy says which of a schedule's backups are drilled.
