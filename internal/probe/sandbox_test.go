@@ -177,7 +177,10 @@ func TestSandboxFailover(t *testing.T) {
 	if d.Selected == "" || d.Selected == second || d.Selected == first {
 		t.Errorf("selected %q, want the remaining idle node (not %s, not the dead %s)", d.Selected, second, first)
 	}
-	if r := row(d, first); r.Eligible || !strings.Contains(r.Reason, "Galera did not answer") {
+	// The killed node is out, for what the probe saw of it: its mariadbd gone ("Galera did
+	// not answer"), or already restarted by Pacemaker and not promoted yet (CI met it: the
+	// galera agent's recovery can beat HAProxy's five failed checks).
+	if r := row(d, first); r.Eligible || (!strings.Contains(r.Reason, "Galera did not answer") && !strings.Contains(r.Reason, "not promoted")) {
 		t.Errorf("killed node row: %+v", r)
 	}
 }
