@@ -390,7 +390,9 @@ func TestTwoNamespacesOneGaleraCluster(t *testing.T) {
 	spans := make([]span, 0, len(backups))
 	for i, b := range backups {
 		jobs := &batchv1.JobList{}
-		if err := k.c.List(ctx, jobs, client.InNamespace(b.Namespace), client.MatchingLabels{backupv1alpha1.LabelBackup: b.Name}); err != nil {
+		// The backup's attempts (its restore drill's Job, when it has started, is another).
+		attempts := client.MatchingLabels{backupv1alpha1.LabelBackup: b.Name, "app.kubernetes.io/component": "backup-agent"}
+		if err := k.c.List(ctx, jobs, client.InNamespace(b.Namespace), attempts); err != nil {
 			t.Fatal(err)
 		}
 		if len(jobs.Items) != 1 {
