@@ -50,8 +50,8 @@ func newDrillCommand() *cobra.Command {
 (no network, no Galera) on the empty directory --scratch, restore the dump into it, dump the
 restored copy as the backup was dumped, and compare each table's rows and digest with the
 manifest's tables[]. Prints the result as JSON, and writes it to --termination-log for the
-controller; exits 1 unless every table is equal. Physical backups are not drilled yet (a clear
-error says so).`,
+controller; exits 1 unless every table is equal. A physical backup's xbstream is extracted and
+prepared (mariadb-backup --prepare), and the scratch server started on the prepared copy.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.Dir = args[0]

@@ -154,7 +154,7 @@ func drillPending(b *backupv1alpha1.OvercloudBackup) bool {
 		return false
 	}
 	c := meta.FindStatusCondition(b.Status.Conditions, backupv1alpha1.ConditionVerified)
-	return c == nil || (c.Status == metav1.ConditionUnknown && c.Reason != backupv1alpha1.ReasonNotSupported)
+	return c == nil || (c.Status == metav1.ConditionUnknown && c.Reason != backupv1alpha1.ReasonNotCompared)
 }
 
 // thenVerify runs the drill of a backup that waits for it, after the pass's other work
@@ -181,11 +181,6 @@ func (p *pass) verify(ctx context.Context) (ctrl.Result, error) {
 		b.Status.Verification = &backupv1alpha1.VerificationStatus{Request: clip(req, 256)}
 		p.fx.actionEvent(backupv1alpha1.ReasonDrillPending,
 			fmt.Sprintf("A restore drill asked for by %s=%q", backupv1alpha1.AnnotationVerify, clip(req, 64)))
-	}
-	if b.Spec.Dump.EffectiveMethod() != backupv1alpha1.DumpLogical {
-		setVerified(b, metav1.ConditionUnknown, backupv1alpha1.ReasonNotSupported,
-			"The restore drill of "+string(b.Spec.Dump.EffectiveMethod())+" backups is not built yet: this backup is not verified")
-		return ctrl.Result{}, nil
 	}
 	job, err := p.startDrill(ctx)
 	if err != nil || job == nil {
@@ -349,6 +344,7 @@ var drillReasons = map[string]string{
 	agent.ReasonCorruptTable:    backupv1alpha1.ReasonCorruptTable,
 	agent.ReasonTooLarge:        backupv1alpha1.ReasonTooLarge,
 	agent.ReasonVersionMismatch: backupv1alpha1.ReasonVersionMismatch,
+	agent.ReasonNotCompared:     backupv1alpha1.ReasonNotCompared,
 }
 
 // recordDrill writes the drill's outcome: status.verification, the Verified condition,
@@ -373,6 +369,9 @@ func (p *pass) recordDrill(res agent.DrillResult) {
 		p.drillOutcome(metav1.ConditionFalse, backupv1alpha1.ReasonDrillFailed, "The restore drill could not run: "+res.Error)
 	case res.Reason == "":
 		p.drillOutcome(metav1.ConditionTrue, backupv1alpha1.ReasonRestored, "Restored into a scratch server "+res.ServerVersion+": "+res.Message)
+	case res.Reason == agent.ReasonNotCompared:
+		p.drillOutcome(metav1.ConditionUnknown, backupv1alpha1.ReasonNotCompared,
+			"Restored into a scratch server "+res.ServerVersion+": "+res.Message)
 	default:
 		reason, ok := drillReasons[res.Reason]
 		if !ok {
@@ -393,12 +392,14 @@ func (p *pass) drillOutcome(status metav1.ConditionStatus, reason, msg string) {
 	b.Status.Verification.CompletionTime = &at
 	setVerified(b, status, reason, msg)
 	ns, oc := b.Namespace, b.Spec.OvercloudRef.Name
-	if status == metav1.ConditionTrue {
+	switch status {
+	case metav1.ConditionTrue:
 		p.event(false, backupv1alpha1.ConditionVerified, clip(msg, maxMessage))
-		p.fx.transition(func() { drills.WithLabelValues(ns, oc, reason).Inc() })
-		return
+	case metav1.ConditionFalse:
+		p.event(true, reason, clip(msg, maxMessage))
+	default: // NotCompared: restored and checked, nothing to compare with
+		p.event(false, reason, clip(msg, maxMessage))
 	}
-	p.event(true, reason, clip(msg, maxMessage))
 	p.fx.transition(func() { drills.WithLabelValues(ns, oc, reason).Inc() })
 }
 

@@ -159,7 +159,7 @@ func TestDrillPending(t *testing.T) {
 		{"drill running", verified(metav1.ConditionUnknown, backupv1alpha1.ReasonDrillRunning), true},
 		{"verified", verified(metav1.ConditionTrue, backupv1alpha1.ReasonRestored), false},
 		{"found wanting", verified(metav1.ConditionFalse, backupv1alpha1.ReasonTableMismatch), false},
-		{"no drill for its method", verified(metav1.ConditionUnknown, backupv1alpha1.ReasonNotSupported), false},
+		{"a physical backup restored, not compared", verified(metav1.ConditionUnknown, backupv1alpha1.ReasonNotCompared), false},
 		{"drill disabled", func(b *backupv1alpha1.OvercloudBackup) {
 			b.Spec.Verification = &backupv1alpha1.VerificationSpec{Drill: backupv1alpha1.DrillDisabled}
 		}, false},

@@ -206,9 +206,11 @@ const (
 	ReasonTooLarge = "TooLarge"
 	// ReasonVersionMismatch: the scratch server is older than the backup's source.
 	ReasonVersionMismatch = "VersionMismatch"
+	// ReasonNotCompared: Verified=Unknown for good: a physical backup restored (extracted,
+	// prepared, started) with every table OK by CHECK TABLE, but it records no table
+	// digests to compare the copy with.
+	ReasonNotCompared = "NotCompared"
 	// ReasonDrillFailed: the drill could not be run (its Job failed without a result,
 	// reached its deadline, or was deleted): the backup is neither proven nor disproven.
 	ReasonDrillFailed = "DrillFailed"
-	// ReasonNotSupported: no drill exists yet for the backup's method (Mariabackup).
-	ReasonNotSupported = "NotSupported"
 )

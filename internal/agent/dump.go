@@ -240,8 +240,7 @@ func recheck(ctx context.Context, cfg Config, addr string) error {
 // the tool's version.
 func copyData(ctx context.Context, cfg Config, art *Artifact, dbs []Database) (copied, error) {
 	if cfg.Method == Mariabackup {
-		exact, tool, err := physicalBackup(ctx, cfg, art)
-		return copied{exact: exact, tool: tool}, err
+		return physicalCopy(ctx, cfg, art)
 	}
 	got, err := dumpFiles(ctx, cfg, art, dbs)
 	if err != nil {

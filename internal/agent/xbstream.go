@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
+	pathpkg "path"
 	"sort"
 )
 
@@ -121,6 +123,8 @@ type xbReader struct {
 	open   map[string]bool // files with payload and no end chunk yet
 	head   [14]byte
 	sizes  [20]byte
+	// files, when set, receives every file of the stream (extractXBStream).
+	files *xbFiles
 }
 
 // chunk reads one chunk; more is false at a clean end of the stream.
@@ -146,9 +150,7 @@ func (x *xbReader) chunk() (more bool, err error) {
 	path := string(pathBytes)
 	size := int64(len(x.head)) + int64(pathLen)
 	if typ == xbTypeEOF {
-		delete(x.open, path) // a file without payload (an empty one) has only this chunk
-		x.offset += size
-		return true, nil
+		return true, x.endOf(path, size)
 	}
 	if typ != xbTypePayload && flags&xbFlagIgnorable == 0 {
 		return false, fmt.Errorf("xbstream: unknown chunk type %q at offset %d", typ, x.offset)
@@ -167,6 +169,13 @@ func (x *xbReader) chunk() (more bool, err error) {
 	if buf != nil {
 		payload = io.MultiWriter(crc, buf)
 	}
+	if x.files != nil && typ == xbTypePayload {
+		w, err := x.files.at(path, x.sizes[8:16], x.offset)
+		if err != nil {
+			return false, err
+		}
+		payload = io.MultiWriter(payload, w)
+	}
 	if _, err := io.CopyN(payload, x.r, length); err != nil {
 		return false, x.cut(err)
 	}
@@ -181,6 +190,16 @@ func (x *xbReader) chunk() (more bool, err error) {
 	}
 	x.offset += size + int64(len(x.sizes)) + length
 	return true, nil
+}
+
+// endOf reads the end chunk of path (size bytes long).
+func (x *xbReader) endOf(path string, size int64) error {
+	delete(x.open, path) // a file without payload (an empty one) has only this chunk
+	x.offset += size
+	if x.files != nil {
+		return x.files.end(path)
+	}
+	return nil
 }
 
 // keeper is where the payload of a kept file goes, or nil.
@@ -201,4 +220,96 @@ func (x *xbReader) cut(err error) error {
 		return fmt.Errorf("xbstream: the stream is cut inside the chunk at offset %d", x.offset)
 	}
 	return err
+}
+
+// extractXBStream writes every file of the xbstream read from r under dir, as `mbstream
+// -x` would, checking the stream as parseXBStream does. The paths come from the backup's
+// stream, which the overcloud wrote: they are opened through an os.Root of dir, so that
+// none (absolute, "..", through a symlink) can reach outside it.
+func extractXBStream(r io.Reader, dir string) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = root.Close() }()
+	files := &xbFiles{root: root, open: map[string]*os.File{}}
+	x := &xbReader{r: bufio.NewReaderSize(r, 1<<20), kept: map[string][]byte{}, tooBig: map[string]bool{},
+		open: map[string]bool{}, files: files}
+	for {
+		more, err := x.chunk()
+		if err != nil {
+			return errors.Join(err, files.closeAll())
+		}
+		if !more {
+			break
+		}
+	}
+	if len(x.open) > 0 {
+		return errors.Join(errors.New("xbstream: the stream ends inside a file"), files.closeAll())
+	}
+	return files.closeAll()
+}
+
+// xbFiles are the files an extraction writes, open until their end chunk.
+type xbFiles struct {
+	root *os.Root
+	open map[string]*os.File
+}
+
+// xbMaxOpen bounds the files open at once (mariadb-backup interleaves a few, one per
+// copying thread).
+const xbMaxOpen = 1024
+
+// file is the open file of path, created (with its directories) the first time.
+func (w *xbFiles) file(p string) (*os.File, error) {
+	if f := w.open[p]; f != nil {
+		return f, nil
+	}
+	if len(w.open) >= xbMaxOpen {
+		return nil, fmt.Errorf("xbstream: more than %d files open at once", xbMaxOpen)
+	}
+	if d := pathpkg.Dir(p); d != "." {
+		if err := w.root.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("xbstream: %w", err)
+		}
+	}
+	f, err := w.root.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("xbstream: %w", err)
+	}
+	w.open[p] = f
+	return f, nil
+}
+
+// at is where a payload chunk of path goes: its file, at the chunk's payload offset
+// (little-endian, 8 bytes); chunkAt is the chunk's offset in the stream, for the message.
+func (w *xbFiles) at(p string, offset []byte, chunkAt int64) (io.Writer, error) {
+	f, err := w.file(p)
+	if err != nil {
+		return nil, err
+	}
+	at := int64(binary.LittleEndian.Uint64(offset)) //nolint:gosec // G115: checked just below
+	if at < 0 || at > 1<<44 {
+		return nil, fmt.Errorf("xbstream: %s: payload offset %d in the chunk at offset %d", p, at, chunkAt)
+	}
+	return io.NewOffsetWriter(f, at), nil
+}
+
+// end closes a file at its end chunk (creating it when it had no payload: an empty file).
+func (w *xbFiles) end(p string) error {
+	f, err := w.file(p)
+	if err != nil {
+		return err
+	}
+	delete(w.open, p)
+	return f.Close()
+}
+
+func (w *xbFiles) closeAll() error {
+	errs := make([]error, 0, len(w.open))
+	for p, f := range w.open {
+		errs = append(errs, f.Close())
+		delete(w.open, p)
+	}
+	return errors.Join(errs...)
 }

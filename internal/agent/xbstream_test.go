@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -242,5 +243,44 @@ func TestRemoteCommandPreamble(t *testing.T) {
 	}
 	if left, _ := filepath.Glob("/dev/shm/.ocb-defaults.*"); len(left) > 0 {
 		t.Errorf("left behind: %v", left)
+	}
+}
+
+// TestExtractXBStream: a stream made by the real `mbstream -c` extracts to the same files
+// (the empty one included, directories made); a stream naming a path outside the
+// directory ("..", absolute), as a hostile node could write, is refused and writes nothing
+// outside it; a cut stream fails.
+func TestExtractXBStream(t *testing.T) {
+	files := testFiles(t)
+	stream := mbstreamCreate(t, files)
+	dir := t.TempDir()
+	if err := extractXBStream(bytes.NewReader(stream), dir); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range files {
+		got, err := os.ReadFile(filepath.Join(dir, name)) //nolint:gosec // G304: the test's directory
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: %d bytes (%v), want %d", name, len(got), err, len(want))
+		}
+	}
+	if err := extractXBStream(bytes.NewReader(stream[:len(stream)-10]), t.TempDir()); err == nil {
+		t.Error("a cut stream extracted without error")
+	}
+	outside := t.TempDir()
+	for _, name := range []string{"../escaped", "/" + filepath.Join(outside[1:], "abs"), "a/../../escaped2"} {
+		hostile := bytes.ReplaceAll(mbstreamCreate(t, map[string][]byte{"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx": []byte("payload")}),
+			[]byte("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"), []byte(fmt.Sprintf("%-36s", name)[:36]))
+		inner := filepath.Join(t.TempDir(), "in")
+		if err := os.Mkdir(inner, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := extractXBStream(bytes.NewReader(hostile), inner); err == nil {
+			t.Errorf("path %q: extracted without error", name)
+		}
+		for _, p := range []string{filepath.Join(filepath.Dir(inner), "escaped"), filepath.Join(outside, "abs")} {
+			if _, err := os.Stat(p); err == nil {
+				t.Errorf("path %q: %s was written", name, p)
+			}
+		}
 	}
 }

@@ -24,6 +24,11 @@ import (
 // zstd-compressed) passed through change, and the manifest rewritten to the changed file's
 // sizes and checksum, then changed by changeManifest. The other files are copied as they are.
 func Copy(src, dst string, change func(dump []byte) ([]byte, error), changeManifest ...func(*agent.Manifest)) error {
+	return CopyFile(src, dst, "databases.sql", change, changeManifest...)
+}
+
+// CopyFile is Copy for the data file named base (databases.sql, backup.xbstream).
+func CopyFile(src, dst, base string, change func(data []byte) ([]byte, error), changeManifest ...func(*agent.Manifest)) error {
 	m, err := agent.ReadManifest(src)
 	if err != nil {
 		return err
@@ -40,7 +45,7 @@ func Copy(src, dst string, change func(dump []byte) ([]byte, error), changeManif
 		if err != nil {
 			return err
 		}
-		if strings.HasPrefix(f.Name, "databases.sql") {
+		if f.Name == base || strings.HasPrefix(f.Name, base+".") {
 			if f.Compression != agent.Zstd {
 				return fmt.Errorf("%s: compression %s, only zstd is handled", f.Name, f.Compression)
 			}
@@ -56,7 +61,7 @@ func Copy(src, dst string, change func(dump []byte) ([]byte, error), changeManif
 		}
 	}
 	if !changed {
-		return errors.New("the backup has no databases.sql")
+		return errors.New("the backup has no " + base)
 	}
 	for _, c := range changeManifest {
 		c(m)
