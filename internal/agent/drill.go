@@ -642,19 +642,14 @@ func (s *scratch) restoreUsers(ctx context.Context, cfg DrillConfig, f FileInfo)
 // client's output goes to the agent's log if logged (never for users.sql: the statement
 // it quotes may hold password hashes), and the result has the error code alone.
 func (s *scratch) restore(ctx context.Context, cfg DrillConfig, f FileInfo, logged bool) error {
-	fh, err := openRegular(cfg.Dir, f.Name)
+	data, closeData, err := openData(cfg.Dir, f)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = fh.Close() }()
-	dec, closeDec, err := newDecoder(io.LimitReader(fh, f.Bytes), f.Compression)
-	if err != nil {
-		return err
-	}
-	defer closeDec()
+	defer closeData()
 	args := append(s.clientArgs(), "--default-character-set=utf8mb4", "--binary-mode")
 	cmd := exec.CommandContext(ctx, s.client, args...) //nolint:gosec // G204: fixed program
-	cmd.Stdin = io.LimitReader(dec, f.UncompressedBytes)
+	cmd.Stdin = data
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &limited{w: &out, n: 4096}, &limited{w: &out, n: 4096}
 	if err := cmd.Run(); err != nil {

@@ -54,19 +54,29 @@ func startPrepared(ctx context.Context, cfg DrillConfig, f FileInfo, ph *phases)
 	return s, nil, nil
 }
 
-// extract decompresses the backup's xbstream into dir.
-func extract(cfg DrillConfig, f FileInfo, dir string) error {
-	fh, err := openRegular(cfg.Dir, f.Name)
+// openData is a backup file's content as written: decompressed, read up to the sizes
+// the manifest records (which Verify has checked). close closes the file and the decoder.
+func openData(dir string, f FileInfo) (r io.Reader, closeData func(), err error) {
+	fh, err := openRegular(dir, f.Name)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer func() { _ = fh.Close() }()
 	dec, closeDec, err := newDecoder(io.LimitReader(fh, f.Bytes), f.Compression)
 	if err != nil {
+		_ = fh.Close()
+		return nil, nil, err
+	}
+	return io.LimitReader(dec, f.UncompressedBytes), func() { closeDec(); _ = fh.Close() }, nil
+}
+
+// extract decompresses the backup's xbstream into dir.
+func extract(cfg DrillConfig, f FileInfo, dir string) error {
+	data, closeData, err := openData(cfg.Dir, f)
+	if err != nil {
 		return err
 	}
-	defer closeDec()
-	if err := extractXBStream(io.LimitReader(dec, f.UncompressedBytes), dir); err != nil {
+	defer closeData()
+	if err := extractXBStream(data, dir); err != nil {
 		// The error may quote the stream's paths, which the overcloud wrote: the log has it.
 		logOutput(cfg.log(), "extracting "+f.Name, []byte(err.Error()))
 		return fmt.Errorf("%s does not extract: it is not the well-formed xbstream it was when taken (the agent's log says why)", f.Name)
