@@ -150,7 +150,7 @@ func drillPending(b *backupv1alpha1.OvercloudBackup) bool {
 	if b.VerifyRequest() != "" {
 		return true
 	}
-	if !b.WantsDrill() && (b.Status.Verification == nil || b.Status.Verification.Request == "") {
+	if !b.WantsDrill() && requestOf(b) == "" {
 		return false
 	}
 	c := meta.FindStatusCondition(b.Status.Conditions, backupv1alpha1.ConditionVerified)
@@ -344,7 +344,6 @@ var drillReasons = map[string]string{
 	agent.ReasonCorruptTable:    backupv1alpha1.ReasonCorruptTable,
 	agent.ReasonTooLarge:        backupv1alpha1.ReasonTooLarge,
 	agent.ReasonVersionMismatch: backupv1alpha1.ReasonVersionMismatch,
-	agent.ReasonNotCompared:     backupv1alpha1.ReasonNotCompared,
 }
 
 // recordDrill writes the drill's outcome: status.verification, the Verified condition,
@@ -364,14 +363,14 @@ func (p *pass) recordDrill(res agent.DrillResult) {
 	if res.Seconds > 0 {
 		v.Duration = &metav1.Duration{Duration: time.Duration(res.Seconds * float64(time.Second)).Round(time.Second)}
 	}
+	restored := "Restored into a scratch server " + res.ServerVersion + ": " + res.Message
 	switch {
 	case res.Error != "":
 		p.drillOutcome(metav1.ConditionFalse, backupv1alpha1.ReasonDrillFailed, "The restore drill could not run: "+res.Error)
 	case res.Reason == "":
-		p.drillOutcome(metav1.ConditionTrue, backupv1alpha1.ReasonRestored, "Restored into a scratch server "+res.ServerVersion+": "+res.Message)
+		p.drillOutcome(metav1.ConditionTrue, backupv1alpha1.ReasonRestored, restored)
 	case res.Reason == agent.ReasonNotCompared:
-		p.drillOutcome(metav1.ConditionUnknown, backupv1alpha1.ReasonNotCompared,
-			"Restored into a scratch server "+res.ServerVersion+": "+res.Message)
+		p.drillOutcome(metav1.ConditionUnknown, backupv1alpha1.ReasonNotCompared, restored)
 	default:
 		reason, ok := drillReasons[res.Reason]
 		if !ok {

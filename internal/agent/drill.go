@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -68,7 +69,7 @@ func (cfg DrillConfig) log() io.Writer {
 
 // DrillResult is what a restore drill found.
 type DrillResult struct {
-	// Reason is empty when every table is equal; else RestoreFailed or TableMismatch.
+	// Reason is empty when every table is equal; else one of the reasons below.
 	Reason  string `json:"reason,omitempty"`
 	Message string `json:"message"`
 	Tables  int    `json:"tables"`
@@ -423,7 +424,7 @@ func startScratch(ctx context.Context, cfg DrillConfig, ph *phases) (*scratch, e
 	user := rootUser()
 	installArgs := append([]string{noDefaults, "--datadir=" + d.data, "--skip-test-db", "--auth-root-authentication-method=normal"}, user...)
 	//nolint:gosec // G204: a fixed program, our own paths
-	install := exec.CommandContext(ctx, orDefault(cfg.InstallDB, "mariadb-install-db"), installArgs...)
+	install := exec.CommandContext(ctx, cmp.Or(cfg.InstallDB, "mariadb-install-db"), installArgs...)
 	if out, err := install.CombinedOutput(); err != nil {
 		logOutput(cfg.log(), "mariadb-install-db", out)
 		return nil, fmt.Errorf("mariadb-install-db: %w%s (its output is in the agent's log)", err, errorCodes(out, false))
@@ -480,12 +481,12 @@ func rootUser() []string {
 // are more of its options.
 func startServer(ctx context.Context, cfg DrillConfig, d scratchPaths, ph *phases, extra ...string) (*scratch, error) {
 	s := &scratch{dir: d.dir, sock: filepath.Join(d.run, "mysqld.sock"), cnf: filepath.Join(d.run, "client.cnf"),
-		client: orDefault(cfg.Client, "mariadb"), exited: make(chan struct{}), phases: ph}
+		client: cmp.Or(cfg.Client, "mariadb"), exited: make(chan struct{}), phases: ph}
 	args := append([]string{noDefaults, "--datadir=" + d.data, "--socket=" + s.sock,
 		"--pid-file=" + filepath.Join(d.run, "mysqld.pid"), "--log-error=" + filepath.Join(d.run, "error.log"),
 		"--tmpdir=" + d.run, "--skip-networking", "--wsrep-on=OFF", "--skip-log-bin",
 		"--secure-file-priv=" + d.nofiles, "--local-infile=0",
-		"--innodb-buffer-pool-size=" + orDefault(cfg.BufferPool, "128M"),
+		"--innodb-buffer-pool-size=" + cmp.Or(cfg.BufferPool, "128M"),
 		// A throwaway copy: no durability, and MyISAM's and Aria's caches (128 MiB each by
 		// default, 28 MiB of resident memory at start) small, so that the buffer pool is
 		// what bounds the server's memory (docs/benchmarks.md, "Restore drill").
@@ -493,7 +494,7 @@ func startServer(ctx context.Context, cfg DrillConfig, d scratchPaths, ph *phase
 		"--aria-pagecache-buffer-size=16M", "--key-buffer-size=8M"}, rootUser()...)
 	args = append(args, extra...)
 	// Stopped by stop(), by its PID, not by ctx: a cancelled drill still shuts it down cleanly.
-	s.cmd = exec.Command(orDefault(cfg.Server, "/usr/sbin/mariadbd"), args...) //nolint:gosec,noctx // G204: a fixed program
+	s.cmd = exec.Command(cmp.Or(cfg.Server, "/usr/sbin/mariadbd"), args...) //nolint:gosec,noctx // G204: a fixed program
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the scratch server: %w", err)
@@ -835,7 +836,7 @@ func (s *scratch) digest(ctx context.Context, cfg DrillConfig, m *Manifest) ([]d
 		args = append(args, d.Name)
 	}
 	//nolint:gosec // G204: fixed program, the names operands after --
-	cmd := exec.CommandContext(ctx, orDefault(cfg.DumpTool, "mariadb-dump"), args...)
+	cmd := exec.CommandContext(ctx, cmp.Or(cfg.DumpTool, "mariadb-dump"), args...)
 	dg := dumpdigest.New(0)
 	cmd.Stdout = dg
 	var stderr bytes.Buffer
@@ -846,13 +847,6 @@ func (s *scratch) digest(ctx context.Context, cfg DrillConfig, m *Manifest) ([]d
 			err, errorCodes(stderr.Bytes(), false))
 	}
 	return dg.Tables()
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // logOutput writes a program's output to the agent's log (the pod's), its last 4 KiB

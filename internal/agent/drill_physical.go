@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -28,8 +29,8 @@ func startPrepared(ctx context.Context, cfg DrillConfig, f FileInfo, ph *phases)
 	}
 	ph.mark("extract")
 	//nolint:gosec // G204: a fixed program, our own paths
-	prepare := exec.CommandContext(ctx, orDefault(cfg.BackupTool, "mariadb-backup"), noDefaults, "--prepare",
-		"--target-dir="+d.data, "--tmpdir="+d.run, "--use-memory="+orDefault(cfg.BufferPool, "128M"))
+	prepare := exec.CommandContext(ctx, cmp.Or(cfg.BackupTool, "mariadb-backup"), noDefaults, "--prepare",
+		"--target-dir="+d.data, "--tmpdir="+d.run, "--use-memory="+cmp.Or(cfg.BufferPool, "128M"))
 	var out bytes.Buffer
 	prepare.Stdout, prepare.Stderr = &limited{w: &out, n: 64 << 10}, &limited{w: &out, n: 64 << 10}
 	if err := prepare.Run(); err != nil {

@@ -619,9 +619,4 @@ func terminationJSON[T any](v T, shrink func(T) T) []byte {
 }
 
 // clipError keeps the first 2000 bytes of an error for a termination message.
-func clipError(s string) string {
-	if len(s) > 2000 {
-		return s[:2000]
-	}
-	return s
-}
+func clipError(s string) string { return clipBytes(s, 2000) }

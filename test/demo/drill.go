@@ -47,7 +47,7 @@ func (d *demo) drill(ctx context.Context) error {
 	}
 	d.backup = got
 	for _, args := range [][]string{
-		{"-n", namespace, "wait", "--for=condition=Verified", "ocb/" + got.Name, "--timeout=30s"},
+		{"-n", namespace, "wait", "--for=condition=Verified", ocbResource + "/" + got.Name, "--timeout=30s"},
 		{"-n", namespace, kubectlGet, ocbResource, got.Name},
 	} {
 		out, err := d.kubectlRun(ctx, args...)
@@ -60,8 +60,12 @@ func (d *demo) drill(ctx context.Context) error {
 	v := got.Status.Verification
 	fmt.Printf("   Verified=%s (%s): %s\n", cond.Status, cond.Reason, cond.Message)
 	if v != nil {
-		fmt.Printf("   status.verification: %d tables, %d rows, %d accounts restored; scratch server %s; took %v\n",
-			v.Tables, v.Rows, v.Users, v.ServerVersion, v.Duration.Duration)
+		took := "?"
+		if v.Duration != nil {
+			took = v.Duration.Duration.String()
+		}
+		fmt.Printf("   status.verification: %d tables, %d rows, %d accounts restored; scratch server %s; took %s\n",
+			v.Tables, v.Rows, v.Users, v.ServerVersion, took)
 		fmt.Printf("   Job %s is deleted once its outcome is recorded: its scratch space goes with its pod\n", v.JobName)
 	}
 	if cond.Status != metav1.ConditionTrue {
