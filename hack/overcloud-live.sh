@@ -498,8 +498,10 @@ live_vip_holder() {
 live_all_promoted() {
 	local s
 	s=$(live_summary 2>/dev/null) || return 1
+	# An UNCLEAN node awaiting its fence still shows its last roles (Promoted): every node
+	# must also be online, or a test's cleanup would return before the fence hits.
 	[[ $s == *"$(node_name 0):Promoted"* && $s == *"$(node_name 1):Promoted"* && $s == *"$(node_name 2):Promoted"* &&
-		$s != *"!failed"* && $s != *"vip=-"* ]]
+		$s != *"!failed"* && $s != *"vip=-"* && $s != *OFFLINE* && $s != *UNCLEAN* && $s != *pending* ]]
 }
 
 # live_wait_promoted SECONDS: until every galera instance is Promoted with the VIP up, logging
@@ -718,9 +720,24 @@ live_cmd() {
 		# Pacemaker may not have noticed yet (crm_mon still says Promoted for up to a monitor
 		# interval after a kill): wait for all three together, a running mariadbd, Synced, and
 		# galera Promoted everywhere.
+		# A controller fenced while its Pacemaker ran (a frozen Corosync thawed just before the
+		# fence's retry) can come back powered on with its cluster stack stopped: Pacemaker
+		# stops itself on hearing it was fenced. After 5 s of that, its daemons are started
+		# again, as `pcs cluster start` would.
 		check_node "$n"
-		local start=$SECONDS w=''
+		local start=$SECONDS w='' stackless=0
 		while :; do
+			if live_holder "$n" >/dev/null &&
+				! { live_daemon_pid "$(node_dir "$n")/corosync.pid" corosync >/dev/null &&
+					live_daemon_pid "$(node_dir "$n")/pacemakerd.pid" pacemakerd >/dev/null; }; then
+				if ((++stackless >= 5)); then
+					log "$(node_name "$n") is powered on without Corosync or Pacemaker: starting them"
+					live_power_on "$n"
+					stackless=0
+				fi
+			else
+				stackless=0
+			fi
 			if mysqld_pid "$n" >/dev/null && w=$(wsrep "$n" 2>/dev/null) && [[ ${w%% *} == 4 ]] && live_all_promoted; then
 				log "$(node_name "$n") runs, Synced, galera Promoted everywhere ($((SECONDS - start)) s)"
 				break
