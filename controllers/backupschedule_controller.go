@@ -333,8 +333,8 @@ func (p *schedulePass) recordMetrics(sc *schedule.Schedule) {
 	// Verification is watched only for a schedule whose backups get drills: a drill of
 	// every backup, or one per verification interval, whichever is longer.
 	tmpl := &backupv1alpha1.OvercloudBackup{Spec: s.Spec.BackupTemplate.Spec}
-	// Physical backups are never Verified=True (NotCompared): not watched.
-	if tmpl.WantsDrill() && tmpl.Spec.Dump.EffectiveMethod() == backupv1alpha1.DumpLogical {
+	// Backups that record no digests are never Verified=True (NotCompared): not watched.
+	if tmpl.WantsDrill() && tmpl.Spec.Dump.RecordsDigests() {
 		row.verifyInterval = max(row.interval, s.VerificationInterval())
 		row.verifiedSince = s.CreationTimestamp.Time
 		if s.Status.LastVerifiedTime != nil {

@@ -158,14 +158,14 @@ func TestBuildJob(t *testing.T) {
 				oc.HAProxy = &backupv1alpha1.HAProxyAccess{StatsURL: "http://172.17.1.5:1993/",
 					CredentialsSecret: &backupv1alpha1.CredentialsSecretReference{Name: "haproxy-stats"}}
 				b.Spec.Dump = &backupv1alpha1.DumpSpec{Method: backupv1alpha1.DumpMariabackup, CompressionLevel: ptr.To(int32(5)),
-					MariabackupCommand: "sudo -n podman exec -i galera-bundle-podman-0 mariabackup --defaults-extra-file={defaultsFile} --backup --galera-info --stream=xbstream"}
+					MariabackupCommand: "sudo -n podman exec -i galera-bundle-podman-0 mariabackup --defaults-extra-file={defaultsFile} --backup --galera-info --no-lock --stream=xbstream"}
 			},
 			params: JobParams{Attempt: 1, Node: "controller-1", Image: "ocb:v1"},
 			check: func(t *testing.T, j *JobView) {
 				j.wantArgs(t, "--method=Mariabackup", "--level=5", "--ssh-dir=/etc/overcloud-backup/ssh", "--ssh-user=tripleo-admin",
 					"--ssh-port=2222", "--ssh-timeout=20s", "--haproxy-stats-url=http://172.17.1.5:1993/", "--haproxy-backend=mysql",
 					"--haproxy-credentials-dir=/etc/overcloud-backup/haproxy",
-					"--mariabackup-command=sudo -n podman exec -i galera-bundle-podman-0 mariabackup --defaults-extra-file={defaultsFile} --backup --galera-info --stream=xbstream")
+					"--mariabackup-command=sudo -n podman exec -i galera-bundle-podman-0 mariabackup --defaults-extra-file={defaultsFile} --backup --galera-info --no-lock --stream=xbstream")
 				if v := volume(j.Pod.Volumes, "ssh"); v == nil || !reflect.DeepEqual(v.Secret.Items,
 					[]corev1.KeyToPath{{Key: "ssh-privatekey", Path: "ssh-privatekey"}, {Key: "hosts", Path: "known_hosts"}}) {
 					t.Errorf("ssh volume %+v", v)

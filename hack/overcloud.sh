@@ -277,11 +277,13 @@ ensure_ssh_user() {
 		# hack/overcloud.sh: ocbadmin runs crm_mon (against the controller's CIB copy named by
 		# CIB_file, which each sandbox sshd sets) and socat (HAProxy stats socket) as root, and
 		# mariadb-backup exactly as the agent's default mariabackupCommand runs it (the agent
-		# gives the credentials on stdin as /dev/stdin; root is needed to read the datadir).
+		# gives the credentials on stdin as /dev/stdin; root is needed to read the datadir),
+		# and as it ran before --no-lock (a template without it: backups with no digests).
 		Defaults:$SSH_USER env_keep += "CIB_file"
 		Defaults:$SSH_USER !requiretty
 		Defaults:$SSH_USER secure_path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 		$SSH_USER ALL=(root) NOPASSWD: /usr/sbin/crm_mon, /usr/bin/socat
+		$SSH_USER ALL=(root) NOPASSWD: $MARIABACKUP --defaults-extra-file\=/dev/stdin --backup --galera-info --no-lock --stream\=xbstream
 		$SSH_USER ALL=(root) NOPASSWD: $MARIABACKUP --defaults-extra-file\=/dev/stdin --backup --galera-info --stream\=xbstream
 	EOF
 	visudo -cqf "$tmp" >/dev/null || {

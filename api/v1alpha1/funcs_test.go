@@ -205,6 +205,29 @@ func TestDumpSpec(t *testing.T) {
 	}
 }
 
+func TestRecordsDigests(t *testing.T) {
+	mb := backupv1alpha1.DumpMariabackup
+	for name, tc := range map[string]struct {
+		d    *backupv1alpha1.DumpSpec
+		want bool
+	}{
+		"nil: logical":               {nil, true},
+		"logical":                    {&backupv1alpha1.DumpSpec{Method: backupv1alpha1.DumpLogical}, true},
+		"mariabackup, the default":   {&backupv1alpha1.DumpSpec{Method: mb}, true},
+		"mariabackup with --no-lock": {&backupv1alpha1.DumpSpec{Method: mb, MariabackupCommand: "sudo -n mariadb-backup --defaults-extra-file={defaultsFile} --backup --no-lock --stream=xbstream"}, true},
+		"inside a quoted sh -c": {&backupv1alpha1.DumpSpec{Method: mb, MariabackupCommand: "podman exec -i g sh -c 'cat >&3 && " +
+			"exec mariadb-backup --defaults-extra-file={defaultsFile} --backup --no-lock --stream=xbstream'"}, true},
+		"mariabackup without it":    {&backupv1alpha1.DumpSpec{Method: mb, MariabackupCommand: "sudo -n mariadb-backup --defaults-extra-file={defaultsFile} --backup --stream=xbstream"}, false},
+		"a longer option is not it": {&backupv1alpha1.DumpSpec{Method: mb, MariabackupCommand: "mariadb-backup --defaults-extra-file={defaultsFile} --no-lock-ddl-per-table"}, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if got := tc.d.RecordsDigests(); got != tc.want {
+				t.Errorf("RecordsDigests() = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestJobSpec(t *testing.T) {
 	const operator = "registry.example/operator:v1"
 	for name, tc := range map[string]struct {

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -100,6 +102,17 @@ func (d *DumpSpec) EffectiveMethod() DumpMethod {
 		return DefaultDumpMethod
 	}
 	return d.Method
+}
+
+// RecordsDigests says whether the backup records the digest of every table, which its
+// restore drill compares: always for Logical; for Mariabackup, when the command passes
+// --no-lock (the default command does), so that the agent can hold the node still beside
+// mariadb-backup. Without digests a drill ends Verified=Unknown NotCompared.
+func (d *DumpSpec) RecordsDigests() bool {
+	if d == nil || d.EffectiveMethod() != DumpMariabackup {
+		return true
+	}
+	return d.MariabackupCommand == "" || slices.Contains(strings.Fields(d.MariabackupCommand), "--no-lock")
 }
 
 // EffectiveCompression is dump.compression, or DefaultCompression.

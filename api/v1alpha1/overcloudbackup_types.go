@@ -202,7 +202,7 @@ type DumpSpec struct {
 	// mariabackupCommand is the command run on the node over SSH for the Mariabackup
 	// method; it must write an xbstream to stdout and read the credentials from the
 	// defaults file given as {defaultsFile}. When omitted, "sudo -n mariadb-backup
-	// --defaults-extra-file={defaultsFile} --backup --galera-info --stream=xbstream".
+	// --defaults-extra-file={defaultsFile} --backup --galera-info --no-lock --stream=xbstream".
 	// The agent sends a [client] section (user, password, and the node's address and
 	// mysqlPort as host and port) on the SSH session's stdin, never on a command line;
 	// /bin/sh turns it into a private file that has no name any more and makes it the
@@ -211,8 +211,13 @@ type DumpSpec struct {
 	// through a pipe, which mariadb-backup cannot use (it reads its defaults twice): copy
 	// it to a file first, for example "sudo -n podman exec -i galera-bundle-podman-0 sh -c
 	// 'f=$(mktemp -p /dev/shm) && exec 3>$f 4<$f && rm $f && cat >&3 && exec 0<&4
-	// mariadb-backup --defaults-extra-file={defaultsFile} --backup --galera-info
+	// mariadb-backup --defaults-extra-file={defaultsFile} --backup --galera-info --no-lock
 	// --stream=xbstream'". A backup that logs in as another user fails at once.
+	// With --no-lock, the agent holds the desynced node still (FLUSH TABLES WITH READ
+	// LOCK) while mariadb-backup copies it and records the digest of every table at the
+	// copy's position, which the restore drill compares; without it, mariadb-backup's own
+	// locks would wait for the agent's, so the backup records no digests and its drill
+	// ends NotCompared.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -73,6 +74,15 @@ type Config struct {
 	// Progress receives a JSON progress line every ProgressEvery (nil: none).
 	Progress      io.Writer
 	ProgressEvery time.Duration
+	// Log receives what the agent tells a person (default: os.Stderr, the pod's log).
+	Log io.Writer
+}
+
+func (cfg Config) log() io.Writer {
+	if cfg.Log == nil {
+		return os.Stderr
+	}
+	return cfg.Log
 }
 
 // Result is what the agent reports to the controller (the termination message).
@@ -151,7 +161,7 @@ func Dump(ctx context.Context, cfg Config) (res Result, err error) {
 	start := time.Now().UTC()
 	stopProgress := reportProgress(cfg.Progress, cfg.ProgressEvery, art, cfg.Namespace+"/"+cfg.Name, cfg.Node, estimate)
 	defer func() { stopProgress(err == nil) }()
-	got, err := copyData(ctx, cfg, art, dbs)
+	got, err := copyData(ctx, cfg, art, db, dbs)
 	if err != nil {
 		return res, err
 	}
@@ -238,9 +248,9 @@ func recheck(ctx context.Context, cfg Config, addr string) error {
 // copyData writes the backup's data files with the method, and returns the exact
 // position when the method records one (mariadb-backup's xtrabackup_galera_info) and
 // the tool's version.
-func copyData(ctx context.Context, cfg Config, art *Artifact, dbs []Database) (copied, error) {
+func copyData(ctx context.Context, cfg Config, art *Artifact, db *sql.DB, dbs []Database) (copied, error) {
 	if cfg.Method == Mariabackup {
-		return physicalCopy(ctx, cfg, art)
+		return physicalCopy(ctx, cfg, art, db, dbs)
 	}
 	got, err := dumpFiles(ctx, cfg, art, dbs)
 	if err != nil {
@@ -268,6 +278,15 @@ var dumpDataArgs = []string{"--single-transaction", "--quick", "--routines", "--
 	// may create one on the overcloud chooses its name) would otherwise empty the dump.
 	"--"}
 
+// dataArgs are mariadb-dump's arguments for the data of dbs, after the connection's.
+func dataArgs(conn []string, dbs []Database) []string {
+	args := append(append([]string{}, conn...), dumpDataArgs...)
+	for _, d := range dbs {
+		args = append(args, d.Name)
+	}
+	return args
+}
+
 // dumpFiles runs mariadb-dump for the databases and, if asked, for users and grants.
 func dumpFiles(ctx context.Context, cfg Config, art *Artifact, dbs []Database) (got copied, err error) {
 	sess, err := openDumpSession(ctx, cfg)
@@ -277,10 +296,7 @@ func dumpFiles(ctx context.Context, cfg Config, art *Artifact, dbs []Database) (
 	defer sess.Close()
 	conn := sess.args
 	if len(dbs) > 0 {
-		args := append(append([]string{}, conn...), dumpDataArgs...)
-		for _, d := range dbs {
-			args = append(args, d.Name)
-		}
+		args := dataArgs(conn, dbs)
 		// The digest of each table, read from the stream as it goes to the volume: what a
 		// restore drill compares a re-dump of the restored copy with (internal/dumpdigest).
 		dg := dumpdigest.New(0)
@@ -357,22 +373,31 @@ func snapshotInfo(ctx context.Context, db *sql.DB, cfg Config) (*Position, []Dat
 	if err != nil {
 		return nil, nil, err
 	}
-	var uuid string
-	var seqno int64
-	var k string
-	if err := conn.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_state_uuid'").Scan(&k, &uuid); err != nil {
+	pos, err := galeraPosition(ctx, conn)
+	if err != nil {
 		return nil, nil, err
-	}
-	var v string
-	if err := conn.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'wsrep_last_committed'").Scan(&k, &v); err != nil {
-		return nil, nil, err
-	}
-	if seqno, err = strconv.ParseInt(v, 10, 64); err != nil {
-		return nil, nil, fmt.Errorf("wsrep_last_committed %q: %w", v, err)
 	}
 	var gtid sql.NullString
 	_ = conn.QueryRowContext(ctx, "SELECT @@gtid_current_pos").Scan(&gtid)
-	return &Position{ClusterUUID: uuid, Seqno: seqno, GTID: gtid.String}, dbs, nil
+	pos.GTID = gtid.String
+	return pos, dbs, nil
+}
+
+// galeraPosition is the node's Galera position: its cluster's state UUID and the seqno of
+// the last write set it committed.
+func galeraPosition(ctx context.Context, conn *sql.Conn) (*Position, error) {
+	var uuid, k, v string
+	if err := conn.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_state_uuid'").Scan(&k, &uuid); err != nil {
+		return nil, err
+	}
+	if err := conn.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'wsrep_last_committed'").Scan(&k, &v); err != nil {
+		return nil, err
+	}
+	seqno, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("wsrep_last_committed %q: %w", v, err)
+	}
+	return &Position{ClusterUUID: uuid, Seqno: seqno}, nil
 }
 
 // eachRow runs a query returning (string, int, int, int) rows and calls f for each.
@@ -426,18 +451,35 @@ func chooseDatabases(existing, asked []string, sizes map[string]Database) ([]Dat
 	return out, nil
 }
 
-// runDump runs the dump tool into one file of the backup.
 // runDump runs the dump tool with args into the file name; also, when not nil, sees the
 // stream too.
 func runDump(ctx context.Context, cfg Config, art *Artifact, name string, args []string, also io.Writer) error {
-	tool := cfg.DumpTool
-	if tool == "" {
-		tool = "mariadb-dump"
-	}
 	f, err := art.Create(name, cfg.Compression, cfg.Level)
 	if err != nil {
 		return err
 	}
+	out := &firstError{w: f}
+	var w io.Writer = out
+	if also != nil {
+		w = io.MultiWriter(out, also)
+	}
+	runErr := runTool(ctx, cfg, name, args, w)
+	closeErr := f.Close()
+	if out.err != nil {
+		// The volume failed first (full, read-only, gone): the tool only saw a closed
+		// pipe, so its own error would hide the cause.
+		return fmt.Errorf("writing %s: %w", name, out.err)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	return closeErr
+}
+
+// runTool runs the dump tool with args, its output to w, and says whether the dump is
+// whole: the tool exited 0 and its output ends with mariadb-dump's trailer.
+func runTool(ctx context.Context, cfg Config, name string, args []string, w io.Writer) error {
+	tool := cmp.Or(cfg.DumpTool, "mariadb-dump")
 	cmd := exec.CommandContext(ctx, tool, args...) //nolint:gosec // G204: fixed tool, arguments built here, no secret in them
 	// A stop kills the tool's whole process group, and Wait gives up on its pipes soon
 	// after, so that nothing it started can hold the agent past its deadline.
@@ -447,14 +489,9 @@ func runDump(ctx context.Context, cfg Config, art *Artifact, name string, args [
 	// mariadb-dump ends a complete dump with a "-- Dump completed" comment: a stream
 	// without it is cut short, whatever the exit status says.
 	end := &tail{}
-	out := &firstError{w: f}
-	sinks := []io.Writer{out, end}
-	if also != nil {
-		sinks = append(sinks, also)
-	}
-	copied, err := stdoutPipe(cmd, paced(ctx, io.MultiWriter(sinks...), cfg.MaxRate))
+	copied, err := stdoutPipe(cmd, paced(ctx, io.MultiWriter(w, end), cfg.MaxRate))
 	if err != nil {
-		return errors.Join(err, f.Close())
+		return err
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &limited{w: &stderr, n: 4096}
@@ -464,21 +501,12 @@ func runDump(ctx context.Context, cfg Config, art *Artifact, name string, args [
 		runErr = cmd.Wait()
 	}
 	<-copied
-	closeErr := f.Close()
-	if out.err != nil {
-		// The volume failed first (full, read-only, gone): the tool only saw a closed
-		// pipe, so its own error would hide the cause.
-		return fmt.Errorf("writing %s: %w", name, out.err)
-	}
 	if runErr != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s for %s: stopped: %w", filepath.Base(tool), name, ctx.Err())
 		}
 		msg := strings.TrimSpace(stderr.String()) + usersDumpHint(stderr.String())
 		return fmt.Errorf("%s for %s: %w: %s", filepath.Base(tool), name, runErr, msg)
-	}
-	if closeErr != nil {
-		return closeErr
 	}
 	if !bytes.Contains(end.b, []byte(dumpTrailer)) {
 		return fmt.Errorf("%s for %s: the dump is incomplete: it exited 0 but its output does not end with %q",

@@ -3,15 +3,19 @@ package agent
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/dumpdigest"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/galera"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/remote"
 )
@@ -28,7 +32,7 @@ const DefaultsFilePlaceholder = "{defaultsFile}"
 
 // DefaultMariabackupCommand is the API's default mariabackupCommand.
 const DefaultMariabackupCommand = "sudo -n mariadb-backup --defaults-extra-file=" + DefaultsFilePlaceholder +
-	" --backup --galera-info --stream=xbstream"
+	" --backup --galera-info --no-lock --stream=xbstream"
 
 // PhysicalFile is the backup file of the Mariabackup method (plus the compression's
 // extension): mariadb-backup's xbstream as it came, to be extracted with `mbstream -x`.
@@ -306,16 +310,124 @@ func (w *loginWatch) check() error {
 	return w.err
 }
 
-// physicalCopy takes the physical backup. It records no table digests: digests exact at
-// the backup's position need the node's data to hold still while mariadb-backup copies it,
-// and FLUSH TABLES WITH READ LOCK held beside mariadb-backup on a Galera node deadlocks
-// with its BACKUP STAGE BLOCK_DDL (seen on the local overcloud, MariaDB 10.11), so the
-// drill of a physical backup restores and checks it but cannot compare it (NotCompared).
-func physicalCopy(ctx context.Context, cfg Config, art *Artifact) (copied, error) {
-	exact, tool, err := physicalBackup(ctx, cfg, art)
-	return copied{exact: exact, tool: tool, tablesErr: physicalNoDigests}, err
+// noLockOption is mariadb-backup's option that skips its own BACKUP STAGE locks.
+const noLockOption = "--no-lock"
+
+// physicalCopy takes the physical backup and, when the command passes --no-lock, the
+// digest of every table at the copy's own position.
+//
+// The node is held still while mariadb-backup copies it: FLUSH TABLES WITH READ LOCK on
+// the agent's own session, on the node already desynced (Galera pauses its applier there
+// and queues the cluster's write sets; the rest of the cluster goes on). Nothing changes
+// on the node from the lock to the unlock, so the copy's position (xtrabackup_galera_info)
+// is the seqno read under the lock, and a mariadb-dump run meanwhile sees exactly the
+// data of the copy: its stream is digested as a logical backup's is (internal/dumpdigest)
+// and thrown away. The two run together, so the lock lasts the longer of the two. The
+// copy's seqno is checked against the lock's: digests of another position are never kept.
+// mariadb-backup must not take its own locks: its BACKUP STAGE BLOCK_DDL waits for the
+// agent's lock (seen on MariaDB 10.11), hence --no-lock, without which no digests are
+// recorded and the drill restores and checks the copy but cannot compare it.
+func physicalCopy(ctx context.Context, cfg Config, art *Artifact, db *sql.DB, dbs []Database) (copied, error) {
+	if !slices.Contains(strings.Fields(cfg.Physical.command()), noLockOption) {
+		exact, tool, err := physicalBackup(ctx, cfg, art)
+		return copied{exact: exact, tool: tool, tablesErr: physicalUnlocked}, err
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return copied{}, fmt.Errorf("a session to hold %s still: %w", cfg.Node, err)
+	}
+	// The session is closed, never returned to the pool: whatever happens, its lock ends
+	// with it.
+	defer func() {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		_ = conn.Close()
+	}()
+	held, err := holdStill(ctx, conn, cfg)
+	if err != nil {
+		return copied{}, err
+	}
+	lockedAt := time.Now()
+
+	copyCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var tables []dumpdigest.Table
+	var digestErr error
+	digested := make(chan struct{})
+	go func() {
+		defer close(digested)
+		tables, digestErr = digestDump(copyCtx, cfg, dbs)
+	}()
+	exact, tool, err := physicalBackup(copyCtx, cfg, art)
+	if err != nil {
+		cancel()
+	}
+	<-digested
+	uctx, ucancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.QueryTimeout)
+	_, unlockErr := conn.ExecContext(uctx, "UNLOCK TABLES")
+	ucancel()
+	_, _ = fmt.Fprintf(cfg.log(), "Held %s still at seqno %d for %.1f s (FLUSH TABLES WITH READ LOCK): the copy and the digest of %d tables\n",
+		cfg.Node, held.Seqno, time.Since(lockedAt).Seconds(), len(tables))
+	if unlockErr != nil {
+		_, _ = fmt.Fprintf(cfg.log(), "UNLOCK TABLES on %s failed (%v): the session is closed instead, which ends its lock\n",
+			cfg.Node, unlockErr)
+	}
+	got := copied{exact: exact, tool: tool}
+	if err != nil {
+		return got, err
+	}
+	switch {
+	case digestErr != nil:
+		_, _ = fmt.Fprintf(cfg.log(), "The digest dump beside mariadb-backup failed: %v\n", digestErr)
+		got.tablesErr = "the digest dump beside mariadb-backup failed (its messages are in the agent's log): " + notCompared
+	case exact.ClusterUUID != held.ClusterUUID || exact.Seqno != held.Seqno:
+		got.tablesErr = fmt.Sprintf("the copy is at seqno %d, the node was held still at %d: no digests; %s",
+			exact.Seqno, held.Seqno, notCompared)
+	default:
+		got.tables = tables
+	}
+	return got, nil
 }
 
-// physicalNoDigests is a physical backup's tablesError.
-const physicalNoDigests = "physical backups record no table digests yet: its restore drill restores and checks it, " +
-	"and cannot compare it"
+// holdStill takes FLUSH TABLES WITH READ LOCK on conn, waiting at most the query timeout
+// for the statements running on the node, and returns the node's position under it.
+func holdStill(ctx context.Context, conn *sql.Conn, cfg Config) (*Position, error) {
+	secs := max(int(cfg.QueryTimeout/time.Second), 1)
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs+5)*time.Second)
+	defer cancel()
+	if _, err := conn.ExecContext(ctx, "SET SESSION lock_wait_timeout="+strconv.Itoa(secs)); err != nil {
+		return nil, fmt.Errorf("holding %s still: %w", cfg.Node, err)
+	}
+	if _, err := conn.ExecContext(ctx, "FLUSH TABLES WITH READ LOCK"); err != nil {
+		return nil, fmt.Errorf("holding %s still for the copy (FLUSH TABLES WITH READ LOCK, waiting at most %d s "+
+			"for the statements running there): %w", cfg.Node, secs, err)
+	}
+	pos, err := galeraPosition(ctx, conn)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s's position under the lock: %w", cfg.Node, err)
+	}
+	return pos, nil
+}
+
+// digestDump is the digest of every table of dbs, from a mariadb-dump of them run with a
+// logical backup's options; the dump itself is not kept.
+func digestDump(ctx context.Context, cfg Config, dbs []Database) ([]dumpdigest.Table, error) {
+	if len(dbs) == 0 {
+		return nil, nil
+	}
+	sess, err := openDumpSession(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	dg := dumpdigest.New(0)
+	if err := runTool(ctx, cfg, "the digest", dataArgs(sess.args, dbs), dg); err != nil {
+		return nil, sess.explain("the digest", err)
+	}
+	return dg.Tables()
+}
+
+const notCompared = "its restore drill restores and checks the copy, and cannot compare it"
+
+// physicalUnlocked is the tablesError of a physical backup taken without --no-lock.
+const physicalUnlocked = "the mariabackupCommand does not pass " + noLockOption + ", so the agent could not hold the node " +
+	"still beside mariadb-backup's own locks: no table digests; " + notCompared
