@@ -42,8 +42,9 @@ type benchBackup struct {
 	compressed   int64
 }
 
-// backupForDrill runs `agent dump` of schema on the idle node and keeps the backup.
-func backupForDrill(b *testing.B, sb *sandbox.Sandbox, ag *sandbox.AgentRunner, schema string) benchBackup {
+// backupForDrill runs `agent dump` of schema on the idle node, with extra flags, and
+// keeps the backup.
+func backupForDrill(b *testing.B, sb *sandbox.Sandbox, ag *sandbox.AgentRunner, schema string, extra ...string) benchBackup {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -54,6 +55,7 @@ func backupForDrill(b *testing.B, sb *sandbox.Sandbox, ag *sandbox.AgentRunner, 
 	cmd := exec.CommandContext(ctx, ag.Bin, "agent", "dump", "--node="+n.Name, "--address="+n.Address,
 		"--port="+strconv.Itoa(n.MySQLPort), "--credentials-dir="+ag.Creds, "--root="+ag.Root, "--namespace=bench",
 		"--name="+name, "--database="+schema, "--termination-log="+term)
+	cmd.Args = append(cmd.Args, extra...)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	bk := benchBackup{wall: time.Since(start)}
@@ -257,4 +259,50 @@ func BenchmarkDrill(b *testing.B) {
 	b.ReportMetric(mib(dSmall32.memory()), "drill-small-32M-pool-MiB")
 	b.ReportMetric(mib(d.scratchPeak), "scratch-MiB")
 	b.ReportMetric(float64(d.scratchPeak)/float64(bk.uncompressed), "scratch/SQL")
+}
+
+// BenchmarkDrillPhysical is BenchmarkDrill for a Mariabackup backup of the ~200 MB
+// dataset (zstd, the default command: the node held still beside mariadb-backup
+// --no-lock while the digest dump runs), then its drill: extract, prepare, start,
+// CHECK TABLE, re-dump and compare. The backup's time includes the digest dump.
+func BenchmarkDrillPhysical(b *testing.B) {
+	sb := sandbox.Load(b)
+	sb.Lock(b)
+	big := sb.EnsureDataset(b, benchSchema, 200)
+	ag := sb.NewAgentRunner(b)
+	sb.WaitSynced(b, benchNode, 30*time.Second)
+	sshDir := b.TempDir()
+	for name, src := range map[string]string{"ssh-privatekey": sb.SSH.PrivateKeyFile, "known_hosts": sb.SSH.KnownHostsFile} {
+		data, err := os.ReadFile(src) //nolint:gosec // G304: the sandbox's own files
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(sshDir, name), data, 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	physical := []string{"--method=Mariabackup", "--ssh-dir=" + sshDir, "--ssh-user=" + sb.SSH.User,
+		"--ssh-port=" + strconv.Itoa(sb.Nodes[benchNode].SSHPort), "--users=false"}
+	_ = backupForDrill(b, sb, ag, benchSchema, physical...) // warm-up, as BenchmarkDrill's
+
+	var bk benchBackup
+	var d benchDrill
+	for b.Loop() {
+		bk = backupForDrill(b, sb, ag, benchSchema, physical...)
+		d = runDrill(b, ag.Bin, bk.dir, "128M")
+	}
+	b.StopTimer()
+	b.Logf("physical, %d MiB InnoDB: backup %.1f MB xbstream (%.1f MB zstd) in %.2f s; drill %.2f s (%.2fx), %d tables, %d rows, "+
+		"%d checked, %d accounts; phases: %s; memory: agent %.0f + mariadbd %.0f + client %.0f = %.0f MiB; scratch peak %.0f MiB "+
+		"(%.2fx the stream), at the end %.0f MiB",
+		big.Bytes>>20, float64(bk.uncompressed)/1e6, float64(bk.compressed)/1e6, bk.wall.Seconds(), d.wall.Seconds(),
+		d.wall.Seconds()/bk.wall.Seconds(), d.res.Tables, d.res.Rows, d.res.Checked, d.res.Users, d.phases,
+		mib(d.agentHWM), mib(d.serverHWM), mib(d.clientHWM), mib(d.memory()), mib(d.scratchPeak),
+		float64(d.scratchPeak)/float64(bk.uncompressed), mib(d.scratchEnd))
+	b.ReportMetric(bk.wall.Seconds(), "backup-s")
+	b.ReportMetric(d.wall.Seconds(), "drill-s")
+	b.ReportMetric(d.wall.Seconds()/bk.wall.Seconds(), "drill/backup-time")
+	b.ReportMetric(mib(d.memory()), "drill-MiB")
+	b.ReportMetric(mib(d.scratchPeak), "scratch-MiB")
+	b.ReportMetric(float64(d.scratchPeak)/float64(bk.uncompressed), "scratch/stream")
 }
