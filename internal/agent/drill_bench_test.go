@@ -277,7 +277,7 @@ func BenchmarkDrillPhysical(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(sshDir, name), data, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(sshDir, name), data, 0o600); err != nil { //nolint:gosec // G703: our temporary directory, fixed names
 			b.Fatal(err)
 		}
 	}
