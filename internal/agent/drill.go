@@ -871,16 +871,19 @@ var errorCodeIn = regexp.MustCompile(`(?i)(?:errcode|errno|error number|error)[:
 
 // errorCodes is what a program's output says that may reach the result: the numeric
 // error codes of its lines (only the "[ERROR]" lines of a server's log when serverLog),
-// at most five, as ": error codes 28, 13" ("" when none). The text around them can
-// quote the dump's bytes and never does.
+// at most five, as ": error codes 28, 13" ("" when none), and, when a server's [ERROR]
+// line speaks of corruption (InnoDB's "corrupted page"), that in our own words. The text
+// around them can quote the dump's bytes and never does.
 func errorCodes(out []byte, serverLog bool) string {
 	var codes []string
 	lines := 0
+	corrupt := false
 	for _, line := range strings.Split(string(out), "\n") {
 		if serverLog && !strings.Contains(line, "[ERROR]") {
 			continue
 		}
 		lines++
+		corrupt = corrupt || (serverLog && strings.Contains(strings.ToLower(line), "corrupt"))
 		for _, m := range errorCodeIn.FindAllStringSubmatch(line, -1) {
 			code := m[1] + m[2]
 			if len(codes) < 5 && !slices.Contains(codes, code) {
@@ -888,13 +891,17 @@ func errorCodes(out []byte, serverLog bool) string {
 			}
 		}
 	}
+	said := ""
 	switch {
 	case len(codes) > 0:
-		return ": error codes " + strings.Join(codes, ", ")
+		said = ": error codes " + strings.Join(codes, ", ")
 	case serverLog && lines > 0:
-		return fmt.Sprintf(": %d [ERROR] lines without an error code", lines)
+		said = fmt.Sprintf(": %d [ERROR] lines without an error code", lines)
 	}
-	return ""
+	if corrupt {
+		said += " (InnoDB reports corruption: a damaged page or file in the backup)"
+	}
+	return said
 }
 
 // sqlError is a query's error without the server's message text (which may quote

@@ -92,6 +92,7 @@ func TestErrorCodes(t *testing.T) {
 		{"server-unknown-option.log", true, ": 2 [ERROR] lines without an error code"},
 		{"server-permission-denied.log", true, ": error codes 13"},
 		{"dump-unknown-database.txt", false, ": error codes 1049"},
+		{"prepare-corrupted-page.log", true, ": 1 [ERROR] lines without an error code (InnoDB reports corruption: a damaged page or file in the backup)"},
 	} {
 		out, err := os.ReadFile(filepath.Join("testdata", "drill", tc.file))
 		if err != nil {

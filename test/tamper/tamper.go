@@ -1,16 +1,18 @@
-// Package tamper makes damaged copies of a logical backup for the tests and the demo: the
-// dump changed (a row removed, a byte changed, cut short) and the manifest's sizes and
-// SHA-256 rewritten to match, so that `agent verify` passes and only a restore drill can
-// tell. It is test tooling: nothing in the operator imports it.
+// Package tamper makes damaged copies of backups for the tests and the demo: the dump
+// changed (a row removed, a byte changed, cut short) or a page of a physical backup
+// damaged, and the manifest's sizes and SHA-256 rewritten to match, so that `agent verify`
+// passes and only a restore drill can tell. It is test tooling: nothing in the operator imports it.
 package tamper
 
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,5 +132,56 @@ func RemoveRow(n int) func([]byte) ([]byte, error) {
 			}
 		}
 		return nil, errors.New("no row line in the middle of an INSERT")
+	}
+}
+
+// PageSize is InnoDB's default page size, that of the local overcloud's tablespaces.
+const PageSize = 16 << 10
+
+// DamagePage changes 16 bytes in the middle of page n of the file path (such as
+// "db/t.ibd") inside an xbstream (mariadb-backup --stream=xbstream), and rewrites the CRC-32
+// of the chunk that holds them, so that the stream stays well formed and only the page is
+// damaged: InnoDB's own page checksum no longer matches. The format is in
+// internal/agent/xbstream.go: magic "XBSTCK01" | flags | type ('P', 'E') | path length (4) |
+// path, then for 'P': payload length (8) | offset (8) | CRC-32 (4) | payload; little-endian.
+func DamagePage(path string, n int64) func([]byte) ([]byte, error) {
+	return func(stream []byte) ([]byte, error) {
+		out := append([]byte{}, stream...)
+		at := n*PageSize + PageSize/2 // in the file
+		for i := 0; i < len(out); {
+			if len(out)-i < 14 || string(out[i:i+8]) != "XBSTCK01" {
+				return nil, fmt.Errorf("xbstream: no chunk at offset %d", i)
+			}
+			typ := out[i+9]
+			pathLen := int(binary.LittleEndian.Uint32(out[i+10 : i+14]))
+			j := i + 14 + pathLen
+			if j > len(out) {
+				return nil, fmt.Errorf("xbstream: a path past the end at offset %d", i)
+			}
+			name := string(out[i+14 : j])
+			if typ == 'E' {
+				i = j
+				continue
+			}
+			if j+20 > len(out) {
+				return nil, fmt.Errorf("xbstream: a chunk header past the end at offset %d", i)
+			}
+			length := int(binary.LittleEndian.Uint64(out[j : j+8]))      //nolint:gosec // G115: a test's own stream
+			offset := int64(binary.LittleEndian.Uint64(out[j+8 : j+16])) //nolint:gosec // G115: a test's own stream
+			payload := j + 20
+			if length < 0 || payload+length > len(out) {
+				return nil, fmt.Errorf("xbstream: a payload past the end at offset %d", i)
+			}
+			if name == path && typ == 'P' && offset <= at && at+16 <= offset+int64(length) {
+				p := out[payload : payload+length]
+				for k := at - offset; k < at-offset+16; k++ {
+					p[k] ^= 0xff
+				}
+				binary.LittleEndian.PutUint32(out[j+16:j+20], crc32.ChecksumIEEE(p))
+				return out, nil
+			}
+			i = payload + length
+		}
+		return nil, fmt.Errorf("xbstream: no payload of %s holds page %d", path, n)
 	}
 }
