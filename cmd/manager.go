@@ -185,6 +185,13 @@ func runManager(ctx context.Context, cfg *rest.Config, o *managerOptions) error 
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the BackupSchedule controller: %w", err)
 	}
+	if err := (&controllers.OvercloudRestoreReconciler{
+		Client:                  mgr.GetClient(),
+		Recorder:                mgr.GetEventRecorder("overcloudrestore-controller"),
+		MaxConcurrentReconciles: 2,
+	}).SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up the OvercloudRestore controller: %w", err)
+	}
 
 	log.Info("Starting manager", "watchNamespaces", cleanNamespaces(o.watchNamespaces),
 		"leaderElection", o.leaderElect, "agentImage", agentImage, "allowedAgentImages", o.jobPolicy.AllowedImages,

@@ -2,7 +2,8 @@
 // client.Client: the Overcloud controller (the watch: probe every interval, status,
 // events, metrics), the OvercloudBackup controller (the Overcloud it names, the queue per
 // Galera cluster, probe, choose a node, run and follow the backup Job, desync repair,
-// cleanup) and the BackupSchedule controller (cron runs, run-now, retention).
+// cleanup), the BackupSchedule controller (cron runs, run-now, retention) and the
+// OvercloudRestore controller (refusals, the plan in status, the confirmation).
 //
 // The RBAC markers below are what the manager needs beyond each controller's own (above
 // its Reconcile): the schedules, and the core Events the leader election and older

@@ -95,8 +95,8 @@ func startManagerWith(t testing.TB, namespace string, wrap func(client.Client) c
 
 // managerOptions says what runManager runs.
 type managerOptions struct {
-	// backups, schedules and overclouds are the controllers to run.
-	backups, schedules, overclouds bool
+	// backups, schedules, overclouds and restores are the controllers to run.
+	backups, schedules, overclouds, restores bool
 	// namespaces are more namespaces to watch.
 	namespaces []string
 	// watcher is the Overcloud reconciler's (nil: the live one).
@@ -164,6 +164,14 @@ func runManager(t testing.TB, namespace string, o managerOptions) (stop func()) 
 			Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("backupschedule-controller"), Now: o.clock,
 			MaxConcurrentReconciles: o.schedulesWorkers,
 		}).SetupWithManager(mgr); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+	}
+	if o.restores {
+		if err := (&OvercloudRestoreReconciler{
+			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("overcloudrestore-controller"), Now: o.clock,
+		}).SetupWithManager(ctx, mgr); err != nil {
 			cancel()
 			t.Fatal(err)
 		}

@@ -214,3 +214,45 @@ const (
 	// reached its deadline, or was deleted): the backup is neither proven nor disproven.
 	ReasonDrillFailed = "DrillFailed"
 )
+
+// Conditions of an OvercloudRestore (with Ready, Complete and Failed).
+const (
+	// ConditionPlanned is True once the plan is in status: every reference resolved and
+	// nothing refuses the restore; False with the reason it cannot be planned (a backup
+	// of the overcloud running, an unverified backup, another Galera cluster's backup...).
+	ConditionPlanned = "Planned"
+	// ConditionConfirmed is True once spec.confirm names the overcloud.
+	ConditionConfirmed = "Confirmed"
+)
+
+// Reasons of an OvercloudRestore's conditions.
+const (
+	// ReasonPlanned: the plan is in status.
+	ReasonPlanned = "Planned"
+	// ReasonRestoreBackupNotFound: spec.backupRef names no OvercloudBackup.
+	ReasonRestoreBackupNotFound = "BackupNotFound"
+	// ReasonBackupNotSucceeded: the backup has not succeeded (yet, or ever).
+	ReasonBackupNotSucceeded = "BackupNotSucceeded"
+	// ReasonBackupUnverified: the backup's Verified condition is not True, and
+	// spec.allowUnverified is not set.
+	ReasonBackupUnverified = "BackupUnverified"
+	// ReasonOtherCluster: the backup is of another Galera cluster than the overcloud's.
+	ReasonOtherCluster = "OtherCluster"
+	// ReasonClusterUnknown: the overcloud's Galera cluster identity is not known yet (its
+	// watch has not probed it).
+	ReasonClusterUnknown = "ClusterUnknown"
+	// ReasonBackupInProgress: a backup of the overcloud is running; the restore waits.
+	ReasonBackupInProgress = "BackupInProgress"
+	// ReasonPlanRefused: the plan cannot be made from the spec and the backup (the
+	// message says why: a database not in the backup, a physical backup for Databases).
+	ReasonPlanRefused = "PlanRefused"
+	// ReasonAwaitingConfirmation: the plan waits for spec.confirm.
+	ReasonAwaitingConfirmation = "AwaitingConfirmation"
+	// ReasonConfirmed: spec.confirm names the overcloud.
+	ReasonConfirmed = "Confirmed"
+	// ReasonConfirmMismatch: spec.confirm is set, to another name than the overcloud's.
+	ReasonConfirmMismatch = "ConfirmMismatch"
+	// ReasonExecutionNotBuilt: the plan is confirmed, and this operator cannot run it
+	// yet: its steps are to be run by hand (docs/restore.md).
+	ReasonExecutionNotBuilt = "ExecutionNotBuilt"
+)

@@ -30,6 +30,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&Overcloud{}, &OvercloudList{},
 		&OvercloudBackup{}, &OvercloudBackupList{},
 		&BackupSchedule{}, &BackupScheduleList{},
+		&OvercloudRestore{}, &OvercloudRestoreList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

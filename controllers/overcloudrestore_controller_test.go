@@ -1,0 +1,225 @@
+package controllers
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
+)
+
+const restoreCluster = "39c27411-f0ff-11f1-9d54-e767733f6249"
+
+// restoreObjects are a restore of a verified logical backup of overcloud oc, the
+// overcloud probed (controller-1 idle), as decideRestore reads them.
+func restoreObjects() (*backupv1alpha1.OvercloudRestore, restoreWorld) {
+	rs := &backupv1alpha1.OvercloudRestore{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "openstack", Name: "r"},
+		Spec: backupv1alpha1.OvercloudRestoreSpec{
+			BackupRef: backupv1alpha1.BackupReference{Name: "b"}, OvercloudRef: backupv1alpha1.OvercloudReference{Name: "oc"},
+			Mode: backupv1alpha1.RestoreDatabases, Databases: []string{"nova"},
+			CredentialsSecret: backupv1alpha1.CredentialsSecretReference{Name: "restore-account"},
+		},
+	}
+	b := &backupv1alpha1.OvercloudBackup{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "openstack", Name: "b"},
+		Spec: backupv1alpha1.OvercloudBackupSpec{OvercloudRef: backupv1alpha1.OvercloudReference{Name: "oc"},
+			Storage: backupv1alpha1.StorageSpec{ClaimName: "backup"}},
+		Status: backupv1alpha1.OvercloudBackupStatus{
+			Phase: backupv1alpha1.PhaseSucceeded,
+			Conditions: []metav1.Condition{{Type: backupv1alpha1.ConditionVerified, Status: metav1.ConditionTrue,
+				Reason: backupv1alpha1.ReasonRestored}},
+			Artifact: &backupv1alpha1.BackupArtifact{ClaimName: "backup", Path: "openstack/b", Method: backupv1alpha1.DumpLogical,
+				Position: &backupv1alpha1.GaleraPosition{ClusterUUID: restoreCluster, Seqno: 42}},
+		},
+	}
+	oc := &backupv1alpha1.Overcloud{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "openstack", Name: "oc"},
+		Spec: backupv1alpha1.OvercloudSpec{Nodes: []backupv1alpha1.NodeSpec{
+			{Name: "controller-0", Address: "10.0.0.11"}, {Name: "controller-1", Address: "10.0.0.12"}, {Name: "controller-2", Address: "10.0.0.13"}},
+			Database: backupv1alpha1.DatabaseAccess{CredentialsSecret: backupv1alpha1.CredentialsSecretReference{Name: "backup-account"}}},
+		Status: backupv1alpha1.OvercloudStatus{ClusterStateUUID: restoreCluster, BackupFrom: "controller-1"},
+	}
+	return rs, restoreWorld{backup: b, overcloud: oc, now: time.Date(2026, 12, 5, 23, 59, 0, 0, time.UTC)}
+}
+
+func TestDecideRestore(t *testing.T) {
+	for name, tc := range map[string]struct {
+		change                         func(*backupv1alpha1.OvercloudRestore, *restoreWorld)
+		planned                        metav1.ConditionStatus
+		reason, confirmReason, message string
+		waits                          bool
+	}{
+		"planned, awaiting confirmation": {
+			planned: metav1.ConditionTrue, reason: backupv1alpha1.ReasonPlanned, confirmReason: backupv1alpha1.ReasonAwaitingConfirmation,
+			message: `set spec.confirm to "oc"`,
+		},
+		"confirmed: running it is not built, and says so": {
+			change:  func(rs *backupv1alpha1.OvercloudRestore, _ *restoreWorld) { rs.Spec.Confirm = "oc" },
+			planned: metav1.ConditionTrue, reason: backupv1alpha1.ReasonPlanned, confirmReason: backupv1alpha1.ReasonConfirmed,
+			message: "running it is not built yet",
+		},
+		"confirmed with another name": {
+			change:  func(rs *backupv1alpha1.OvercloudRestore, _ *restoreWorld) { rs.Spec.Confirm = "other" },
+			planned: metav1.ConditionTrue, reason: backupv1alpha1.ReasonPlanned, confirmReason: backupv1alpha1.ReasonConfirmMismatch,
+		},
+		"no backup": {
+			change:  func(_ *backupv1alpha1.OvercloudRestore, w *restoreWorld) { w.backup = nil },
+			planned: metav1.ConditionFalse, reason: backupv1alpha1.ReasonRestoreBackupNotFound,
+		},
+		"a backup still running": {
+			change: func(_ *backupv1alpha1.OvercloudRestore, w *restoreWorld) {
+				w.backup.Status.Phase = backupv1alpha1.PhaseRunning
+			},
+			planned: metav1.ConditionFalse, reason: backupv1alpha1.ReasonBackupNotSucceeded,
+		},
+		"an unverified backup": {
+			change: func(_ *backupv1alpha1.OvercloudRestore, w *restoreWorld) {
+				w.backup.Status.Conditions[0].Status, w.backup.Status.Conditions[0].Reason = metav1.ConditionFalse, backupv1alpha1.ReasonTableMismatch
+			},
+			planned: metav1.ConditionFalse, reason: backupv1alpha1.ReasonBackupUnverified, message: "Verified=False, TableMismatch", waits: true,
+		},
+		"an undrilled backup": {
+			change:  func(_ *backupv1alpha1.OvercloudRestore, w *restoreWorld) { w.backup.Status.Conditions = nil },
+			planned: metav1.ConditionFalse, reason: backupv1alpha1.ReasonBackupUnverified, message: "no restore drill", waits: true,
+		},
+		"an unverified backup, allowed": {
+			change: func(rs *backupv1alpha1.OvercloudRestore, w *restoreWorld) {
+				w.backup.Status.Conditions, rs.Spec.AllowUnverified = nil, true
+			},
+			planned: metav1.ConditionTrue, reason: backupv1alpha1.ReasonPlanned, confirmReason: backupv1alpha1.ReasonAwaitingConfirmation,
+		},
+		"no overcloud": {
+			change:  func(_ *backupv1alpha1.OvercloudRestore, w *restoreWorld) { w.overcloud = nil },
+			planned: metav1.ConditionFalse, reason: backupv1alpha1.ReasonOvercloudNotFound,
+		},
+		"a backup of another Galera cluster": {
+			change: func(_ *backupv1alpha1.OvercloudRestore, w *restoreWorld) {
+				w.overcloud.Status.ClusterStateUUID = "5ed05ba5-0000-11f1-9d54-e767733f6249"
+			},
+			planned: metav1.ConditionFalse, reason: backupv1alpha1.ReasonOtherCluster, message: "only into the cluster it was taken from",
+		},
+		"the overcloud's cluster not known yet": {
+			change:  func(_ *backupv1alpha1.OvercloudRestore, w *restoreWorld) { w.overcloud.Status.ClusterStateUUID = "" },
+			planned: metav1.ConditionFalse, reason: backupv1alpha1.ReasonClusterUnknown, waits: true,
+		},
+		"a backup of the overcloud running": {
+			change:  func(_ *backupv1alpha1.OvercloudRestore, w *restoreWorld) { w.running = []string{"nightly-1"} },
+			planned: metav1.ConditionFalse, reason: backupv1alpha1.ReasonBackupInProgress, message: "nightly-1", waits: true,
+		},
+		"no idle node": {
+			change:  func(_ *backupv1alpha1.OvercloudRestore, w *restoreWorld) { w.overcloud.Status.BackupFrom = "" },
+			planned: metav1.ConditionFalse, reason: backupv1alpha1.ReasonNoIdleNode, waits: true,
+		},
+		"a physical backup, Databases": {
+			change: func(_ *backupv1alpha1.OvercloudRestore, w *restoreWorld) {
+				w.backup.Status.Artifact.Method = backupv1alpha1.DumpMariabackup
+			},
+			planned: metav1.ConditionFalse, reason: backupv1alpha1.ReasonPlanRefused, message: "needs a logical backup",
+		},
+		"a physical backup, WholeCluster, a TripleO bundle": {
+			change: func(rs *backupv1alpha1.OvercloudRestore, w *restoreWorld) {
+				rs.Spec.Mode = backupv1alpha1.RestoreWholeCluster
+				w.backup.Status.Artifact.Method = backupv1alpha1.DumpMariabackup
+				w.overcloud.Spec.Pacemaker = &backupv1alpha1.PacemakerAccess{GaleraResource: "galera-bundle"}
+			},
+			planned: metav1.ConditionTrue, reason: backupv1alpha1.ReasonPlanned, confirmReason: backupv1alpha1.ReasonAwaitingConfirmation,
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rs, w := restoreObjects()
+			if tc.change != nil {
+				tc.change(rs, &w)
+			}
+			d := decideRestore(rs, w)
+			if d.planned != tc.planned || d.plannedReason != tc.reason || d.confirmedReason != tc.confirmReason {
+				t.Fatalf("Planned=%s/%s Confirmed %s (%s), want Planned=%s/%s Confirmed %s", d.planned, d.plannedReason,
+					d.confirmedReason, d.message, tc.planned, tc.reason, tc.confirmReason)
+			}
+			if !strings.Contains(d.message, tc.message) {
+				t.Errorf("message %q lacks %q", d.message, tc.message)
+			}
+			if (d.wait > 0) != tc.waits {
+				t.Errorf("wait %s, want a wait: %v", d.wait, tc.waits)
+			}
+			if (len(d.steps) > 0) != (tc.planned == metav1.ConditionTrue) {
+				t.Errorf("%d steps with Planned=%s", len(d.steps), d.planned)
+			}
+		})
+	}
+}
+
+// TestOvercloudRestorePlanned: the controller in a manager against a real API server.
+// The restore's plan lands in status (Planned, awaiting confirmation, nothing run); the
+// confirmation is the only change the API accepts; once given, the status says plainly
+// that running the plan is not built. The backup and the overcloud get their status by
+// hand here, as their controllers (not running in this test) would write it.
+func TestOvercloudRestorePlanned(t *testing.T) {
+	c := newClient(t)
+	ns := newNamespace(t, c)
+	runManager(t, ns, managerOptions{restores: true})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	rs, w := restoreObjects()
+	for _, o := range []client.Object{w.overcloud, w.backup} {
+		o.SetNamespace(ns)
+		st := o.DeepCopyObject().(client.Object)
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		switch o := o.(type) {
+		case *backupv1alpha1.Overcloud:
+			o.Status = st.(*backupv1alpha1.Overcloud).Status
+		case *backupv1alpha1.OvercloudBackup:
+			o.Status = st.(*backupv1alpha1.OvercloudBackup).Status
+			o.Status.Conditions[0].LastTransitionTime = metav1.Now()
+		}
+		if err := c.Status().Update(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs.Namespace = ns
+	if err := c.Create(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	got := &backupv1alpha1.OvercloudRestore{}
+	wait := func(what string, done func() bool) {
+		t.Helper()
+		for ctx.Err() == nil {
+			if err := c.Get(ctx, client.ObjectKeyFromObject(rs), got); err == nil && done() {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("%s: status %+v", what, got.Status)
+	}
+	wait("planned", func() bool { return got.Status.Phase == backupv1alpha1.RestorePlanned })
+	c0 := meta.FindStatusCondition(got.Status.Conditions, backupv1alpha1.ConditionConfirmed)
+	if c0 == nil || c0.Reason != backupv1alpha1.ReasonAwaitingConfirmation || got.Status.Node != "controller-1" ||
+		len(got.Status.Plan) != 6 || got.Status.Plan[2].Name != "restore-database-1" {
+		t.Fatalf("status %+v", got.Status)
+	}
+	t.Logf("plan: %d steps; %s: %s", len(got.Status.Plan), got.Status.Plan[2].Name, got.Status.Plan[2].Command)
+
+	changed := got.DeepCopy()
+	changed.Spec.Databases = []string{"keystone"}
+	if err := c.Update(ctx, changed); err == nil || !strings.Contains(err.Error(), "only spec.confirm can change") {
+		t.Fatalf("changing spec.databases after creation: %v, want refused", err)
+	}
+	got.Spec.Confirm = "oc"
+	if err := c.Update(ctx, got); err != nil {
+		t.Fatalf("confirming: %v", err)
+	}
+	wait("confirmed", func() bool {
+		return meta.IsStatusConditionTrue(got.Status.Conditions, backupv1alpha1.ConditionConfirmed)
+	})
+	if r := meta.FindStatusCondition(got.Status.Conditions, backupv1alpha1.ConditionReady); r == nil ||
+		r.Reason != backupv1alpha1.ReasonExecutionNotBuilt || got.Status.Phase != backupv1alpha1.RestorePlanned {
+		t.Fatalf("after confirmation: %+v", got.Status)
+	}
+}

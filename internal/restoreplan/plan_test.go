@@ -1,0 +1,191 @@
+package restoreplan
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func nodes() []Node {
+	return []Node{{"controller-0", "10.0.0.11", 3306}, {"controller-1", "10.0.0.12", 3306}, {"controller-2", "10.0.0.13", 3306}}
+}
+
+func names(steps []Step) []string {
+	out := make([]string, len(steps))
+	for i, s := range steps {
+		out[i] = s.Name
+	}
+	return out
+}
+
+func TestPlan(t *testing.T) {
+	logical := Input{Mode: Databases, Overcloud: "oc", Backup: "b", Method: Logical, BackupPath: "openstack/b",
+		BackupDatabases: []string{"nova", "keystone", "glance"}, Node: "controller-1", Address: "10.0.0.12", Port: 3306,
+		Nodes: nodes(), Stamp: "20261205T235900Z"}
+	with := func(f func(*Input)) Input { in := logical; f(&in); return in }
+	for name, tc := range map[string]struct {
+		in      Input
+		steps   []string
+		dbs     []string
+		wantErr string
+		check   func(t *testing.T, steps []Step)
+	}{
+		"databases, all of the backup's, in order": {
+			in: logical,
+			steps: []string{"hold-backups", "recheck-node", "restore-database-1", "restore-database-2", "restore-database-3",
+				"prove-controller-0", "prove-controller-1", "prove-controller-2"},
+			dbs: []string{"glance", "keystone", "nova"},
+			check: func(t *testing.T, steps []Step) {
+				c := steps[2].Command
+				for _, want := range []string{"agent restore /backup/openstack/b", "--node=controller-1", "--address=10.0.0.12",
+					"--database=glance", "--database=nova", "--prove-node=controller-0=10.0.0.11:3306"} {
+					if !strings.Contains(c, want) {
+						t.Errorf("command %q lacks %q", c, want)
+					}
+				}
+				if strings.Contains(c, "--users") {
+					t.Errorf("users not asked for: %q", c)
+				}
+			},
+		},
+		"one database, with users": {
+			in:    with(func(in *Input) { in.Asked, in.Users = []string{"nova"}, true }),
+			steps: []string{"hold-backups", "recheck-node", "restore-database-1", "restore-users", "prove-controller-0", "prove-controller-1", "prove-controller-2"},
+			dbs:   []string{"nova"},
+			check: func(t *testing.T, steps []Step) {
+				if !strings.Contains(steps[2].Command, "--users") || !strings.Contains(steps[2].Description, "`nova`") {
+					t.Errorf("step %+v", steps[2])
+				}
+			},
+		},
+		"a hostile database name is quoted, in the command and the description": {
+			in: with(func(in *Input) {
+				in.BackupDatabases = append(in.BackupDatabases, "x'; rm -rf / #`\n")
+				in.Asked = []string{"x'; rm -rf / #`\n"}
+			}),
+			steps: []string{"hold-backups", "recheck-node", "restore-database-1", "prove-controller-0", "prove-controller-1", "prove-controller-2"},
+			dbs:   []string{"x'; rm -rf / #`\n"},
+			check: func(t *testing.T, steps []Step) {
+				if !strings.Contains(steps[2].Command, `'--database=x'\''; rm -rf / #`+"`\n'") {
+					t.Errorf("command not quoted for a shell: %q", steps[2].Command)
+				}
+				if strings.ContainsRune(steps[2].Description, '\n') || !strings.Contains(steps[2].Description, "#``?`") {
+					t.Errorf("description %q", steps[2].Description)
+				}
+			},
+		},
+		"the backup's databases not known: every one of them": {
+			in:    with(func(in *Input) { in.BackupDatabases = nil }),
+			steps: []string{"hold-backups", "recheck-node", "restore-databases", "prove-controller-0", "prove-controller-1", "prove-controller-2"},
+		},
+		"the backup's databases not known: those asked, checked by the Job": {
+			in:    with(func(in *Input) { in.BackupDatabases, in.Asked = nil, []string{"nova", "cinder"} }),
+			steps: []string{"hold-backups", "recheck-node", "restore-database-1", "restore-database-2", "prove-controller-0", "prove-controller-1", "prove-controller-2"},
+			dbs:   []string{"cinder", "nova"},
+		},
+		"a database not in the backup": {
+			in:      with(func(in *Input) { in.Asked = []string{"nova", "cinder", "heat"} }),
+			wantErr: "2 of the 3 databases asked for are not in the backup: `cinder`, `heat`",
+		},
+		"a physical backup": {
+			in:      with(func(in *Input) { in.Method = Mariabackup }),
+			wantErr: "a Databases restore needs a logical backup",
+		},
+		"no node to go through": {
+			in:      with(func(in *Input) { in.Node = "" }),
+			wantErr: "no idle, synced node",
+		},
+		"an empty backup": {
+			in:      with(func(in *Input) { in.BackupDatabases = []string{} }),
+			wantErr: "the backup holds no database",
+		},
+		"an unknown mode": {
+			in:      with(func(in *Input) { in.Mode = "Everything" }),
+			wantErr: `unknown restore mode "Everything"`,
+		},
+		"whole cluster, physical, plain clone": {
+			in: with(func(in *Input) {
+				in.Mode, in.Method, in.ClusterUUID, in.Seqno = WholeCluster, Mariabackup, "39c27411-f0ff-11f1-9d54-e767733f6249", 84341
+			}),
+			steps: []string{"hold-backups", "stop-galera", "keep-aside-controller-0", "keep-aside-controller-1", "keep-aside-controller-2",
+				"copy-back", "write-grastate", "start-galera", "prove-controller-0", "prove-controller-1", "prove-controller-2"},
+			dbs: []string{"nova", "keystone", "glance"},
+			check: func(t *testing.T, steps []Step) {
+				if steps[1].Command != "pcs resource disable galera-clone --wait=600" {
+					t.Errorf("stop: %q", steps[1].Command)
+				}
+				if !strings.Contains(steps[2].Command, "mv /var/lib/mysql /var/lib/mysql.before-restore-20261205T235900Z") {
+					t.Errorf("aside: %q", steps[2].Command)
+				}
+				if !strings.Contains(steps[6].Command, `uuid: 39c27411-f0ff-11f1-9d54-e767733f6249\nseqno: 84341\nsafe_to_bootstrap: 1`) {
+					t.Errorf("grastate: %q", steps[6].Command)
+				}
+				if strings.Contains(steps[5].Command, "podman") {
+					t.Errorf("a plain clone runs no container: %q", steps[5].Command)
+				}
+			},
+		},
+		"whole cluster, logical, TripleO bundle": {
+			in: with(func(in *Input) { in.Mode, in.Bundle, in.GaleraResource = WholeCluster, true, "galera-bundle" }),
+			steps: []string{"hold-backups", "stop-galera", "keep-aside-controller-0", "keep-aside-controller-1", "keep-aside-controller-2",
+				"initialise", "start-galera", "import", "prove-controller-0", "prove-controller-1", "prove-controller-2"},
+			dbs: []string{"nova", "keystone", "glance"},
+			check: func(t *testing.T, steps []Step) {
+				if steps[1].Command != "pcs resource disable galera-bundle --wait=600" ||
+					!strings.HasPrefix(steps[5].Command, "podman run --rm --net=host -v /var/lib/mysql:/var/lib/mysql:z '<galera image>' mariadb-install-db") {
+					t.Errorf("bundle commands: %q, %q", steps[1].Command, steps[5].Command)
+				}
+				if !strings.Contains(steps[7].Command, "--password=<password>") {
+					t.Errorf("the password is not elided: %q", steps[7].Command)
+				}
+			},
+		},
+		"whole cluster without a stamp": {
+			in:      with(func(in *Input) { in.Mode, in.Stamp = WholeCluster, "" }),
+			wantErr: "no time stamp",
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			steps, dbs, err := Plan(tc.in)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := names(steps); !slices.Equal(got, tc.steps) {
+				t.Errorf("steps %v, want %v", got, tc.steps)
+			}
+			if !slices.Equal(dbs, tc.dbs) {
+				t.Errorf("databases %v, want %v", dbs, tc.dbs)
+			}
+			for _, s := range steps {
+				if s.Description == "" || len(s.Name) > 63 {
+					t.Errorf("step %+v: no description, or a name too long for the API", s)
+				}
+			}
+			if tc.check != nil {
+				tc.check(t, steps)
+			}
+		})
+	}
+}
+
+func TestShellJoin(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain-word_1.2/x=y:z": "plain-word_1.2/x=y:z",
+		"two words":            "'two words'",
+		"it's":                 `'it'\''s'`,
+		"$(reboot)":            "'$(reboot)'",
+		"":                     "''",
+		Password:               Password,
+		"<galera image>":       "'<galera image>'",
+	} {
+		if got := shellJoin([]string{in}); got != want {
+			t.Errorf("shellJoin(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
