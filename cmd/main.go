@@ -25,7 +25,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newManagerCommand(), newAgentCommand(), newProbeCommand())
+	root.AddCommand(newManagerCommand(), newAgentCommand(), newProbeCommand(), newRestoreCommand())
 	return root
 }
 

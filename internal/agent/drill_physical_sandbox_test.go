@@ -3,10 +3,8 @@ package agent_test
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,26 +33,14 @@ func TestDrillPhysical(t *testing.T) {
 
 	backup := func(t *testing.T, command string) (agent.Result, int) {
 		t.Helper()
-		w := writer(t, sb, 0, schema)
-		ctx, stop := context.WithTimeout(context.Background(), 2*time.Minute)
-		var wg sync.WaitGroup
-		writes := 0
-		wg.Go(func() {
-			for i := 0; i < 100000 && ctx.Err() == nil; i++ {
-				if _, err := w.ExecContext(ctx, "INSERT INTO "+schema+".instances (uuid, name, vcpus) VALUES (UUID(), ?, 2)", fmt.Sprintf("written-during-%d", i)); err == nil {
-					writes++
-				}
-			}
-		})
-		time.Sleep(300 * time.Millisecond)
+		stop := keepWriting(t, sb, schema, "")
 		cfg := physicalConfig(t, sb)
 		cfg.Physical.Command = command
 		cfg.Databases = []string{schema}
 		var log strings.Builder
 		cfg.Log = &log
 		res, err := agent.Dump(context.Background(), cfg)
-		stop()
-		wg.Wait()
+		writes := stop()
 		t.Logf("agent: %s", strings.TrimSpace(log.String()))
 		if err != nil {
 			t.Fatalf("dump: %v", err)

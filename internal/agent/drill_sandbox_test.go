@@ -40,29 +40,12 @@ func TestDrill(t *testing.T) {
 	t.Cleanup(func() { rootSQL(t, sb, 0, strings.NewReader("DROP USER IF EXISTS '"+appUser+"'@'%';")) })
 	appGrants := grantsOf(t, sqlDB(t, sb, 0), "'"+appUser+"'@'%'")
 
-	// A client writes through controller-0 for as long as the backup runs, with an account
-	// of its own (the backup user may not write).
-	w := writer(t, sb, 0, schema)
-	ctx, stop := context.WithTimeout(context.Background(), 2*time.Minute)
-	var wg sync.WaitGroup
-	writes := 0
-	wg.Go(func() {
-		for i := 0; i < 100000 && ctx.Err() == nil; i++ {
-			if _, err := w.ExecContext(ctx, "INSERT INTO "+schema+".instances (uuid, name, vcpus) VALUES (UUID(), ?, 2)", fmt.Sprintf("written-during-%d", i)); err == nil {
-				writes++
-			}
-			if _, err := w.ExecContext(ctx, "UPDATE "+schema+".flavors SET vcpus = vcpus + 1 WHERE id = 1"); err != nil && ctx.Err() == nil {
-				t.Errorf("the writing client: %v", err)
-				return
-			}
-		}
-	})
-	time.Sleep(300 * time.Millisecond) // the writes are under way when the backup starts
+	// A client writes through controller-0 for as long as the backup runs.
+	stop := keepWriting(t, sb, schema, "UPDATE "+schema+".flavors SET vcpus = vcpus + 1 WHERE id = 1")
 	cfg := config(t, sb, 2)
 	cfg.Databases = []string{schema}
 	res, err := agent.Dump(context.Background(), cfg)
-	stop()
-	wg.Wait()
+	writes := stop()
 	if err != nil {
 		t.Fatalf("dump: %v", err)
 	}
@@ -281,4 +264,38 @@ func tamperedCopy(t *testing.T, src string, change func(*testing.T, []byte) []by
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// keepWriting starts a client writing through controller-0, with an account of its own
+// (the backup user may not write): rows into schema.instances and, when also is not
+// empty, that statement after each; at most 100000 rounds and two minutes. The writes are
+// under way when it returns; stop ends them and says how many rows were written.
+func keepWriting(t *testing.T, sb *sandbox.Sandbox, schema, also string) (stop func() int) {
+	t.Helper()
+	w := writer(t, sb, 0, schema)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	var wg sync.WaitGroup
+	writes := 0
+	wg.Go(func() {
+		for i := 0; i < 100000 && ctx.Err() == nil; i++ {
+			//nolint:gosec // G202: the test's own schema name
+			if _, err := w.ExecContext(ctx, "INSERT INTO "+schema+".instances (uuid, name, vcpus) VALUES (UUID(), ?, 2)",
+				fmt.Sprintf("written-during-%d", i)); err == nil {
+				writes++
+			}
+			if also == "" {
+				continue
+			}
+			if _, err := w.ExecContext(ctx, also); err != nil && ctx.Err() == nil {
+				t.Errorf("the writing client: %v", err)
+				return
+			}
+		}
+	})
+	time.Sleep(300 * time.Millisecond)
+	return func() int {
+		cancel()
+		wg.Wait()
+		return writes
+	}
 }
