@@ -293,6 +293,11 @@ func (d *Digest) Tables() ([]Table, error) {
 	return out, nil
 }
 
+// QuotedName reads a backtick-quoted name at the start of b (a doubled backtick stands for
+// one; 1 to 256 bytes) and returns it and what follows: internal/dumpfilter reads the
+// names of the same stream with it.
+func QuotedName(b []byte) (name string, rest []byte, ok bool) { return quoted(b) }
+
 // quoted reads a backtick-quoted name at the start of b (a doubled backtick stands for
 // one) and returns it and what follows.
 func quoted(b []byte) (string, []byte, bool) {
