@@ -849,9 +849,9 @@ func (s *scratch) digest(ctx context.Context, cfg DrillConfig, m *Manifest) ([]d
 	return dg.Tables()
 }
 
-// logOutput writes a program's output to the agent's log (the pod's), its last 4 KiB
-// at most, control characters but newlines and tabs replaced: the log is for people,
-// the result is for the controller and never holds this text.
+// logOutput writes a program's output to the agent's log (the pod's), in a drill or a
+// restore: its last 4 KiB at most, control characters but newlines and tabs replaced.
+// The log is for people; the result is for the controller and never holds this text.
 func logOutput(w io.Writer, what string, out []byte) {
 	if len(out) > 4096 {
 		out = out[len(out)-4096:]
@@ -862,7 +862,7 @@ func logOutput(w io.Writer, what string, out []byte) {
 		}
 		return '?'
 	}, strings.ToValidUTF8(string(out), "?"))
-	_, _ = fmt.Fprintf(w, "Drill: %s said:\n%s\n", what, strings.TrimSpace(text))
+	_, _ = fmt.Fprintf(w, "%s said:\n%s\n", what, strings.TrimSpace(text))
 }
 
 // errorCodeIn finds the numeric error codes the MariaDB programs write: "Errcode: 28",
