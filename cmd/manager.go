@@ -187,6 +187,9 @@ func runManager(ctx context.Context, cfg *rest.Config, o *managerOptions) error 
 	}
 	if err := (&controllers.OvercloudRestoreReconciler{
 		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		AgentImage:              agentImage,
+		JobPolicy:               o.jobPolicy,
 		Recorder:                mgr.GetEventRecorder("overcloudrestore-controller"),
 		MaxConcurrentReconciles: 2,
 	}).SetupWithManager(ctx, mgr); err != nil {

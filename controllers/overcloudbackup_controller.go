@@ -447,7 +447,7 @@ func (p *pass) startAttempt(ctx context.Context, n int32) (ctrl.Result, error) {
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		msg := fmt.Sprintf("Queued: backup %s runs on the same Galera cluster (%s); one backup per cluster at a time",
+		msg := fmt.Sprintf("Queued: %s runs on the same Galera cluster (%s); one backup or restore per cluster at a time",
 			other, report.ClusterStateUUID)
 		setCondition(b, backupv1alpha1.ConditionNodeSelected, metav1.ConditionFalse, backupv1alpha1.ReasonQueued, msg)
 		markProgress(b, msg)

@@ -37,6 +37,9 @@ const (
 	agentComponent    = "backup-agent"
 	annotationAttempt = "backup.overcloud.io/attempt"
 	annotationNode    = "backup.overcloud.io/node"
+	// The files a credentials Secret's keys are projected to (the agent's --credentials-dir).
+	credentialsUserFile     = "username"
+	credentialsPasswordFile = "password"
 )
 
 // JobParams is what the controller decided for one attempt: the overcloud as it is now,
@@ -274,8 +277,8 @@ func agentVolumes(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.Overclou
 	creds := oc.Database.CredentialsSecret
 	volumes, mounts := storageVolumes(b)
 	volumes = append(volumes, secretVolume("db-credentials", creds.Name,
-		[2]string{creds.UsernameKeyOrDefault(), "username"},
-		[2]string{creds.PasswordKeyOrDefault(), "password"}))
+		[2]string{creds.UsernameKeyOrDefault(), credentialsUserFile},
+		[2]string{creds.PasswordKeyOrDefault(), credentialsPasswordFile}))
 	mounts = append(mounts, corev1.VolumeMount{Name: "db-credentials", MountPath: dbCredentialsPath, ReadOnly: true})
 	if t := oc.Database.TLS; t != nil && t.CASecret != nil {
 		volumes = append(volumes, secretVolume("db-ca", t.CASecret.Name, [2]string{t.CASecret.Key, "ca.crt"}))
@@ -283,8 +286,8 @@ func agentVolumes(b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.Overclou
 	}
 	if h := oc.HAProxy; h != nil && h.StatsURL != "" && h.CredentialsSecret != nil {
 		volumes = append(volumes, secretVolume("haproxy-credentials", h.CredentialsSecret.Name,
-			[2]string{h.CredentialsSecret.UsernameKeyOrDefault(), "username"},
-			[2]string{h.CredentialsSecret.PasswordKeyOrDefault(), "password"}))
+			[2]string{h.CredentialsSecret.UsernameKeyOrDefault(), credentialsUserFile},
+			[2]string{h.CredentialsSecret.PasswordKeyOrDefault(), credentialsPasswordFile}))
 		mounts = append(mounts, corev1.VolumeMount{Name: "haproxy-credentials", MountPath: haproxyCredsPath, ReadOnly: true})
 	}
 	if b.Spec.Dump.EffectiveMethod() == backupv1alpha1.DumpMariabackup && oc.SSH != nil {

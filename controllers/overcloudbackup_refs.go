@@ -13,6 +13,8 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -83,6 +85,12 @@ var clusterLocks sync.Map // cluster UUID -> *sync.Mutex
 
 // lockCluster takes the cluster's lock and returns its release; "" locks nothing.
 func (r *OvercloudBackupReconciler) lockCluster(cluster string) func() {
+	return lockGaleraCluster(cluster)
+}
+
+// lockGaleraCluster serializes, in this manager, the passes that decide to start a Job on
+// the Galera cluster (a backup's or a restore's) with their check that none runs.
+func lockGaleraCluster(cluster string) func() {
 	if cluster == "" {
 		return func() {}
 	}
@@ -92,8 +100,9 @@ func (r *OvercloudBackupReconciler) lockCluster(cluster string) func() {
 	return mu.Unlock
 }
 
-// clusterBusy names the other backup (namespace/name) whose agent Job still runs on the
-// Galera cluster, "" when none does: two Overcloud objects in two namespaces may name the
+// clusterBusy names the other backup ("backup namespace/name") whose agent Job still
+// runs on the Galera cluster, or the restore ("restore namespace/name") whose Job does,
+// "" when none does: two Overcloud objects in two namespaces may name the
 // same nodes, and two backups must never desync two nodes of one cluster at once. The
 // cluster's Jobs are read from the API server, not the cache, since the lock is only
 // worth what the read sees.
@@ -102,7 +111,13 @@ func (r *OvercloudBackupReconciler) clusterBusy(ctx context.Context, b *backupv1
 		return "", nil
 	}
 	jobs := &batchv1.JobList{}
-	ours := client.MatchingLabels{backupv1alpha1.LabelCluster: cluster, labelComponent: agentComponent}
+	// Backup Jobs, and restore Jobs: no backup starts on a cluster being restored.
+	sel := labels.SelectorFromSet(labels.Set{backupv1alpha1.LabelCluster: cluster})
+	req, err := labels.NewRequirement(labelComponent, selection.In, []string{agentComponent, restoreComponent})
+	if err != nil {
+		return "", err
+	}
+	ours := client.MatchingLabelsSelector{Selector: sel.Add(*req)}
 	// Every namespace, or each watched one: a namespaced install may list Jobs only there
 	// (config/namespaced), and sees no backup elsewhere anyway.
 	scopes := []client.ListOption{}
@@ -124,11 +139,14 @@ func (r *OvercloudBackupReconciler) clusterBusy(ctx context.Context, b *backupv1
 		if jobFinished(j) || !j.DeletionTimestamp.IsZero() {
 			continue
 		}
+		if j.Labels[labelComponent] == restoreComponent {
+			return "restore " + j.Namespace + "/" + j.Labels[backupv1alpha1.LabelRestore], nil
+		}
 		owner := j.Labels[backupv1alpha1.LabelBackup]
 		if j.Namespace == b.Namespace && owner == b.Name {
 			continue
 		}
-		return j.Namespace + "/" + owner, nil
+		return "backup " + j.Namespace + "/" + owner, nil
 	}
 	return "", nil
 }

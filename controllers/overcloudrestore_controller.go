@@ -1,12 +1,15 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -22,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/jobpolicy"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/restoreplan"
 )
 
@@ -34,11 +38,19 @@ const indexRestoreOvercloud = "restore.spec.overcloudRef.name"
 
 // OvercloudRestoreReconciler plans OvercloudRestores: it resolves the backup and the
 // overcloud, refuses what must not be restored, writes the plan to status and waits for
-// spec.confirm. Running a confirmed plan is not built yet, and the status says so.
+// spec.confirm; then it runs a confirmed Databases plan in a Job (`agent restore`) and
+// records what the Job proved. Running a WholeCluster plan is not built yet, and the
+// status says so.
 type OvercloudRestoreReconciler struct {
 	client.Client
+	// APIReader reads the restore Job's pods from the API server.
+	APIReader               client.Reader
 	Recorder                events.EventRecorder
 	MaxConcurrentReconciles int
+	// AgentImage runs the restore Job unless the backup's spec.job.image says otherwise;
+	// JobPolicy is the manager's policy for what that pod may be.
+	AgentImage string
+	JobPolicy  jobpolicy.Policy
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 }
@@ -47,6 +59,8 @@ type OvercloudRestoreReconciler struct {
 // +kubebuilder:rbac:groups=backup.overcloud.io,resources=overcloudrestores/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=backup.overcloud.io,resources=overcloudbackups,verbs=get;list;watch
 // +kubebuilder:rbac:groups=backup.overcloud.io,resources=overclouds,verbs=get;list;watch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 
 // SetupWithManager registers the controller: restores, and the backups and overclouds
 // they name (a backup that succeeds or is verified, an overcloud probed, plans again).
@@ -61,6 +75,7 @@ func (r *OvercloudRestoreReconciler) SetupWithManager(ctx context.Context, mgr c
 		For(&backupv1alpha1.OvercloudRestore{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&backupv1alpha1.Overcloud{}, handler.EnqueueRequestsFromMapFunc(r.ofOvercloud)).
 		Watches(&backupv1alpha1.OvercloudBackup{}, handler.EnqueueRequestsFromMapFunc(r.ofBackup)).
+		Owns(&batchv1.Job{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Named("overcloudrestore").
 		Complete(r)
@@ -108,17 +123,181 @@ func (r *OvercloudRestoreReconciler) reconcile(ctx context.Context, req ctrl.Req
 	}
 	orig := rs.DeepCopy()
 	fx := newSideEffects(r.Recorder, rs)
-	w, err := r.gather(ctx, rs)
-	if err != nil {
-		return ctrl.Result{}, err
+	var wait time.Duration
+	if rs.Status.JobName != "" {
+		// Started: the plan is not made again (the world it was made from is changing
+		// under the restore); the Job is followed to its end.
+		if err := r.follow(ctx, rs, fx); err != nil {
+			return ctrl.Result{}, err
+		}
+	} else {
+		w, err := r.gather(ctx, rs)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		d := decideRestore(rs, w)
+		applyRestoreDecision(rs, d, fx)
+		wait = d.wait
+		if d.run {
+			if err := r.start(ctx, rs, w, d, fx); err != nil {
+				return ctrl.Result{}, err
+			}
+			if rs.Status.JobName == "" && !restoreFinished(rs) {
+				wait = restoreWait // a backup Job of the cluster went first
+			}
+		}
 	}
-	d := decideRestore(rs, w)
-	applyRestoreDecision(rs, d, fx)
 	changed := !equality.Semantic.DeepEqual(orig.Status, rs.Status)
 	if err := fx.writeStatus(ctx, r.Client, rs, orig, changed); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{RequeueAfter: d.wait}, nil
+	return ctrl.Result{RequeueAfter: wait}, nil
+}
+
+// start creates the restore Job of a confirmed Databases plan (once: its name is the
+// lock) and marks the restore Running.
+func (r *OvercloudRestoreReconciler) start(ctx context.Context, rs *backupv1alpha1.OvercloudRestore, w restoreWorld,
+	d restoreDecision, fx *sideEffects,
+) error {
+	b := w.backup
+	policy := r.JobPolicy
+	policy.AgentImage = r.AgentImage
+	if err := jobpolicy.Check(rs.Namespace, b.Spec.Job, policy); err != nil {
+		r.fail(rs, fx, backupv1alpha1.ReasonRestoreJobNotAllowed, "the restore Job is not allowed: "+err.Error())
+		return nil
+	}
+	job, err := BuildRestoreJob(rs, b, w.overcloud, restoreplan.AgentArgs(d.input, d.databases), r.AgentImage)
+	if err != nil {
+		r.fail(rs, fx, backupv1alpha1.ReasonRestoreJobNotAllowed, err.Error())
+		return nil
+	}
+	// The same lock and check as a backup's start: no restore Job starts beside a backup
+	// Job of the Galera cluster (the plan saw none; one may have started since).
+	unlock := lockGaleraCluster(w.overcloud.Status.ClusterStateUUID)
+	defer unlock()
+	if other, err := r.backupRunning(ctx, rs.Namespace, w.overcloud.Status.ClusterStateUUID); err != nil || other != "" {
+		if err != nil {
+			return err
+		}
+		msg := fmt.Sprintf("confirmed; waiting for backup %s, running on the same Galera cluster, to end", other)
+		rs.Status.Message = msg
+		r.set(rs, backupv1alpha1.ConditionReady, metav1.ConditionFalse, backupv1alpha1.ReasonBackupInProgress, msg)
+		return nil
+	}
+	got := &batchv1.Job{}
+	switch err := r.Get(ctx, client.ObjectKeyFromObject(job), got); {
+	case apierrors.IsNotFound(err):
+		if err := r.Create(ctx, job); err != nil {
+			return fmt.Errorf("creating the restore Job %s: %w", job.Name, err)
+		}
+		fx.actionEvent(backupv1alpha1.ReasonRestoreRunning, fmt.Sprintf("Created Job %s: restoring %s through %s",
+			job.Name, databasesText(d.databases), d.node))
+	case err != nil:
+		return fmt.Errorf("getting the restore Job %s: %w", job.Name, err)
+	case !metav1.IsControlledBy(got, rs):
+		r.fail(rs, fx, backupv1alpha1.ReasonRestoreJobNotAllowed, fmt.Sprintf("a Job named %s exists and is not this restore's", job.Name))
+		return nil
+	}
+	now := metav1.NewTime(r.now())
+	rs.Status.JobName, rs.Status.StartTime, rs.Status.Phase = job.Name, &now, backupv1alpha1.RestoreRunning
+	msg := fmt.Sprintf("restoring %s through %s (Job %s); backups of the Galera cluster wait until it ends",
+		databasesText(d.databases), d.node, job.Name)
+	rs.Status.Message = msg
+	r.set(rs, backupv1alpha1.ConditionReady, metav1.ConditionFalse, backupv1alpha1.ReasonRestoreRunning, msg)
+	return nil
+}
+
+// backupRunning names a backup whose agent Job runs on the Galera cluster in the
+// namespace, "" when none does; read from the API server, as the backups' own check is.
+func (r *OvercloudRestoreReconciler) backupRunning(ctx context.Context, namespace, cluster string) (string, error) {
+	jobs := &batchv1.JobList{}
+	if err := r.APIReader.List(ctx, jobs, client.InNamespace(namespace),
+		client.MatchingLabels{backupv1alpha1.LabelCluster: cluster, labelComponent: agentComponent}); err != nil {
+		return "", fmt.Errorf("listing the backup Jobs of Galera cluster %s: %w", cluster, err)
+	}
+	for i := range jobs.Items {
+		if j := &jobs.Items[i]; !jobFinished(j) && j.DeletionTimestamp.IsZero() {
+			return j.Labels[backupv1alpha1.LabelBackup], nil
+		}
+	}
+	return "", nil
+}
+
+// follow reads the restore Job and, once it has ended, what it proved.
+func (r *OvercloudRestoreReconciler) follow(ctx context.Context, rs *backupv1alpha1.OvercloudRestore, fx *sideEffects) error {
+	job := &batchv1.Job{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: rs.Namespace, Name: rs.Status.JobName}, job)
+	if apierrors.IsNotFound(err) {
+		r.fail(rs, fx, backupv1alpha1.ReasonRestoreJobFailed, fmt.Sprintf("the restore Job %s is gone before it ended: what it "+
+			"did is unknown; check the restored databases on every node before using them", rs.Status.JobName))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("getting the restore Job %s: %w", rs.Status.JobName, err)
+	}
+	done, succeeded, why := jobOutcome(job)
+	if !done {
+		return nil
+	}
+	pods := &corev1.PodList{}
+	if err := r.APIReader.List(ctx, pods, client.InNamespace(job.Namespace),
+		client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
+		return fmt.Errorf("listing the pods of Job %s: %w", job.Name, err)
+	}
+	res, ok := restoreResultOf(pods.Items, job)
+	rs.Status.Result = res
+	now := metav1.NewTime(r.now())
+	rs.Status.CompletionTime = &now
+	switch {
+	case succeeded && ok && res.Error == "" && allEqual(res.Proofs):
+		rs.Status.Phase = backupv1alpha1.RestoreSucceeded
+		msg := fmt.Sprintf("restored %d tables, %d rows (%s MiB/s) through %s; every node proved equal to the backup: %s",
+			res.Tables, res.Rows, res.ThroughputMiB, rs.Status.Node, provedNodes(res.Proofs))
+		rs.Status.Message = msg
+		r.set(rs, backupv1alpha1.ConditionComplete, metav1.ConditionTrue, backupv1alpha1.ReasonRestoreSucceeded, msg)
+		r.set(rs, backupv1alpha1.ConditionReady, metav1.ConditionTrue, backupv1alpha1.ReasonRestoreSucceeded, msg)
+		fx.transitionEvent(false, backupv1alpha1.ReasonRestoreSucceeded, msg)
+		restoresTotal.WithLabelValues("succeeded").Inc()
+	case !ok:
+		r.fail(rs, fx, backupv1alpha1.ReasonRestoreJobFailed, fmt.Sprintf("the restore Job %s ended (%s) without a result: "+
+			"what it did is unknown; check the restored databases on every node before using them", job.Name,
+			cmp.Or(why, "succeeded")))
+	default:
+		why := res.Error
+		if why == "" {
+			why = "not every node proved equal to the backup: " + provedNodes(res.Proofs)
+		}
+		r.fail(rs, fx, backupv1alpha1.ReasonRestoreStepFailed, fmt.Sprintf("the restore stopped: %s. The databases before "+
+			"the failed step are restored; run the restore again (a new OvercloudRestore) or finish it by hand "+
+			"(docs/restore.md)", why))
+	}
+	if s := rs.Status.StartTime; s != nil {
+		restoreSeconds.Observe(now.Sub(s.Time).Seconds())
+	}
+	return nil
+}
+
+// fail ends the restore Failed with the reason, said in status and an event.
+func (r *OvercloudRestoreReconciler) fail(rs *backupv1alpha1.OvercloudRestore, fx *sideEffects, reason, msg string) {
+	rs.Status.Phase, rs.Status.Message = backupv1alpha1.RestoreFailed, clip(msg, 2048)
+	r.set(rs, backupv1alpha1.ConditionFailed, metav1.ConditionTrue, reason, msg)
+	r.set(rs, backupv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
+	fx.transitionEvent(true, reason, clip(msg, 1024))
+	restoresTotal.WithLabelValues("failed").Inc()
+}
+
+func (r *OvercloudRestoreReconciler) set(rs *backupv1alpha1.OvercloudRestore, typ string, status metav1.ConditionStatus,
+	reason, msg string,
+) {
+	meta.SetStatusCondition(&rs.Status.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason,
+		Message: clip(msg, 1024), ObservedGeneration: rs.Generation})
+}
+
+func (r *OvercloudRestoreReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }
 
 // restoreWorld is what a restore's plan is made from.
@@ -173,23 +352,36 @@ type restoreDecision struct {
 	steps                  []restoreplan.Step
 	node                   string
 	databases              []string
+	// input is what the plan was made from; run says the confirmed plan is to be run now.
+	input restoreplan.Input
+	run   bool
 	// wait is when to look again (0: on a change only).
 	wait time.Duration
 }
 
 // decideRestore plans the restore from what the pass gathered. Pure.
 func decideRestore(rs *backupv1alpha1.OvercloudRestore, w restoreWorld) restoreDecision {
-	refuse := func(reason, msg string, wait time.Duration) restoreDecision {
-		return restoreDecision{planned: metav1.ConditionFalse, plannedReason: reason, message: msg, wait: wait}
+	if d, refused := refusal(rs, w); refused {
+		return d
 	}
+	return planRestore(rs, w)
+}
+
+// refuse is a decision not to plan, for the reason.
+func refuse(reason, msg string, wait time.Duration) restoreDecision {
+	return restoreDecision{planned: metav1.ConditionFalse, plannedReason: reason, message: msg, wait: wait}
+}
+
+// refusal says why the restore cannot be planned now, if it cannot. Pure.
+func refusal(rs *backupv1alpha1.OvercloudRestore, w restoreWorld) (restoreDecision, bool) {
 	b, oc := w.backup, w.overcloud
 	switch {
 	case b == nil:
 		return refuse(backupv1alpha1.ReasonRestoreBackupNotFound,
-			fmt.Sprintf("OvercloudBackup %s does not exist in namespace %s", rs.Spec.BackupRef.Name, rs.Namespace), 0)
+			fmt.Sprintf("OvercloudBackup %s does not exist in namespace %s", rs.Spec.BackupRef.Name, rs.Namespace), 0), true
 	case b.Status.Phase != backupv1alpha1.PhaseSucceeded || b.Status.Artifact == nil:
 		return refuse(backupv1alpha1.ReasonBackupNotSucceeded,
-			fmt.Sprintf("backup %s has not succeeded (phase %q): only a complete backup is restored", b.Name, b.Status.Phase), 0)
+			fmt.Sprintf("backup %s has not succeeded (phase %q): only a complete backup is restored", b.Name, b.Status.Phase), 0), true
 	case !meta.IsStatusConditionTrue(b.Status.Conditions, backupv1alpha1.ConditionVerified) && !rs.Spec.AllowUnverified:
 		why := "it has no Verified condition (no restore drill was asked for)"
 		if c := meta.FindStatusCondition(b.Status.Conditions, backupv1alpha1.ConditionVerified); c != nil {
@@ -197,26 +389,36 @@ func decideRestore(rs *backupv1alpha1.OvercloudRestore, w restoreWorld) restoreD
 		}
 		return refuse(backupv1alpha1.ReasonBackupUnverified, fmt.Sprintf("backup %s is not proven to restore: %s; "+
 			"set spec.allowUnverified to restore it anyway, or drill it (annotation %s)", b.Name, why, backupv1alpha1.AnnotationVerify),
-			restoreWait)
+			restoreWait), true
 	case oc == nil:
 		return refuse(backupv1alpha1.ReasonOvercloudNotFound,
-			fmt.Sprintf("Overcloud %s does not exist in namespace %s", rs.Spec.OvercloudRef.Name, rs.Namespace), 0)
+			fmt.Sprintf("Overcloud %s does not exist in namespace %s", rs.Spec.OvercloudRef.Name, rs.Namespace), 0), true
 	}
-	backupCluster, seqno := "", int64(0)
+	backupCluster := ""
 	if p := b.Status.Artifact.Position; p != nil {
-		backupCluster, seqno = p.ClusterUUID, p.Seqno
+		backupCluster = p.ClusterUUID
 	}
 	switch {
 	case oc.Status.ClusterStateUUID == "":
 		return refuse(backupv1alpha1.ReasonClusterUnknown, fmt.Sprintf("overcloud %s's Galera cluster identity is not known "+
-			"yet (status.clusterStateUUID): it is compared with the backup's before anything is planned", oc.Name), restoreWait)
+			"yet (status.clusterStateUUID): it is compared with the backup's before anything is planned", oc.Name), restoreWait), true
 	case backupCluster != "" && backupCluster != oc.Status.ClusterStateUUID:
 		return refuse(backupv1alpha1.ReasonOtherCluster, fmt.Sprintf("backup %s is of Galera cluster %s, overcloud %s is "+
 			"cluster %s: a backup is restored only into the cluster it was taken from", b.Name, backupCluster, oc.Name,
-			oc.Status.ClusterStateUUID), 0)
+			oc.Status.ClusterStateUUID), 0), true
 	case len(w.running) > 0:
 		return refuse(backupv1alpha1.ReasonBackupInProgress, fmt.Sprintf("backup %s of overcloud %s is running: the "+
-			"restore is planned once it has ended", strings.Join(w.running, ", "), oc.Name), restoreWait)
+			"restore is planned once it has ended", strings.Join(w.running, ", "), oc.Name), restoreWait), true
+	}
+	return restoreDecision{}, false
+}
+
+// planRestore makes the plan of a restore nothing refuses. Pure.
+func planRestore(rs *backupv1alpha1.OvercloudRestore, w restoreWorld) restoreDecision {
+	b, oc := w.backup, w.overcloud
+	backupCluster, seqno := "", int64(0)
+	if p := b.Status.Artifact.Position; p != nil {
+		backupCluster, seqno = p.ClusterUUID, p.Seqno
 	}
 	in := restoreplan.Input{
 		Mode: string(rs.Spec.Mode), Overcloud: oc.Name, Backup: b.Name, Method: string(b.Status.Artifact.Method),
@@ -231,6 +433,13 @@ func decideRestore(rs *backupv1alpha1.OvercloudRestore, w restoreWorld) restoreD
 		}
 	}
 	in.Bundle = strings.HasSuffix(in.GaleraResource, "-bundle")
+	if t := oc.Spec.Database.TLS; t != nil {
+		// TLS as the backup Job uses it: the mode, and the CA as a file of a Secret volume.
+		in.TLSMode = string(t.Mode)
+		if t.CASecret != nil {
+			in.CAFile = dbCAPath + "/ca.crt"
+		}
+	}
 	if in.Mode == restoreplan.Databases && in.Node == "" {
 		return refuse(backupv1alpha1.ReasonNoIdleNode, fmt.Sprintf("overcloud %s has no idle, synced node to restore "+
 			"through now (status.backupFrom is empty: %s)", oc.Name, clip(oc.Status.Reason, 256)), restoreWait)
@@ -240,12 +449,16 @@ func decideRestore(rs *backupv1alpha1.OvercloudRestore, w restoreWorld) restoreD
 		return refuse(backupv1alpha1.ReasonPlanRefused, err.Error(), 0)
 	}
 	d := restoreDecision{planned: metav1.ConditionTrue, plannedReason: backupv1alpha1.ReasonPlanned,
-		steps: steps, node: in.Node, databases: dbs}
+		steps: steps, node: in.Node, databases: dbs, input: in}
 	switch rs.Spec.Confirm {
 	case oc.Name:
 		d.confirmed, d.confirmedReason = metav1.ConditionTrue, backupv1alpha1.ReasonConfirmed
-		d.message = fmt.Sprintf("the plan is confirmed, and running it is not built yet in this operator: run its %d steps "+
-			"by hand (docs/restore.md); status.plan has each command", len(steps))
+		d.run = in.Mode != restoreplan.WholeCluster
+		d.message = "the plan is confirmed: running it"
+		if !d.run {
+			d.message = fmt.Sprintf("the plan is confirmed, and running a WholeCluster plan is not built yet in this "+
+				"operator: run its %d steps by hand (docs/restore.md); status.plan has each command", len(steps))
+		}
 	case "":
 		d.confirmed, d.confirmedReason = metav1.ConditionFalse, backupv1alpha1.ReasonAwaitingConfirmation
 		d.message = fmt.Sprintf("%d steps planned; read status.plan, then set spec.confirm to %q to run them", len(steps), oc.Name)
@@ -289,11 +502,11 @@ func applyRestoreDecision(rs *backupv1alpha1.OvercloudRestore, d restoreDecision
 		st.Plan[i] = backupv1alpha1.RestoreStep{Name: s.Name, Node: s.Node, Description: clip(s.Description, 1024),
 			Command: clip(s.Command, 4096), Before: clip(s.Before, 1024), After: clip(s.After, 1024)}
 	}
-	if set(backupv1alpha1.ConditionConfirmed, d.confirmed, d.confirmedReason, d.message) && d.confirmed == metav1.ConditionTrue {
+	if set(backupv1alpha1.ConditionConfirmed, d.confirmed, d.confirmedReason, d.message) && d.confirmed == metav1.ConditionTrue && !d.run {
 		fx.transitionEvent(true, backupv1alpha1.ReasonExecutionNotBuilt, clip(d.message, 1024))
 	}
 	readyReason := d.confirmedReason
-	if d.confirmed == metav1.ConditionTrue {
+	if d.confirmed == metav1.ConditionTrue && !d.run {
 		readyReason = backupv1alpha1.ReasonExecutionNotBuilt
 	}
 	set(backupv1alpha1.ConditionReady, metav1.ConditionFalse, readyReason, d.message)

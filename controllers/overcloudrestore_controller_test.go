@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/agent"
 )
 
 const restoreCluster = "39c27411-f0ff-11f1-9d54-e767733f6249"
@@ -53,16 +54,23 @@ func TestDecideRestore(t *testing.T) {
 		change                         func(*backupv1alpha1.OvercloudRestore, *restoreWorld)
 		planned                        metav1.ConditionStatus
 		reason, confirmReason, message string
-		waits                          bool
+		waits, runs                    bool
 	}{
 		"planned, awaiting confirmation": {
 			planned: metav1.ConditionTrue, reason: backupv1alpha1.ReasonPlanned, confirmReason: backupv1alpha1.ReasonAwaitingConfirmation,
 			message: `set spec.confirm to "oc"`,
 		},
-		"confirmed: running it is not built, and says so": {
+		"confirmed: run": {
 			change:  func(rs *backupv1alpha1.OvercloudRestore, _ *restoreWorld) { rs.Spec.Confirm = "oc" },
 			planned: metav1.ConditionTrue, reason: backupv1alpha1.ReasonPlanned, confirmReason: backupv1alpha1.ReasonConfirmed,
-			message: "running it is not built yet",
+			message: "the plan is confirmed: running it", runs: true,
+		},
+		"confirmed, WholeCluster: running it is not built, and says so": {
+			change: func(rs *backupv1alpha1.OvercloudRestore, _ *restoreWorld) {
+				rs.Spec.Confirm, rs.Spec.Mode = "oc", backupv1alpha1.RestoreWholeCluster
+			},
+			planned: metav1.ConditionTrue, reason: backupv1alpha1.ReasonPlanned, confirmReason: backupv1alpha1.ReasonConfirmed,
+			message: "running a WholeCluster plan is not built yet",
 		},
 		"confirmed with another name": {
 			change:  func(rs *backupv1alpha1.OvercloudRestore, _ *restoreWorld) { rs.Spec.Confirm = "other" },
@@ -144,6 +152,9 @@ func TestDecideRestore(t *testing.T) {
 			if !strings.Contains(d.message, tc.message) {
 				t.Errorf("message %q lacks %q", d.message, tc.message)
 			}
+			if d.run != tc.runs {
+				t.Errorf("run %v, want %v", d.run, tc.runs)
+			}
 			if (d.wait > 0) != tc.waits {
 				t.Errorf("wait %s, want a wait: %v", d.wait, tc.waits)
 			}
@@ -155,10 +166,12 @@ func TestDecideRestore(t *testing.T) {
 }
 
 // TestOvercloudRestorePlanned: the controller in a manager against a real API server.
-// The restore's plan lands in status (Planned, awaiting confirmation, nothing run); the
-// confirmation is the only change the API accepts; once given, the status says plainly
-// that running the plan is not built. The backup and the overcloud get their status by
-// hand here, as their controllers (not running in this test) would write it.
+// The restore's plan lands in status (Planned, awaiting confirmation, no Job); the
+// confirmation is the only change the API accepts; once given, the restore Job runs the
+// plan's `agent restore` (the claim read-only, the restore account's Secret), and its
+// result (every node proved equal) makes the restore Succeeded. The backup and the
+// overcloud get their status by hand here, as their controllers (not running in this
+// test) would write it.
 func TestOvercloudRestorePlanned(t *testing.T) {
 	c := newClient(t)
 	ns := newNamespace(t, c)
@@ -166,23 +179,7 @@ func TestOvercloudRestorePlanned(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	rs, w := restoreObjects()
-	for _, o := range []client.Object{w.overcloud, w.backup} {
-		o.SetNamespace(ns)
-		st := o.DeepCopyObject().(client.Object)
-		if err := c.Create(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-		switch o := o.(type) {
-		case *backupv1alpha1.Overcloud:
-			o.Status = st.(*backupv1alpha1.Overcloud).Status
-		case *backupv1alpha1.OvercloudBackup:
-			o.Status = st.(*backupv1alpha1.OvercloudBackup).Status
-			o.Status.Conditions[0].LastTransitionTime = metav1.Now()
-		}
-		if err := c.Status().Update(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createWithStatus(ctx, t, c, ns, w.overcloud, w.backup)
 	rs.Namespace = ns
 	if err := c.Create(ctx, rs); err != nil {
 		t.Fatal(err)
@@ -215,11 +212,100 @@ func TestOvercloudRestorePlanned(t *testing.T) {
 	if err := c.Update(ctx, got); err != nil {
 		t.Fatalf("confirming: %v", err)
 	}
-	wait("confirmed", func() bool {
-		return meta.IsStatusConditionTrue(got.Status.Conditions, backupv1alpha1.ConditionConfirmed)
-	})
-	if r := meta.FindStatusCondition(got.Status.Conditions, backupv1alpha1.ConditionReady); r == nil ||
-		r.Reason != backupv1alpha1.ReasonExecutionNotBuilt || got.Status.Phase != backupv1alpha1.RestorePlanned {
-		t.Fatalf("after confirmation: %+v", got.Status)
+	wait("running", func() bool { return got.Status.Phase == backupv1alpha1.RestoreRunning && got.Status.JobName != "" })
+	job := getJob(t, c, ns, got.Status.JobName)
+	pod := job.Spec.Template.Spec
+	args := strings.Join(pod.Containers[0].Args, " ")
+	for _, want := range []string{"agent restore /backup/openstack/b --node=controller-1 --address=10.0.0.12 --port=3306",
+		"--credentials-dir=/etc/overcloud-backup/restore-credentials --database=nova",
+		"--prove-node=controller-2=10.0.0.13:3306", "--termination-log=/dev/termination-log"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("the restore Job's arguments lack %q: %s", want, args)
+		}
+	}
+	if job.Labels[backupv1alpha1.LabelCluster] != restoreCluster || job.Labels[labelComponent] != restoreComponent ||
+		!metav1.IsControlledBy(job, got) || *job.Spec.BackoffLimit != 0 {
+		t.Errorf("the restore Job's labels, owner, backoff: %v %v %d", job.Labels, job.OwnerReferences, *job.Spec.BackoffLimit)
+	}
+	var claimRO, secret bool
+	for _, v := range pod.Volumes {
+		claimRO = claimRO || (v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == "backup" && v.PersistentVolumeClaim.ReadOnly)
+		secret = secret || (v.Secret != nil && v.Secret.SecretName == "restore-account")
+	}
+	if !claimRO || !secret {
+		t.Errorf("the restore Job mounts the claim read-only: %v, the restore account's Secret: %v", claimRO, secret)
+	}
+
+	// The Job ends (a test stands in for the Job controller and the kubelet, see
+	// finishJob): the agent's result says every node proved equal.
+	res := agent.RestoreResult{Node: "controller-1", Databases: []string{`"nova"`}, Tables: 3, Rows: 1000, Bytes: 4 << 20, Seconds: 2,
+		Proofs: []agent.NodeProof{{Node: "controller-0", Equal: true, Tables: 3, Rows: 1000},
+			{Node: "controller-1", Equal: true, Tables: 3, Rows: 1000}, {Node: "controller-2", Equal: true, Tables: 3, Rows: 1000}}}
+	msg := string(res.Summary())
+	finishJobMessage(t, c, job, &msg, true)
+	wait("succeeded", func() bool { return got.Status.Phase == backupv1alpha1.RestoreSucceeded })
+	if r := got.Status.Result; !meta.IsStatusConditionTrue(got.Status.Conditions, backupv1alpha1.ConditionComplete) ||
+		r == nil || r.Rows != 1000 || r.ThroughputMiB != "2.0" || len(r.Proofs) != 3 || !r.Proofs[2].Equal {
+		t.Fatalf("after the Job: %+v, result %+v", got.Status, got.Status.Result)
+	}
+	t.Logf("%s", got.Status.Message)
+}
+
+// TestOvercloudRestoreStepFailed: a restore Job whose agent stopped at a step: the
+// restore is Failed, the condition names the step and says what to do.
+func TestOvercloudRestoreStepFailed(t *testing.T) {
+	c := newClient(t)
+	ns := newNamespace(t, c)
+	runManager(t, ns, managerOptions{restores: true})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	rs, w := restoreObjects()
+	createWithStatus(ctx, t, c, ns, w.overcloud, w.backup)
+	rs.Namespace, rs.Spec.Confirm = ns, "oc"
+	if err := c.Create(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	got := &backupv1alpha1.OvercloudRestore{}
+	poll := func(done func() bool) {
+		t.Helper()
+		for ctx.Err() == nil {
+			if err := c.Get(ctx, client.ObjectKeyFromObject(rs), got); err == nil && done() {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("status %+v", got.Status)
+	}
+	poll(func() bool { return got.Status.JobName != "" })
+	res := agent.RestoreResult{Node: "controller-1", Error: "restoring database 1 of 1: the client: exit status 1: server error 1064 (42000) at line 5051 of the dump"}
+	msg := string(res.Summary())
+	finishJobMessage(t, c, getJob(t, c, ns, got.Status.JobName), &msg, false)
+	poll(func() bool { return got.Status.Phase == backupv1alpha1.RestoreFailed })
+	f := meta.FindStatusCondition(got.Status.Conditions, backupv1alpha1.ConditionFailed)
+	if f == nil || f.Reason != backupv1alpha1.ReasonRestoreStepFailed || !strings.Contains(f.Message, "restoring database 1 of 1") ||
+		!strings.Contains(f.Message, "docs/restore.md") {
+		t.Fatalf("Failed condition %+v", f)
+	}
+}
+
+// createWithStatus creates the objects in ns, then writes their status as given, as
+// their controllers (not running in these tests) would.
+func createWithStatus(ctx context.Context, t *testing.T, c client.Client, ns string, oc *backupv1alpha1.Overcloud, b *backupv1alpha1.OvercloudBackup) {
+	t.Helper()
+	ocStatus, bStatus := oc.Status, b.Status
+	oc.Namespace, b.Namespace = ns, ns
+	for _, o := range []client.Object{oc, b} {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oc.Status, b.Status = ocStatus, bStatus
+	for i := range b.Status.Conditions {
+		b.Status.Conditions[i].LastTransitionTime = metav1.Now()
+	}
+	for _, o := range []client.Object{oc, b} {
+		if err := c.Status().Update(ctx, o); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

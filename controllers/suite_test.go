@@ -170,7 +170,8 @@ func runManager(t testing.TB, namespace string, o managerOptions) (stop func()) 
 	}
 	if o.restores {
 		if err := (&OvercloudRestoreReconciler{
-			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("overcloudrestore-controller"), Now: o.clock,
+			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("overcloudrestore-controller"),
+			Now: o.clock, AgentImage: testImage, JobPolicy: o.policy,
 		}).SetupWithManager(ctx, mgr); err != nil {
 			cancel()
 			t.Fatal(err)

@@ -252,7 +252,20 @@ const (
 	ReasonConfirmed = "Confirmed"
 	// ReasonConfirmMismatch: spec.confirm is set, to another name than the overcloud's.
 	ReasonConfirmMismatch = "ConfirmMismatch"
-	// ReasonExecutionNotBuilt: the plan is confirmed, and this operator cannot run it
-	// yet: its steps are to be run by hand (docs/restore.md).
+	// ReasonExecutionNotBuilt: a WholeCluster plan is confirmed, and this operator cannot
+	// run it yet: its steps are to be run by hand (docs/restore.md).
 	ReasonExecutionNotBuilt = "ExecutionNotBuilt"
+	// ReasonRestoreRunning: the restore Job runs.
+	ReasonRestoreRunning = "RestoreRunning"
+	// ReasonRestoreSucceeded: every database restored and every node proved equal to the
+	// backup.
+	ReasonRestoreSucceeded = "RestoreSucceeded"
+	// ReasonRestoreStepFailed: the restore stopped at a step (named in the message), or a
+	// node did not prove equal.
+	ReasonRestoreStepFailed = "RestoreStepFailed"
+	// ReasonRestoreJobFailed: the restore Job ended without a result, or vanished.
+	ReasonRestoreJobFailed = "RestoreJobFailed"
+	// ReasonRestoreJobNotAllowed: the restore Job cannot be made (the manager's Job
+	// policy, no agent image, a Job of another owner with its name).
+	ReasonRestoreJobNotAllowed = "RestoreJobNotAllowed"
 )

@@ -11,6 +11,8 @@ const (
 	LabelCluster = "backup.overcloud.io/cluster"
 	// LabelBackup is set on a backup's Jobs and Pods to the backup's name.
 	LabelBackup = "backup.overcloud.io/backup"
+	// LabelRestore is set on a restore's Job and Pod to the OvercloudRestore's name.
+	LabelRestore = "backup.overcloud.io/restore"
 	// LabelSchedule is set on the backups a schedule creates to the schedule's name.
 	LabelSchedule = "backup.overcloud.io/schedule"
 	// AnnotationRunNow on a BackupSchedule asks for one immediate backup per distinct value.

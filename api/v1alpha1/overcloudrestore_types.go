@@ -123,6 +123,56 @@ type RestoreStep struct {
 	After string `json:"after,omitempty"`
 }
 
+// RestoreResult is what a restore Job reported.
+type RestoreResult struct {
+	// tables and rows restored, as the backup's manifest records them.
+	// +optional
+	Tables int64 `json:"tables,omitempty"`
+	// +optional
+	Rows int64 `json:"rows,omitempty"`
+
+	// bytes of SQL streamed into the node.
+	// +optional
+	Bytes int64 `json:"bytes,omitempty"`
+
+	// seconds the restore took, proofs included.
+	// +optional
+	Seconds string `json:"seconds,omitempty"`
+
+	// throughputMiB is MiB of SQL restored per second.
+	// +optional
+	ThroughputMiB string `json:"throughputMiB,omitempty"`
+
+	// proofs: for each node, whether its restored databases equal the backup's.
+	// +optional
+	// +listType=map
+	// +listMapKey=node
+	// +kubebuilder:validation:MaxItems=16
+	Proofs []RestoreProof `json:"proofs,omitempty"`
+
+	// error is why the restore stopped, naming its step.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Error string `json:"error,omitempty"`
+}
+
+// RestoreProof is one node's proof of a restore.
+type RestoreProof struct {
+	// node proved.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Node string `json:"node"`
+
+	// equal is true when every restored table on the node equals the backup's.
+	// +optional
+	Equal bool `json:"equal,omitempty"`
+
+	// message says what differs, or why the node could not be proved.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+}
+
 // OvercloudRestoreStatus is the observed state of an OvercloudRestore.
 type OvercloudRestoreStatus struct {
 	// observedGeneration is the generation the status describes.
@@ -160,6 +210,23 @@ type OvercloudRestoreStatus struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=32
 	Plan []RestoreStep `json:"plan,omitempty"`
+
+	// jobName is the restore Job, once the confirmed plan runs.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	JobName string `json:"jobName,omitempty"`
+
+	// startTime is when the restore Job was created.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+
+	// completionTime is when the restore succeeded or failed.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// result is what the restore Job reported.
+	// +optional
+	Result *RestoreResult `json:"result,omitempty"`
 
 	// message is the latest human-readable news about the restore.
 	// +optional

@@ -52,6 +52,9 @@ type Input struct {
 	// Bundle says it is TripleO's container bundle, whose commands run in the galera image.
 	GaleraResource string
 	Bundle         bool
+	// TLSMode and CAFile are how the restore Job reaches MariaDB (the Overcloud's
+	// database.tls; "" for none), as `agent dump` does.
+	TLSMode, CAFile string
 	// ClusterUUID and Seqno are the backup's Galera position (WholeCluster writes them
 	// to the restored node's grastate.dat).
 	ClusterUUID string
@@ -135,18 +138,7 @@ func databasesPlan(in Input) ([]Step, []string, error) {
 		Before: "no backup Job of the overcloud is running",
 		After:  "new backups of the overcloud wait",
 	})
-	cmd := []string{"overcloud-backup-operator", "agent", "restore", "/backup/" + in.BackupPath,
-		"--node=" + in.Node, "--address=" + in.Address, "--port=" + strconv.Itoa(in.Port),
-		"--credentials-dir=/etc/overcloud-backup/restore-credentials"}
-	for _, d := range dbs {
-		cmd = append(cmd, "--database="+d)
-	}
-	if in.Users {
-		cmd = append(cmd, "--users")
-	}
-	for _, n := range in.Nodes {
-		cmd = append(cmd, "--prove-node="+n.Name+"="+n.Address+":"+strconv.Itoa(n.Port))
-	}
+	cmd := append([]string{"overcloud-backup-operator"}, AgentArgs(in, dbs)...)
 	steps = append(steps, Step{
 		Name: "recheck-node", Node: in.Node,
 		Description: "Re-check the node the restore goes through, in the restore Job, before anything is written",
@@ -194,6 +186,36 @@ func databasesPlan(in Input) ([]Step, []string, error) {
 		})
 	}
 	return steps, dbs, nil
+}
+
+// Where the restore Job mounts the backup volume and the restore account's Secret.
+const (
+	BackupMount      = "/backup"
+	CredentialsMount = "/etc/overcloud-backup/restore-credentials" //nolint:gosec // G101: a mount path, not a credential
+)
+
+// AgentArgs are the arguments of `agent restore` for a Databases restore of dbs (empty:
+// every database of the backup): what the restore Job runs, and what the plan shows.
+func AgentArgs(in Input, dbs []string) []string {
+	args := []string{"agent", "restore", BackupMount + "/" + in.BackupPath,
+		"--node=" + in.Node, "--address=" + in.Address, "--port=" + strconv.Itoa(in.Port),
+		"--credentials-dir=" + CredentialsMount}
+	for _, d := range dbs {
+		args = append(args, "--database="+d)
+	}
+	if in.Users {
+		args = append(args, "--users")
+	}
+	if in.TLSMode != "" {
+		args = append(args, "--db-tls-mode="+in.TLSMode)
+	}
+	if in.CAFile != "" {
+		args = append(args, "--db-ca-file="+in.CAFile)
+	}
+	for _, n := range in.Nodes {
+		args = append(args, "--prove-node="+n.Name+"="+n.Address+":"+strconv.Itoa(n.Port))
+	}
+	return args
 }
 
 func wholeClusterPlan(in Input) ([]Step, []string, error) {
