@@ -185,16 +185,7 @@ func TestOvercloudRestorePlanned(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := &backupv1alpha1.OvercloudRestore{}
-	wait := func(what string, done func() bool) {
-		t.Helper()
-		for ctx.Err() == nil {
-			if err := c.Get(ctx, client.ObjectKeyFromObject(rs), got); err == nil && done() {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Fatalf("%s: status %+v", what, got.Status)
-	}
+	wait := func(what string, done func() bool) { t.Helper(); waitRestore(ctx, t, c, rs, got, what, done) }
 	wait("planned", func() bool { return got.Status.Phase == backupv1alpha1.RestorePlanned })
 	c0 := meta.FindStatusCondition(got.Status.Conditions, backupv1alpha1.ConditionConfirmed)
 	if c0 == nil || c0.Reason != backupv1alpha1.ReasonAwaitingConfirmation || got.Status.Node != "controller-1" ||
@@ -266,21 +257,11 @@ func TestOvercloudRestoreStepFailed(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := &backupv1alpha1.OvercloudRestore{}
-	poll := func(done func() bool) {
-		t.Helper()
-		for ctx.Err() == nil {
-			if err := c.Get(ctx, client.ObjectKeyFromObject(rs), got); err == nil && done() {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Fatalf("status %+v", got.Status)
-	}
-	poll(func() bool { return got.Status.JobName != "" })
+	waitRestore(ctx, t, c, rs, got, "running", func() bool { return got.Status.JobName != "" })
 	res := agent.RestoreResult{Node: "controller-1", Error: "restoring database 1 of 1: the client: exit status 1: server error 1064 (42000) at line 5051 of the dump"}
 	msg := string(res.Summary())
 	finishJobMessage(t, c, getJob(t, c, ns, got.Status.JobName), &msg, false)
-	poll(func() bool { return got.Status.Phase == backupv1alpha1.RestoreFailed })
+	waitRestore(ctx, t, c, rs, got, "failed", func() bool { return got.Status.Phase == backupv1alpha1.RestoreFailed })
 	f := meta.FindStatusCondition(got.Status.Conditions, backupv1alpha1.ConditionFailed)
 	if f == nil || f.Reason != backupv1alpha1.ReasonRestoreStepFailed || !strings.Contains(f.Message, "restoring database 1 of 1") ||
 		!strings.Contains(f.Message, "docs/restore.md") {
@@ -308,4 +289,16 @@ func createWithStatus(ctx context.Context, t *testing.T, c client.Client, ns str
 			t.Fatal(err)
 		}
 	}
+}
+
+// waitRestore reads the restore into got until done says so, or fails the test when ctx ends.
+func waitRestore(ctx context.Context, t *testing.T, c client.Client, rs, got *backupv1alpha1.OvercloudRestore, what string, done func() bool) {
+	t.Helper()
+	for ctx.Err() == nil {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(rs), got); err == nil && done() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: status %+v", what, got.Status)
 }
