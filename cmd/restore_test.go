@@ -55,7 +55,7 @@ func TestRestorePlanCommand(t *testing.T) {
 	t.Logf("\n%s", out)
 
 	out, err = runCLI(t, append([]string{"restore", "plan", dir, "--mode", "WholeCluster", "--galera-resource", "galera-bundle"}, nodes...)...)
-	if err != nil || !strings.Contains(out, "pcs resource disable galera-bundle") || !strings.Contains(out, "mariadb-install-db") {
+	if err != nil || !strings.Contains(out, "crm_resource --resource galera-bundle --meta --set-parameter target-role --parameter-value Stopped") || !strings.Contains(out, "mariadb-install-db") {
 		t.Fatalf("whole cluster: %v\n%s", err, out)
 	}
 

@@ -60,8 +60,17 @@ type Input struct {
 	ClusterUUID string
 	Seqno       int64
 	// Stamp names the datadirs kept aside (…before-restore-<Stamp>): the time the restore
-	// was confirmed, given by the caller (this package has no clock).
+	// was confirmed (StampLayout), given by the caller (this package has no clock).
 	Stamp string
+	// Datadir is galera's datadir on every node (DefaultDatadir when empty); GaleraImage
+	// the galera container image a bundle's MariaDB tools run in.
+	Datadir, GaleraImage string
+	// SSHUser and SSHPort reach the nodes (WholeCluster; empty and 0: the agent's defaults).
+	SSHUser string
+	SSHPort int
+	// VIP and VIPResource are the database VIP and its Pacemaker resource (WholeCluster
+	// waits for it; empty VIPResource: ip-<VIP>).
+	VIP, VIPResource string
 }
 
 // Node is one node of the overcloud.
@@ -225,37 +234,52 @@ func wholeClusterPlan(in Input) ([]Step, []string, error) {
 	if in.Stamp == "" {
 		return nil, nil, errors.New("no time stamp for the datadirs kept aside")
 	}
-	res := cmp.Or(in.GaleraResource, "galera-clone")
-	first := in.Nodes[0].Name
-	aside := "/var/lib/mysql.before-restore-" + in.Stamp
-	run := func(args ...string) string { return shellJoin(args) }
-	inImage := func(args ...string) string {
-		if !in.Bundle {
-			return shellJoin(args)
+	c := in.Cluster()
+	if c.Bundle && c.Image == "" {
+		c.Image = "galera-image" // checked as a word; shown as a placeholder
+		if err := c.Check(); err != nil {
+			return nil, nil, err
 		}
-		return shellJoin(append([]string{"podman", "run", "--rm", "--net=host", "-v", "/var/lib/mysql:/var/lib/mysql:z",
-			"<galera image>"}, args...))
+		c.Image = "<galera image>"
+	} else if err := c.Check(); err != nil {
+		return nil, nil, err
 	}
+	first := in.Nodes[0].Name
+	run := Shell
 	steps := []Step{{
 		Name:        "hold-backups",
 		Description: fmt.Sprintf("Hold every backup and schedule of overcloud %s while the restore runs", in.Overcloud),
 		Before:      "no backup Job of the overcloud is running",
-	}, {
+	}}
+	if in.Method == Mariabackup {
+		steps = append(steps, Step{
+			Name: "check-backup",
+			Description: "The restore Job verifies the backup (its files against the manifest, method Mariabackup, table digests " +
+				"recorded) and runs every step below, each command exactly as shown, over SSH",
+			Command: run(append([]string{"overcloud-backup-operator"}, clusterAgentArgs(in, c)...)),
+			After:   "the backup verifies",
+		})
+	}
+	steps = append(steps, Step{
+		Name: "check-space",
+		Description: fmt.Sprintf("On every node, the free space of the filesystem holding %s against the backup's data "+
+			"(its uncompressed xbstream, with headroom); refuse before anything is touched when one is short", c.Parent()),
+		Command: run(c.FreeSpace()),
+		After:   "every node has room; the datadir is not a filesystem of its own (it is kept aside by a rename)",
+	}, Step{
 		Name:        "stop-galera",
 		Node:        first,
-		Description: "Stop galera on every node through Pacemaker",
-		Command:     run("pcs", "resource", "disable", res, "--wait=600"),
-		Before:      "Pacemaker has quorum; galera is Promoted on every node",
-		After:       "galera is Stopped on every node (crm_mon); no mariadbd runs",
-	}}
+		Description: "Stop galera on every node through Pacemaker (target-role Stopped: what `pcs resource disable` does)",
+		Command:     run(c.TargetRole("Stopped")),
+		Before:      "Pacemaker has quorum",
+		After:       "galera is Stopped on every node (" + run(CrmMonCommand) + "); no mariadbd runs (" + run(c.Running()) + ")",
+	})
 	for _, n := range in.Nodes {
 		steps = append(steps, Step{
 			Name: "keep-aside-" + n.Name, Node: n.Name,
-			Description: "Keep the node's datadir aside, and start an empty one",
-			Command: run("mv", "/var/lib/mysql", aside) + " && " + run("install", "-d", "-o", "mysql", "-g", "mysql",
-				"-m", "0750", "/var/lib/mysql"),
-			Before: "the node has free space for the backup's data on /var/lib",
-			After:  aside + " holds the previous data",
+			Description: "Keep the node's datadir aside (never deleted), and start an empty one with its owner",
+			Command:     run(c.MoveAside()) + " && " + run(c.MakeEmpty()) + " && " + run(c.Own()),
+			After:       c.Aside() + " holds the previous data",
 		})
 	}
 	switch in.Method {
@@ -264,37 +288,36 @@ func wholeClusterPlan(in Input) ([]Step, []string, error) {
 			Name: "copy-back", Node: first,
 			Description: "Stream the backup's xbstream from the backup volume over SSH into the empty datadir " +
 				"(decompressed in the restore Job), then prepare it",
-			Command: "<restore Job> | ssh " + first + " " + run("mbstream", "-x", "-C", "/var/lib/mysql") + " && " +
-				inImage("mariadb-backup", "--prepare", "--target-dir=/var/lib/mysql") + " && " +
-				run("chown", "-R", "mysql:mysql", "/var/lib/mysql"),
-			After: "mariadb-backup --prepare said completed OK",
+			Command: "<restore Job> | " + run(c.Extract()) + " && " + run(c.Prepare()),
+			After:   "mariadb-backup --prepare said completed OK",
 		}, Step{
 			Name: "write-grastate", Node: first,
-			Description: "Write the node's grastate.dat at the backup's position, safe to bootstrap",
-			Command: fmt.Sprintf("printf 'version: 2.1\\nuuid: %s\\nseqno: %d\\nsafe_to_bootstrap: 1\\n' "+
-				"> /var/lib/mysql/grastate.dat", cmp.Or(uuidWord(in.ClusterUUID), "<backup cluster uuid>"), in.Seqno),
+			Description: "Write the node's grastate.dat at the backup's position, safe to bootstrap, then give the " +
+				"datadir its owner",
+			Command: fmt.Sprintf("printf '# GALERA saved state\\nversion: 2.1\\nuuid:    %s\\nseqno:   %d\\nsafe_to_bootstrap: 1\\n' | ",
+				cmp.Or(uuidWord(in.ClusterUUID), "<backup cluster uuid>"), in.Seqno) + run(c.WriteGrastate()) + " && " + run(c.Own()),
 		})
 	case Logical:
 		steps = append(steps, Step{
 			Name: "initialise", Node: first,
-			Description: "Initialise an empty datadir, to be bootstrapped and filled by the import",
-			Command:     inImage("mariadb-install-db", "--datadir=/var/lib/mysql", "--user=mysql"),
+			Description: "Initialise an empty datadir, to be bootstrapped and filled by the import (not built: by hand)",
+			Command:     run(c.inImage("mariadb-install-db", "--datadir="+c.Datadir, "--user=mysql")),
 		})
 	default:
 		return nil, nil, fmt.Errorf("unknown backup method %q", clip(in.Method, 32))
 	}
 	steps = append(steps, Step{
 		Name: "start-galera", Node: first,
-		Description: fmt.Sprintf("Start galera through Pacemaker: the galera agent bootstraps from %s (the only node "+
-			"with data), the others join by SST", first),
-		Command: run("pcs", "resource", "enable", res, "--wait=1800"),
-		After:   "galera Promoted on every node; the VIP up; HAProxy serves",
+		Description: fmt.Sprintf("Start galera through Pacemaker (target-role Started): the galera agent bootstraps from %s "+
+			"(the only node with data), the others join by SST", first),
+		Command: run(c.TargetRole("Started")),
+		After:   "galera Promoted on every node; the VIP up",
 	})
 	if in.Method == Logical {
 		steps = append(steps, Step{
 			Name: "import", Node: first,
 			Description: "Load the backup's databases.sql and users.sql through " + first,
-			Command:     "<restore Job> | " + run("mariadb", "--host="+first, "--user=<restore user>", "--password="+Password),
+			Command:     "<restore Job> | " + run([]string{"mariadb", "--host=" + first, "--user=<restore user>", "--password=" + Password}),
 			After:       "the client exited 0",
 		})
 	}

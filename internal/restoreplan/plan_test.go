@@ -107,38 +107,79 @@ func TestPlan(t *testing.T) {
 			in: with(func(in *Input) {
 				in.Mode, in.Method, in.ClusterUUID, in.Seqno = WholeCluster, Mariabackup, "39c27411-f0ff-11f1-9d54-e767733f6249", 84341
 			}),
-			steps: []string{"hold-backups", "stop-galera", "keep-aside-controller-0", "keep-aside-controller-1", "keep-aside-controller-2",
-				"copy-back", "write-grastate", "start-galera", "prove-controller-0", "prove-controller-1", "prove-controller-2"},
+			steps: []string{"hold-backups", "check-backup", "check-space", "stop-galera", "keep-aside-controller-0", "keep-aside-controller-1",
+				"keep-aside-controller-2", "copy-back", "write-grastate", "start-galera", "prove-controller-0", "prove-controller-1",
+				"prove-controller-2"},
 			dbs: []string{"nova", "keystone", "glance"},
 			check: func(t *testing.T, steps []Step) {
-				if steps[1].Command != "pcs resource disable galera-clone --wait=600" {
-					t.Errorf("stop: %q", steps[1].Command)
+				for i, want := range map[int]string{
+					1: "overcloud-backup-operator agent restore-cluster /backup/openstack/b --resource=galera-clone --datadir=/var/lib/mysql " +
+						"--stamp=20261205T235900Z --credentials-dir=/etc/overcloud-backup/restore-credentials --node=controller-0=10.0.0.11 " +
+						"--node=controller-1=10.0.0.12 --node=controller-2=10.0.0.13 --prove-node=controller-0=10.0.0.11:3306 " +
+						"--prove-node=controller-1=10.0.0.12:3306 --prove-node=controller-2=10.0.0.13:3306",
+					2: "df -Pk -- /var/lib /var/lib/mysql",
+					3: "sudo -n crm_resource --resource galera-clone --meta --set-parameter target-role --parameter-value Stopped",
+					4: "sudo -n mv -T -- /var/lib/mysql /var/lib/mysql.before-restore-20261205T235900Z && sudo -n mkdir -m 0750 -- " +
+						"/var/lib/mysql && sudo -n chown -R --reference=/var/lib/mysql.before-restore-20261205T235900Z -- /var/lib/mysql",
+					7: "<restore Job> | sudo -n mbstream -x -C /var/lib/mysql && sudo -n mariadb-backup --prepare --target-dir=/var/lib/mysql",
+					9: "sudo -n crm_resource --resource galera-clone --meta --set-parameter target-role --parameter-value Started",
+				} {
+					if steps[i].Command != want {
+						t.Errorf("step %s: %q, want %q", steps[i].Name, steps[i].Command, want)
+					}
 				}
-				if !strings.Contains(steps[2].Command, "mv /var/lib/mysql /var/lib/mysql.before-restore-20261205T235900Z") {
-					t.Errorf("aside: %q", steps[2].Command)
-				}
-				if !strings.Contains(steps[6].Command, `uuid: 39c27411-f0ff-11f1-9d54-e767733f6249\nseqno: 84341\nsafe_to_bootstrap: 1`) {
-					t.Errorf("grastate: %q", steps[6].Command)
-				}
-				if strings.Contains(steps[5].Command, "podman") {
-					t.Errorf("a plain clone runs no container: %q", steps[5].Command)
+				if !strings.Contains(steps[8].Command, `uuid:    39c27411-f0ff-11f1-9d54-e767733f6249\nseqno:   84341\nsafe_to_bootstrap: 1`) ||
+					!strings.HasSuffix(steps[8].Command, "| sudo -n tee -- /var/lib/mysql/grastate.dat && sudo -n chown -R "+
+						"--reference=/var/lib/mysql.before-restore-20261205T235900Z -- /var/lib/mysql") {
+					t.Errorf("grastate: %q", steps[8].Command)
 				}
 			},
 		},
 		"whole cluster, logical, TripleO bundle": {
 			in: with(func(in *Input) { in.Mode, in.Bundle, in.GaleraResource = WholeCluster, true, "galera-bundle" }),
-			steps: []string{"hold-backups", "stop-galera", "keep-aside-controller-0", "keep-aside-controller-1", "keep-aside-controller-2",
+			steps: []string{"hold-backups", "check-space", "stop-galera", "keep-aside-controller-0", "keep-aside-controller-1", "keep-aside-controller-2",
 				"initialise", "start-galera", "import", "prove-controller-0", "prove-controller-1", "prove-controller-2"},
 			dbs: []string{"nova", "keystone", "glance"},
 			check: func(t *testing.T, steps []Step) {
-				if steps[1].Command != "pcs resource disable galera-bundle --wait=600" ||
-					!strings.HasPrefix(steps[5].Command, "podman run --rm --net=host -v /var/lib/mysql:/var/lib/mysql:z '<galera image>' mariadb-install-db") {
-					t.Errorf("bundle commands: %q, %q", steps[1].Command, steps[5].Command)
+				if steps[2].Command != "sudo -n crm_resource --resource galera-bundle --meta --set-parameter target-role --parameter-value Stopped" ||
+					!strings.HasPrefix(steps[6].Command, "sudo -n podman run --rm -i --net=none --user=root -v /var/lib/mysql:/var/lib/mysql:z "+
+						"'<galera image>' mariadb-install-db") {
+					t.Errorf("bundle commands: %q, %q", steps[2].Command, steps[6].Command)
 				}
-				if !strings.Contains(steps[7].Command, "--password=<password>") {
-					t.Errorf("the password is not elided: %q", steps[7].Command)
+				if !strings.Contains(steps[8].Command, "--password=<password>") {
+					t.Errorf("the password is not elided: %q", steps[8].Command)
 				}
 			},
+		},
+		"whole cluster, physical, TripleO bundle with its image and a datadir": {
+			in: with(func(in *Input) {
+				in.Mode, in.Method, in.Bundle, in.GaleraResource = WholeCluster, Mariabackup, true, "galera-bundle"
+				in.GaleraImage, in.Datadir, in.ClusterUUID = "registry.example/tripleo/mariadb:17.1", "/srv/galera/data", "39c27411-f0ff-11f1-9d54-e767733f6249"
+			}),
+			steps: []string{"hold-backups", "check-backup", "check-space", "stop-galera", "keep-aside-controller-0", "keep-aside-controller-1",
+				"keep-aside-controller-2", "copy-back", "write-grastate", "start-galera", "prove-controller-0", "prove-controller-1",
+				"prove-controller-2"},
+			dbs: []string{"nova", "keystone", "glance"},
+			check: func(t *testing.T, steps []Step) {
+				if want := "<restore Job> | sudo -n podman run --rm -i --net=none --user=root -v /srv/galera/data:/srv/galera/data:z " +
+					"registry.example/tripleo/mariadb:17.1 mbstream -x -C /srv/galera/data && sudo -n podman run --rm -i --net=none " +
+					"--user=root -v /srv/galera/data:/srv/galera/data:z registry.example/tripleo/mariadb:17.1 mariadb-backup --prepare " +
+					"--target-dir=/srv/galera/data"; steps[7].Command != want {
+					t.Errorf("copy-back %q, want %q", steps[7].Command, want)
+				}
+				if !strings.Contains(steps[1].Command, "--bundle --galera-image=registry.example/tripleo/mariadb:17.1") ||
+					steps[2].Command != "df -Pk -- /srv/galera /srv/galera/data" {
+					t.Errorf("%q, %q", steps[1].Command, steps[2].Command)
+				}
+			},
+		},
+		"whole cluster, a hostile datadir": {
+			in:      with(func(in *Input) { in.Mode, in.Method, in.Datadir = WholeCluster, Mariabackup, "/var/lib/my sql;reboot" }),
+			wantErr: "is not a clean absolute path",
+		},
+		"whole cluster, a stamp that is not a time": {
+			in:      with(func(in *Input) { in.Mode, in.Method, in.Stamp = WholeCluster, Mariabackup, "1 /etc" }),
+			wantErr: "is not a UTC time",
 		},
 		"whole cluster without a stamp": {
 			in:      with(func(in *Input) { in.Mode, in.Stamp = WholeCluster, "" }),
