@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -447,9 +448,17 @@ func (p *pass) startAttempt(ctx context.Context, n int32) (ctrl.Result, error) {
 		if err != nil {
 			return ctrl.Result{}, err
 		}
+		reason := backupv1alpha1.ReasonQueued
 		msg := fmt.Sprintf("Queued: %s runs on the same Galera cluster (%s); one backup or restore per cluster at a time",
 			other, report.ClusterStateUUID)
-		setCondition(b, backupv1alpha1.ConditionNodeSelected, metav1.ConditionFalse, backupv1alpha1.ReasonQueued, msg)
+		if strings.HasPrefix(other, "restore ") {
+			// A restore is replacing the data this backup would copy: it waits for the
+			// restore's end, and says so in its own words.
+			reason = backupv1alpha1.ReasonRestoreRunning
+			msg = fmt.Sprintf("Waiting: %s is restoring the same Galera cluster (%s); the backup starts when it ends",
+				other, report.ClusterStateUUID)
+		}
+		setCondition(b, backupv1alpha1.ConditionNodeSelected, metav1.ConditionFalse, reason, msg)
 		markProgress(b, msg)
 		// Its Job's end re-queues this backup (agent Jobs map to the backups of their cluster).
 		return ctrl.Result{RequeueAfter: min(deadline.Sub(p.now), foreignJobRetry)}, nil

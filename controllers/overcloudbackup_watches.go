@@ -53,7 +53,7 @@ func (r *OvercloudBackupReconciler) SetupWithManager(ctx context.Context, mgr ct
 
 // jobEvents maps one of our Jobs to the backups it concerns: a cleanup Job to the backup
 // it cleans up after; an agent Job to the unfinished backups of its overcloud, which may
-// be queued behind it.
+// be queued behind it; a restore Job to the backups waiting for its cluster.
 func (r *OvercloudBackupReconciler) jobEvents(ctx context.Context, o client.Object) []reconcile.Request {
 	l := o.GetLabels()
 	if l[labelManagedBy] != managedBy {
@@ -74,11 +74,17 @@ func (r *OvercloudBackupReconciler) jobEvents(ctx context.Context, o client.Obje
 			reqs = append(reqs, r.queued(ctx)...)
 		}
 		return reqs
+	case restoreComponent:
+		// The backups of every namespace that wait for the restore's Galera cluster.
+		if l[backupv1alpha1.LabelCluster] != "" {
+			return r.queued(ctx)
+		}
 	}
 	return nil
 }
 
-// queued are the backups, in every watched namespace, waiting in a queue.
+// queued are the backups, in every watched namespace, waiting in a queue: behind another
+// backup, or behind a restore of their cluster.
 func (r *OvercloudBackupReconciler) queued(ctx context.Context) []reconcile.Request {
 	list := &backupv1alpha1.OvercloudBackupList{}
 	if err := r.List(ctx, list); err != nil {
@@ -89,7 +95,7 @@ func (r *OvercloudBackupReconciler) queued(ctx context.Context) []reconcile.Requ
 	for i := range list.Items {
 		b := &list.Items[i]
 		if c := meta.FindStatusCondition(b.Status.Conditions, backupv1alpha1.ConditionNodeSelected); !b.IsFinished() &&
-			c != nil && c.Reason == backupv1alpha1.ReasonQueued {
+			c != nil && (c.Reason == backupv1alpha1.ReasonQueued || c.Reason == backupv1alpha1.ReasonRestoreRunning) {
 			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(b)})
 		}
 	}

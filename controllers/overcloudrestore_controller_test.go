@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -301,4 +303,47 @@ func waitRestore(ctx context.Context, t *testing.T, c client.Client, rs, got *ba
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("%s: status %+v", what, got.Status)
+}
+
+// TestBackupWaitsForRestore: while a restore Job runs on the sandbox's Galera cluster (its
+// cluster label, as the restore controller sets it), a backup of that cluster waits with
+// reason RestoreRunning, naming the restore; it runs once the restore Job has ended. The
+// restore Job is created here as the restore controller creates it, and ended as the Job
+// controller would end it (envtest runs neither the Job controller nor pods).
+func TestBackupWaitsForRestore(t *testing.T) {
+	sb := lockedSandbox(t)
+	c := newClient(t)
+	ns := newNamespace(t, c)
+	ready(t, c, sb, ns)
+	startManager(t, ns)
+
+	db := sb.Open(t, sb.NodeAddr(0))
+	var name, cluster string
+	if err := db.QueryRow("SHOW GLOBAL STATUS LIKE 'wsrep_cluster_state_uuid'").Scan(&name, &cluster); err != nil || len(cluster) != 36 {
+		t.Fatalf("reading the cluster's state UUID: %q %v", cluster, err)
+	}
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "restore-r1", Labels: map[string]string{
+			labelManagedBy: managedBy, labelComponent: restoreComponent,
+			backupv1alpha1.LabelCluster: cluster, backupv1alpha1.LabelRestore: "r1",
+		}},
+		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: agentContainer, Image: testImage}},
+		}}},
+	}
+	create(t, c, job)
+
+	b := newBackup(sb, ns, "during-restore")
+	create(t, c, b)
+	key := client.ObjectKeyFromObject(b)
+	got := waitBackup(t, c, key, "waiting for the restore", hasCondition(backupv1alpha1.ConditionNodeSelected,
+		metav1.ConditionFalse, backupv1alpha1.ReasonRestoreRunning))
+	msg := condition(got, backupv1alpha1.ConditionNodeSelected).Message
+	if !strings.Contains(msg, "restore "+ns+"/r1") || !strings.Contains(msg, cluster) || len(jobsOf(t, c, got)) != 0 ||
+		got.Status.Phase != backupv1alpha1.PhasePending {
+		t.Fatalf("the backup waits with %q (want the restore and the cluster named), phase %s, %d Jobs", msg, got.Status.Phase, len(jobsOf(t, c, got)))
+	}
+	t.Logf("%s", msg)
+	finishJobMessage(t, c, job, nil, true)
+	waitBackup(t, c, key, "running once the restore ended", running(1))
 }
