@@ -36,7 +36,7 @@ func newAgentCommand() *cobra.Command {
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "OK: %d files, %d bytes, sizes, SHA-256 and decompression verified\n", len(m.Files), total)
 			return err
 		},
-	}, newDrillCommand(), newAgentRestoreCommand())
+	}, newDrillCommand(), newAgentRestoreCommand(), newAgentRestoreClusterCommand())
 	return cmd
 }
 

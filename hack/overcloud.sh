@@ -271,7 +271,10 @@ ensure_ssh_user() {
 		usermod -p '*' "$SSH_USER"
 	fi
 	[[ -x $MARIABACKUP ]] || die "$MARIABACKUP missing (package mariadb-backup)"
-	local tmp
+	local tmp data=$LIVE_LOCAL/data stamp
+	# The stamp of a kept-aside datadir (restoreplan.StampLayout, 20261206T031500Z): a
+	# pattern of fixed digits, not '*', which sudo would let match spaces and so more words.
+	stamp='[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z'
 	tmp=$(mktemp)
 	cat >"$tmp" <<-EOF
 		# hack/overcloud.sh: ocbadmin runs crm_mon (against the controller's CIB copy named by
@@ -285,6 +288,18 @@ ensure_ssh_user() {
 		$SSH_USER ALL=(root) NOPASSWD: /usr/sbin/crm_mon, /usr/bin/socat
 		$SSH_USER ALL=(root) NOPASSWD: $MARIABACKUP --defaults-extra-file\=/dev/stdin --backup --galera-info --no-lock --stream\=xbstream
 		$SSH_USER ALL=(root) NOPASSWD: $MARIABACKUP --defaults-extra-file\=/dev/stdin --backup --galera-info --stream\=xbstream
+		# agent restore-cluster (internal/restoreplan cluster.go: the exact argv it runs) on the
+		# live sandbox's galera-clone and datadir: galera stopped and started through Pacemaker,
+		# the datadir kept aside (its stamp is the only word that varies), an empty one owned as
+		# the kept one, the xbstream extracted and prepared, grastate.dat written.
+		$SSH_USER ALL=(root) NOPASSWD: /usr/sbin/crm_resource --resource galera-clone --meta --set-parameter target-role --parameter-value Stopped
+		$SSH_USER ALL=(root) NOPASSWD: /usr/sbin/crm_resource --resource galera-clone --meta --set-parameter target-role --parameter-value Started
+		$SSH_USER ALL=(root) NOPASSWD: /usr/bin/mv -T -- $data $data.before-restore-$stamp
+		$SSH_USER ALL=(root) NOPASSWD: /usr/bin/mkdir -m 0750 -- $data
+		$SSH_USER ALL=(root) NOPASSWD: /usr/bin/chown -R --reference\=$data.before-restore-$stamp -- $data
+		$SSH_USER ALL=(root) NOPASSWD: /usr/bin/mbstream -x -C $data
+		$SSH_USER ALL=(root) NOPASSWD: $MARIABACKUP --prepare --target-dir\=$data
+		$SSH_USER ALL=(root) NOPASSWD: /usr/bin/tee -- $data/grastate.dat
 	EOF
 	visudo -cqf "$tmp" >/dev/null || {
 		rm -f "$tmp"

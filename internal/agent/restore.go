@@ -95,7 +95,22 @@ type RestoreResult struct {
 	// Proofs are, node by node, whether its copy of the restored databases equals what
 	// the backup recorded.
 	Proofs []NodeProof `json:"proofs,omitempty"`
-	Error  string      `json:"error,omitempty"`
+	// Steps are, for `agent restore-cluster`, each step as it ran: when, on which node,
+	// whether it succeeded, and the end of what it printed.
+	Steps []StepRecord `json:"steps,omitempty"`
+	Error string       `json:"error,omitempty"`
+}
+
+// StepRecord is one step of a restore as it ran. Output is the end of what the step's
+// command printed (a node's words: bounded, control characters replaced).
+type StepRecord struct {
+	Name   string    `json:"name"`
+	Node   string    `json:"node,omitempty"`
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	OK     bool      `json:"ok"`
+	Output string    `json:"output,omitempty"`
+	Error  string    `json:"error,omitempty"`
 }
 
 // NodeProof is one node's proof.
@@ -122,6 +137,24 @@ func (r RestoreResult) Summary() []byte {
 			proofs[i] = p
 		}
 		r.Proofs = proofs
+		if len(r.Steps) == 0 {
+			return r
+		}
+		// restore-cluster: every step kept (name, node, times, outcome), the failed one's
+		// error clipped, the outputs dropped; the error and the proofs' errors shorter.
+		steps := make([]StepRecord, len(r.Steps))
+		for i, st := range r.Steps {
+			st.Output, st.Error = "", ""
+			if !st.OK {
+				st.Error = clipBytes(r.Steps[i].Error, 150)
+			}
+			steps[i] = st
+		}
+		r.Steps = steps
+		r.Error = clipBytes(r.Error, 1200)
+		for i := range r.Proofs {
+			r.Proofs[i].Error = clipBytes(r.Proofs[i].Error, 100)
+		}
 		return r
 	})
 }
@@ -258,15 +291,8 @@ func restore(ctx context.Context, cfg RestoreConfig, res *RestoreResult) error {
 	if err != nil {
 		return fmt.Errorf("reading %s's position after the restore: %s", cfg.Node, sqlError(err))
 	}
-	failed := 0
-	for _, n := range cfg.ProveNodes {
-		p := prove(ctx, cfg, n, target, dbs, want)
-		if !p.Equal {
-			failed++
-		}
-		res.Proofs = append(res.Proofs, p)
-		ph.mark("prove " + n.Name)
-	}
+	var failed int
+	res.Proofs, failed = proveAll(ctx, cfg, target, dbs, want, ph)
 	if failed > 0 {
 		return fmt.Errorf("proving: %d of %d nodes do not hold what the backup recorded (see proofs)", failed, len(cfg.ProveNodes))
 	}
@@ -559,6 +585,25 @@ func position(ctx context.Context, db *sql.DB, timeout time.Duration) (*Position
 	}
 	defer func() { _ = conn.Close() }()
 	return galeraPosition(ctx, conn)
+}
+
+// proveAll proves every node of cfg.ProveNodes (see prove), and counts those that
+// differ; ph, when not nil, marks each.
+func proveAll(ctx context.Context, cfg RestoreConfig, target *Position, dbs []string, want []dumpdigest.Table,
+	ph *phases) ([]NodeProof, int) {
+	proofs := make([]NodeProof, 0, len(cfg.ProveNodes))
+	failed := 0
+	for _, n := range cfg.ProveNodes {
+		p := prove(ctx, cfg, n, target, dbs, want)
+		if !p.Equal {
+			failed++
+		}
+		proofs = append(proofs, p)
+		if ph != nil {
+			ph.mark("prove " + n.Name)
+		}
+	}
+	return proofs, failed
 }
 
 // prove dumps the restored databases on the node, once it has committed the write set

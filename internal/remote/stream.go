@@ -34,6 +34,13 @@ const termGrace = time.Second
 // requests only for unprivileged users. The error then wraps ctx's error or stdout's. A
 // command that exits by itself with a non-zero status gives an *ExitError.
 func (r *Runner) Stream(ctx context.Context, host string, port int, command string, stdin []byte, stdout, stderr io.Writer) error {
+	return r.StreamFrom(ctx, host, port, command, bytes.NewReader(stdin), stdout, stderr)
+}
+
+// StreamFrom is Stream with the command's standard input read from stdin as the command
+// reads it (a restore streams a backup into the node): nothing of it is held here. A
+// kept connection found dead is replaced only before anything was read from stdin.
+func (r *Runner) StreamFrom(ctx context.Context, host string, port int, command string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if port == 0 {
 		port = 22
 	}
@@ -53,7 +60,7 @@ func (r *Runner) Stream(ctx context.Context, host string, port int, command stri
 
 // streamOn runs command in a new session of c, stdout streamed. stale is true when the
 // session could not even be opened.
-func (r *Runner) streamOn(ctx context.Context, c *conn, addr, command string, stdin []byte,
+func (r *Runner) streamOn(ctx context.Context, c *conn, addr, command string, stdin io.Reader,
 	stdout, stderr io.Writer) (stale bool, err error) {
 	healthy := false
 	defer func() {
@@ -90,7 +97,7 @@ func (r *Runner) streamOn(ctx context.Context, c *conn, addr, command string, st
 
 	out := &streamWriter{w: stdout, fail: func(err error) { stop(err) }}
 	tail := &tailBuffer{limit: stderrTail}
-	sess.Stdin = bytes.NewReader(stdin)
+	sess.Stdin = stdin
 	sess.Stdout = out
 	sess.Stderr = tail
 	if stderr != nil {

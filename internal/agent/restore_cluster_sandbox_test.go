@@ -1,0 +1,355 @@
+package agent_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/agent"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/pacemaker"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/restoreplan"
+	"github.com/overcloud-backup/overcloud-backup-operator/test/sandbox"
+	"github.com/overcloud-backup/overcloud-backup-operator/test/tamper"
+)
+
+// The live sandbox's galera resource and datadir, as each controller sees it (its mount
+// namespace binds <state>/local to its own <state>/cN).
+const sandboxGalera = "galera-clone"
+
+func sandboxDatadir(sb *sandbox.Sandbox) string {
+	return filepath.Join(filepath.Dir(sb.Path), "local", "data")
+}
+
+// clusterConfig restores onto controller-0 (the backup comes from controller-2), every
+// node reached over SSH as the backup's agent reaches it, proven on every node.
+func clusterConfig(t *testing.T, sb *sandbox.Sandbox, dir, stamp string) agent.ClusterRestoreConfig {
+	t.Helper()
+	cfg := agent.ClusterRestoreConfig{
+		Dir: dir,
+		SSH: agent.PhysicalConfig{SSHUser: sb.SSH.User, SSHPort: sb.Nodes[0].SSHPort, SSHTimeout: 5 * time.Second,
+			KeyFile: sb.SSH.PrivateKeyFile, KnownHostsFile: sb.SSH.KnownHostsFile},
+		Cluster: restoreplan.Cluster{Resource: sandboxGalera, Datadir: sandboxDatadir(sb), Stamp: stamp},
+		VIP:     sb.VIP,
+		User:    sb.Database.User, Password: sb.Password(t),
+		StopTimeout: 3 * time.Minute, StartTimeout: 10 * time.Minute, Poll: time.Second, CatchUpTimeout: time.Minute,
+		TempDir: t.TempDir(), Log: t.Output(),
+	}
+	for _, n := range sb.Nodes {
+		cfg.Nodes = append(cfg.Nodes, agent.ClusterNode{Name: n.Name, SSHHost: n.Address})
+		cfg.ProveNodes = append(cfg.ProveNodes, agent.NodeAddress{Name: n.Name, Address: n.Address, Port: n.MySQLPort})
+	}
+	return cfg
+}
+
+// inController runs a command inside controller i's namespaces, bounded.
+func inController(sb *sandbox.Sandbox, i int, args ...string) ([]byte, error) {
+	pid, err := os.ReadFile(filepath.Join(sb.NodeDir(i), "holder.pid"))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	//nolint:gosec // G204: a PID from the sandbox's own state, fixed commands
+	return exec.CommandContext(ctx, "nsenter", append([]string{"--target", strings.TrimSpace(string(pid)), "--pid", "--mount",
+		"--net", "--uts", "--"}, args...)...).Output()
+}
+
+// crmStatus is crm_mon's view, read inside the first controller that answers.
+func crmStatus(sb *sandbox.Sandbox) (*pacemaker.Status, error) {
+	var last error
+	for i := range sb.Nodes {
+		out, err := inController(sb, i, "crm_mon", "--one-shot", "--inactive", "--output-as=xml")
+		if err != nil {
+			last = err
+			continue
+		}
+		st, err := pacemaker.Parse(out, pacemaker.Options{GaleraResource: sandboxGalera, VIP: sb.VIP})
+		if err != nil {
+			last = err
+			continue
+		}
+		return st, nil
+	}
+	return nil, last
+}
+
+// allPromoted says whether galera is Promoted on every controller.
+func allPromoted(sb *sandbox.Sandbox) bool {
+	st, err := crmStatus(sb)
+	if err != nil {
+		return false
+	}
+	for _, n := range sb.Nodes {
+		if !st.GaleraOn(n.Name).Promoted() {
+			return false
+		}
+	}
+	return true
+}
+
+// asideDir is controller i's kept-aside datadir as the host sees it.
+func asideDir(sb *sandbox.Sandbox, i int, stamp string) string {
+	return filepath.Join(sb.NodeDir(i), "data.before-restore-"+stamp)
+}
+
+// cleanupClusterRestore leaves the cluster as the next test expects it: galera Promoted
+// everywhere and healthy, no kept-aside datadir of this test left. When the restore did
+// not bring galera back (it failed before, or at, start-galera), the kept-aside datadirs
+// are put back (galera stopped around it), as the agent's error tells a person to.
+func cleanupClusterRestore(t *testing.T, sb *sandbox.Sandbox, stamp string, restored func() bool) {
+	t.Helper()
+	anyAside := false
+	for i := range sb.Nodes {
+		if _, err := os.Stat(asideDir(sb, i, stamp)); err == nil {
+			anyAside = true
+		}
+	}
+	if !restored() && anyAside {
+		t.Log("cleanup: the restore did not finish: putting every kept-aside datadir back")
+		sb.Run(t, "stop-galera")
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			st, err := crmStatus(sb)
+			stopped := err == nil
+			for i, n := range sb.Nodes {
+				if stopped && st.GaleraOn(n.Name).Role != pacemaker.RoleStopped {
+					stopped = false
+				}
+				if _, perr := inController(sb, i, "pgrep", "-x", "mariadbd"); perr == nil {
+					stopped = false
+				}
+			}
+			if stopped {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("cleanup: galera not stopped within 3 minutes")
+			}
+			time.Sleep(time.Second)
+		}
+		for i := range sb.Nodes {
+			aside, data := asideDir(sb, i, stamp), filepath.Join(sb.NodeDir(i), "data")
+			if _, err := os.Stat(aside); err != nil {
+				continue
+			}
+			if err := os.RemoveAll(data); err != nil { // the test's partial restore, never a user's
+				t.Errorf("cleanup: %v", err)
+			}
+			if err := os.Rename(aside, data); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+	}
+	// Started whatever happened: a restore that failed may have left target-role Stopped.
+	sb.Run(t, "start-galera")
+	sb.Run(t, "cleanup")
+	deadline := time.Now().Add(5 * time.Minute)
+	for !allPromoted(sb) {
+		if time.Now().After(deadline) {
+			t.Fatal("cleanup: galera not Promoted on every controller within 5 minutes")
+		}
+		time.Sleep(time.Second)
+	}
+	sb.WaitHealthy(t)
+	for i := range sb.Nodes {
+		if err := os.RemoveAll(asideDir(sb, i, stamp)); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	}
+}
+
+// TestRestoreCluster: a physical backup of the generated dataset taken from controller-2
+// with the agent's own code; rows written and a database created after it; then a
+// restore-cluster refused for want of space, which changes nothing; one whose stream is cut
+// short, which fails at the copy with every datadir kept aside and says so (rolled back by
+// hand, as it says); then the restore onto
+// controller-0: every step recorded, the rows written after the backup gone on every node,
+// every node's proof equal to the manifest, galera Promoted on all three, a client through
+// the VIP reading the restored data, and each node's previous datadir kept aside.
+func TestRestoreCluster(t *testing.T) {
+	sb := sandbox.Load(t)
+	sb.Lock(t)
+	if !allPromoted(sb) {
+		t.Fatal("galera is not Promoted on every controller before the test")
+	}
+	const schema, after = "ocb_restore_cluster", "ocb_restore_cluster_after"
+	testDataset(t, sb, schema)
+	t.Cleanup(func() { rootSQL(t, sb, 0, strings.NewReader("DROP DATABASE IF EXISTS "+after)) })
+	bcfg := physicalConfig(t, sb)
+	bcfg.Databases = []string{schema}
+	backup, err := agent.Dump(t.Context(), bcfg)
+	if err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	m, err := agent.ReadManifest(backup.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Tables) != 3 || m.TablesError != "" {
+		t.Fatalf("the backup's digests: %d tables, %q", len(m.Tables), m.TablesError)
+	}
+	// After the backup: a row, and a database.
+	rootSQL(t, sb, 0, strings.NewReader("INSERT INTO "+schema+".flavors VALUES (3, 'after the backup', 8);\n"+
+		"CREATE DATABASE "+after+"; CREATE TABLE "+after+".t (id INT PRIMARY KEY); INSERT INTO "+after+".t VALUES (1);\n"))
+	for i := range sb.Nodes {
+		if n := count(t, sb, i, "SELECT COUNT(*) FROM "+schema+".flavors"); n != 3 {
+			t.Fatalf("%s: %d flavors before the restore, want 3", sb.Nodes[i].Name, n)
+		}
+	}
+	stamp := time.Now().UTC().Format(restoreplan.StampLayout)
+
+	t.Run("not enough space", func(t *testing.T) {
+		cfg := clusterConfig(t, sb, backup.Dir, stamp)
+		cfg.MinFree = 1 << 50 // a PiB to keep free: no node has it
+		res, err := agent.RestoreCluster(t.Context(), cfg)
+		t.Logf("refused: %s", res.Summary())
+		if err == nil || !strings.Contains(err.Error(), "check-space on controller-0: ") ||
+			!strings.Contains(err.Error(), "Nothing was changed: galera runs as before.") {
+			t.Fatalf("%v, want check-space's refusal", err)
+		}
+		if len(res.Steps) != 2 || !res.Steps[0].OK || res.Steps[1].Name != "check-space" || res.Steps[1].OK ||
+			!strings.Contains(res.Steps[1].Error, "MiB free on "+filepath.Dir(sandboxDatadir(sb))) {
+			t.Fatalf("steps %+v", res.Steps)
+		}
+		for i := range sb.Nodes {
+			if _, err := os.Stat(asideDir(sb, i, stamp)); err == nil {
+				t.Errorf("%s: a datadir was kept aside by a refused restore", sb.Nodes[i].Name)
+			}
+			if n := count(t, sb, i, "SELECT COUNT(*) FROM "+schema+".flavors"); n != 3 {
+				t.Errorf("%s: %d flavors after the refusal, want 3", sb.Nodes[i].Name, n)
+			}
+		}
+		if !allPromoted(sb) {
+			t.Error("galera is not Promoted everywhere after the refusal")
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("a stream cut short", func(t *testing.T) {
+		// The failure path on the live cluster: every datadir already kept aside when the
+		// copy fails; the error says galera is left stopped, where each datadir is and how
+		// to roll back, which the cleanup then does.
+		stamp := time.Now().UTC().Add(time.Second).Format(restoreplan.StampLayout)
+		t.Cleanup(func() { cleanupClusterRestore(t, sb, stamp, func() bool { return false }) })
+		dir := filepath.Join(t.TempDir(), "cut")
+		if err := tamper.CopyFile(backup.Dir, dir, agent.PhysicalFile, func(b []byte) ([]byte, error) { return b[:len(b)/2], nil }); err != nil {
+			t.Fatal(err)
+		}
+		res, err := agent.RestoreCluster(t.Context(), clusterConfig(t, sb, dir, stamp))
+		t.Logf("failed: %v", err)
+		for _, want := range []string{"copy-back on controller-0: ", "GALERA IS STOPPED (or stopping) on every node",
+			"galera now: controller-0 Stopped, controller-1 Stopped, controller-2 Stopped.",
+			"Datadir kept aside at " + sandboxDatadir(sb) + ".before-restore-" + stamp + " on controller-0, controller-1, controller-2.",
+			"To roll back by hand: on controller-0, controller-1, controller-2, sudo -n mv -T -- " + sandboxDatadir(sb) + " " +
+				sandboxDatadir(sb) + ".failed-restore-" + stamp,
+			"then on one node sudo -n crm_resource --resource galera-clone --meta --set-parameter target-role --parameter-value Started"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("the error lacks %q", want)
+			}
+		}
+		if last := res.Steps[len(res.Steps)-1]; len(res.Steps) != 9 || last.Name != "copy-back" || last.OK {
+			t.Errorf("steps %+v, want copy-back failed last", res.Steps)
+		}
+		for i := range sb.Nodes {
+			if _, err := os.Stat(filepath.Join(asideDir(sb, i, stamp), "ibdata1")); err != nil {
+				t.Errorf("%s: %v", sb.Nodes[i].Name, err)
+			}
+		}
+	})
+	if t.Failed() {
+		return
+	}
+	for i := range sb.Nodes {
+		if n := count(t, sb, i, "SELECT COUNT(*) FROM "+schema+".flavors"); n != 3 {
+			t.Fatalf("%s: %d flavors after the failed restore rolled back, want 3", sb.Nodes[i].Name, n)
+		}
+	}
+
+	var res agent.RestoreResult
+	t.Cleanup(func() {
+		cleanupClusterRestore(t, sb, stamp, func() bool {
+			for _, s := range res.Steps {
+				if s.Name == "start-galera" && s.OK {
+					return true
+				}
+			}
+			return false
+		})
+	})
+	cfg := clusterConfig(t, sb, backup.Dir, stamp)
+	res, err = agent.RestoreCluster(t.Context(), cfg)
+	t.Logf("restore-cluster: %s", res.Summary())
+	if err != nil {
+		t.Fatalf("restore-cluster: %v", err)
+	}
+	want := []string{"check-backup", "check-space", "check-space", "check-space", "stop-galera", "keep-aside-controller-0",
+		"keep-aside-controller-1", "keep-aside-controller-2", "copy-back", "write-grastate", "start-galera", "read-position",
+		"prove-controller-0", "prove-controller-1", "prove-controller-2"}
+	if len(res.Steps) != len(want) {
+		t.Fatalf("%d steps, want %d", len(res.Steps), len(want))
+	}
+	var promotedIn, copySecs float64
+	for i, s := range res.Steps {
+		if s.Name != want[i] || !s.OK || s.End.Before(s.Start) {
+			t.Errorf("step %d: %+v, want %s done", i, s, want[i])
+		}
+		switch s.Name {
+		case "start-galera":
+			promotedIn = s.End.Sub(s.Start).Seconds()
+		case "copy-back":
+			copySecs = s.End.Sub(s.Start).Seconds()
+		}
+	}
+	t.Logf("measured: galera Promoted on every node %.1f s after target-role Started; %d MiB streamed and prepared in %.1f s "+
+		"(%.1f MiB/s); the whole restore %.1f s", promotedIn, res.Bytes>>20, copySecs, float64(res.Bytes)/(1<<20)/copySecs, res.Seconds)
+	if len(res.Proofs) != 3 || res.Tables != 3 {
+		t.Fatalf("proofs %+v, tables %d", res.Proofs, res.Tables)
+	}
+	for _, p := range res.Proofs {
+		if !p.Equal || p.Tables != 3 || p.Rows != res.Rows || p.Error != "" {
+			t.Errorf("proof on %s: %+v", p.Node, p)
+		}
+	}
+	if strings.Contains(string(res.Summary()), cfg.Password) {
+		t.Fatal("the password is in the result")
+	}
+
+	// What was written after the backup is gone on every node; the backup's rows are there.
+	for i := range sb.Nodes {
+		if n := count(t, sb, i, "SELECT COUNT(*) FROM "+schema+".flavors"); n != 2 {
+			t.Errorf("%s: %d flavors, want the backup's 2", sb.Nodes[i].Name, n)
+		}
+		if n := count(t, sb, i, "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = '"+after+"'"); n != 0 {
+			t.Errorf("%s: the database created after the backup is still there", sb.Nodes[i].Name)
+		}
+	}
+	// galera Promoted on all three, by crm_mon; a client through the VIP.
+	st, err := crmStatus(sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range sb.Nodes {
+		if g := st.GaleraOn(n.Name); !g.Promoted() {
+			t.Errorf("%s: galera %+v, want Promoted", n.Name, g)
+		}
+	}
+	vip := sb.Open(t, sb.HAProxy.Frontend)
+	defer func() { _ = vip.Close() }()
+	var instances int
+	if err := vip.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM "+schema+".instances").Scan(&instances); err != nil || instances < 5000 {
+		t.Errorf("through the VIP %s: %d instances, %v", sb.HAProxy.Frontend, instances, err)
+	}
+	// The previous datadirs, kept aside: each with its InnoDB system tablespace.
+	for i := range sb.Nodes {
+		if _, err := os.Stat(filepath.Join(asideDir(sb, i, stamp), "ibdata1")); err != nil {
+			t.Errorf("%s: the previous datadir is not kept aside: %v", sb.Nodes[i].Name, err)
+		}
+	}
+	t.Logf("the previous datadirs kept aside as %s on each controller (the cleanup removes them)", filepath.Base(asideDir(sb, 0, stamp)))
+}
