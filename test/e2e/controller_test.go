@@ -97,7 +97,7 @@ func testThroughController(t *testing.T, k *cluster, kubectl string, sb *sandbox
 	b := controllerBackup(sb, ns, "through-1", access, "nova")
 
 	managerLogsSince := metav1.Now()
-	kw := k.startKubectlWait(t, kubectl, b.OvercloudBackup, 4*time.Minute)
+	kw := k.startKubectlWait(t, kubectl, b.Namespace, "ocb/"+b.Name, 4*time.Minute)
 	run := k.runBackup(t, b, 4*time.Minute, kw.start)
 	got := run.final
 	for _, s := range run.steps {
@@ -738,17 +738,18 @@ type kubectlWait struct {
 	began time.Time
 }
 
-// startKubectlWait prepares `kubectl wait --for=condition=Complete` for the backup; its
-// start is called right after the backup is created (before, kubectl would find nothing
-// to wait for), and it is stopped at the end of the test if still running.
-func (k *cluster) startKubectlWait(t *testing.T, kubectl string, b *backupv1alpha1.OvercloudBackup, timeout time.Duration) *kubectlWait {
+// startKubectlWait prepares `kubectl wait --for=condition=Complete` for the object
+// (kind/name, in namespace ns: a backup, a restore); its start is called right after the
+// object is created (before, kubectl would find nothing to wait for), and it is stopped
+// at the end of the test if still running.
+func (k *cluster) startKubectlWait(t *testing.T, kubectl, ns, object string, timeout time.Duration) *kubectlWait {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+30*time.Second)
 	t.Cleanup(cancel)
 	w := &kubectlWait{done: make(chan error, 1)}
 	//nolint:gosec // G204: the node's own kubectl, our arguments
-	w.cmd = exec.CommandContext(ctx, kubectl, "--kubeconfig", os.Getenv("OCB_KUBECONFIG"), "-n", b.Namespace,
-		"wait", "--for=condition=Complete", "ocb/"+b.Name, fmt.Sprintf("--timeout=%ds", int(timeout.Seconds())))
+	w.cmd = exec.CommandContext(ctx, kubectl, "--kubeconfig", os.Getenv("OCB_KUBECONFIG"), "-n", ns,
+		"wait", "--for=condition=Complete", object, fmt.Sprintf("--timeout=%ds", int(timeout.Seconds())))
 	w.cmd.Stdout, w.cmd.Stderr = &w.out, &w.out
 	w.start = func() {
 		w.began = time.Now()
