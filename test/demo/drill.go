@@ -47,7 +47,7 @@ func (d *demo) drill(ctx context.Context) error {
 	}
 	d.backup = got
 	for _, args := range [][]string{
-		{"-n", namespace, "wait", "--for=condition=Verified", ocbResource + "/" + got.Name, "--timeout=30s"},
+		waitArgs("Verified", ocbResource+"/"+got.Name),
 		{"-n", namespace, kubectlGet, ocbResource, got.Name},
 	} {
 		out, err := d.kubectlRun(ctx, args...)

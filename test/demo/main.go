@@ -8,9 +8,12 @@
 // and runs the backup Job (the node table, status.message and the conditions, the agent's
 // progress lines); then `kubectl get ocb`, the files on the volume and `agent verify`; then
 // the sample BackupSchedule, adapted the same way, asked for a backup at once with its
-// run-now annotation. It leaves everything running and ends with how to explore and how to
-// tear down (`make demo-down`). Run again, it replaces its backups with new ones (the
-// schedule is updated and given a new run-now value).
+// run-now annotation; and last, nova's database dropped by mistake and restored from the
+// backup by the sample OvercloudRestore (its plan, `kubectl patch` to confirm it, the
+// restore Job, every node proved equal to the backup). It leaves everything running and
+// ends with how to explore and how to tear down (`make demo-down`). Run again, it replaces
+// its backups with new ones (the schedule is updated and given a new run-now value) and
+// its restore with a new one.
 package main
 
 import (
@@ -39,6 +42,9 @@ const (
 	managerDeployment = "overcloud-backup-controller-manager"
 	// kubectlGet is kubectl's verb, in the commands the demo runs and shows.
 	kubectlGet = "get"
+	// kubectlWaitTimeout bounds `kubectl wait`, which the demo runs once the outcome it
+	// waits for is known (kubectlRun bounds every kubectl to 30 s).
+	kubectlWaitTimeout = "--timeout=30s"
 	// ocbResource is the OvercloudBackup's short name, as people type it.
 	ocbResource = "ocb"
 )
@@ -94,6 +100,7 @@ func (d *demo) run(ctx context.Context) error {
 		{"The restore drill: the backup restored into a scratch server, every table compared (`kubectl wait --for=condition=Verified`)", d.drill},
 		{"What the drill says of a backup that does not hold what was dumped", d.mismatch},
 		{"A BackupSchedule, from the sample, run now (`backup.overcloud.io/run-now`)", d.scheduleStep},
+		{"A database dropped by mistake, brought back by an OvercloudRestore: its plan, the confirmation, the proof on every node", d.restore},
 	}
 	for i, s := range steps {
 		fmt.Printf("\n== %d. %s\n", i+1, s.title)
@@ -224,7 +231,7 @@ func (d *demo) runBackup(ctx context.Context) error {
 func (d *demo) kubectlViews(ctx context.Context) error {
 	for _, args := range [][]string{
 		{"-n", namespace, kubectlGet, ocbResource, "-o", "wide"},
-		{"-n", namespace, "wait", "--for=condition=Complete", "ocb/" + d.backup.Name, "--timeout=30s"},
+		waitArgs("Complete", ocbResource+"/"+d.backup.Name),
 	} {
 		out, err := d.kubectlRun(ctx, args...)
 		if err != nil {
@@ -274,6 +281,8 @@ Everything is still running. To explore, with the node's kubeconfig and kubectl
    # its conditions, node table, artifact and events
    kubectl -n %[3]s describe ocb %[4]s
    kubectl -n %[3]s get ocb %[4]s -o jsonpath='{range .status.nodes[*]}{.name}{"\t"}{.role}{"\t"}{.reason}{"\n"}{end}'
+   # the restore: its plan, each node's proof
+   kubectl -n %[3]s get ocr -o yaml
    # the agent's log (its progress lines), the controller's log
    kubectl -n %[3]s logs job/%[5]s
    kubectl -n %[6]s logs deploy/%[7]s
@@ -303,6 +312,12 @@ func (d *demo) scriptPrefix() string {
 		return ""
 	}
 	return "OCB_PACEMAKER=file "
+}
+
+// waitArgs are the arguments of `kubectl wait` for the object's condition, in the demo's
+// namespace: the demo runs it once the outcome is known, as a user would to read it back.
+func waitArgs(condition, object string) []string {
+	return []string{"-n", namespace, "wait", "--for=condition=" + condition, object, kubectlWaitTimeout}
 }
 
 // printIndented prints a command's output under the step.
