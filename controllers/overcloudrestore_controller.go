@@ -166,7 +166,14 @@ func (r *OvercloudRestoreReconciler) start(ctx context.Context, rs *backupv1alph
 		r.fail(rs, fx, backupv1alpha1.ReasonRestoreJobNotAllowed, "the restore Job is not allowed: "+err.Error())
 		return nil
 	}
-	job, err := BuildRestoreJob(rs, b, w.overcloud, restoreplan.AgentArgs(d.input, d.databases), r.AgentImage)
+	args, what := restoreplan.AgentArgs(d.input, d.databases), databasesText(d.databases)+" through "+d.node
+	if d.input.Mode == restoreplan.WholeCluster {
+		args, what = restoreplan.ClusterAgentArgs(d.input), "every node's data"
+		if t := w.overcloud.Spec.SSH.Timeout; t != nil {
+			args = append(args, "--ssh-timeout="+t.Duration.String())
+		}
+	}
+	job, err := BuildRestoreJob(rs, b, w.overcloud, args, r.AgentImage)
 	if err != nil {
 		r.fail(rs, fx, backupv1alpha1.ReasonRestoreJobNotAllowed, err.Error())
 		return nil
@@ -190,8 +197,7 @@ func (r *OvercloudRestoreReconciler) start(ctx context.Context, rs *backupv1alph
 		if err := r.Create(ctx, job); err != nil {
 			return fmt.Errorf("creating the restore Job %s: %w", job.Name, err)
 		}
-		fx.actionEvent(backupv1alpha1.ReasonRestoreRunning, fmt.Sprintf("Created Job %s: restoring %s through %s",
-			job.Name, databasesText(d.databases), d.node))
+		fx.actionEvent(backupv1alpha1.ReasonRestoreRunning, fmt.Sprintf("Created Job %s: restoring %s", job.Name, what))
 	case err != nil:
 		return fmt.Errorf("getting the restore Job %s: %w", job.Name, err)
 	case !metav1.IsControlledBy(got, rs):
@@ -200,8 +206,7 @@ func (r *OvercloudRestoreReconciler) start(ctx context.Context, rs *backupv1alph
 	}
 	now := metav1.NewTime(r.now())
 	rs.Status.JobName, rs.Status.StartTime, rs.Status.Phase = job.Name, &now, backupv1alpha1.RestoreRunning
-	msg := fmt.Sprintf("restoring %s through %s (Job %s); backups of the Galera cluster wait until it ends",
-		databasesText(d.databases), d.node, job.Name)
+	msg := fmt.Sprintf("restoring %s (Job %s); backups of the Galera cluster wait until it ends", what, job.Name)
 	rs.Status.Message = msg
 	r.set(rs, backupv1alpha1.ConditionReady, metav1.ConditionFalse, backupv1alpha1.ReasonRestoreRunning, msg)
 	return nil
@@ -253,6 +258,11 @@ func (r *OvercloudRestoreReconciler) follow(ctx context.Context, rs *backupv1alp
 		rs.Status.Phase = backupv1alpha1.RestoreSucceeded
 		msg := fmt.Sprintf("restored %d tables, %d rows (%s MiB/s) through %s; every node proved equal to the backup: %s",
 			res.Tables, res.Rows, res.ThroughputMiB, rs.Status.Node, provedNodes(res.Proofs))
+		if rs.Spec.Mode == backupv1alpha1.RestoreWholeCluster {
+			msg = fmt.Sprintf("restored every node's data (%d tables, %d rows, %s MiB/s), galera promoted again; every node "+
+				"proved equal to the backup: %s; the previous datadirs are kept aside (status.plan, keep-aside steps)",
+				res.Tables, res.Rows, res.ThroughputMiB, provedNodes(res.Proofs))
+		}
 		rs.Status.Message = msg
 		r.set(rs, backupv1alpha1.ConditionComplete, metav1.ConditionTrue, backupv1alpha1.ReasonRestoreSucceeded, msg)
 		r.set(rs, backupv1alpha1.ConditionReady, metav1.ConditionTrue, backupv1alpha1.ReasonRestoreSucceeded, msg)
@@ -267,9 +277,14 @@ func (r *OvercloudRestoreReconciler) follow(ctx context.Context, rs *backupv1alp
 		if why == "" {
 			why = "not every node proved equal to the backup: " + provedNodes(res.Proofs)
 		}
-		r.fail(rs, fx, backupv1alpha1.ReasonRestoreStepFailed, fmt.Sprintf("the restore stopped: %s. The databases before "+
-			"the failed step are restored; run the restore again (a new OvercloudRestore) or finish it by hand "+
-			"(docs/restore.md)", why))
+		msg := fmt.Sprintf("the restore stopped: %s. The databases before the failed step are restored; run the "+
+			"restore again (a new OvercloudRestore) or finish it by hand (docs/restore.md)", why)
+		if rs.Spec.Mode == backupv1alpha1.RestoreWholeCluster {
+			// The agent's error names the step, each node's state (galera's role, its
+			// datadir kept aside or not) and the commands to finish or roll back.
+			msg = "the WholeCluster restore stopped: " + why
+		}
+		r.fail(rs, fx, backupv1alpha1.ReasonRestoreStepFailed, msg)
 	}
 	if s := rs.Status.StartTime; s != nil {
 		restoreSeconds.Observe(now.Sub(s.Time).Seconds())
@@ -423,8 +438,17 @@ func planRestore(rs *backupv1alpha1.OvercloudRestore, w restoreWorld) restoreDec
 	in := restoreplan.Input{
 		Mode: string(rs.Spec.Mode), Overcloud: oc.Name, Backup: b.Name, Method: string(b.Status.Artifact.Method),
 		BackupPath: b.Status.Artifact.Path, Asked: rs.Spec.Databases, Users: rs.Spec.Users == backupv1alpha1.UsersInclude,
-		Node: oc.Status.BackupFrom, GaleraResource: galeraResourceOf(oc), Stamp: w.now.UTC().Format("20060102T150405Z"),
-		ClusterUUID: backupCluster, Seqno: seqno,
+		Node: oc.Status.BackupFrom, GaleraResource: galeraResourceOf(oc), Stamp: restoreStamp(rs, w.now),
+		ClusterUUID: backupCluster, Seqno: seqno, VIP: oc.Spec.DatabaseVIP,
+	}
+	if a := oc.Spec.Restore; a != nil {
+		in.Datadir, in.GaleraImage = a.Datadir, a.GaleraImage
+	}
+	if p := oc.Spec.Pacemaker; p != nil {
+		in.VIPResource = p.VIPResource
+	}
+	if oc.Spec.SSH != nil {
+		in.SSHUser = oc.Spec.SSH.User
 	}
 	for _, n := range oc.Spec.Nodes {
 		in.Nodes = append(in.Nodes, restoreplan.Node{Name: n.Name, Address: n.Address, Port: int(n.MySQLPortOrDefault())})
@@ -440,6 +464,19 @@ func planRestore(rs *backupv1alpha1.OvercloudRestore, w restoreWorld) restoreDec
 			in.CAFile = dbCAPath + "/ca.crt"
 		}
 	}
+	if in.Mode == restoreplan.WholeCluster {
+		port, why := wholeClusterAccess(oc)
+		if why != "" {
+			return refuse(backupv1alpha1.ReasonPlanRefused, why, 0)
+		}
+		in.SSHPort = port
+		// Every word of the commands checked before they are shown: the galera resource,
+		// the datadir, the stamp, a bundle's image (which a bundle cannot do without).
+		if err := in.Cluster().Check(); err != nil {
+			return refuse(backupv1alpha1.ReasonPlanRefused, fmt.Sprintf("a WholeCluster restore of overcloud %s cannot be "+
+				"planned: %v (spec.pacemaker.galeraResource, spec.restore)", oc.Name, err), 0)
+		}
+	}
 	if in.Mode == restoreplan.Databases && in.Node == "" {
 		return refuse(backupv1alpha1.ReasonNoIdleNode, fmt.Sprintf("overcloud %s has no idle, synced node to restore "+
 			"through now (status.backupFrom is empty: %s)", oc.Name, clip(oc.Status.Reason, 256)), restoreWait)
@@ -450,14 +487,19 @@ func planRestore(rs *backupv1alpha1.OvercloudRestore, w restoreWorld) restoreDec
 	}
 	d := restoreDecision{planned: metav1.ConditionTrue, plannedReason: backupv1alpha1.ReasonPlanned,
 		steps: steps, node: in.Node, databases: dbs, input: in}
+	if in.Mode == restoreplan.WholeCluster {
+		d.node = in.Nodes[0].Name // the node the copy is restored onto; the others join it
+	}
 	switch rs.Spec.Confirm {
 	case oc.Name:
 		d.confirmed, d.confirmedReason = metav1.ConditionTrue, backupv1alpha1.ReasonConfirmed
-		d.run = in.Mode != restoreplan.WholeCluster
+		// A WholeCluster plan of a logical backup is planned, not run: its execution is
+		// not built yet, and says so.
+		d.run = in.Mode != restoreplan.WholeCluster || in.Method == restoreplan.Mariabackup
 		d.message = "the plan is confirmed: running it"
 		if !d.run {
-			d.message = fmt.Sprintf("the plan is confirmed, and running a WholeCluster plan is not built yet in this "+
-				"operator: run its %d steps by hand (docs/restore.md); status.plan has each command", len(steps))
+			d.message = fmt.Sprintf("the plan is confirmed, and running a WholeCluster plan of a logical backup is not "+
+				"built yet in this operator: run its %d steps by hand (docs/restore.md); status.plan has each command", len(steps))
 		}
 	case "":
 		d.confirmed, d.confirmedReason = metav1.ConditionFalse, backupv1alpha1.ReasonAwaitingConfirmation
@@ -467,6 +509,39 @@ func planRestore(rs *backupv1alpha1.OvercloudRestore, w restoreWorld) restoreDec
 		d.message = fmt.Sprintf("spec.confirm is not the overcloud's name: set it to %q to run the plan", oc.Name)
 	}
 	return d
+}
+
+// restoreStamp names the datadirs a WholeCluster restore keeps aside: the restore's
+// creation time, so that the plan shown and the plan run are the same, whenever it runs.
+func restoreStamp(rs *backupv1alpha1.OvercloudRestore, now time.Time) string {
+	t := rs.CreationTimestamp.Time
+	if t.IsZero() {
+		t = now
+	}
+	return t.UTC().Format(restoreplan.StampLayout)
+}
+
+// wholeClusterAccess is the SSH port of every node, or why a WholeCluster restore cannot
+// reach the nodes as the Overcloud describes them. Pure.
+func wholeClusterAccess(oc *backupv1alpha1.Overcloud) (int, string) {
+	switch {
+	case oc.Spec.SSH == nil:
+		return 0, fmt.Sprintf("a WholeCluster restore runs its steps on the nodes over SSH, and Overcloud %s has no "+
+			"spec.ssh", oc.Name)
+	case oc.Spec.Pacemaker == nil:
+		return 0, fmt.Sprintf("a WholeCluster restore stops and starts galera through Pacemaker, and Overcloud %s has no "+
+			"spec.pacemaker", oc.Name)
+	}
+	port := int32(0)
+	for _, n := range oc.Spec.Nodes {
+		p := n.SSHPortOrDefault()
+		if port != 0 && p != port {
+			return 0, fmt.Sprintf("a WholeCluster restore reaches every node on one SSH port, and Overcloud %s's nodes "+
+				"use %d and %d", oc.Name, port, p)
+		}
+		port = p
+	}
+	return int(port), ""
 }
 
 // galeraResourceOf is the Overcloud's galera resource, when it names one.

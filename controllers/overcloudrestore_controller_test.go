@@ -10,10 +10,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/agent"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/restoreplan"
 )
 
 const restoreCluster = "39c27411-f0ff-11f1-9d54-e767733f6249"
@@ -51,6 +53,15 @@ func restoreObjects() (*backupv1alpha1.OvercloudRestore, restoreWorld) {
 	return rs, restoreWorld{backup: b, overcloud: oc, now: time.Date(2026, 12, 5, 23, 59, 0, 0, time.UTC)}
 }
 
+// wholeCluster makes the restore a WholeCluster one of a backup made by method, the
+// overcloud reached over SSH with Pacemaker.
+func wholeCluster(rs *backupv1alpha1.OvercloudRestore, w *restoreWorld, method backupv1alpha1.DumpMethod) {
+	rs.Spec.Mode, rs.Spec.Databases = backupv1alpha1.RestoreWholeCluster, nil
+	w.backup.Status.Artifact.Method = method
+	w.overcloud.Spec.SSH = &backupv1alpha1.SSHAccess{SecretName: "ssh", User: "tripleo-admin"}
+	w.overcloud.Spec.Pacemaker = &backupv1alpha1.PacemakerAccess{}
+}
+
 func TestDecideRestore(t *testing.T) {
 	for name, tc := range map[string]struct {
 		change                         func(*backupv1alpha1.OvercloudRestore, *restoreWorld)
@@ -67,12 +78,49 @@ func TestDecideRestore(t *testing.T) {
 			planned: metav1.ConditionTrue, reason: backupv1alpha1.ReasonPlanned, confirmReason: backupv1alpha1.ReasonConfirmed,
 			message: "the plan is confirmed: running it", runs: true,
 		},
-		"confirmed, WholeCluster: running it is not built, and says so": {
-			change: func(rs *backupv1alpha1.OvercloudRestore, _ *restoreWorld) {
-				rs.Spec.Confirm, rs.Spec.Mode = "oc", backupv1alpha1.RestoreWholeCluster
+		"confirmed, WholeCluster of a logical backup: running it is not built, and says so": {
+			change: func(rs *backupv1alpha1.OvercloudRestore, w *restoreWorld) {
+				wholeCluster(rs, w, backupv1alpha1.DumpLogical)
+				rs.Spec.Confirm = "oc"
 			},
 			planned: metav1.ConditionTrue, reason: backupv1alpha1.ReasonPlanned, confirmReason: backupv1alpha1.ReasonConfirmed,
-			message: "running a WholeCluster plan is not built yet",
+			message: "running a WholeCluster plan of a logical backup is not built yet",
+		},
+		"confirmed, WholeCluster of a physical backup: run": {
+			change: func(rs *backupv1alpha1.OvercloudRestore, w *restoreWorld) {
+				wholeCluster(rs, w, backupv1alpha1.DumpMariabackup)
+				rs.Spec.Confirm = "oc"
+			},
+			planned: metav1.ConditionTrue, reason: backupv1alpha1.ReasonPlanned, confirmReason: backupv1alpha1.ReasonConfirmed,
+			message: "the plan is confirmed: running it", runs: true,
+		},
+		"WholeCluster, no SSH to the nodes": {
+			change: func(rs *backupv1alpha1.OvercloudRestore, w *restoreWorld) {
+				wholeCluster(rs, w, backupv1alpha1.DumpMariabackup)
+				w.overcloud.Spec.SSH = nil
+			},
+			planned: metav1.ConditionFalse, reason: backupv1alpha1.ReasonPlanRefused, message: "has no spec.ssh",
+		},
+		"WholeCluster, no Pacemaker": {
+			change: func(rs *backupv1alpha1.OvercloudRestore, w *restoreWorld) {
+				wholeCluster(rs, w, backupv1alpha1.DumpMariabackup)
+				w.overcloud.Spec.Pacemaker = nil
+			},
+			planned: metav1.ConditionFalse, reason: backupv1alpha1.ReasonPlanRefused, message: "has no spec.pacemaker",
+		},
+		"WholeCluster, nodes on two SSH ports": {
+			change: func(rs *backupv1alpha1.OvercloudRestore, w *restoreWorld) {
+				wholeCluster(rs, w, backupv1alpha1.DumpMariabackup)
+				w.overcloud.Spec.Nodes[2].SSHPort = ptr.To(int32(2222))
+			},
+			planned: metav1.ConditionFalse, reason: backupv1alpha1.ReasonPlanRefused, message: "use 22 and 2222",
+		},
+		"WholeCluster, a TripleO bundle without its galera image": {
+			change: func(rs *backupv1alpha1.OvercloudRestore, w *restoreWorld) {
+				wholeCluster(rs, w, backupv1alpha1.DumpMariabackup)
+				w.overcloud.Spec.Pacemaker.GaleraResource = "galera-bundle"
+			},
+			planned: metav1.ConditionFalse, reason: backupv1alpha1.ReasonPlanRefused, message: "image",
 		},
 		"confirmed with another name": {
 			change:  func(rs *backupv1alpha1.OvercloudRestore, _ *restoreWorld) { rs.Spec.Confirm = "other" },
@@ -134,9 +182,9 @@ func TestDecideRestore(t *testing.T) {
 		},
 		"a physical backup, WholeCluster, a TripleO bundle": {
 			change: func(rs *backupv1alpha1.OvercloudRestore, w *restoreWorld) {
-				rs.Spec.Mode = backupv1alpha1.RestoreWholeCluster
-				w.backup.Status.Artifact.Method = backupv1alpha1.DumpMariabackup
-				w.overcloud.Spec.Pacemaker = &backupv1alpha1.PacemakerAccess{GaleraResource: "galera-bundle"}
+				wholeCluster(rs, w, backupv1alpha1.DumpMariabackup)
+				w.overcloud.Spec.Pacemaker.GaleraResource = "galera-bundle"
+				w.overcloud.Spec.Restore = &backupv1alpha1.RestoreAccess{GaleraImage: "registry.example/tripleo/openstack-mariadb:17.1"}
 			},
 			planned: metav1.ConditionTrue, reason: backupv1alpha1.ReasonPlanned, confirmReason: backupv1alpha1.ReasonAwaitingConfirmation,
 		},
@@ -244,6 +292,74 @@ func TestOvercloudRestorePlanned(t *testing.T) {
 	t.Logf("%s", got.Status.Message)
 }
 
+// TestOvercloudRestoreWholeCluster: a confirmed WholeCluster restore of a physical
+// backup runs `agent restore-cluster` in its Job, with the plan's words (the galera
+// resource, the datadir, the stamp of the restore's creation, every node), the claim
+// read-only and the Overcloud's SSH Secret; the agent's steps, as they ran, land in
+// status.result.steps. The Job's end is played as the Job controller would (finishJob).
+func TestOvercloudRestoreWholeCluster(t *testing.T) {
+	c := newClient(t)
+	ns := newNamespace(t, c)
+	runManager(t, ns, managerOptions{restores: true})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	rs, w := restoreObjects()
+	wholeCluster(rs, &w, backupv1alpha1.DumpMariabackup)
+	w.overcloud.Spec.Restore = &backupv1alpha1.RestoreAccess{Datadir: "/srv/galera/data"}
+	createWithStatus(ctx, t, c, ns, w.overcloud, w.backup)
+	rs.Namespace, rs.Spec.Confirm = ns, "oc"
+	if err := c.Create(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	got := &backupv1alpha1.OvercloudRestore{}
+	waitRestore(ctx, t, c, rs, got, "running", func() bool { return got.Status.JobName != "" })
+	stamp := got.CreationTimestamp.UTC().Format(restoreplan.StampLayout)
+	job := getJob(t, c, ns, got.Status.JobName)
+	pod := job.Spec.Template.Spec
+	args := strings.Join(pod.Containers[0].Args, " ")
+	for _, want := range []string{"agent restore-cluster /backup/openstack/b --resource=galera-clone --datadir=/srv/galera/data",
+		"--stamp=" + stamp, "--ssh-user=tripleo-admin", "--ssh-port=22", "--node=controller-0=10.0.0.11",
+		"--prove-node=controller-2=10.0.0.13:3306"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("the restore Job's arguments lack %q: %s", want, args)
+		}
+	}
+	var ssh bool
+	for _, v := range pod.Volumes {
+		ssh = ssh || (v.Secret != nil && v.Secret.SecretName == "ssh")
+	}
+	if !ssh || got.Status.Node != "controller-0" {
+		t.Errorf("the Job mounts the SSH Secret: %v; status.node %q, want controller-0 (restored onto)", ssh, got.Status.Node)
+	}
+	var aside bool
+	for _, st := range got.Status.Plan {
+		aside = aside || strings.Contains(st.Command, "/srv/galera/data.before-restore-"+stamp)
+	}
+	if !aside {
+		t.Errorf("no step of the plan keeps the datadir aside as /srv/galera/data.before-restore-%s: %+v", stamp, got.Status.Plan)
+	}
+
+	t0 := time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
+	res := agent.RestoreResult{Node: "controller-0", Tables: 8, Rows: 120000, Bytes: 200 << 20, Seconds: 40,
+		Steps: []agent.StepRecord{
+			{Name: "stop-galera", Node: "controller-0", Start: t0, End: t0.Add(20 * time.Second), OK: true},
+			{Name: "copy-back", Node: "controller-0", Start: t0.Add(20 * time.Second), End: t0.Add(30 * time.Second), OK: true},
+			{Name: "start-galera", Node: "controller-0", Start: t0.Add(30 * time.Second), End: t0.Add(38 * time.Second), OK: true},
+		},
+		Proofs: []agent.NodeProof{{Node: "controller-0", Equal: true, Tables: 8, Rows: 120000},
+			{Node: "controller-1", Equal: true, Tables: 8, Rows: 120000}, {Node: "controller-2", Equal: true, Tables: 8, Rows: 120000}}}
+	msg := string(res.Summary())
+	finishJobMessage(t, c, job, &msg, true)
+	waitRestore(ctx, t, c, rs, got, "succeeded", func() bool { return got.Status.Phase == backupv1alpha1.RestoreSucceeded })
+	r := got.Status.Result
+	if r == nil || len(r.Steps) != 3 || r.Steps[1].Name != "copy-back" || !r.Steps[1].Succeeded ||
+		r.Steps[1].CompletionTime == nil || !r.Steps[1].CompletionTime.Time.Equal(t0.Add(30*time.Second)) ||
+		!strings.Contains(got.Status.Message, "kept aside") {
+		t.Fatalf("after the Job: %s\nresult %+v", got.Status.Message, r)
+	}
+	t.Logf("%s", got.Status.Message)
+}
+
 // TestOvercloudRestoreStepFailed: a restore Job whose agent stopped at a step: the
 // restore is Failed, the condition names the step and says what to do.
 func TestOvercloudRestoreStepFailed(t *testing.T) {
@@ -269,6 +385,46 @@ func TestOvercloudRestoreStepFailed(t *testing.T) {
 		!strings.Contains(f.Message, "docs/restore.md") {
 		t.Fatalf("Failed condition %+v", f)
 	}
+}
+
+// TestOvercloudRestoreJobKilled: the restore Job's pod is gone without a result (deleted,
+// evicted, its node lost: the Job controller then fails the Job, played here as it would,
+// see finishJob): the restore is Failed RestoreJobFailed, and says that what it did is
+// unknown and what to check; it is not retried.
+func TestOvercloudRestoreJobKilled(t *testing.T) {
+	c := newClient(t)
+	ns := newNamespace(t, c)
+	runManager(t, ns, managerOptions{restores: true})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	rs, w := restoreObjects()
+	createWithStatus(ctx, t, c, ns, w.overcloud, w.backup)
+	rs.Namespace, rs.Spec.Confirm = ns, "oc"
+	if err := c.Create(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	got := &backupv1alpha1.OvercloudRestore{}
+	waitRestore(ctx, t, c, rs, got, "running", func() bool { return got.Status.JobName != "" })
+	finishJobMessage(t, c, getJob(t, c, ns, got.Status.JobName), nil, false)
+	waitRestore(ctx, t, c, rs, got, "failed", func() bool { return got.Status.Phase == backupv1alpha1.RestoreFailed })
+	f := meta.FindStatusCondition(got.Status.Conditions, backupv1alpha1.ConditionFailed)
+	if f == nil || f.Reason != backupv1alpha1.ReasonRestoreJobFailed || !strings.Contains(f.Message, "what it did is unknown") ||
+		!strings.Contains(f.Message, "check the restored databases on every node") || got.Status.CompletionTime == nil {
+		t.Fatalf("Failed condition %+v, status %+v", f, got.Status)
+	}
+	if jobs := jobsNamed(t, c, ns, backupv1alpha1.LabelRestore, rs.Name); jobs != 1 {
+		t.Errorf("%d restore Jobs, want the one that failed (a failed restore is not retried)", jobs)
+	}
+}
+
+// jobsNamed counts the Jobs of the namespace with the label.
+func jobsNamed(t *testing.T, c client.Client, ns, label, value string) int {
+	t.Helper()
+	jobs := &batchv1.JobList{}
+	if err := c.List(context.Background(), jobs, client.InNamespace(ns), client.MatchingLabels{label: value}); err != nil {
+		t.Fatal(err)
+	}
+	return len(jobs.Items)
 }
 
 // createWithStatus creates the objects in ns, then writes their status as given, as

@@ -35,10 +35,11 @@ func restoreJobName(rs *backupv1alpha1.OvercloudRestore) string {
 	return fmt.Sprintf("%s-restore-%s", name, uid)
 }
 
-// BuildRestoreJob is the Job that runs a confirmed Databases restore: `agent restore`
-// with the plan's arguments, in the backup's locked-down agent pod (its job spec: image,
-// service account, placement), the backup's claim mounted read-only, the restore
-// account's Secret as files. It carries the Galera cluster's label, so that no backup
+// BuildRestoreJob is the Job that runs a confirmed restore: `agent restore` (Databases)
+// or `agent restore-cluster` (WholeCluster, with the Overcloud's SSH Secret) with the
+// plan's arguments, in the backup's locked-down agent pod (its job spec: image, service
+// account, placement), the backup's claim mounted read-only, the restore account's
+// Secret as files. It carries the Galera cluster's label, so that no backup
 // Job starts on the cluster while it runs. Pure.
 func BuildRestoreJob(rs *backupv1alpha1.OvercloudRestore, b *backupv1alpha1.OvercloudBackup, oc *backupv1alpha1.Overcloud,
 	args []string, defaultImage string,
@@ -54,6 +55,14 @@ func BuildRestoreJob(rs *backupv1alpha1.OvercloudRestore, b *backupv1alpha1.Over
 	volumes = append(volumes, secretVolume("restore-credentials", cs.Name,
 		[2]string{cs.UsernameKeyOrDefault(), credentialsUserFile}, [2]string{cs.PasswordKeyOrDefault(), credentialsPasswordFile}))
 	mounts = append(mounts, corev1.VolumeMount{Name: "restore-credentials", MountPath: restoreplan.CredentialsMount, ReadOnly: true})
+	if rs.Spec.Mode == backupv1alpha1.RestoreWholeCluster && oc.Spec.SSH != nil {
+		// The steps run on the nodes over SSH, with the key and known_hosts the
+		// physical backup uses.
+		volumes = append(volumes, secretVolume("ssh", oc.Spec.SSH.SecretName,
+			[2]string{oc.Spec.SSH.PrivateKeyKeyOrDefault(), "ssh-privatekey"},
+			[2]string{oc.Spec.SSH.KnownHostsKeyOrDefault(), "known_hosts"}))
+		mounts = append(mounts, corev1.VolumeMount{Name: "ssh", MountPath: sshPath, ReadOnly: true})
+	}
 	if t := oc.Spec.Database.TLS; t != nil && t.CASecret != nil {
 		volumes = append(volumes, secretVolume("db-ca", t.CASecret.Name, [2]string{t.CASecret.Key, "ca.crt"}))
 		mounts = append(mounts, corev1.VolumeMount{Name: "db-ca", MountPath: dbCAPath, ReadOnly: true})

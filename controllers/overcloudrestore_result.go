@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
@@ -44,9 +45,23 @@ func restoreResultOf(pods []corev1.Pod, job *batchv1.Job) (*backupv1alpha1.Resto
 			clip(strings.TrimSpace(t.Message), 900))}, true
 	}
 	out := &backupv1alpha1.RestoreResult{Tables: int64(res.Tables), Rows: res.Rows, Bytes: res.Bytes,
-		Seconds: fmt.Sprintf("%.1f", res.Seconds), Error: clip(res.Error, 1024)}
+		Seconds: fmt.Sprintf("%.1f", res.Seconds), Error: clip(res.Error, 2048)}
 	if res.Seconds > 0 {
 		out.ThroughputMiB = fmt.Sprintf("%.1f", float64(res.Bytes)/(1<<20)/res.Seconds)
+	}
+	for i, st := range res.Steps {
+		if i == 48 {
+			break
+		}
+		run := backupv1alpha1.RestoreStepRun{Name: clip(st.Name, 63), Node: clip(st.Node, 63), Succeeded: st.OK,
+			Error: clip(st.Error, 256)}
+		if !st.Start.IsZero() {
+			run.StartTime = &metav1.Time{Time: st.Start}
+		}
+		if !st.End.IsZero() {
+			run.CompletionTime = &metav1.Time{Time: st.End}
+		}
+		out.Steps = append(out.Steps, run)
 	}
 	for i, p := range res.Proofs {
 		if i == 16 {

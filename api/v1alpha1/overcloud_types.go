@@ -51,6 +51,35 @@ type OvercloudSpec struct {
 	// monitoring says how often the operator probes the overcloud between backups.
 	// +optional
 	Monitoring *MonitoringSpec `json:"monitoring,omitempty"`
+
+	// restore says where galera keeps its data on the nodes, for a WholeCluster
+	// OvercloudRestore (which reaches the nodes over spec.ssh, through sudo, and stops and
+	// starts galera through Pacemaker: spec.pacemaker). When omitted, /var/lib/mysql.
+	// +optional
+	Restore *RestoreAccess `json:"restore,omitempty"`
+}
+
+// RestoreAccess is where galera keeps its data on the nodes, and the image its tools run
+// in on a containerised overcloud.
+type RestoreAccess struct {
+	// datadir is galera's datadir on every node: the galera resource's datadir parameter
+	// (TripleO's bundle bind-mounts the host's /var/lib/mysql there). A restore keeps it
+	// aside as <datadir>.before-restore-<time> on every node. When omitted, /var/lib/mysql.
+	// +optional
+	// +kubebuilder:validation:MinLength=2
+	// +kubebuilder:validation:MaxLength=200
+	// +kubebuilder:validation:Pattern=`^/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$`
+	Datadir string `json:"datadir,omitempty"`
+
+	// galeraImage is the galera container image of a TripleO galera-bundle (as `podman
+	// inspect` shows it on a controller): with galera stopped, mbstream and mariadb-backup
+	// --prepare run in a throwaway container of it, the same MariaDB as the cluster's.
+	// Needed for a WholeCluster restore when the galera resource is a bundle.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9_./:@-]*$`
+	GaleraImage string `json:"galeraImage,omitempty"`
 }
 
 // NodeSpec is one host running a Galera node.

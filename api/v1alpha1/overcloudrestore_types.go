@@ -150,9 +150,44 @@ type RestoreResult struct {
 	// +kubebuilder:validation:MaxItems=16
 	Proofs []RestoreProof `json:"proofs,omitempty"`
 
-	// error is why the restore stopped, naming its step.
+	// steps: a WholeCluster restore's steps as they ran, in order: node, times, outcome.
 	// +optional
-	// +kubebuilder:validation:MaxLength=1024
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=48
+	Steps []RestoreStepRun `json:"steps,omitempty"`
+
+	// error is why the restore stopped, naming its step, each node's state, and the
+	// commands that finish or roll back by hand.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	Error string `json:"error,omitempty"`
+}
+
+// RestoreStepRun is one step of a restore as it ran.
+type RestoreStepRun struct {
+	// name of the step, as in status.plan.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// node it ran on; empty for a step of the restore Job's own.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Node string `json:"node,omitempty"`
+
+	// startTime and completionTime of the step.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// succeeded says the step did what it checks for.
+	// +optional
+	Succeeded bool `json:"succeeded,omitempty"`
+
+	// error is why the step failed (bounded; a node's words, control characters replaced).
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
 	Error string `json:"error,omitempty"`
 }
 
