@@ -23,7 +23,7 @@ import (
 )
 
 // randomHex is n random bytes in hex.
-func randomHex(t *testing.T, n int) string {
+func randomHex(t testing.TB, n int) string {
 	t.Helper()
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
@@ -36,7 +36,7 @@ func randomHex(t *testing.T, n int) string {
 // (the backup user may not write), dropped when the test ends. PROXY: users.sql grants
 // root@localhost its PROXY privilege, which only an account holding it WITH GRANT OPTION
 // may do (error 1698).
-func restoreAccount(t *testing.T, sb *sandbox.Sandbox) (user, password string) {
+func restoreAccount(t testing.TB, sb *sandbox.Sandbox) (user, password string) {
 	t.Helper()
 	user, password = "ocbrestore_"+randomHex(t, 4), randomHex(t, 16)
 	account := "'" + user + "'@'%'"
@@ -49,7 +49,7 @@ func restoreAccount(t *testing.T, sb *sandbox.Sandbox) (user, password string) {
 
 // restoreConfig restores through controller-1 (not the backup's node), proving on every
 // node of the sandbox.
-func restoreConfig(t *testing.T, sb *sandbox.Sandbox, dir, user, password string) agent.RestoreConfig {
+func restoreConfig(t testing.TB, sb *sandbox.Sandbox, dir, user, password string) agent.RestoreConfig {
 	t.Helper()
 	n := sb.Nodes[1]
 	cfg := agent.RestoreConfig{Dir: dir, Node: n.Name, Address: n.Address, Port: n.MySQLPort, User: user, Password: password,

@@ -388,7 +388,7 @@ func restore(t *testing.T, sb *sandbox.Sandbox, node int, file string) {
 }
 
 // rootSQL runs SQL as root over a node's unix socket with the mariadb client.
-func rootSQL(t *testing.T, sb *sandbox.Sandbox, node int, in io.Reader) {
+func rootSQL(t testing.TB, sb *sandbox.Sandbox, node int, in io.Reader) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
