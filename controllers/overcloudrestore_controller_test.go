@@ -298,21 +298,11 @@ func TestOvercloudRestorePlanned(t *testing.T) {
 // read-only and the Overcloud's SSH Secret; the agent's steps, as they ran, land in
 // status.result.steps. The Job's end is played as the Job controller would (finishJob).
 func TestOvercloudRestoreWholeCluster(t *testing.T) {
-	c := newClient(t)
-	ns := newNamespace(t, c)
-	runManager(t, ns, managerOptions{restores: true})
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	rs, w := restoreObjects()
-	wholeCluster(rs, &w, backupv1alpha1.DumpMariabackup)
-	w.overcloud.Spec.Restore = &backupv1alpha1.RestoreAccess{Datadir: "/srv/galera/data"}
-	createWithStatus(ctx, t, c, ns, w.overcloud, w.backup)
-	rs.Namespace, rs.Spec.Confirm = ns, "oc"
-	if err := c.Create(ctx, rs); err != nil {
-		t.Fatal(err)
-	}
-	got := &backupv1alpha1.OvercloudRestore{}
-	waitRestore(ctx, t, c, rs, got, "running", func() bool { return got.Status.JobName != "" })
+	ctx, c, rs, got := runConfirmedRestore(t, func(rs *backupv1alpha1.OvercloudRestore, w *restoreWorld) {
+		wholeCluster(rs, w, backupv1alpha1.DumpMariabackup)
+		w.overcloud.Spec.Restore = &backupv1alpha1.RestoreAccess{Datadir: "/srv/galera/data"}
+	})
+	ns := rs.Namespace
 	stamp := got.CreationTimestamp.UTC().Format(restoreplan.StampLayout)
 	job := getJob(t, c, ns, got.Status.JobName)
 	pod := job.Spec.Template.Spec
@@ -363,19 +353,8 @@ func TestOvercloudRestoreWholeCluster(t *testing.T) {
 // TestOvercloudRestoreStepFailed: a restore Job whose agent stopped at a step: the
 // restore is Failed, the condition names the step and says what to do.
 func TestOvercloudRestoreStepFailed(t *testing.T) {
-	c := newClient(t)
-	ns := newNamespace(t, c)
-	runManager(t, ns, managerOptions{restores: true})
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	rs, w := restoreObjects()
-	createWithStatus(ctx, t, c, ns, w.overcloud, w.backup)
-	rs.Namespace, rs.Spec.Confirm = ns, "oc"
-	if err := c.Create(ctx, rs); err != nil {
-		t.Fatal(err)
-	}
-	got := &backupv1alpha1.OvercloudRestore{}
-	waitRestore(ctx, t, c, rs, got, "running", func() bool { return got.Status.JobName != "" })
+	ctx, c, rs, got := runConfirmedRestore(t, nil)
+	ns := rs.Namespace
 	res := agent.RestoreResult{Node: "controller-1", Error: "restoring database 1 of 1: the client: exit status 1: server error 1064 (42000) at line 5051 of the dump"}
 	msg := string(res.Summary())
 	finishJobMessage(t, c, getJob(t, c, ns, got.Status.JobName), &msg, false)
@@ -392,19 +371,8 @@ func TestOvercloudRestoreStepFailed(t *testing.T) {
 // see finishJob): the restore is Failed RestoreJobFailed, and says that what it did is
 // unknown and what to check; it is not retried.
 func TestOvercloudRestoreJobKilled(t *testing.T) {
-	c := newClient(t)
-	ns := newNamespace(t, c)
-	runManager(t, ns, managerOptions{restores: true})
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	rs, w := restoreObjects()
-	createWithStatus(ctx, t, c, ns, w.overcloud, w.backup)
-	rs.Namespace, rs.Spec.Confirm = ns, "oc"
-	if err := c.Create(ctx, rs); err != nil {
-		t.Fatal(err)
-	}
-	got := &backupv1alpha1.OvercloudRestore{}
-	waitRestore(ctx, t, c, rs, got, "running", func() bool { return got.Status.JobName != "" })
+	ctx, c, rs, got := runConfirmedRestore(t, nil)
+	ns := rs.Namespace
 	finishJobMessage(t, c, getJob(t, c, ns, got.Status.JobName), nil, false)
 	waitRestore(ctx, t, c, rs, got, "failed", func() bool { return got.Status.Phase == backupv1alpha1.RestoreFailed })
 	f := meta.FindStatusCondition(got.Status.Conditions, backupv1alpha1.ConditionFailed)
@@ -425,6 +393,33 @@ func jobsNamed(t *testing.T, c client.Client, ns, label, value string) int {
 		t.Fatal(err)
 	}
 	return len(jobs.Items)
+}
+
+// runConfirmedRestore runs the restore controller in a new namespace, creates there the
+// restore of restoreObjects (changed by change, when given), confirmed, its backup and
+// overcloud with their status, and waits until its Job is created. The context ends with
+// the test.
+func runConfirmedRestore(t *testing.T, change func(*backupv1alpha1.OvercloudRestore, *restoreWorld)) (
+	context.Context, client.Client, *backupv1alpha1.OvercloudRestore, *backupv1alpha1.OvercloudRestore,
+) {
+	t.Helper()
+	c := newClient(t)
+	ns := newNamespace(t, c)
+	runManager(t, ns, managerOptions{restores: true})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	t.Cleanup(cancel)
+	rs, w := restoreObjects()
+	if change != nil {
+		change(rs, &w)
+	}
+	createWithStatus(ctx, t, c, ns, w.overcloud, w.backup)
+	rs.Namespace, rs.Spec.Confirm = ns, "oc"
+	if err := c.Create(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	got := &backupv1alpha1.OvercloudRestore{}
+	waitRestore(ctx, t, c, rs, got, "running", func() bool { return got.Status.JobName != "" })
+	return ctx, c, rs, got
 }
 
 // createWithStatus creates the objects in ns, then writes their status as given, as
