@@ -183,6 +183,9 @@ func restoreCluster(ctx context.Context, cfg ClusterRestoreConfig, res *RestoreR
 		return x.fail(ctx, "check-backup", "", err)
 	}
 	defer x.runner.Close()
+	if err := x.checkCluster(ctx); err != nil {
+		return err
+	}
 	if err := x.checkSpace(ctx, b); err != nil {
 		return err
 	}
@@ -221,6 +224,51 @@ func (x *clusterRun) checkBackup(ctx context.Context) (*restoredBackup, error) {
 		x.res.Rows += t.Rows
 	}
 	return b, nil
+}
+
+// checkCluster: Pacemaker has quorum, manages the cluster, and every node named is one of
+// its nodes, online, neither in standby nor in maintenance (a name Pacemaker does not
+// know would read as galera Stopped there, whatever runs).
+func (x *clusterRun) checkCluster(ctx context.Context) error {
+	first := x.cfg.Nodes[0]
+	if err := x.step("check-cluster", first.Name, func() (string, error) {
+		st, err := x.status(ctx)
+		if err != nil {
+			return "", err
+		}
+		if problem := clusterProblem(st, x.cfg.Nodes); problem != "" {
+			return x.roles(st), errors.New(problem)
+		}
+		return x.roles(st), nil
+	}); err != nil {
+		return x.fail(ctx, "check-cluster", first.Name, err)
+	}
+	return nil
+}
+
+// clusterProblem says why Pacemaker could not run the restore, "" when it can. Pure.
+func clusterProblem(st *pacemaker.Status, nodes []ClusterNode) string {
+	switch {
+	case !st.WithQuorum:
+		return "Pacemaker has no quorum"
+	case st.MaintenanceMode:
+		return "the cluster is in maintenance mode: Pacemaker would not stop or start galera"
+	case st.StopAllResources:
+		return "the cluster property stop-all-resources is set"
+	}
+	for _, n := range nodes {
+		pn, ok := st.Node(n.Name)
+		name := clipBytes(n.Name, 64)
+		switch {
+		case !ok:
+			return fmt.Sprintf("%q is not a Pacemaker node (give each node by its Pacemaker name)", name)
+		case !pn.Online || pn.Unclean || pn.Pending:
+			return fmt.Sprintf("%s is not online in Pacemaker: galera could not be restored there", name)
+		case pn.Standby || pn.StandbyOnFail || pn.Maintenance:
+			return fmt.Sprintf("%s is in standby or maintenance: galera would not start there", name)
+		}
+	}
+	return ""
 }
 
 // checkSpace: room on every node, before anything is touched.
@@ -714,7 +762,7 @@ func (x *clusterRun) fail(ctx context.Context, step, node string, cause error) e
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s%s: %s.", step, onNode(node), bounded(cause.Error(), 400))
 	c := x.cfg.Cluster
-	start := restoreplan.Shell(c.TargetRole("Started"))
+	start := restoreplan.ByHand(c.TargetRole("Started"))
 	roles := "unknown (crm_mon not read)"
 	if x.runner != nil && x.stopAsked {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 45*time.Second)
@@ -756,13 +804,13 @@ func (x *clusterRun) fail(ctx context.Context, step, node string, cause error) e
 	case !x.promoted && len(moved) > 0:
 		rb := c.RollBack()
 		fmt.Fprintf(&b, " To roll back by hand: on %s, %s (if the datadir exists) then %s; then on one node %s. "+
-			"To finish instead, run the plan's steps from %s on.", strings.Join(moved, ", "), restoreplan.Shell(rb[0]),
-			restoreplan.Shell(rb[1]), start, step)
+			"To finish instead, run the plan's steps from %s on.", strings.Join(moved, ", "), restoreplan.ByHand(rb[0]),
+			restoreplan.ByHand(rb[1]), start, step)
 	case !x.startAsked:
 		fmt.Fprintf(&b, " To start galera again by hand, on one node: %s.", start)
 	case !x.promoted:
 		fmt.Fprintf(&b, " Pacemaker goes on trying; %s and `sudo pcs resource cleanup %s` show and clear its failures.",
-			restoreplan.Shell(restoreplan.CrmMonCommand), c.Resource)
+			restoreplan.ByHand(restoreplan.CrmMonCommand), c.Resource)
 	}
 	_, _ = fmt.Fprintf(x.cfg.Log, "Restore-cluster failed: %s\n", b.String())
 	return errors.New(b.String())

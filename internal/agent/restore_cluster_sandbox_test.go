@@ -211,8 +211,8 @@ func TestRestoreCluster(t *testing.T) {
 			!strings.Contains(err.Error(), "Nothing was changed: galera runs as before.") {
 			t.Fatalf("%v, want check-space's refusal", err)
 		}
-		if len(res.Steps) != 2 || !res.Steps[0].OK || res.Steps[1].Name != "check-space" || res.Steps[1].OK ||
-			!strings.Contains(res.Steps[1].Error, "MiB free on "+filepath.Dir(sandboxDatadir(sb))) {
+		if len(res.Steps) != 3 || !res.Steps[0].OK || !res.Steps[1].OK || res.Steps[2].Name != "check-space" || res.Steps[2].OK ||
+			!strings.Contains(res.Steps[2].Error, "MiB free on "+filepath.Dir(sandboxDatadir(sb))) {
 			t.Fatalf("steps %+v", res.Steps)
 		}
 		for i := range sb.Nodes {
@@ -222,6 +222,22 @@ func TestRestoreCluster(t *testing.T) {
 			if n := count(t, sb, i, "SELECT COUNT(*) FROM "+schema+".flavors"); n != 3 {
 				t.Errorf("%s: %d flavors after the refusal, want 3", sb.Nodes[i].Name, n)
 			}
+		}
+		if !allPromoted(sb) {
+			t.Error("galera is not Promoted everywhere after the refusal")
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("a node Pacemaker does not know", func(t *testing.T) {
+		cfg := clusterConfig(t, sb, backup.Dir, stamp)
+		cfg.Nodes[2].Name = "overcloud-controller-2"
+		res, err := agent.RestoreCluster(t.Context(), cfg)
+		if err == nil || !strings.Contains(err.Error(), `check-cluster on controller-0: "overcloud-controller-2" is not a Pacemaker node`) ||
+			!strings.Contains(err.Error(), "Nothing was changed") || len(res.Steps) != 2 {
+			t.Fatalf("%v (%d steps), want check-cluster's refusal", err, len(res.Steps))
 		}
 		if !allPromoted(sb) {
 			t.Error("galera is not Promoted everywhere after the refusal")
@@ -246,14 +262,14 @@ func TestRestoreCluster(t *testing.T) {
 		for _, want := range []string{"copy-back on controller-0: ", "GALERA IS STOPPED (or stopping) on every node",
 			"galera now: controller-0 Stopped, controller-1 Stopped, controller-2 Stopped.",
 			"Datadir kept aside at " + sandboxDatadir(sb) + ".before-restore-" + stamp + " on controller-0, controller-1, controller-2.",
-			"To roll back by hand: on controller-0, controller-1, controller-2, sudo -n mv -T -- " + sandboxDatadir(sb) + " " +
+			"To roll back by hand: on controller-0, controller-1, controller-2, sudo mv -T -- " + sandboxDatadir(sb) + " " +
 				sandboxDatadir(sb) + ".failed-restore-" + stamp,
-			"then on one node sudo -n crm_resource --resource galera-clone --meta --set-parameter target-role --parameter-value Started"} {
+			"then on one node sudo crm_resource --resource galera-clone --meta --set-parameter target-role --parameter-value Started"} {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("the error lacks %q", want)
 			}
 		}
-		if last := res.Steps[len(res.Steps)-1]; len(res.Steps) != 9 || last.Name != "copy-back" || last.OK {
+		if last := res.Steps[len(res.Steps)-1]; len(res.Steps) != 10 || last.Name != "copy-back" || last.OK {
 			t.Errorf("steps %+v, want copy-back failed last", res.Steps)
 		}
 		for i := range sb.Nodes {
@@ -288,7 +304,7 @@ func TestRestoreCluster(t *testing.T) {
 	if err != nil {
 		t.Fatalf("restore-cluster: %v", err)
 	}
-	want := []string{"check-backup", "check-space", "check-space", "check-space", "stop-galera", "keep-aside-controller-0",
+	want := []string{"check-backup", "check-cluster", "check-space", "check-space", "check-space", "stop-galera", "keep-aside-controller-0",
 		"keep-aside-controller-1", "keep-aside-controller-2", "copy-back", "write-grastate", "start-galera", "read-position",
 		"prove-controller-0", "prove-controller-1", "prove-controller-2"}
 	if len(res.Steps) != len(want) {

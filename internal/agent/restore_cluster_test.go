@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/pacemaker"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/restoreplan"
 )
 
@@ -107,6 +108,41 @@ func TestClusterConfigRefusals(t *testing.T) {
 			tc.change(&c)
 			if _, err := c.withDefaults(); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("%v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestClusterProblem: what Pacemaker must say before anything is touched.
+func TestClusterProblem(t *testing.T) {
+	nodes := []ClusterNode{{"controller-0", "a"}, {"controller-1", "b"}}
+	healthy := func() *pacemaker.Status {
+		return &pacemaker.Status{WithQuorum: true, Nodes: []pacemaker.Node{
+			{Name: "controller-0", Online: true}, {Name: "controller-1", Online: true}, {Name: "controller-2", Online: true}}}
+	}
+	if p := clusterProblem(healthy(), nodes); p != "" {
+		t.Fatalf("healthy: %s", p)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*pacemaker.Status)
+		nodes  []ClusterNode
+		want   string
+	}{
+		{"no quorum", func(s *pacemaker.Status) { s.WithQuorum = false }, nodes, "Pacemaker has no quorum"},
+		{"maintenance", func(s *pacemaker.Status) { s.MaintenanceMode = true }, nodes, "maintenance mode"},
+		{"stop-all-resources", func(s *pacemaker.Status) { s.StopAllResources = true }, nodes, "stop-all-resources"},
+		{"a name Pacemaker does not know", func(*pacemaker.Status) {}, []ClusterNode{{"overcloud-controller-0", "a"}},
+			`"overcloud-controller-0" is not a Pacemaker node`},
+		{"a node offline", func(s *pacemaker.Status) { s.Nodes[1].Online = false }, nodes, "controller-1 is not online"},
+		{"a node unclean", func(s *pacemaker.Status) { s.Nodes[0].Unclean = true }, nodes, "controller-0 is not online"},
+		{"a node in standby", func(s *pacemaker.Status) { s.Nodes[1].Standby = true }, nodes, "controller-1 is in standby"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := healthy()
+			tc.change(st)
+			if p := clusterProblem(st, tc.nodes); !strings.Contains(p, tc.want) || tc.want == "" {
+				t.Fatalf("%q, want %q", p, tc.want)
 			}
 		})
 	}

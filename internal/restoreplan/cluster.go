@@ -21,7 +21,7 @@ const StampLayout = "20060102T150405Z"
 
 // CrmMonCommand is how the agent reads Pacemaker's state on a node: one XML snapshot,
 // stopped instances included (internal/pacemaker parses it).
-var CrmMonCommand = []string{"sudo", "-n", "crm_mon", "--one-shot", "--inactive", "--output-as=xml"}
+var CrmMonCommand = sudo("crm_mon", "--one-shot", "--inactive", "--output-as=xml")
 
 // Cluster is what the commands of a WholeCluster restore depend on: each method below is
 // the exact argv the agent runs on a node over SSH (joined with every word quoted) and
@@ -81,7 +81,10 @@ func (c Cluster) Aside() string { return c.WithDefaults().Datadir + ".before-res
 // Parent is the directory holding the datadir (and the kept-aside copy: a rename).
 func (c Cluster) Parent() string { return path.Dir(c.WithDefaults().Datadir) }
 
-func sudo(args ...string) []string { return append([]string{"sudo", "-n"}, args...) }
+// sudoProgram runs the privileged commands, -n: never asking for a password.
+const sudoProgram = "sudo"
+
+func sudo(args ...string) []string { return append([]string{sudoProgram, "-n"}, args...) }
 
 // TargetRole sets galera's target-role: Stopped stops it on every node, Started lets
 // Pacemaker start and promote it (what `pcs resource disable|enable` do; it runs on the
@@ -162,6 +165,14 @@ func (c Cluster) RollBack() [][]string {
 		sudo("mv", "-T", "--", d, d+".failed-restore-"+c.Stamp),
 		sudo("mv", "-T", "--", c.Aside(), d),
 	}
+}
+
+// ByHand is argv for a person to run: sudo without -n (it may ask for a password).
+func ByHand(argv []string) string {
+	if len(argv) > 2 && argv[0] == sudoProgram && argv[1] == "-n" {
+		argv = append([]string{sudoProgram}, argv[2:]...)
+	}
+	return shellJoin(argv)
 }
 
 // Shell is argv as one command line for a POSIX shell, every word that needs it quoted:

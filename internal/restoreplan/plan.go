@@ -261,6 +261,12 @@ func wholeClusterPlan(in Input) ([]Step, []string, error) {
 		})
 	}
 	steps = append(steps, Step{
+		Name: "check-cluster", Node: first,
+		Description: "Read Pacemaker's state: refuse before anything is touched unless the cluster has quorum, is not in " +
+			"maintenance, and every node is an online Pacemaker node, neither in standby nor in maintenance",
+		Command: run(CrmMonCommand),
+		After:   "quorum; every node online",
+	}, Step{
 		Name: "check-space",
 		Description: fmt.Sprintf("On every node, the free space of the filesystem holding %s against the backup's data "+
 			"(its uncompressed xbstream, with headroom); refuse before anything is touched when one is short", c.Parent()),

@@ -107,47 +107,48 @@ func TestPlan(t *testing.T) {
 			in: with(func(in *Input) {
 				in.Mode, in.Method, in.ClusterUUID, in.Seqno = WholeCluster, Mariabackup, "39c27411-f0ff-11f1-9d54-e767733f6249", 84341
 			}),
-			steps: []string{"hold-backups", "check-backup", "check-space", "stop-galera", "keep-aside-controller-0", "keep-aside-controller-1",
+			steps: []string{"hold-backups", "check-backup", "check-cluster", "check-space", "stop-galera", "keep-aside-controller-0", "keep-aside-controller-1",
 				"keep-aside-controller-2", "copy-back", "write-grastate", "start-galera", "prove-controller-0", "prove-controller-1",
 				"prove-controller-2"},
 			dbs: []string{"nova", "keystone", "glance"},
 			check: func(t *testing.T, steps []Step) {
 				for i, want := range map[int]string{
+					2: "sudo -n crm_mon --one-shot --inactive --output-as=xml",
 					1: "overcloud-backup-operator agent restore-cluster /backup/openstack/b --resource=galera-clone --datadir=/var/lib/mysql " +
 						"--stamp=20261205T235900Z --credentials-dir=/etc/overcloud-backup/restore-credentials --node=controller-0=10.0.0.11 " +
 						"--node=controller-1=10.0.0.12 --node=controller-2=10.0.0.13 --prove-node=controller-0=10.0.0.11:3306 " +
 						"--prove-node=controller-1=10.0.0.12:3306 --prove-node=controller-2=10.0.0.13:3306",
-					2: "df -Pk -- /var/lib /var/lib/mysql",
-					3: "sudo -n crm_resource --resource galera-clone --meta --set-parameter target-role --parameter-value Stopped",
-					4: "sudo -n mv -T -- /var/lib/mysql /var/lib/mysql.before-restore-20261205T235900Z && sudo -n mkdir -m 0750 -- " +
+					3: "df -Pk -- /var/lib /var/lib/mysql",
+					4: "sudo -n crm_resource --resource galera-clone --meta --set-parameter target-role --parameter-value Stopped",
+					5: "sudo -n mv -T -- /var/lib/mysql /var/lib/mysql.before-restore-20261205T235900Z && sudo -n mkdir -m 0750 -- " +
 						"/var/lib/mysql && sudo -n chown -R --reference=/var/lib/mysql.before-restore-20261205T235900Z -- /var/lib/mysql",
-					7: "<restore Job> | sudo -n mbstream -x -C /var/lib/mysql && sudo -n mariadb-backup --prepare --target-dir=/var/lib/mysql",
-					9: "sudo -n crm_resource --resource galera-clone --meta --set-parameter target-role --parameter-value Started",
+					8:  "<restore Job> | sudo -n mbstream -x -C /var/lib/mysql && sudo -n mariadb-backup --prepare --target-dir=/var/lib/mysql",
+					10: "sudo -n crm_resource --resource galera-clone --meta --set-parameter target-role --parameter-value Started",
 				} {
 					if steps[i].Command != want {
 						t.Errorf("step %s: %q, want %q", steps[i].Name, steps[i].Command, want)
 					}
 				}
-				if !strings.Contains(steps[8].Command, `uuid:    39c27411-f0ff-11f1-9d54-e767733f6249\nseqno:   84341\nsafe_to_bootstrap: 1`) ||
-					!strings.HasSuffix(steps[8].Command, "| sudo -n tee -- /var/lib/mysql/grastate.dat && sudo -n chown -R "+
+				if !strings.Contains(steps[9].Command, `uuid:    39c27411-f0ff-11f1-9d54-e767733f6249\nseqno:   84341\nsafe_to_bootstrap: 1`) ||
+					!strings.HasSuffix(steps[9].Command, "| sudo -n tee -- /var/lib/mysql/grastate.dat && sudo -n chown -R "+
 						"--reference=/var/lib/mysql.before-restore-20261205T235900Z -- /var/lib/mysql") {
-					t.Errorf("grastate: %q", steps[8].Command)
+					t.Errorf("grastate: %q", steps[9].Command)
 				}
 			},
 		},
 		"whole cluster, logical, TripleO bundle": {
 			in: with(func(in *Input) { in.Mode, in.Bundle, in.GaleraResource = WholeCluster, true, "galera-bundle" }),
-			steps: []string{"hold-backups", "check-space", "stop-galera", "keep-aside-controller-0", "keep-aside-controller-1", "keep-aside-controller-2",
+			steps: []string{"hold-backups", "check-cluster", "check-space", "stop-galera", "keep-aside-controller-0", "keep-aside-controller-1", "keep-aside-controller-2",
 				"initialise", "start-galera", "import", "prove-controller-0", "prove-controller-1", "prove-controller-2"},
 			dbs: []string{"nova", "keystone", "glance"},
 			check: func(t *testing.T, steps []Step) {
-				if steps[2].Command != "sudo -n crm_resource --resource galera-bundle --meta --set-parameter target-role --parameter-value Stopped" ||
-					!strings.HasPrefix(steps[6].Command, "sudo -n podman run --rm -i --net=none --user=root -v /var/lib/mysql:/var/lib/mysql:z "+
+				if steps[3].Command != "sudo -n crm_resource --resource galera-bundle --meta --set-parameter target-role --parameter-value Stopped" ||
+					!strings.HasPrefix(steps[7].Command, "sudo -n podman run --rm -i --net=none --user=root -v /var/lib/mysql:/var/lib/mysql:z "+
 						"'<galera image>' mariadb-install-db") {
-					t.Errorf("bundle commands: %q, %q", steps[2].Command, steps[6].Command)
+					t.Errorf("bundle commands: %q, %q", steps[3].Command, steps[7].Command)
 				}
-				if !strings.Contains(steps[8].Command, "--password=<password>") {
-					t.Errorf("the password is not elided: %q", steps[8].Command)
+				if !strings.Contains(steps[9].Command, "--password=<password>") {
+					t.Errorf("the password is not elided: %q", steps[9].Command)
 				}
 			},
 		},
@@ -156,7 +157,7 @@ func TestPlan(t *testing.T) {
 				in.Mode, in.Method, in.Bundle, in.GaleraResource = WholeCluster, Mariabackup, true, "galera-bundle"
 				in.GaleraImage, in.Datadir, in.ClusterUUID = "registry.example/tripleo/mariadb:17.1", "/srv/galera/data", "39c27411-f0ff-11f1-9d54-e767733f6249"
 			}),
-			steps: []string{"hold-backups", "check-backup", "check-space", "stop-galera", "keep-aside-controller-0", "keep-aside-controller-1",
+			steps: []string{"hold-backups", "check-backup", "check-cluster", "check-space", "stop-galera", "keep-aside-controller-0", "keep-aside-controller-1",
 				"keep-aside-controller-2", "copy-back", "write-grastate", "start-galera", "prove-controller-0", "prove-controller-1",
 				"prove-controller-2"},
 			dbs: []string{"nova", "keystone", "glance"},
@@ -164,12 +165,12 @@ func TestPlan(t *testing.T) {
 				if want := "<restore Job> | sudo -n podman run --rm -i --net=none --user=root -v /srv/galera/data:/srv/galera/data:z " +
 					"registry.example/tripleo/mariadb:17.1 mbstream -x -C /srv/galera/data && sudo -n podman run --rm -i --net=none " +
 					"--user=root -v /srv/galera/data:/srv/galera/data:z registry.example/tripleo/mariadb:17.1 mariadb-backup --prepare " +
-					"--target-dir=/srv/galera/data"; steps[7].Command != want {
-					t.Errorf("copy-back %q, want %q", steps[7].Command, want)
+					"--target-dir=/srv/galera/data"; steps[8].Command != want {
+					t.Errorf("copy-back %q, want %q", steps[8].Command, want)
 				}
 				if !strings.Contains(steps[1].Command, "--bundle --galera-image=registry.example/tripleo/mariadb:17.1") ||
-					steps[2].Command != "df -Pk -- /srv/galera /srv/galera/data" {
-					t.Errorf("%q, %q", steps[1].Command, steps[2].Command)
+					steps[3].Command != "df -Pk -- /srv/galera /srv/galera/data" {
+					t.Errorf("%q, %q", steps[1].Command, steps[3].Command)
 				}
 			},
 		},
