@@ -28,7 +28,7 @@ func restoreObjects() (*backupv1alpha1.OvercloudRestore, restoreWorld) {
 		Spec: backupv1alpha1.OvercloudRestoreSpec{
 			BackupRef: backupv1alpha1.BackupReference{Name: "b"}, OvercloudRef: backupv1alpha1.OvercloudReference{Name: "oc"},
 			Mode: backupv1alpha1.RestoreDatabases, Databases: []string{"nova"},
-			CredentialsSecret: backupv1alpha1.CredentialsSecretReference{Name: "restore-account"},
+			CredentialsSecret: &backupv1alpha1.CredentialsSecretReference{Name: "restore-account"},
 		},
 	}
 	b := &backupv1alpha1.OvercloudBackup{
@@ -301,8 +301,14 @@ func TestOvercloudRestoreWholeCluster(t *testing.T) {
 	ctx, c, rs, got := runConfirmedRestore(t, func(rs *backupv1alpha1.OvercloudRestore, w *restoreWorld) {
 		wholeCluster(rs, w, backupv1alpha1.DumpMariabackup)
 		w.overcloud.Spec.Restore = &backupv1alpha1.RestoreAccess{Datadir: "/srv/galera/data"}
+		rs.Spec.CredentialsSecret = nil // the proof logs in with the backup account
 	})
 	ns := rs.Namespace
+	databases := &backupv1alpha1.OvercloudRestore{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "no-account"},
+		Spec: backupv1alpha1.OvercloudRestoreSpec{BackupRef: rs.Spec.BackupRef, OvercloudRef: rs.Spec.OvercloudRef}}
+	if err := c.Create(ctx, databases); err == nil || !strings.Contains(err.Error(), "a Databases restore needs credentialsSecret") {
+		t.Errorf("a Databases restore without credentialsSecret: %v, want refused by the API", err)
+	}
 	stamp := got.CreationTimestamp.UTC().Format(restoreplan.StampLayout)
 	job := getJob(t, c, ns, got.Status.JobName)
 	pod := job.Spec.Template.Spec
@@ -314,12 +320,14 @@ func TestOvercloudRestoreWholeCluster(t *testing.T) {
 			t.Errorf("the restore Job's arguments lack %q: %s", want, args)
 		}
 	}
-	var ssh bool
+	var ssh, account bool
 	for _, v := range pod.Volumes {
 		ssh = ssh || (v.Secret != nil && v.Secret.SecretName == "ssh")
+		account = account || (v.Secret != nil && v.Secret.SecretName == "backup-account")
 	}
-	if !ssh || got.Status.Node != "controller-0" {
-		t.Errorf("the Job mounts the SSH Secret: %v; status.node %q, want controller-0 (restored onto)", ssh, got.Status.Node)
+	if !ssh || !account || got.Status.Node != "controller-0" {
+		t.Errorf("the Job mounts the SSH Secret: %v, the backup account's (for the proof): %v; status.node %q, "+
+			"want controller-0 (restored onto)", ssh, account, got.Status.Node)
 	}
 	var aside bool
 	for _, st := range got.Status.Plan {

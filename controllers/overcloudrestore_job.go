@@ -51,7 +51,12 @@ func BuildRestoreJob(rs *backupv1alpha1.OvercloudRestore, b *backupv1alpha1.Over
 	volumes, mounts := storageVolumes(b)
 	volumes[0].PersistentVolumeClaim.ReadOnly = true
 	mounts[0].ReadOnly = true
-	cs := rs.Spec.CredentialsSecret
+	// The restore account; a WholeCluster restore without one proves the nodes with the
+	// backup account, which the restored grant tables hold.
+	cs := oc.Spec.Database.CredentialsSecret
+	if rs.Spec.CredentialsSecret != nil {
+		cs = *rs.Spec.CredentialsSecret
+	}
 	volumes = append(volumes, secretVolume("restore-credentials", cs.Name,
 		[2]string{cs.UsernameKeyOrDefault(), credentialsUserFile}, [2]string{cs.PasswordKeyOrDefault(), credentialsPasswordFile}))
 	mounts = append(mounts, corev1.VolumeMount{Name: "restore-credentials", MountPath: restoreplan.CredentialsMount, ReadOnly: true})

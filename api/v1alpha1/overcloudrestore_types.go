@@ -22,6 +22,7 @@ const (
 // confirm is fixed at creation: the plan in status is computed from it, and the
 // confirmation is given for that plan.
 // +kubebuilder:validation:XValidation:rule="self.backupRef == oldSelf.backupRef && self.overcloudRef == oldSelf.overcloudRef && self.mode == oldSelf.mode && (has(self.databases) == has(oldSelf.databases)) && (!has(self.databases) || self.databases == oldSelf.databases) && (has(self.users) == has(oldSelf.users)) && (!has(self.users) || self.users == oldSelf.users) && (has(self.credentialsSecret) == has(oldSelf.credentialsSecret)) && (!has(self.credentialsSecret) || self.credentialsSecret == oldSelf.credentialsSecret) && (has(self.allowUnverified) == has(oldSelf.allowUnverified)) && (!has(self.allowUnverified) || self.allowUnverified == oldSelf.allowUnverified)",message="only spec.confirm can change once the restore is created: create a new OvercloudRestore for another plan"
+// +kubebuilder:validation:XValidation:rule="(has(self.mode) && self.mode == 'WholeCluster') || has(self.credentialsSecret)",message="a Databases restore needs credentialsSecret: an account that may drop, create and fill databases"
 type OvercloudRestoreSpec struct {
 	// backupRef names the OvercloudBackup to restore, in the restore's namespace. It
 	// must have Succeeded, and be Verified (its restore drill passed) unless
@@ -55,9 +56,12 @@ type OvercloudRestoreSpec struct {
 
 	// credentialsSecret names a Secret with the account the restore writes with: it
 	// drops, creates and fills databases (and users, with Include), which the backup
-	// account may not. Its keys are username and password unless renamed here.
-	// +required
-	CredentialsSecret CredentialsSecretReference `json:"credentialsSecret"`
+	// account may not. Its keys are username and password unless renamed here. Required
+	// by the Databases mode. A WholeCluster restore writes no SQL: it proves the nodes
+	// with this account when given, else with the Overcloud's backup account; either
+	// must be in the backup, whose grant tables the nodes hold after the restore.
+	// +optional
+	CredentialsSecret *CredentialsSecretReference `json:"credentialsSecret,omitempty"`
 
 	// allowUnverified restores a backup whose restore drill did not pass (Verified not
 	// True): a deliberate choice, for a backup that could not be drilled.

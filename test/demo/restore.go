@@ -45,6 +45,9 @@ func (d *demo) restore(ctx context.Context) error {
 		return fmt.Errorf("%s restores %d databases, the demo shows one", restoreSample, len(rs.Spec.Databases))
 	}
 	db := rs.Spec.Databases[0]
+	if rs.Spec.CredentialsSecret == nil {
+		return fmt.Errorf("%s names no credentialsSecret, which a Databases restore needs", restoreSample)
+	}
 	if strings.ContainsFunc(db, func(r rune) bool { return (r < 'a' || r > 'z') && r != '_' }) {
 		return fmt.Errorf("%s names database %q; the demo quotes only lowercase names", restoreSample, db)
 	}

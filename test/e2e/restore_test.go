@@ -90,7 +90,7 @@ func TestRestoreDatabases(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "restore-servers", Labels: map[string]string{e2eLabel: "true"}},
 		Spec: backupv1alpha1.OvercloudRestoreSpec{
 			BackupRef: backupv1alpha1.BackupReference{Name: backup.Name}, OvercloudRef: backupv1alpha1.OvercloudReference{Name: tmpl.Overcloud.Name},
-			Databases: []string{db}, CredentialsSecret: backupv1alpha1.CredentialsSecretReference{Name: "restore-account"},
+			Databases: []string{db}, CredentialsSecret: &backupv1alpha1.CredentialsSecretReference{Name: "restore-account"},
 		},
 	}
 	if err := k.c.Create(ctx, rs); err != nil {
