@@ -28,6 +28,9 @@ type restorePlanOptions struct {
 	mode, through, galeraResource, path, overcloud string
 	databases, nodes                               []string
 	users                                          bool
+	// WholeCluster: where the data is, the bundle's image, how the nodes are reached.
+	datadir, galeraImage, sshUser, vip, vipResource string
+	sshPort                                         int
 }
 
 func newRestorePlanCommand() *cobra.Command {
@@ -67,6 +70,12 @@ HAProxy does not send clients to).`,
 		"Pacemaker's galera resource; a name ending in -bundle is TripleO's container bundle")
 	f.StringVar(&o.overcloud, "overcloud", "overcloud", "the overcloud's name, for the descriptions")
 	f.StringVar(&o.path, "backup-path", "", "the backup's directory as the restore Job mounts it under /backup (default: DIR)")
+	f.StringVar(&o.datadir, "datadir", restoreplan.DefaultDatadir, "WholeCluster: galera's datadir on every node")
+	f.StringVar(&o.galeraImage, "galera-image", "", "WholeCluster of a bundle: the galera container image its tools run in")
+	f.StringVar(&o.sshUser, "ssh-user", "", "WholeCluster: the login user on the nodes (the agent's default when empty)")
+	f.IntVar(&o.sshPort, "ssh-port", 0, "WholeCluster: the nodes' sshd port (the agent's default when 0)")
+	f.StringVar(&o.vip, "vip", "", "WholeCluster: the database VIP, waited for once galera is promoted again")
+	f.StringVar(&o.vipResource, "vip-resource", "", "WholeCluster: the VIP's Pacemaker resource (default ip-<vip>)")
 	return cmd
 }
 
@@ -76,7 +85,9 @@ func (o restorePlanOptions) input(m *agent.Manifest, now time.Time) (restoreplan
 		Mode: o.mode, Overcloud: o.overcloud, Backup: m.Backup.Name, Method: m.Options.Method,
 		BackupPath: o.path, Asked: o.databases, Users: o.users, Node: o.through,
 		GaleraResource: o.galeraResource, Bundle: strings.HasSuffix(o.galeraResource, "-bundle"),
-		Stamp: now.UTC().Format("20060102T150405Z"), BackupDatabases: []string{},
+		Stamp: now.UTC().Format(restoreplan.StampLayout), BackupDatabases: []string{},
+		Datadir: o.datadir, GaleraImage: o.galeraImage, SSHUser: o.sshUser, SSHPort: o.sshPort, VIP: o.vip,
+		VIPResource: o.vipResource,
 	}
 	if in.BackupPath == "" {
 		in.BackupPath = m.Backup.Namespace + "/" + m.Backup.Name

@@ -54,8 +54,11 @@ func TestRestorePlanCommand(t *testing.T) {
 	}
 	t.Logf("\n%s", out)
 
-	out, err = runCLI(t, append([]string{"restore", "plan", dir, "--mode", "WholeCluster", "--galera-resource", "galera-bundle"}, nodes...)...)
-	if err != nil || !strings.Contains(out, "crm_resource --resource galera-bundle --meta --set-parameter target-role --parameter-value Stopped") || !strings.Contains(out, "mariadb-install-db") {
+	out, err = runCLI(t, append([]string{"restore", "plan", dir, "--mode", "WholeCluster", "--galera-resource", "galera-bundle",
+		"--datadir", "/srv/mysql", "--galera-image", "registry.example/openstack-mariadb:17.1"}, nodes...)...)
+	if err != nil || !strings.Contains(out, "crm_resource --resource galera-bundle --meta --set-parameter target-role --parameter-value Stopped") ||
+		!strings.Contains(out, "podman run --rm -i --net=none --user=root -v /srv/mysql:/srv/mysql:z registry.example/openstack-mariadb:17.1 mariadb-install-db") ||
+		!strings.Contains(out, "sudo -n mv -T -- /srv/mysql /srv/mysql.before-restore-") {
 		t.Fatalf("whole cluster: %v\n%s", err, out)
 	}
 

@@ -1,28 +1,17 @@
 package agent_test
 
 import (
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/agent"
-	"github.com/overcloud-backup/overcloud-backup-operator/internal/pacemaker"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/restoreplan"
 	"github.com/overcloud-backup/overcloud-backup-operator/test/sandbox"
 	"github.com/overcloud-backup/overcloud-backup-operator/test/tamper"
 )
-
-// The live sandbox's galera resource and datadir, as each controller sees it (its mount
-// namespace binds <state>/local to its own <state>/cN).
-const sandboxGalera = "galera-clone"
-
-func sandboxDatadir(sb *sandbox.Sandbox) string {
-	return filepath.Join(filepath.Dir(sb.Path), "local", "data")
-}
 
 // clusterConfig restores onto controller-0 (the backup comes from controller-2), every
 // node reached over SSH as the backup's agent reaches it, proven on every node.
@@ -32,7 +21,7 @@ func clusterConfig(t *testing.T, sb *sandbox.Sandbox, dir, stamp string) agent.C
 		Dir: dir,
 		SSH: agent.PhysicalConfig{SSHUser: sb.SSH.User, SSHPort: sb.Nodes[0].SSHPort, SSHTimeout: 5 * time.Second,
 			KeyFile: sb.SSH.PrivateKeyFile, KnownHostsFile: sb.SSH.KnownHostsFile},
-		Cluster: restoreplan.Cluster{Resource: sandboxGalera, Datadir: sandboxDatadir(sb), Stamp: stamp},
+		Cluster: restoreplan.Cluster{Resource: sandbox.GaleraResource, Datadir: sb.ClusterDatadir(), Stamp: stamp},
 		VIP:     sb.VIP,
 		User:    sb.Database.User, Password: sb.Password(t),
 		StopTimeout: 3 * time.Minute, StartTimeout: 10 * time.Minute, Poll: time.Second, CatchUpTimeout: time.Minute,
@@ -43,123 +32,6 @@ func clusterConfig(t *testing.T, sb *sandbox.Sandbox, dir, stamp string) agent.C
 		cfg.ProveNodes = append(cfg.ProveNodes, agent.NodeAddress{Name: n.Name, Address: n.Address, Port: n.MySQLPort})
 	}
 	return cfg
-}
-
-// inController runs a command inside controller i's namespaces, bounded.
-func inController(sb *sandbox.Sandbox, i int, args ...string) ([]byte, error) {
-	pid, err := os.ReadFile(filepath.Join(sb.NodeDir(i), "holder.pid"))
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	//nolint:gosec // G204: a PID from the sandbox's own state, fixed commands
-	return exec.CommandContext(ctx, "nsenter", append([]string{"--target", strings.TrimSpace(string(pid)), "--pid", "--mount",
-		"--net", "--uts", "--"}, args...)...).Output()
-}
-
-// crmStatus is crm_mon's view, read inside the first controller that answers.
-func crmStatus(sb *sandbox.Sandbox) (*pacemaker.Status, error) {
-	var last error
-	for i := range sb.Nodes {
-		out, err := inController(sb, i, "crm_mon", "--one-shot", "--inactive", "--output-as=xml")
-		if err != nil {
-			last = err
-			continue
-		}
-		st, err := pacemaker.Parse(out, pacemaker.Options{GaleraResource: sandboxGalera, VIP: sb.VIP})
-		if err != nil {
-			last = err
-			continue
-		}
-		return st, nil
-	}
-	return nil, last
-}
-
-// allPromoted says whether galera is Promoted on every controller.
-func allPromoted(sb *sandbox.Sandbox) bool {
-	st, err := crmStatus(sb)
-	if err != nil {
-		return false
-	}
-	for _, n := range sb.Nodes {
-		if !st.GaleraOn(n.Name).Promoted() {
-			return false
-		}
-	}
-	return true
-}
-
-// asideDir is controller i's kept-aside datadir as the host sees it.
-func asideDir(sb *sandbox.Sandbox, i int, stamp string) string {
-	return filepath.Join(sb.NodeDir(i), "data.before-restore-"+stamp)
-}
-
-// cleanupClusterRestore leaves the cluster as the next test expects it: galera Promoted
-// everywhere and healthy, no kept-aside datadir of this test left. When the restore did
-// not bring galera back (it failed before, or at, start-galera), the kept-aside datadirs
-// are put back (galera stopped around it), as the agent's error tells a person to.
-func cleanupClusterRestore(t *testing.T, sb *sandbox.Sandbox, stamp string, restored func() bool) {
-	t.Helper()
-	anyAside := false
-	for i := range sb.Nodes {
-		if _, err := os.Stat(asideDir(sb, i, stamp)); err == nil {
-			anyAside = true
-		}
-	}
-	if !restored() && anyAside {
-		t.Log("cleanup: the restore did not finish: putting every kept-aside datadir back")
-		sb.Run(t, "stop-galera")
-		deadline := time.Now().Add(3 * time.Minute)
-		for {
-			st, err := crmStatus(sb)
-			stopped := err == nil
-			for i, n := range sb.Nodes {
-				if stopped && st.GaleraOn(n.Name).Role != pacemaker.RoleStopped {
-					stopped = false
-				}
-				if _, perr := inController(sb, i, "pgrep", "-x", "mariadbd"); perr == nil {
-					stopped = false
-				}
-			}
-			if stopped {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("cleanup: galera not stopped within 3 minutes")
-			}
-			time.Sleep(time.Second)
-		}
-		for i := range sb.Nodes {
-			aside, data := asideDir(sb, i, stamp), filepath.Join(sb.NodeDir(i), "data")
-			if _, err := os.Stat(aside); err != nil {
-				continue
-			}
-			if err := os.RemoveAll(data); err != nil { // the test's partial restore, never a user's
-				t.Errorf("cleanup: %v", err)
-			}
-			if err := os.Rename(aside, data); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-	}
-	// Started whatever happened: a restore that failed may have left target-role Stopped.
-	sb.Run(t, "start-galera")
-	sb.Run(t, "cleanup")
-	deadline := time.Now().Add(5 * time.Minute)
-	for !allPromoted(sb) {
-		if time.Now().After(deadline) {
-			t.Fatal("cleanup: galera not Promoted on every controller within 5 minutes")
-		}
-		time.Sleep(time.Second)
-	}
-	sb.WaitHealthy(t)
-	for i := range sb.Nodes {
-		if err := os.RemoveAll(asideDir(sb, i, stamp)); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	}
 }
 
 // TestRestoreCluster: a physical backup of the generated dataset taken from controller-2
@@ -173,7 +45,7 @@ func cleanupClusterRestore(t *testing.T, sb *sandbox.Sandbox, stamp string, rest
 func TestRestoreCluster(t *testing.T) {
 	sb := sandbox.Load(t)
 	sb.Lock(t)
-	if !allPromoted(sb) {
+	if !sb.AllPromoted() {
 		t.Fatal("galera is not Promoted on every controller before the test")
 	}
 	const schema, after = "ocb_restore_cluster", "ocb_restore_cluster_after"
@@ -212,18 +84,18 @@ func TestRestoreCluster(t *testing.T) {
 			t.Fatalf("%v, want check-space's refusal", err)
 		}
 		if len(res.Steps) != 3 || !res.Steps[0].OK || !res.Steps[1].OK || res.Steps[2].Name != "check-space" || res.Steps[2].OK ||
-			!strings.Contains(res.Steps[2].Error, "MiB free on "+filepath.Dir(sandboxDatadir(sb))) {
+			!strings.Contains(res.Steps[2].Error, "MiB free on "+filepath.Dir(sb.ClusterDatadir())) {
 			t.Fatalf("steps %+v", res.Steps)
 		}
 		for i := range sb.Nodes {
-			if _, err := os.Stat(asideDir(sb, i, stamp)); err == nil {
+			if _, err := os.Stat(sb.AsideDir(i, stamp)); err == nil {
 				t.Errorf("%s: a datadir was kept aside by a refused restore", sb.Nodes[i].Name)
 			}
 			if n := count(t, sb, i, "SELECT COUNT(*) FROM "+schema+".flavors"); n != 3 {
 				t.Errorf("%s: %d flavors after the refusal, want 3", sb.Nodes[i].Name, n)
 			}
 		}
-		if !allPromoted(sb) {
+		if !sb.AllPromoted() {
 			t.Error("galera is not Promoted everywhere after the refusal")
 		}
 	})
@@ -239,7 +111,7 @@ func TestRestoreCluster(t *testing.T) {
 			!strings.Contains(err.Error(), "Nothing was changed") || len(res.Steps) != 2 {
 			t.Fatalf("%v (%d steps), want check-cluster's refusal", err, len(res.Steps))
 		}
-		if !allPromoted(sb) {
+		if !sb.AllPromoted() {
 			t.Error("galera is not Promoted everywhere after the refusal")
 		}
 	})
@@ -252,7 +124,7 @@ func TestRestoreCluster(t *testing.T) {
 		// copy fails; the error says galera is left stopped, where each datadir is and how
 		// to roll back, which the cleanup then does.
 		stamp := time.Now().UTC().Add(time.Second).Format(restoreplan.StampLayout)
-		t.Cleanup(func() { cleanupClusterRestore(t, sb, stamp, func() bool { return false }) })
+		t.Cleanup(func() { sb.CleanupClusterRestore(t, stamp, func() bool { return false }) })
 		dir := filepath.Join(t.TempDir(), "cut")
 		if err := tamper.CopyFile(backup.Dir, dir, agent.PhysicalFile, func(b []byte) ([]byte, error) { return b[:len(b)/2], nil }); err != nil {
 			t.Fatal(err)
@@ -261,9 +133,9 @@ func TestRestoreCluster(t *testing.T) {
 		t.Logf("failed: %v", err)
 		for _, want := range []string{"copy-back on controller-0: ", "GALERA IS STOPPED (or stopping) on every node",
 			"galera now: controller-0 Stopped, controller-1 Stopped, controller-2 Stopped.",
-			"Datadir kept aside at " + sandboxDatadir(sb) + ".before-restore-" + stamp + " on controller-0, controller-1, controller-2.",
-			"To roll back by hand: on controller-0, controller-1, controller-2, sudo mv -T -- " + sandboxDatadir(sb) + " " +
-				sandboxDatadir(sb) + ".failed-restore-" + stamp,
+			"Datadir kept aside at " + sb.ClusterDatadir() + ".before-restore-" + stamp + " on controller-0, controller-1, controller-2.",
+			"To roll back by hand: on controller-0, controller-1, controller-2, sudo mv -T -- " + sb.ClusterDatadir() + " " +
+				sb.ClusterDatadir() + ".failed-restore-" + stamp,
 			"then on one node sudo crm_resource --resource galera-clone --meta --set-parameter target-role --parameter-value Started"} {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("the error lacks %q", want)
@@ -273,7 +145,7 @@ func TestRestoreCluster(t *testing.T) {
 			t.Errorf("steps %+v, want copy-back failed last", res.Steps)
 		}
 		for i := range sb.Nodes {
-			if _, err := os.Stat(filepath.Join(asideDir(sb, i, stamp), "ibdata1")); err != nil {
+			if _, err := os.Stat(filepath.Join(sb.AsideDir(i, stamp), "ibdata1")); err != nil {
 				t.Errorf("%s: %v", sb.Nodes[i].Name, err)
 			}
 		}
@@ -289,7 +161,7 @@ func TestRestoreCluster(t *testing.T) {
 
 	var res agent.RestoreResult
 	t.Cleanup(func() {
-		cleanupClusterRestore(t, sb, stamp, func() bool {
+		sb.CleanupClusterRestore(t, stamp, func() bool {
 			for _, s := range res.Steps {
 				if s.Name == "start-galera" && s.OK {
 					return true
@@ -346,7 +218,7 @@ func TestRestoreCluster(t *testing.T) {
 		}
 	}
 	// galera Promoted on all three, by crm_mon; a client through the VIP.
-	st, err := crmStatus(sb)
+	st, err := sb.CrmStatus()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,9 +235,9 @@ func TestRestoreCluster(t *testing.T) {
 	}
 	// The previous datadirs, kept aside: each with its InnoDB system tablespace.
 	for i := range sb.Nodes {
-		if _, err := os.Stat(filepath.Join(asideDir(sb, i, stamp), "ibdata1")); err != nil {
+		if _, err := os.Stat(filepath.Join(sb.AsideDir(i, stamp), "ibdata1")); err != nil {
 			t.Errorf("%s: the previous datadir is not kept aside: %v", sb.Nodes[i].Name, err)
 		}
 	}
-	t.Logf("the previous datadirs kept aside as %s on each controller (the cleanup removes them)", filepath.Base(asideDir(sb, 0, stamp)))
+	t.Logf("the previous datadirs kept aside as %s on each controller (the cleanup removes them)", filepath.Base(sb.AsideDir(0, stamp)))
 }
