@@ -81,25 +81,43 @@ unless every node proves equal.`,
 func runAgentRestore(cmd *cobra.Command, cfg agent.RestoreConfig, credsDir string, proveNodes []string,
 	dbTLS agent.TLSOptions) (agent.RestoreResult, error) {
 	res := agent.RestoreResult{Node: cfg.Node}
+	login, err := readProofLogin(proveNodes, credsDir, dbTLS)
+	if err != nil {
+		return res, err
+	}
+	cfg.ProveNodes, cfg.User, cfg.Password, cfg.TLS = login.nodes, login.user, login.password, login.tls
+	cfg.Log = cmd.ErrOrStderr()
+	return agent.Restore(cmd.Context(), cfg)
+}
+
+// proofLogin is what both restore commands read alike: the nodes proved (--prove-node),
+// the account of --credentials-dir, the TLS of --db-tls-mode.
+type proofLogin struct {
+	nodes          []agent.NodeAddress
+	user, password string
+	tls            *agent.TLSOptions
+}
+
+func readProofLogin(proveNodes []string, credsDir string, dbTLS agent.TLSOptions) (proofLogin, error) {
+	var l proofLogin
 	for i, p := range proveNodes {
 		n, err := parseProveNode(p)
 		if err != nil {
-			return res, fmt.Errorf("--prove-node #%d: %w", i+1, err)
+			return l, fmt.Errorf("--prove-node #%d: %w", i+1, err)
 		}
-		cfg.ProveNodes = append(cfg.ProveNodes, n)
+		l.nodes = append(l.nodes, n)
 	}
 	if dbTLS.Mode != "" {
-		cfg.TLS = &dbTLS
+		l.tls = &dbTLS
 	}
 	var err error
-	if cfg.User, err = readSecretFile(credsDir, "username"); err != nil {
-		return res, fmt.Errorf("reading the database credentials: %w", err)
+	if l.user, err = readSecretFile(credsDir, "username"); err != nil {
+		return l, fmt.Errorf("reading the database credentials: %w", err)
 	}
-	if cfg.Password, err = readSecretFile(credsDir, "password"); err != nil {
-		return res, fmt.Errorf("reading the database credentials: %w", err)
+	if l.password, err = readSecretFile(credsDir, "password"); err != nil {
+		return l, fmt.Errorf("reading the database credentials: %w", err)
 	}
-	cfg.Log = cmd.ErrOrStderr()
-	return agent.Restore(cmd.Context(), cfg)
+	return l, nil
 }
 
 // parseProveNode reads name=address:port (an IPv6 address in brackets).

@@ -104,26 +104,14 @@ func runAgentRestoreCluster(cmd *cobra.Command, cfg agent.ClusterRestoreConfig, 
 		}
 		cfg.Nodes = append(cfg.Nodes, agent.ClusterNode{Name: name, SSHHost: host})
 	}
-	for i, p := range proveNodes {
-		n, err := parseProveNode(p)
-		if err != nil {
-			return res, fmt.Errorf("--prove-node #%d: %w", i+1, err)
-		}
-		cfg.ProveNodes = append(cfg.ProveNodes, n)
-	}
 	if cfg.Cluster.Stamp == "" {
 		cfg.Cluster.Stamp = time.Now().UTC().Format(restoreplan.StampLayout)
 	}
-	if dbTLS.Mode != "" {
-		cfg.TLS = &dbTLS
+	login, err := readProofLogin(proveNodes, credsDir, dbTLS)
+	if err != nil {
+		return res, err
 	}
-	var err error
-	if cfg.User, err = readSecretFile(credsDir, "username"); err != nil {
-		return res, fmt.Errorf("reading the database credentials: %w", err)
-	}
-	if cfg.Password, err = readSecretFile(credsDir, "password"); err != nil {
-		return res, fmt.Errorf("reading the database credentials: %w", err)
-	}
+	cfg.ProveNodes, cfg.User, cfg.Password, cfg.TLS = login.nodes, login.user, login.password, login.tls
 	cfg.Log = cmd.ErrOrStderr()
 	return agent.RestoreCluster(cmd.Context(), cfg)
 }
