@@ -350,7 +350,7 @@ func TestOvercloudRestoreWholeCluster(t *testing.T) {
 	finishJobMessage(t, c, job, &msg, true)
 	waitRestore(ctx, t, c, rs, got, "succeeded", func() bool { return got.Status.Phase == backupv1alpha1.RestoreSucceeded })
 	r := got.Status.Result
-	if r == nil || len(r.Steps) != 3 || r.Steps[1].Name != "copy-back" || !r.Steps[1].Succeeded ||
+	if r == nil || len(r.Steps) != 3 || r.Steps[1].Name != "copy-back" || !r.Steps[1].Succeeded || r.ThroughputMiB != "20.0" ||
 		r.Steps[1].CompletionTime == nil || !r.Steps[1].CompletionTime.Time.Equal(t0.Add(30*time.Second)) ||
 		!strings.Contains(got.Status.Message, "kept aside") {
 		t.Fatalf("after the Job: %s\nresult %+v", got.Status.Message, r)

@@ -135,7 +135,7 @@ type RestoreResult struct {
 	// +optional
 	Rows int64 `json:"rows,omitempty"`
 
-	// bytes of SQL streamed into the node.
+	// bytes streamed into the node: SQL (Databases), the backup's stream (WholeCluster).
 	// +optional
 	Bytes int64 `json:"bytes,omitempty"`
 
@@ -143,7 +143,8 @@ type RestoreResult struct {
 	// +optional
 	Seconds string `json:"seconds,omitempty"`
 
-	// throughputMiB is MiB of SQL restored per second.
+	// throughputMiB is MiB restored per second: of SQL into the node (Databases), of the
+	// backup's stream copied onto the node (WholeCluster, over the copy step).
 	// +optional
 	ThroughputMiB string `json:"throughputMiB,omitempty"`
 
