@@ -234,7 +234,7 @@ func (r *OvercloudRestoreReconciler) follow(ctx context.Context, rs *backupv1alp
 	err := r.Get(ctx, client.ObjectKey{Namespace: rs.Namespace, Name: rs.Status.JobName}, job)
 	if apierrors.IsNotFound(err) {
 		r.fail(rs, fx, backupv1alpha1.ReasonRestoreJobFailed, fmt.Sprintf("the restore Job %s is gone before it ended: what it "+
-			"did is unknown; check the restored databases on every node before using them", rs.Status.JobName))
+			"did is unknown; %s", rs.Status.JobName, unknownOutcome(rs)))
 		return nil
 	}
 	if err != nil {
@@ -270,8 +270,7 @@ func (r *OvercloudRestoreReconciler) follow(ctx context.Context, rs *backupv1alp
 		restoresTotal.WithLabelValues("succeeded").Inc()
 	case !ok:
 		r.fail(rs, fx, backupv1alpha1.ReasonRestoreJobFailed, fmt.Sprintf("the restore Job %s ended (%s) without a result: "+
-			"what it did is unknown; check the restored databases on every node before using them", job.Name,
-			cmp.Or(why, "succeeded")))
+			"what it did is unknown; %s", job.Name, cmp.Or(why, "succeeded"), unknownOutcome(rs)))
 	default:
 		why := res.Error
 		if why == "" {
@@ -290,6 +289,24 @@ func (r *OvercloudRestoreReconciler) follow(ctx context.Context, rs *backupv1alp
 		restoreSeconds.Observe(now.Sub(s.Time).Seconds())
 	}
 	return nil
+}
+
+// unknownOutcome is what to check after a restore Job that ended without a result (killed,
+// evicted, its node lost). A WholeCluster one may have stopped galera and moved datadirs
+// aside: said plainly, with the plan's own command to start galera again. Pure.
+func unknownOutcome(rs *backupv1alpha1.OvercloudRestore) string {
+	if rs.Spec.Mode != backupv1alpha1.RestoreWholeCluster {
+		return "check the restored databases on every node before using them"
+	}
+	start := "the plan's start-galera command"
+	for _, st := range rs.Status.Plan {
+		if st.Name == "start-galera" && st.Command != "" {
+			start = "`" + st.Command + "`"
+		}
+	}
+	return "GALERA MAY BE LEFT STOPPED (target-role Stopped) and datadirs moved aside (status.plan, keep-aside steps): " +
+		"read crm_mon on a controller; once every node's datadir is in place (the kept-aside one moved back to roll back, " +
+		"docs/restore.md), start galera on one node with " + start
 }
 
 // fail ends the restore Failed with the reason, said in status and an event.

@@ -388,6 +388,13 @@ func TestOvercloudRestoreJobKilled(t *testing.T) {
 		!strings.Contains(f.Message, "check the restored databases on every node") || got.Status.CompletionTime == nil {
 		t.Fatalf("Failed condition %+v, status %+v", f, got.Status)
 	}
+	if u := unknownOutcome(&backupv1alpha1.OvercloudRestore{
+		Spec: backupv1alpha1.OvercloudRestoreSpec{Mode: backupv1alpha1.RestoreWholeCluster},
+		Status: backupv1alpha1.OvercloudRestoreStatus{Plan: []backupv1alpha1.RestoreStep{
+			{Name: "start-galera", Command: "sudo -n crm_resource --resource galera-bundle --meta --set-parameter target-role --parameter-value Started"}}},
+	}); !strings.Contains(u, "GALERA MAY BE LEFT STOPPED") || !strings.Contains(u, "--resource galera-bundle") {
+		t.Errorf("a WholeCluster Job killed says %q: want galera's state said plainly and the command to start it", u)
+	}
 	if jobs := jobsNamed(t, c, ns, backupv1alpha1.LabelRestore, rs.Name); jobs != 1 {
 		t.Errorf("%d restore Jobs, want the one that failed (a failed restore is not retried)", jobs)
 	}
