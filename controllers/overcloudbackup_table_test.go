@@ -34,14 +34,28 @@ type fakeProber struct {
 	resets   int
 	resetErr error
 	wasOn    bool
+	// release, when set, holds the probe that would give the last report until it is
+	// closed: a test sees the state the earlier reports led to before it passes (the
+	// controller re-probes as soon as its own status changes, faster than a test polls).
+	release chan struct{}
 }
 
 var _ Prober = (*fakeProber)(nil)
 
-func (f *fakeProber) Probe(_ context.Context, name string, _ *backupv1alpha1.OvercloudSpec, _ *backupv1alpha1.NodeSelectionSpec,
+func (f *fakeProber) Probe(ctx context.Context, name string, _ *backupv1alpha1.OvercloudSpec, _ *backupv1alpha1.NodeSelectionSpec,
 	_ probe.Credentials) (probe.Report, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.release != nil && f.probes >= len(f.reports)-1 {
+		f.mu.Unlock()
+		select {
+		case <-f.release:
+		case <-ctx.Done():
+			f.mu.Lock()
+			return probe.Report{}, ctx.Err()
+		}
+		f.mu.Lock()
+	}
 	r := f.reports[min(f.probes, len(f.reports)-1)]
 	f.probes++
 	r.Overcloud = name
@@ -193,6 +207,9 @@ func TestBackupStateMachine(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := newNamespace(t, c)
 			fake := &fakeProber{reports: tc.reports, resetErr: tc.resetErr, wasOn: tc.resetWasOn}
+			if tc.waitingOn == backupv1alpha1.ReasonNoIdleNode {
+				fake.release = make(chan struct{})
+			}
 			runManager(t, ns, managerOptions{backups: true, prober: fake})
 			tableRefs(t, c, ns, !tc.noOvercloud)
 			b := newBackup(nil, ns, "table")
@@ -211,6 +228,9 @@ func TestBackupStateMachine(t *testing.T) {
 				})
 				if tc.noOvercloud {
 					create(t, c, tableOvercloud(ns))
+				}
+				if fake.release != nil {
+					close(fake.release)
 				}
 			}
 			for i, ok := range tc.jobs {
