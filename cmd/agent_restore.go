@@ -37,15 +37,7 @@ unless every node proves equal.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.Dir = args[0]
 			res, err := runAgentRestore(cmd, cfg, credsDir, proveNodes, dbTLS)
-			if err != nil {
-				res.Error = err.Error()
-			}
-			// The controller reads the outcome here, whatever went wrong (flags, credentials too).
-			if err := writeTerminationMessage(terminationLog, res.Summary(), err); err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", res.Summary())
-			return err
+			return reportRestore(cmd, terminationLog, res, err)
 		},
 	}
 	f := cmd.Flags()
@@ -135,4 +127,17 @@ func parseProveNode(s string) (agent.NodeAddress, error) {
 		return agent.NodeAddress{}, fmt.Errorf("%q: the port is not a number from 1 to 65535", s)
 	}
 	return agent.NodeAddress{Name: name, Address: host, Port: p}, nil
+}
+
+// reportRestore writes a restore's result, whatever went wrong (flags, credentials too),
+// to the termination log, which the controller reads, and to standard output.
+func reportRestore(cmd *cobra.Command, terminationLog string, res agent.RestoreResult, err error) error {
+	if err != nil {
+		res.Error = err.Error()
+	}
+	if err := writeTerminationMessage(terminationLog, res.Summary(), err); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", res.Summary())
+	return err
 }

@@ -46,14 +46,7 @@ an account of the backup. The result is written as JSON to --termination-log and
 			cfg.Dir = args[0]
 			cfg.MinFree = minFreeMiB << 20
 			res, err := runAgentRestoreCluster(cmd, cfg, credsDir, nodes, proveNodes, dbTLS)
-			if err != nil {
-				res.Error = err.Error()
-			}
-			if err := writeTerminationMessage(terminationLog, res.Summary(), err); err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", res.Summary())
-			return err
+			return reportRestore(cmd, terminationLog, res, err)
 		},
 	}
 	f := cmd.Flags()
