@@ -30,6 +30,11 @@ const (
 	DefaultCommandTimeout = 60 * time.Second
 	DefaultMaxOutput      = 16 << 20
 	DefaultIdleTimeout    = 30 * time.Second
+	// DefaultKeepaliveInterval and DefaultKeepaliveTimeout: a keepalive every 10 s, a
+	// connection silent for 30 s closed (OpenSSH's ServerAliveInterval 10 with
+	// ServerAliveCountMax 3).
+	DefaultKeepaliveInterval = 10 * time.Second
+	DefaultKeepaliveTimeout  = 30 * time.Second
 	// stderrTail is how much of the end of stderr an ExitError keeps.
 	stderrTail = 2048
 	// killGrace is how long a cancelled Run waits for its SIGKILL request to be written.
@@ -44,6 +49,11 @@ var ErrHostKeyMismatch = errors.New("host key mismatch: known_hosts has a differ
 
 // ErrOutputTooLarge is wrapped when the command prints more than Config.MaxOutput bytes.
 var ErrOutputTooLarge = errors.New("command output too large")
+
+// ErrNoAnswer is wrapped when a connection was closed because nothing came from the host
+// for Config.KeepaliveTimeout while keepalives asked it to answer: the host died, or left
+// the network, without closing the connection.
+var ErrNoAnswer = errors.New("the host stopped answering")
 
 // Config holds what a Runner needs. There is no option to skip host key verification.
 type Config struct {
@@ -63,17 +73,30 @@ type Config struct {
 	// IdleTimeout is how long a connection is kept for reuse after its last command; 0 means
 	// DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// KeepaliveInterval is how often an open connection asks the host to answer (the
+	// keepalive@openssh.com request, as OpenSSH's ServerAliveInterval); 0 means
+	// DefaultKeepaliveInterval.
+	KeepaliveInterval time.Duration
+	// KeepaliveTimeout: a connection from which nothing at all arrived for that long, its
+	// keepalives unanswered, is closed, and what runs on it fails with ErrNoAnswer. A host
+	// that dies or leaves the network sends neither FIN nor RST: without this, a command
+	// would wait for TCP's retransmissions to give up (15 minutes on Linux) or, a stream's
+	// write blocked on a full window, for its context. Longer than KeepaliveInterval; 0
+	// means DefaultKeepaliveTimeout.
+	KeepaliveTimeout time.Duration
 }
 
 // Runner runs commands over SSH. Create it with NewRunner.
 type Runner struct {
-	user           string
-	signer         ssh.Signer
-	hostKeys       ssh.HostKeyCallback
-	connectTimeout time.Duration
-	commandTimeout time.Duration
-	idleTimeout    time.Duration
-	maxOutput      int
+	user              string
+	signer            ssh.Signer
+	hostKeys          ssh.HostKeyCallback
+	connectTimeout    time.Duration
+	commandTimeout    time.Duration
+	idleTimeout       time.Duration
+	keepaliveInterval time.Duration
+	keepaliveTimeout  time.Duration
+	maxOutput         int
 
 	mu    sync.Mutex
 	conns map[string]*conn
@@ -96,14 +119,20 @@ func NewRunner(cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{
-		user:           cfg.User,
-		signer:         signer,
-		hostKeys:       cb,
-		connectTimeout: orDefault(cfg.ConnectTimeout, DefaultConnectTimeout),
-		commandTimeout: orDefault(cfg.CommandTimeout, DefaultCommandTimeout),
-		idleTimeout:    orDefault(cfg.IdleTimeout, DefaultIdleTimeout),
-		maxOutput:      cfg.MaxOutput,
-		conns:          map[string]*conn{},
+		user:              cfg.User,
+		signer:            signer,
+		hostKeys:          cb,
+		connectTimeout:    orDefault(cfg.ConnectTimeout, DefaultConnectTimeout),
+		commandTimeout:    orDefault(cfg.CommandTimeout, DefaultCommandTimeout),
+		idleTimeout:       orDefault(cfg.IdleTimeout, DefaultIdleTimeout),
+		keepaliveInterval: orDefault(cfg.KeepaliveInterval, DefaultKeepaliveInterval),
+		keepaliveTimeout:  orDefault(cfg.KeepaliveTimeout, DefaultKeepaliveTimeout),
+		maxOutput:         cfg.MaxOutput,
+		conns:             map[string]*conn{},
+	}
+	if r.keepaliveTimeout <= r.keepaliveInterval {
+		return nil, fmt.Errorf("keepalive timeout %s is not longer than the keepalive interval %s: a host that answers "+
+			"every keepalive could be taken for dead", r.keepaliveTimeout, r.keepaliveInterval)
 	}
 	if r.maxOutput <= 0 {
 		r.maxOutput = DefaultMaxOutput
@@ -295,13 +324,87 @@ type conn struct {
 	idle   *time.Timer // closes a pooled connection nobody used for IdleTimeout
 	active int         // runs using the connection now, guarded by Runner.mu
 	once   sync.Once
+	// closed is closed with the connection (it ends the keepalives).
+	closed chan struct{}
+	// heard tells when a byte last came from the host; silent is why keepalive closed the
+	// connection (an ErrNoAnswer), nil while it did not.
+	heard  *heardConn
+	silent atomic.Pointer[error]
 }
 
 func (c *conn) close() {
 	c.once.Do(func() {
+		close(c.closed)
 		_ = c.client.Close()
 		_ = c.raw.Close()
 	})
+}
+
+// cause is err, or why keepalive closed the connection under it: a session that fails
+// because its connection was found dead says so, not "EOF".
+func (c *conn) cause(err error) error {
+	if silent := c.silent.Load(); silent != nil {
+		return *silent
+	}
+	return err
+}
+
+// heardConn is the connection as the SSH transport reads it, noting when a byte last
+// came (monotonic time since born): any byte, a keepalive's answer, a window adjust or
+// the command's output, proves the host alive.
+type heardConn struct {
+	net.Conn
+	born time.Time
+	last atomic.Int64
+}
+
+func newHeardConn(raw net.Conn) *heardConn { return &heardConn{Conn: raw, born: time.Now()} }
+
+// Read implements net.Conn.
+func (h *heardConn) Read(p []byte) (int, error) {
+	n, err := h.Conn.Read(p)
+	if n > 0 {
+		h.last.Store(int64(time.Since(h.born)))
+	}
+	return n, err
+}
+
+// silence is how long nothing came from the host.
+func (h *heardConn) silence() time.Duration { return time.Since(h.born) - time.Duration(h.last.Load()) }
+
+// keepalive asks the host to answer every KeepaliveInterval while the connection is open
+// (one request at a time: on a dead connection the first never returns until it is
+// closed), and closes it once nothing came for KeepaliveTimeout, which unblocks whatever
+// waits on it (a session's reads, a write held by a full window or a full socket buffer).
+// Any answer will do: OpenSSH's to keepalive@openssh.com is a refusal.
+func (r *Runner) keepalive(c *conn, addr string) {
+	tick := time.NewTicker(r.keepaliveInterval)
+	defer tick.Stop()
+	ended := make(chan struct{})
+	go func() { _ = c.client.Wait(); close(ended) }()
+	var asking atomic.Bool
+	for {
+		select {
+		case <-c.closed:
+			return
+		case <-ended:
+			return
+		case <-tick.C:
+		}
+		if silence := c.heard.silence(); silence >= r.keepaliveTimeout {
+			err := fmt.Errorf("%w: nothing came from %s for %s, its SSH keepalives unanswered; connection closed",
+				ErrNoAnswer, addr, silence.Round(100*time.Millisecond))
+			c.silent.Store(&err)
+			c.close()
+			return
+		}
+		if asking.CompareAndSwap(false, true) {
+			go func() {
+				defer asking.Store(false)
+				_, _, _ = c.client.SendRequest("keepalive@openssh.com", true, nil)
+			}()
+		}
+	}
 }
 
 // connection returns the kept connection to addr, or dials one.
@@ -386,13 +489,14 @@ func (r *Runner) dial(ctx context.Context, addr string) (*conn, error) {
 		_ = raw.Close()
 		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
 	}
+	heard := newHeardConn(raw)
 	cfg := &ssh.ClientConfig{
 		User:              r.user,
 		Auth:              []ssh.AuthMethod{ssh.PublicKeys(r.signer)},
 		HostKeyCallback:   verifyHostKey(r.hostKeys),
 		HostKeyAlgorithms: hostKeyAlgorithms(r.hostKeys, addr, raw.RemoteAddr()),
 	}
-	sconn, chans, reqs, err := ssh.NewClientConn(raw, addr, cfg)
+	sconn, chans, reqs, err := ssh.NewClientConn(heard, addr, cfg)
 	if err != nil {
 		_ = raw.Close()
 		return nil, r.wrap(ctx, addr, "ssh handshake with", err)
@@ -401,7 +505,9 @@ func (r *Runner) dial(ctx context.Context, addr string) (*conn, error) {
 		_ = sconn.Close()
 		return nil, fmt.Errorf("ssh connection to %s: %w", addr, err)
 	}
-	return &conn{raw: raw, client: ssh.NewClient(sconn, chans, reqs)}, nil
+	c := &conn{raw: raw, client: ssh.NewClient(sconn, chans, reqs), closed: make(chan struct{}), heard: heard}
+	go r.keepalive(c, addr)
+	return c, nil
 }
 
 // runOn runs command in a new session of c. stale is true when the session could not
@@ -434,7 +540,7 @@ func (r *Runner) runOn(ctx context.Context, c *conn, addr, command string, stdin
 
 	sess, err := c.client.NewSession()
 	if err != nil {
-		return nil, true, r.wrap(ctx, addr, "opening ssh session on", err)
+		return nil, true, r.wrap(ctx, addr, "opening ssh session on", c.cause(err))
 	}
 	defer func() { _ = sess.Close() }()
 
@@ -463,7 +569,7 @@ func (r *Runner) runOn(ctx context.Context, c *conn, addr, command string, stdin
 		healthy = ctx.Err() == nil
 		return out, false, &ExitError{Host: addr, Status: exitStatus(exitErr), Signal: exitErr.Signal(), Stderr: stderr.String()}
 	}
-	return out, false, r.wrap(ctx, addr, "running command on", err)
+	return out, false, r.wrap(ctx, addr, "running command on", c.cause(err))
 }
 
 func exitStatus(e *ssh.ExitError) int {

@@ -26,7 +26,9 @@ const termGrace = time.Second
 // end of it is also kept for the *ExitError of a non-zero exit.
 //
 // Only the connection is bounded by the Runner's ConnectTimeout: how long a stream may
-// last depends on the data, so ctx bounds the rest (CommandTimeout does not apply). When
+// last depends on the data, so ctx bounds the rest (CommandTimeout does not apply), and a
+// host that stops answering (dead, or off the network) ends it with ErrNoAnswer within
+// KeepaliveTimeout and one KeepaliveInterval. When
 // ctx ends, or when stdout fails (a full disk), the command is sent SIGINT and SIGTERM,
 // which sudo passes on to the command it runs (mariadb-backup ends on SIGINT; it holds
 // SIGTERM back), then SIGKILL after a second, and the connection is closed and
@@ -91,7 +93,7 @@ func (r *Runner) streamOn(ctx context.Context, c *conn, addr, command string, st
 
 	sess, err := c.client.NewSession()
 	if err != nil {
-		return true, r.wrap(ctx, addr, "opening ssh session on", err)
+		return true, r.wrap(ctx, addr, "opening ssh session on", c.cause(err))
 	}
 	defer func() { _ = sess.Close() }()
 
@@ -126,7 +128,7 @@ func (r *Runner) streamOn(ctx context.Context, c *conn, addr, command string, st
 		healthy = true
 		return false, describe(err, addr, tail)
 	}
-	return false, r.wrap(ctx, addr, "running command on", err)
+	return false, r.wrap(ctx, addr, "running command on", c.cause(err))
 }
 
 // describe turns ssh's exit error into an *ExitError with the end of stderr.
