@@ -14,9 +14,11 @@ LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
 KUSTOMIZE_VERSION ?= v5.8.1
+HELM_VERSION ?= v4.3.2
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
+HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
 KUBECTL ?= kubectl
 
 # envtest binaries (kube-apiserver, etcd) are built from the Go module proxy by
@@ -53,6 +55,10 @@ manifests: controller-gen ## Generate CRDs and RBAC from the markers.
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy methods.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+.PHONY: chart
+chart: manifests kustomize ## Generate the Helm charts in charts/ from config/ (hack/helmchart; docs/helm.md).
+	go run ./hack/helmchart -kustomize $(KUSTOMIZE)
 
 .PHONY: fmt
 fmt: ## go fmt.
@@ -101,10 +107,10 @@ kube-node-down: ## Stop the one-node Kubernetes and undo its host changes (iptab
 	hack/kube-node.sh down
 
 .PHONY: test
-test: manifests generate vet envtest kustomize sandbox ## Run every test: pure, envtest, the local overcloud, then e2e on the one-node Kubernetes (taken down after, unless KEEP_KUBE_NODE=1).
+test: manifests generate chart vet envtest kustomize helm sandbox ## Run every test: pure, envtest, the local overcloud, then e2e on the one-node Kubernetes (taken down after, unless KEEP_KUBE_NODE=1).
 	@mkdir -p $(LOCALBIN); set +e; \
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(ENVTEST_K8S_VERSION) ETCD_VERSION=$(ENVTEST_ETCD_VERSION) hack/setup-envtest.sh)" \
-	OCB_SANDBOX="$(SANDBOX_JSON)" OCB_KUSTOMIZE="$(KUSTOMIZE)" \
+	OCB_SANDBOX="$(SANDBOX_JSON)" OCB_KUSTOMIZE="$(KUSTOMIZE)" OCB_HELM="$(HELM)" \
 		go test $(GO_TEST_FLAGS) -v ./... 2>&1 | tee $(LOCALBIN)/test.log | grep -vE '^=== (RUN|PAUSE|CONT|NAME)'; \
 	status=$${PIPESTATUS[0]}; \
 	echo "=== e2e: the one-node Kubernetes, the image and the operator (make deploy), then test/e2e"; \
@@ -127,13 +133,13 @@ test: manifests generate vet envtest kustomize sandbox ## Run every test: pure, 
 # The e2e suite (test/e2e) is behind the `e2e` build tag, so `go test ./...` above neither
 # builds nor runs it: it creates namespaces, Jobs and pods on the one-node Kubernetes, which
 # only these targets bring up. It reads the node's admin kubeconfig and the sandbox from:
-E2E_ENV = OCB_KUBECONFIG="$$(hack/kube-node.sh kubeconfig)" OCB_SANDBOX="$(SANDBOX_JSON)" OCB_E2E_IMAGE=$(DEV_IMG)
+E2E_ENV = OCB_KUBECONFIG="$$(hack/kube-node.sh kubeconfig)" OCB_SANDBOX="$(SANDBOX_JSON)" OCB_E2E_IMAGE=$(DEV_IMG) OCB_HELM="$(HELM)"
 E2E_TEST_FLAGS ?= -count=1 -timeout=30m
 # `make test` takes the node down at the end (CI starts from nothing); KEEP_KUBE_NODE=1 keeps it.
 KEEP_KUBE_NODE ?=
 
 .PHONY: test-e2e
-test-e2e: sandbox deploy ## Only the e2e suite, on the one-node Kubernetes (brought up, image built, operator deployed if needed; left up); log in bin/test-e2e.log.
+test-e2e: helm sandbox deploy ## Only the e2e suite, on the one-node Kubernetes (brought up, image built, operator deployed if needed; left up); log in bin/test-e2e.log.
 	@mkdir -p $(LOCALBIN); set +e; \
 	$(E2E_ENV) go test -tags e2e $(E2E_TEST_FLAGS) -v ./test/e2e/ 2>&1 | tee $(LOCALBIN)/test-e2e.log | grep -vE '^=== (RUN|PAUSE|CONT|NAME)'; \
 	status=$${PIPESTATUS[0]}; set -e; \
@@ -161,11 +167,11 @@ bench: envtest sandbox ## Run the benchmarks on the local overcloud, ~8 min (doc
 		| tee -a $(LOCALBIN)/bench.log | grep -vE '^(=== (RUN|PAUSE|CONT|NAME)|testing: warning: no tests to run|PASS$$)'
 
 .PHONY: verify
-verify: manifests generate ## Regenerate, go mod tidy, and fail on any difference.
+verify: manifests generate chart ## Regenerate (code, CRDs, RBAC, the Helm charts), go mod tidy, and fail on any difference.
 	go mod tidy
-	@if [ -n "$$(git status --porcelain -- api config go.mod go.sum)" ]; then \
-		echo "generated files or go.mod are out of date; run 'make manifests generate' and 'go mod tidy':"; \
-		git status --porcelain -- api config go.mod go.sum; git --no-pager diff --stat; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- api config charts go.mod go.sum)" ]; then \
+		echo "generated files or go.mod are out of date; run 'make manifests generate chart' and 'go mod tidy':"; \
+		git status --porcelain -- api config charts go.mod go.sum; git --no-pager diff --stat; exit 1; fi
 
 .PHONY: demo
 demo: export OCB_DEMO_T0 := $(shell date +%s%N)
@@ -240,6 +246,11 @@ $(GOLANGCI_LINT):
 kustomize: $(KUSTOMIZE)
 $(KUSTOMIZE):
 	$(call go-install-tool,$(KUSTOMIZE),sigs.k8s.io/kustomize/kustomize/v5,$(KUSTOMIZE_VERSION))
+
+.PHONY: helm
+helm: $(HELM) ## Build helm (v4, from the Go module proxy) into ./bin: the chart's lint and template tests, the e2e install.
+$(HELM):
+	$(call go-install-tool,$(HELM),helm.sh/helm/v4/cmd/helm,$(HELM_VERSION))
 
 # go-install-tool installs package $(2) at version $(3) as $(1), atomically.
 define go-install-tool
