@@ -152,7 +152,7 @@ test-e2e-namespaced: sandbox ## The namespaced install's e2e test: deploys confi
 	$(E2E_ENV) go test -tags 'e2e namespaced' $(E2E_TEST_FLAGS) -run '^TestNamespacedInstall$$' -v ./test/e2e/
 
 .PHONY: bench
-bench: envtest sandbox ## Run the benchmarks on the local overcloud, ~8 min (docs/benchmarks.md); log in bin/bench.log.
+bench: envtest sandbox ## Run the benchmarks on the local overcloud, ~12 min (docs/benchmarks.md); log in bin/bench.log.
 	@# -p 1: one package at a time, so that no benchmark competes with another for the CPUs.
 	@# -v: the dump and load-impact benchmarks log their progress and print their tables.
 	@# KUBEBUILDER_ASSETS: the envtest packages' TestMain starts an API server even when no test runs.
