@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/agent"
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/restoreplan"
 )
 
 // newAgentRestoreCommand is `agent restore`: databases of a logical backup restored into
@@ -17,8 +18,10 @@ import (
 func newAgentRestoreCommand() *cobra.Command {
 	var cfg agent.RestoreConfig
 	var credsDir, terminationLog string
-	var proveNodes []string
+	var proveNodes, spaceNodes []string
 	var dbTLS agent.TLSOptions
+	var space agent.SpaceCheck
+	var minFreeMiB int64
 	cmd := &cobra.Command{
 		Use:   "restore DIR",
 		Short: "Restore databases of a logical backup into the running cluster through one node, and prove them on every node",
@@ -31,11 +34,26 @@ EXISTS and stream its sections of the dump into the mariadb client; with --users
 --prove-node name=address:port, once it has applied the restore, dump the restored databases
 and compare each table with the digests the backup recorded. The account (files "username" and
 "password" in --credentials-dir, never flags) must be allowed to drop and create databases, and,
-with --users, accounts. The result is written as JSON to --termination-log and printed; exits 1
-unless every node proves equal.`,
+with --users, accounts. With --space-node name=sshhost (repeated for every node), before anything
+is dropped, df of --datadir runs on every node over SSH (as restore-cluster reaches the nodes) and
+the restore is refused when a node has less free than the room the restored databases take in
+InnoDB (twice their SQL, less what they take now) × --headroom + --min-free-mib. The result is
+written as JSON to --termination-log and printed; exits 1 unless every node proves equal.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.Dir = args[0]
+			if len(spaceNodes) > 0 {
+				space.MinFree = minFreeMiB << 20
+				for i, s := range spaceNodes {
+					name, host, ok := strings.Cut(s, "=")
+					if !ok || name == "" || host == "" {
+						return reportRestore(cmd, terminationLog, agent.RestoreResult{Node: cfg.Node},
+							fmt.Errorf("--space-node #%d: %q is not NAME=SSHHOST", i+1, s))
+					}
+					space.Nodes = append(space.Nodes, agent.ClusterNode{Name: name, SSHHost: host})
+				}
+				cfg.Space = &space
+			}
 			res, err := runAgentRestore(cmd, cfg, credsDir, proveNodes, dbTLS)
 			return reportRestore(cmd, terminationLog, res, err)
 		},
@@ -63,6 +81,13 @@ unless every node proves equal.`,
 		"Bound of the wait for a proving node to apply what the restore committed.")
 	f.StringVar(&cfg.TempDir, "temp-dir", "", "Where the client sessions' private directories go (default: $TMPDIR).")
 	f.StringVar(&terminationLog, "termination-log", "/dev/termination-log", "Where the JSON result goes (\"\" for nowhere).")
+	f.StringArrayVar(&spaceNodes, "space-node", nil, "A node whose free space is checked over SSH before anything is "+
+		"dropped, NAME=SSHHOST, repeated for every node (none: not checked).")
+	addSSHFlags(f, &space.SSH, "--space-node: ")
+	f.StringVar(&space.Datadir, "datadir", restoreplan.DefaultDatadir, "--space-node: MariaDB's datadir on every node.")
+	f.Float64Var(&space.Headroom, "headroom", agent.DefaultHeadroom, "--space-node: free space every node needs, as a "+
+		"multiple of the room the restored databases take.")
+	f.Int64Var(&minFreeMiB, "min-free-mib", 0, "--space-node: MiB that must stay free on every node besides.")
 	for _, req := range []string{"node", "address"} {
 		_ = cmd.MarkFlagRequired(req)
 	}

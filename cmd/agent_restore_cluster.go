@@ -11,8 +11,8 @@ import (
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/restoreplan"
 )
 
-// newAgentRestoreClusterCommand is `agent restore-cluster`: a physical backup restored
-// onto every node of the Galera cluster, through Pacemaker, and proven on every node.
+// newAgentRestoreClusterCommand is `agent restore-cluster`: a physical or logical backup
+// restored onto every node of the Galera cluster, through Pacemaker, and proven on every node.
 func newAgentRestoreClusterCommand() *cobra.Command {
 	var cfg agent.ClusterRestoreConfig
 	var credsDir, terminationLog string
@@ -21,18 +21,22 @@ func newAgentRestoreClusterCommand() *cobra.Command {
 	var dbTLS agent.TLSOptions
 	cmd := &cobra.Command{
 		Use:   "restore-cluster DIR",
-		Short: "Restore a physical backup onto every node of the Galera cluster through Pacemaker (WholeCluster), and prove it",
-		Long: `Restore the physical (Mariabackup) backup in DIR onto the whole Galera cluster: every node's data
-is replaced by the backup's, everything written since the backup is lost. In order, each step
-recorded in the result: verify the backup (method Mariabackup, table digests, Galera position);
+		Short: "Restore a backup onto every node of the Galera cluster through Pacemaker (WholeCluster), and prove it",
+		Long: `Restore the backup in DIR onto the whole Galera cluster: every node's data is replaced by the
+backup's, everything written since the backup is lost. In order, each step recorded in the
+result: verify the backup (table digests; a physical one's Galera position; a logical one's SQL
+read through, and its users.sql);
 check the free space on every --node (df over SSH) against the backup's data × --headroom plus
 --min-free-mib; stop galera through Pacemaker (crm_resource: target-role Stopped) and wait until
 crm_mon shows it Stopped everywhere and no mariadbd runs; on every node move the datadir aside to
 <datadir>.before-restore-<stamp> (kept, never deleted) and create an empty one with its owner;
-stream the xbstream (decompressed here) into mbstream on the first --node, prepare it
-(mariadb-backup --prepare), write grastate.dat at the backup's position with safe_to_bootstrap: 1;
+for a physical backup, stream the xbstream (decompressed here) into mbstream on the first --node,
+prepare it (mariadb-backup --prepare); for a logical one, initialise a new server there
+(mariadb-install-db); write grastate.dat at the backup's position with safe_to_bootstrap: 1;
 start galera (target-role Started) and wait until it is Promoted on every node (the galera agent
-bootstraps from the first node, the others join by SST) and the VIP is up; then dump every node
+bootstraps from the first node, the others join by SST) and the VIP is up; for a logical backup,
+stream its databases.sql then users.sql (decompressed here) into the mariadb client on the first
+node, as its root over the unix socket (sudo -n), Galera replicating them; then dump every node
 (--prove-node name=address:port) and compare each table with the backup's digests.
 
 Every command run on a node is the plan's (restore plan --mode WholeCluster shows them), run

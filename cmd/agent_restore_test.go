@@ -99,6 +99,7 @@ func TestAgentRestoreFlags(t *testing.T) {
 			`verifying the backup: 1 of the 2 databases asked for are not in the backup (the first: "c")`},
 		{"users.sql missing", []string{"--database=a,b", "--users"}, "the backup holds no users.sql"},
 		{"a dump without the database's section", []string{"--database=a,b"}, "reading the dump before anything is dropped: 1 of the 1 databases"},
+		{"a bad space node", []string{"--space-node=controller-0"}, `--space-node #1: "controller-0" is not NAME=SSHHOST`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, res, err := runAgentRestoreCmd(t, append(append([]string{}, base...), tc.args...)...)

@@ -70,10 +70,12 @@ HAProxy does not send clients to).`,
 		"Pacemaker's galera resource; a name ending in -bundle is TripleO's container bundle")
 	f.StringVar(&o.overcloud, "overcloud", "overcloud", "the overcloud's name, for the descriptions")
 	f.StringVar(&o.path, "backup-path", "", "the backup's directory as the restore Job mounts it under /backup (default: DIR)")
-	f.StringVar(&o.datadir, "datadir", restoreplan.DefaultDatadir, "WholeCluster: galera's datadir on every node")
+	f.StringVar(&o.datadir, "datadir", restoreplan.DefaultDatadir,
+		"galera's datadir on every node (WholeCluster; Databases with --ssh-user: its free space is checked)")
 	f.StringVar(&o.galeraImage, "galera-image", "", "WholeCluster of a bundle: the galera container image its tools run in")
-	f.StringVar(&o.sshUser, "ssh-user", "", "WholeCluster: the login user on the nodes (the agent's default when empty)")
-	f.IntVar(&o.sshPort, "ssh-port", 0, "WholeCluster: the nodes' sshd port (the agent's default when 0)")
+	f.StringVar(&o.sshUser, "ssh-user", "", "the login user on the nodes (WholeCluster: the agent's default when empty; Databases: "+
+		"checks every node's free space over SSH)")
+	f.IntVar(&o.sshPort, "ssh-port", 0, "the nodes' sshd port (the agent's default when 0)")
 	f.StringVar(&o.vip, "vip", "", "WholeCluster: the database VIP, waited for once galera is promoted again")
 	f.StringVar(&o.vipResource, "vip-resource", "", "WholeCluster: the VIP's Pacemaker resource (default ip-<vip>)")
 	return cmd
@@ -91,6 +93,11 @@ func (o restorePlanOptions) input(m *agent.Manifest, now time.Time) (restoreplan
 	}
 	if in.BackupPath == "" {
 		in.BackupPath = m.Backup.Namespace + "/" + m.Backup.Name
+	}
+	// A Databases restore checks every node's free space over SSH when the nodes are reached.
+	in.SpaceCheck = in.Mode == restoreplan.Databases && o.sshUser != ""
+	if in.Mode == restoreplan.Databases && !in.SpaceCheck {
+		in.NoSpaceCheck = "no --ssh-user to reach the nodes"
 	}
 	for _, d := range m.Databases {
 		in.BackupDatabases = append(in.BackupDatabases, d.Name)

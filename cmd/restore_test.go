@@ -44,15 +44,23 @@ func TestRestorePlanCommand(t *testing.T) {
 	}
 	for _, want := range []string{
 		"1. hold-backups\n",
-		"3. restore-database-1 [controller-1]\n   Drop database `nova`",
+		"3. check-space\n   Free space is not checked: no --ssh-user to reach the nodes",
+		"4. restore-database-1 [controller-1]\n   Drop database `nova`",
 		"$ overcloud-backup-operator agent restore /backup/openstack/nightly --node=controller-1 --address=10.0.0.12 --port=3307",
-		"6. prove-controller-2 [controller-2]",
+		"7. prove-controller-2 [controller-2]",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the plan lacks %q:\n%s", want, out)
 		}
 	}
 	t.Logf("\n%s", out)
+
+	out, err = runCLI(t, append([]string{"restore", "plan", dir, "--through", "controller-1", "--ssh-user", "tripleo-admin"}, nodes...)...)
+	if err != nil || !strings.Contains(out, "$ df -Pk -- /var/lib/mysql") ||
+		!strings.Contains(out, "--space-node=controller-0=10.0.0.11 --space-node=controller-1=10.0.0.12 --space-node=controller-2=10.0.0.13 "+
+			"--datadir=/var/lib/mysql --ssh-user=tripleo-admin") {
+		t.Fatalf("databases, the nodes' space checked: %v\n%s", err, out)
+	}
 
 	out, err = runCLI(t, append([]string{"restore", "plan", dir, "--mode", "WholeCluster", "--galera-resource", "galera-bundle",
 		"--datadir", "/srv/mysql", "--galera-image", "registry.example/openstack-mariadb:17.1"}, nodes...)...)

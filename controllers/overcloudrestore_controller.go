@@ -38,9 +38,8 @@ const indexRestoreOvercloud = "restore.spec.overcloudRef.name"
 
 // OvercloudRestoreReconciler plans OvercloudRestores: it resolves the backup and the
 // overcloud, refuses what must not be restored, writes the plan to status and waits for
-// spec.confirm; then it runs a confirmed Databases plan in a Job (`agent restore`) and
-// records what the Job proved. Running a WholeCluster plan is not built yet, and the
-// status says so.
+// spec.confirm; then it runs a confirmed plan in a Job (`agent restore` for Databases,
+// `agent restore-cluster` for WholeCluster) and records what the Job proved.
 type OvercloudRestoreReconciler struct {
 	client.Client
 	// APIReader reads the restore Job's pods from the API server.
@@ -138,7 +137,7 @@ func (r *OvercloudRestoreReconciler) reconcile(ctx context.Context, req ctrl.Req
 		d := decideRestore(rs, w)
 		applyRestoreDecision(rs, d, fx)
 		wait = d.wait
-		if d.run {
+		if d.confirmed == metav1.ConditionTrue {
 			if err := r.start(ctx, rs, w, d, fx); err != nil {
 				return ctrl.Result{}, err
 			}
@@ -384,9 +383,8 @@ type restoreDecision struct {
 	steps                  []restoreplan.Step
 	node                   string
 	databases              []string
-	// input is what the plan was made from; run says the confirmed plan is to be run now.
+	// input is what the plan was made from.
 	input restoreplan.Input
-	run   bool
 	// wait is when to look again (0: on a change only).
 	wait time.Duration
 }
@@ -494,6 +492,14 @@ func planRestore(rs *backupv1alpha1.OvercloudRestore, w restoreWorld) restoreDec
 				"planned: %v (spec.pacemaker.galeraResource, spec.restore)", oc.Name, err), 0)
 		}
 	}
+	if in.Mode == restoreplan.Databases {
+		// Every node's free space is checked over SSH when the Overcloud gives access.
+		if port, why := sshAccess(oc); why == "" {
+			in.SpaceCheck, in.SSHPort = true, port
+		} else {
+			in.NoSpaceCheck = "the restore " + why
+		}
+	}
 	if in.Mode == restoreplan.Databases && in.Node == "" {
 		return refuse(backupv1alpha1.ReasonNoIdleNode, fmt.Sprintf("overcloud %s has no idle, synced node to restore "+
 			"through now (status.backupFrom is empty: %s)", oc.Name, clip(oc.Status.Reason, 256)), restoreWait)
@@ -510,14 +516,7 @@ func planRestore(rs *backupv1alpha1.OvercloudRestore, w restoreWorld) restoreDec
 	switch rs.Spec.Confirm {
 	case oc.Name:
 		d.confirmed, d.confirmedReason = metav1.ConditionTrue, backupv1alpha1.ReasonConfirmed
-		// A WholeCluster plan of a logical backup is planned, not run: its execution is
-		// not built yet, and says so.
-		d.run = in.Mode != restoreplan.WholeCluster || in.Method == restoreplan.Mariabackup
 		d.message = "the plan is confirmed: running it"
-		if !d.run {
-			d.message = fmt.Sprintf("the plan is confirmed, and running a WholeCluster plan of a logical backup is not "+
-				"built yet in this operator: run its %d steps by hand (docs/restore.md); status.plan has each command", len(steps))
-		}
 	case "":
 		d.confirmed, d.confirmedReason = metav1.ConditionFalse, backupv1alpha1.ReasonAwaitingConfirmation
 		d.message = fmt.Sprintf("%d steps planned; read status.plan, then set spec.confirm to %q to run them", len(steps), oc.Name)
@@ -541,20 +540,28 @@ func restoreStamp(rs *backupv1alpha1.OvercloudRestore, now time.Time) string {
 // wholeClusterAccess is the SSH port of every node, or why a WholeCluster restore cannot
 // reach the nodes as the Overcloud describes them. Pure.
 func wholeClusterAccess(oc *backupv1alpha1.Overcloud) (int, string) {
-	switch {
-	case oc.Spec.SSH == nil:
-		return 0, fmt.Sprintf("a WholeCluster restore runs its steps on the nodes over SSH, and Overcloud %s has no "+
-			"spec.ssh", oc.Name)
-	case oc.Spec.Pacemaker == nil:
+	if oc.Spec.Pacemaker == nil {
 		return 0, fmt.Sprintf("a WholeCluster restore stops and starts galera through Pacemaker, and Overcloud %s has no "+
 			"spec.pacemaker", oc.Name)
+	}
+	port, why := sshAccess(oc)
+	if why != "" {
+		return 0, "a WholeCluster restore " + why
+	}
+	return port, ""
+}
+
+// sshAccess is the SSH port of every node, or why a restore cannot reach the nodes over
+// SSH as the Overcloud describes them (the words follow "a … restore"). Pure.
+func sshAccess(oc *backupv1alpha1.Overcloud) (int, string) {
+	if oc.Spec.SSH == nil {
+		return 0, fmt.Sprintf("runs its steps on the nodes over SSH, and Overcloud %s has no spec.ssh", oc.Name)
 	}
 	port := int32(0)
 	for _, n := range oc.Spec.Nodes {
 		p := n.SSHPortOrDefault()
 		if port != 0 && p != port {
-			return 0, fmt.Sprintf("a WholeCluster restore reaches every node on one SSH port, and Overcloud %s's nodes "+
-				"use %d and %d", oc.Name, port, p)
+			return 0, fmt.Sprintf("reaches every node on one SSH port, and Overcloud %s's nodes use %d and %d", oc.Name, port, p)
 		}
 		port = p
 	}
@@ -594,12 +601,6 @@ func applyRestoreDecision(rs *backupv1alpha1.OvercloudRestore, d restoreDecision
 		st.Plan[i] = backupv1alpha1.RestoreStep{Name: s.Name, Node: s.Node, Description: clip(s.Description, 1024),
 			Command: clip(s.Command, 4096), Before: clip(s.Before, 1024), After: clip(s.After, 1024)}
 	}
-	if set(backupv1alpha1.ConditionConfirmed, d.confirmed, d.confirmedReason, d.message) && d.confirmed == metav1.ConditionTrue && !d.run {
-		fx.transitionEvent(true, backupv1alpha1.ReasonExecutionNotBuilt, clip(d.message, 1024))
-	}
-	readyReason := d.confirmedReason
-	if d.confirmed == metav1.ConditionTrue && !d.run {
-		readyReason = backupv1alpha1.ReasonExecutionNotBuilt
-	}
-	set(backupv1alpha1.ConditionReady, metav1.ConditionFalse, readyReason, d.message)
+	set(backupv1alpha1.ConditionConfirmed, d.confirmed, d.confirmedReason, d.message)
+	set(backupv1alpha1.ConditionReady, metav1.ConditionFalse, d.confirmedReason, d.message)
 }

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +69,8 @@ func TestDecideRestore(t *testing.T) {
 		planned                        metav1.ConditionStatus
 		reason, confirmReason, message string
 		waits, runs                    bool
+		// step is in a step's command or description.
+		step string
 	}{
 		"planned, awaiting confirmation": {
 			planned: metav1.ConditionTrue, reason: backupv1alpha1.ReasonPlanned, confirmReason: backupv1alpha1.ReasonAwaitingConfirmation,
@@ -78,13 +81,13 @@ func TestDecideRestore(t *testing.T) {
 			planned: metav1.ConditionTrue, reason: backupv1alpha1.ReasonPlanned, confirmReason: backupv1alpha1.ReasonConfirmed,
 			message: "the plan is confirmed: running it", runs: true,
 		},
-		"confirmed, WholeCluster of a logical backup: running it is not built, and says so": {
+		"confirmed, WholeCluster of a logical backup: run": {
 			change: func(rs *backupv1alpha1.OvercloudRestore, w *restoreWorld) {
 				wholeCluster(rs, w, backupv1alpha1.DumpLogical)
 				rs.Spec.Confirm = "oc"
 			},
 			planned: metav1.ConditionTrue, reason: backupv1alpha1.ReasonPlanned, confirmReason: backupv1alpha1.ReasonConfirmed,
-			message: "running a WholeCluster plan of a logical backup is not built yet",
+			message: "the plan is confirmed: running it", runs: true,
 		},
 		"confirmed, WholeCluster of a physical backup: run": {
 			change: func(rs *backupv1alpha1.OvercloudRestore, w *restoreWorld) {
@@ -121,6 +124,17 @@ func TestDecideRestore(t *testing.T) {
 				w.overcloud.Spec.Pacemaker.GaleraResource = "galera-bundle"
 			},
 			planned: metav1.ConditionFalse, reason: backupv1alpha1.ReasonPlanRefused, message: "image",
+		},
+		"Databases, the nodes' free space checked over SSH": {
+			change: func(_ *backupv1alpha1.OvercloudRestore, w *restoreWorld) {
+				w.overcloud.Spec.SSH = &backupv1alpha1.SSHAccess{SecretName: "ssh", User: "tripleo-admin"}
+			},
+			planned: metav1.ConditionTrue, reason: backupv1alpha1.ReasonPlanned, confirmReason: backupv1alpha1.ReasonAwaitingConfirmation,
+			step: "df -Pk -- /var/lib/mysql",
+		},
+		"Databases, no SSH: free space not checked, and the plan says so": {
+			planned: metav1.ConditionTrue, reason: backupv1alpha1.ReasonPlanned, confirmReason: backupv1alpha1.ReasonAwaitingConfirmation,
+			step: "Free space is not checked: the restore runs its steps on the nodes over SSH, and Overcloud oc has no spec.ssh",
 		},
 		"confirmed with another name": {
 			change:  func(rs *backupv1alpha1.OvercloudRestore, _ *restoreWorld) { rs.Spec.Confirm = "other" },
@@ -202,14 +216,19 @@ func TestDecideRestore(t *testing.T) {
 			if !strings.Contains(d.message, tc.message) {
 				t.Errorf("message %q lacks %q", d.message, tc.message)
 			}
-			if d.run != tc.runs {
-				t.Errorf("run %v, want %v", d.run, tc.runs)
+			if runs := d.confirmed == metav1.ConditionTrue; runs != tc.runs {
+				t.Errorf("runs %v, want %v", runs, tc.runs)
 			}
 			if (d.wait > 0) != tc.waits {
 				t.Errorf("wait %s, want a wait: %v", d.wait, tc.waits)
 			}
 			if (len(d.steps) > 0) != (tc.planned == metav1.ConditionTrue) {
 				t.Errorf("%d steps with Planned=%s", len(d.steps), d.planned)
+			}
+			if tc.step != "" && !slices.ContainsFunc(d.steps, func(s restoreplan.Step) bool {
+				return s.Command == tc.step || strings.Contains(s.Description, tc.step)
+			}) {
+				t.Errorf("no step says %q: %+v", tc.step, d.steps)
 			}
 		})
 	}
@@ -239,10 +258,10 @@ func TestOvercloudRestorePlanned(t *testing.T) {
 	wait("planned", func() bool { return got.Status.Phase == backupv1alpha1.RestorePlanned })
 	c0 := meta.FindStatusCondition(got.Status.Conditions, backupv1alpha1.ConditionConfirmed)
 	if c0 == nil || c0.Reason != backupv1alpha1.ReasonAwaitingConfirmation || got.Status.Node != "controller-1" ||
-		len(got.Status.Plan) != 6 || got.Status.Plan[2].Name != "restore-database-1" {
+		len(got.Status.Plan) != 7 || got.Status.Plan[2].Name != "check-space" || got.Status.Plan[3].Name != "restore-database-1" {
 		t.Fatalf("status %+v", got.Status)
 	}
-	t.Logf("plan: %d steps; %s: %s", len(got.Status.Plan), got.Status.Plan[2].Name, got.Status.Plan[2].Command)
+	t.Logf("plan: %d steps; %s: %s", len(got.Status.Plan), got.Status.Plan[3].Name, got.Status.Plan[3].Command)
 
 	changed := got.DeepCopy()
 	changed.Spec.Databases = []string{"keystone"}

@@ -60,9 +60,9 @@ func BuildRestoreJob(rs *backupv1alpha1.OvercloudRestore, b *backupv1alpha1.Over
 	volumes = append(volumes, secretVolume("restore-credentials", cs.Name,
 		[2]string{cs.UsernameKeyOrDefault(), credentialsUserFile}, [2]string{cs.PasswordKeyOrDefault(), credentialsPasswordFile}))
 	mounts = append(mounts, corev1.VolumeMount{Name: "restore-credentials", MountPath: restoreplan.CredentialsMount, ReadOnly: true})
-	if rs.Spec.Mode == backupv1alpha1.RestoreWholeCluster && oc.Spec.SSH != nil {
-		// The steps run on the nodes over SSH, with the key and known_hosts the
-		// physical backup uses.
+	if _, why := sshAccess(oc); why == "" {
+		// WholeCluster's steps, and a Databases restore's check of the nodes' free space,
+		// run on the nodes over SSH, with the key and known_hosts the physical backup uses.
 		volumes = append(volumes, secretVolume("ssh", oc.Spec.SSH.SecretName,
 			[2]string{oc.Spec.SSH.PrivateKeyKeyOrDefault(), "ssh-privatekey"},
 			[2]string{oc.Spec.SSH.KnownHostsKeyOrDefault(), "known_hosts"}))

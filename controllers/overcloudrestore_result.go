@@ -48,9 +48,9 @@ func restoreResultOf(pods []corev1.Pod, job *batchv1.Job) (*backupv1alpha1.Resto
 		Seconds: fmt.Sprintf("%.1f", res.Seconds), Error: clip(res.Error, 2048)}
 	secs := res.Seconds
 	for _, st := range res.Steps {
-		// A WholeCluster restore's bytes are the copy's: its rate is the copy step's, not
-		// diluted by the waits for Pacemaker around it.
-		if st.Name == "copy-back" && st.OK && st.End.After(st.Start) {
+		// A WholeCluster restore's bytes are the copy's (physical) or the import's
+		// (logical): its rate is that step's, not diluted by the waits for Pacemaker.
+		if (st.Name == "copy-back" || st.Name == "import") && st.OK && st.End.After(st.Start) {
 			secs = st.End.Sub(st.Start).Seconds()
 		}
 	}

@@ -300,6 +300,10 @@ ensure_ssh_user() {
 		$SSH_USER ALL=(root) NOPASSWD: /usr/bin/mbstream -x -C $data
 		$SSH_USER ALL=(root) NOPASSWD: $MARIABACKUP --prepare --target-dir\=$data
 		$SSH_USER ALL=(root) NOPASSWD: /usr/bin/tee -- $data/grastate.dat
+		# A logical backup restored whole: a new server initialised in the empty datadir, and
+		# the backup's SQL loaded as root over the node's socket (the new server's only account).
+		$SSH_USER ALL=(root) NOPASSWD: /usr/bin/mariadb-install-db --datadir\=$data --user\=mysql --skip-test-db
+		$SSH_USER ALL=(root) NOPASSWD: /usr/bin/mariadb --user\=root --binary-mode --default-character-set\=utf8mb4 --batch
 	EOF
 	visudo -cqf "$tmp" >/dev/null || {
 		rm -f "$tmp"

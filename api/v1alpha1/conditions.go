@@ -252,9 +252,6 @@ const (
 	ReasonConfirmed = "Confirmed"
 	// ReasonConfirmMismatch: spec.confirm is set, to another name than the overcloud's.
 	ReasonConfirmMismatch = "ConfirmMismatch"
-	// ReasonExecutionNotBuilt: a WholeCluster plan is confirmed, and this operator cannot
-	// run it yet: its steps are to be run by hand (docs/restore.md).
-	ReasonExecutionNotBuilt = "ExecutionNotBuilt"
 	// ReasonRestoreRunning: the restore Job runs (a restore's Ready); a restore of the
 	// backup's Galera cluster runs, so the backup waits for its end (a backup's NodeSelected).
 	ReasonRestoreRunning = "RestoreRunning"

@@ -63,8 +63,9 @@ type OvercloudSpec struct {
 // in on a containerised overcloud.
 type RestoreAccess struct {
 	// datadir is galera's datadir on every node: the galera resource's datadir parameter
-	// (TripleO's bundle bind-mounts the host's /var/lib/mysql there). A restore keeps it
-	// aside as <datadir>.before-restore-<time> on every node. When omitted, /var/lib/mysql.
+	// (TripleO's bundle bind-mounts the host's /var/lib/mysql there). A WholeCluster restore
+	// keeps it aside as <datadir>.before-restore-<time> on every node; a Databases restore
+	// checks its free space over spec.ssh. When omitted, /var/lib/mysql.
 	// +optional
 	// +kubebuilder:validation:MinLength=2
 	// +kubebuilder:validation:MaxLength=200
@@ -73,7 +74,8 @@ type RestoreAccess struct {
 
 	// galeraImage is the galera container image of a TripleO galera-bundle (as `podman
 	// inspect` shows it on a controller): with galera stopped, mbstream and mariadb-backup
-	// --prepare run in a throwaway container of it, the same MariaDB as the cluster's.
+	// --prepare (a logical backup: mariadb-install-db, then the mariadb client) run in a
+	// throwaway container of it, the same MariaDB as the cluster's.
 	// Needed for a WholeCluster restore when the galera resource is a bundle.
 	// +optional
 	// +kubebuilder:validation:MinLength=1

@@ -28,7 +28,7 @@ import (
 
 // physicalConfig is config() for the Mariabackup method with the default command, from
 // controller-2 (the idle node, as for the logical tests).
-func physicalConfig(t *testing.T, sb *sandbox.Sandbox) agent.Config {
+func physicalConfig(t testing.TB, sb *sandbox.Sandbox) agent.Config {
 	t.Helper()
 	const node = 2
 	cfg := config(t, sb, node)

@@ -64,6 +64,9 @@ type RestoreConfig struct {
 	// with the password (0600), the client plugins, the TLS gate's socket (default
 	// os.TempDir()).
 	TempDir string
+	// Space checks the nodes' free space over SSH before anything is dropped (nil: not
+	// checked; SQL cannot see a node's file systems).
+	Space *SpaceCheck
 	// Log receives what the programs said when they failed and the time of each step
 	// (default os.Stderr, the pod's log). Never a password; the client's own words about
 	// users.sql never either (they may quote password hashes).
@@ -225,7 +228,8 @@ func restore(ctx context.Context, cfg RestoreConfig, res *RestoreResult) error {
 	if err != nil {
 		return fmt.Errorf("verifying the backup: %w", err)
 	}
-	if err := readThrough(ctx, cfg.Dir, *data, dbs); err != nil {
+	sqlBytes, err := readThrough(ctx, cfg.Dir, *data, dbs)
+	if err != nil {
 		return fmt.Errorf("reading the dump before anything is dropped: %w", err)
 	}
 	ph.mark("verify")
@@ -247,6 +251,14 @@ func restore(ctx context.Context, cfg RestoreConfig, res *RestoreResult) error {
 	}
 	defer client.Close()
 	ph.mark("re-check")
+
+	// 2b. Room on every node for what it will take in, before anything is dropped.
+	if err := checkSpaceFirst(ctx, cfg, db, dbs, sqlBytes); err != nil {
+		return err
+	}
+	if cfg.Space != nil {
+		ph.mark("space")
+	}
 
 	// 3. Each database: dropped, then its sections of the dump.
 	for i, name := range dbs {
@@ -368,23 +380,24 @@ func quoteName(s string) string { return fmt.Sprintf("%q", clipBytes(s, 64)) }
 
 // readThrough reads the dump through the filter, choosing every database to restore: the
 // stream is one the filter can follow, and holds each of them.
-func readThrough(ctx context.Context, dir string, data FileInfo, dbs []string) error {
+func readThrough(ctx context.Context, dir string, data FileInfo, dbs []string) (int64, error) {
 	r, closeData, err := openData(dir, data)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer closeData()
-	f := dumpfilter.New(io.Discard, dbs)
+	chosen := &countingWriter{w: io.Discard, total: &atomic.Int64{}}
+	f := dumpfilter.New(chosen, dbs)
 	if _, err := io.Copy(f, &ctxReader{ctx: ctx, r: r}); err != nil {
-		return err
+		return 0, err
 	}
 	if err := f.Close(); err != nil {
-		return err
+		return 0, err
 	}
 	if seen := f.Seen(); len(seen) != len(dbs) {
-		return fmt.Errorf("%d of the %d databases to restore have no section in the dump", len(dbs)-len(seen), len(dbs))
+		return 0, fmt.Errorf("%d of the %d databases to restore have no section in the dump", len(dbs)-len(seen), len(dbs))
 	}
-	return nil
+	return chosen.n, nil
 }
 
 func dropDatabase(ctx context.Context, db *sql.DB, name string, timeout time.Duration) error {

@@ -21,13 +21,19 @@ import (
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/restoreplan"
 )
 
-// ClusterRestoreConfig is `agent restore-cluster`: a physical backup restored onto every
-// node of the Galera cluster (WholeCluster): galera stopped through Pacemaker, every
-// node's datadir kept aside, the backup's xbstream copied into the first node's empty
-// datadir and prepared there, at the backup's position, then galera started through
-// Pacemaker, which bootstraps from that node (the only one with data) while the others
-// join by SST, and every node proven against the backup's table digests. Every command
-// run on a node is restoreplan.Cluster's: the plan shows exactly what runs.
+// ClusterRestoreConfig is `agent restore-cluster`: a backup restored onto every node of
+// the Galera cluster (WholeCluster): galera stopped through Pacemaker, every node's
+// datadir kept aside, then
+//   - a physical backup: its xbstream copied into the first node's empty datadir and
+//     prepared there, at the backup's position; galera started through Pacemaker, which
+//     bootstraps from that node (the only one with data) while the others join by SST;
+//   - a logical backup: a new server initialised in the first node's empty datadir;
+//     galera started through Pacemaker, which bootstraps a new cluster from it while the
+//     others join by SST; the backup's SQL, then its users and grants, streamed over SSH
+//     into that node's client, Galera replicating them;
+//
+// and every node proven against the backup's table digests. Every command run on a node
+// is restoreplan.Cluster's: the plan shows exactly what runs.
 type ClusterRestoreConfig struct {
 	// Dir is the backup's directory (read only).
 	Dir string
@@ -50,9 +56,10 @@ type ClusterRestoreConfig struct {
 	User, Password string
 	// TLS encrypts (and verifies) the proof's connections; nil: the tools' defaults.
 	TLS *TLSOptions
-	// Headroom multiplies the backup's data (its uncompressed xbstream) to give the space
-	// a node needs (default 1.25: the redo log --prepare and the server write); MinFree is
-	// what must remain free besides.
+	// Headroom multiplies the backup's data (its uncompressed xbstream; for a logical
+	// backup, the room its SQL takes loaded into InnoDB, as the drill reckons it:
+	// scratchNeeded) to give the space a node needs (default 1.25: the redo log
+	// --prepare and the server write); MinFree is what must remain free besides.
 	Headroom float64
 	MinFree  int64
 	// StopTimeout bounds the wait for galera Stopped everywhere (default 10 min),
@@ -197,22 +204,38 @@ func restoreCluster(ctx context.Context, cfg ClusterRestoreConfig, res *RestoreR
 
 // restoredBackup is what the steps take from the backup.
 type restoredBackup struct {
-	m        *Manifest
-	xb       *FileInfo
-	grastate []byte
-	dbs      []string
+	m *Manifest
+	// xb and grastate: a physical backup's stream and position; data and users: a logical
+	// backup's SQL files.
+	xb          *FileInfo
+	grastate    []byte
+	data, users *FileInfo
+	dbs         []string
+	// bytes is the data the nodes take in (the uncompressed xbstream, or the room the
+	// logical backup's SQL takes once loaded: scratchNeeded), before Headroom.
+	bytes int64
 }
 
-// checkBackup: the backup whole, physical, with digests and a Galera position.
+func (b *restoredBackup) logical() bool { return b.data != nil }
+
+// checkBackup: the backup whole, with digests; physical with a Galera position, or
+// logical with its SQL readable to the end and its users.
 func (x *clusterRun) checkBackup(ctx context.Context) (*restoredBackup, error) {
 	b := &restoredBackup{}
 	if err := x.step("check-backup", "", func() (string, error) {
 		var err error
-		if b.m, b.xb, b.grastate, err = clusterRestorable(ctx, x.cfg.Dir); err != nil {
+		if b, err = clusterRestorable(ctx, x.cfg.Dir); err != nil {
 			return "", err
 		}
 		if b.dbs, err = chooseRestored(b.m, nil); err != nil {
 			return "", err
+		}
+		if b.logical() {
+			if _, err := readThrough(ctx, x.cfg.Dir, *b.data, b.dbs); err != nil {
+				return "", fmt.Errorf("reading the dump through before anything is stopped: %w", err)
+			}
+			return fmt.Sprintf("%s: %d MiB of SQL, %d databases, %d tables with digests; %s", b.data.Name,
+				b.data.UncompressedBytes>>20, len(b.dbs), len(b.m.Tables), b.users.Name), nil
 		}
 		return fmt.Sprintf("%s: %d MiB of data, seqno %d, %d tables with digests", b.xb.Name, b.xb.UncompressedBytes>>20,
 			b.m.Position.Seqno, len(b.m.Tables)), nil
@@ -273,14 +296,14 @@ func clusterProblem(st *pacemaker.Status, nodes []ClusterNode) string {
 
 // checkSpace: room on every node, before anything is touched.
 func (x *clusterRun) checkSpace(ctx context.Context, b *restoredBackup) error {
-	need := int64(float64(b.xb.UncompressedBytes)*x.cfg.Headroom) + x.cfg.MinFree
+	need := int64(float64(b.bytes)*x.cfg.Headroom) + x.cfg.MinFree
 	for _, n := range x.cfg.Nodes {
 		if err := x.step("check-space", n.Name, func() (string, error) {
 			out, err := x.run(ctx, n, x.cfg.Cluster.FreeSpace(), nil, x.cfg.CommandTimeout)
 			if err != nil {
 				return out, err
 			}
-			return out, checkNodeSpace(out, need, b.xb.UncompressedBytes, x.cfg)
+			return out, checkNodeSpace(out, need, b.bytes, x.cfg)
 		}); err != nil {
 			return x.fail(ctx, "check-space", n.Name, err)
 		}
@@ -318,6 +341,35 @@ func (x *clusterRun) replace(ctx context.Context, b *restoredBackup) error {
 			return x.fail(ctx, "keep-aside-"+n.Name, n.Name, err)
 		}
 	}
+	if b.logical() {
+		if err := x.initialise(ctx, b); err != nil {
+			return err
+		}
+	} else if err := x.copyPhysical(ctx, b); err != nil {
+		return err
+	}
+	// Galera started: bootstrapped from the first node, the others by SST.
+	if err := x.step("start-galera", first.Name, func() (string, error) {
+		out, err := x.run(ctx, first, cfg.Cluster.TargetRole("Started"), nil, cfg.CommandTimeout)
+		x.startAsked = asked(err)
+		if err != nil {
+			return out, err
+		}
+		return x.waitPromoted(ctx)
+	}); err != nil {
+		return x.fail(ctx, "start-galera", first.Name, err)
+	}
+	x.promoted = true
+	if b.logical() {
+		return x.importLogical(ctx, b)
+	}
+	return nil
+}
+
+// copyPhysical copies the backup's xbstream into the first node's datadir, prepares it,
+// and writes its grastate.dat at the backup's position, safe to bootstrap.
+func (x *clusterRun) copyPhysical(ctx context.Context, b *restoredBackup) error {
+	cfg, first := x.cfg, x.cfg.Nodes[0]
 	// The copy into the first node's datadir, prepared.
 	if err := x.step("copy-back", first.Name, func() (string, error) {
 		out, err := x.copyBack(ctx, first, *b.xb)
@@ -347,19 +399,90 @@ func (x *clusterRun) replace(ctx context.Context, b *restoredBackup) error {
 	}); err != nil {
 		return x.fail(ctx, "write-grastate", first.Name, err)
 	}
-	// Galera started: bootstrapped from the first node, the others by SST.
-	if err := x.step("start-galera", first.Name, func() (string, error) {
-		out, err := x.run(ctx, first, cfg.Cluster.TargetRole("Started"), nil, cfg.CommandTimeout)
-		x.startAsked = asked(err)
+	return nil
+}
+
+// initialise makes the first node's empty datadir a new server's, safe to bootstrap a new
+// cluster from: the logical restore's start.
+func (x *clusterRun) initialise(ctx context.Context, b *restoredBackup) error {
+	cfg, first := x.cfg, x.cfg.Nodes[0]
+	if err := x.step("initialise", first.Name, func() (string, error) {
+		out, err := x.run(ctx, first, cfg.Cluster.Initialise(), nil, cfg.StepTimeout)
 		if err != nil {
 			return out, err
 		}
-		return x.waitPromoted(ctx)
+		if out, err := x.run(ctx, first, cfg.Cluster.WriteGrastate(), bytes.NewReader(b.grastate), cfg.CommandTimeout); err != nil {
+			return out, err
+		}
+		if out, err := x.run(ctx, first, cfg.Cluster.Own(), nil, cfg.CommandTimeout); err != nil {
+			return out, err
+		}
+		return out, nil
 	}); err != nil {
-		return x.fail(ctx, "start-galera", first.Name, err)
+		return x.fail(ctx, "initialise", first.Name, err)
 	}
-	x.promoted = true
 	return nil
+}
+
+// importLogical streams the backup's SQL, then its users and grants, into the client on
+// the first node, as its root over the unix socket (the new server's only account). The
+// client's words are never kept: users.sql may quote a password hash.
+func (x *clusterRun) importLogical(ctx context.Context, b *restoredBackup) error {
+	first := x.cfg.Nodes[0]
+	err := x.step("import", first.Name, func() (string, error) {
+		start := time.Now()
+		var total int64
+		for _, f := range []*FileInfo{b.data, b.users} {
+			n, err := x.importFile(ctx, first, *f)
+			total += n
+			x.res.Bytes = total
+			if err != nil {
+				return "", fmt.Errorf("%s: %w", f.Name, err)
+			}
+		}
+		secs := time.Since(start).Seconds()
+		x.res.Databases = make([]string, 0, len(b.dbs))
+		for _, d := range b.dbs {
+			x.res.Databases = append(x.res.Databases, quoteName(d))
+		}
+		x.res.Users = true
+		_, _ = fmt.Fprintf(x.cfg.Log, "Imported %d MiB of SQL through %s in %.1f s (%.1f MiB/s)\n", total>>20,
+			clipBytes(first.Name, 64), secs, float64(total)/(1<<20)/max(secs, 0.001))
+		return fmt.Sprintf("%d bytes of SQL in %.1f s: %d databases, users and grants", total, secs, len(b.dbs)), nil
+	})
+	if err != nil {
+		return x.fail(ctx, "import", first.Name, err)
+	}
+	return nil
+}
+
+// importFile streams one SQL file of the backup, decompressed here, into Import on the
+// node; users.sql's grant of mariadb-dump's import role names root@localhost, the
+// importing account (the other nodes apply CURRENT_USER() with no user: docs/restore.md).
+func (x *clusterRun) importFile(ctx context.Context, n ClusterNode, f FileInfo) (int64, error) {
+	r, closeData, err := openData(x.cfg.Dir, f)
+	if err != nil {
+		return 0, fmt.Errorf("opening it: %w", err)
+	}
+	defer closeData()
+	src := io.Reader(&ctxReader{ctx: ctx, r: r})
+	in := src
+	if f.Name == "users.sql" || strings.HasPrefix(f.Name, "users.sql.") {
+		pr, pw := io.Pipe()
+		go func() {
+			pw.CloseWithError(replaceLine(pw, src, importRoleLine, "GRANT mariadb_dump_import_role TO 'root'@'localhost';"))
+		}()
+		defer func() { _ = pr.Close() }()
+		in = pr
+	}
+	counted := &countingReader{r: in}
+	// Of the client's output only the server's error code and line are kept: its words may
+	// quote the statement that failed.
+	out, err := x.run(ctx, n, x.cfg.Cluster.Import(), counted, x.cfg.StepTimeout)
+	if err != nil {
+		return counted.n.Load(), fmt.Errorf("%w%s", err, clientErrorOf([]byte(out), func(l int64) int64 { return l }))
+	}
+	return counted.n.Load(), nil
 }
 
 // prove proves every node against the backup's digests, at the restored node's position.
@@ -383,6 +506,10 @@ func (x *clusterRun) prove(ctx context.Context, b *restoredBackup) error {
 			return "", fmt.Errorf("reading %s's position: %s", clipBytes(n.Name, 64), sqlError(err))
 		}
 		want := b.m.Position
+		if want == nil {
+			// A logical backup with no position: a new cluster, its own uuid.
+			return fmt.Sprintf("%s:%d (a new cluster)", target.ClusterUUID, target.Seqno), nil
+		}
 		if target.ClusterUUID != want.ClusterUUID || target.Seqno < want.Seqno {
 			return "", fmt.Errorf("%s is at %q:%d, not at or past the backup's %s:%d", clipBytes(n.Name, 64),
 				clipBytes(target.ClusterUUID, 40), target.Seqno, want.ClusterUUID, want.Seqno)
@@ -410,36 +537,50 @@ func (x *clusterRun) prove(ctx context.Context, b *restoredBackup) error {
 }
 
 // clusterRestorable reads and verifies the backup, and says why it cannot be restored
-// whole; it returns the xbstream's file and the grastate.dat of its position.
-func clusterRestorable(ctx context.Context, dir string) (*Manifest, *FileInfo, []byte, error) {
+// whole: a physical backup needs its xbstream and Galera position, a logical one its SQL
+// and its users (without them, no account but root could log in to the new cluster).
+func clusterRestorable(ctx context.Context, dir string) (*restoredBackup, error) {
 	m, err := Verify(ctx, dir)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("the backup's files: %w", err)
+		return nil, fmt.Errorf("the backup's files: %w", err)
 	}
-	switch m.Options.Method {
-	case Mariabackup:
-	case Logical:
-		return nil, nil, nil, errors.New("a logical WholeCluster restore is not built yet: restore a physical (Mariabackup) " +
-			"backup whole, or this one's databases into the running cluster (mode Databases)")
-	default:
-		return nil, nil, nil, fmt.Errorf("a %q backup: only a physical (Mariabackup) backup restores whole", clipBytes(m.Options.Method, 32))
+	if m.Options.Method != Mariabackup && m.Options.Method != Logical {
+		return nil, fmt.Errorf("a %q backup: only a physical (Mariabackup) or logical backup restores whole",
+			clipBytes(m.Options.Method, 32))
 	}
 	if m.TablesError != "" || len(m.Tables) == 0 {
-		return nil, nil, nil, errors.New("the manifest records no table digests (a backup taken without --no-lock): " +
+		return nil, errors.New("the manifest records no table digests (a backup taken without --no-lock): " +
 			"the restored cluster could not be proven, and a restore without its proof is not built")
 	}
-	xb := m.file(PhysicalFile)
-	if xb == nil {
-		return nil, nil, nil, errors.New("the backup holds no " + PhysicalFile)
+	b := &restoredBackup{m: m}
+	if m.Options.Method == Logical {
+		if b.data = m.file("databases.sql"); b.data == nil {
+			return nil, errors.New("the backup holds no databases.sql")
+		}
+		if b.users = m.file("users.sql"); b.users == nil {
+			return nil, errors.New("the backup holds no users.sql: restored whole, the new cluster would have no account " +
+				"but the nodes' root (take backups with users, the default)")
+		}
+		// The room a load into InnoDB takes, as the drill reckons it (restoreFactor).
+		b.bytes = scratchNeeded(m)
+		if p := m.Position; p != nil {
+			b.grastate = restoreplan.InitialGrastate(p.ClusterUUID, p.Seqno)
+		} else {
+			b.grastate = restoreplan.InitialGrastate("", -1)
+		}
+		return b, nil
+	}
+	if b.xb = m.file(PhysicalFile); b.xb == nil {
+		return nil, errors.New("the backup holds no " + PhysicalFile)
 	}
 	if m.Position == nil {
-		return nil, nil, nil, errors.New("the manifest records no Galera position")
+		return nil, errors.New("the manifest records no Galera position")
 	}
-	grastate, err := restoreplan.GrastateContent(m.Position.ClusterUUID, m.Position.Seqno)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("the manifest's position %q:%d: %w", clipBytes(m.Position.ClusterUUID, 40), m.Position.Seqno, err)
+	if b.grastate, err = restoreplan.GrastateContent(m.Position.ClusterUUID, m.Position.Seqno); err != nil {
+		return nil, fmt.Errorf("the manifest's position %q:%d: %w", clipBytes(m.Position.ClusterUUID, 40), m.Position.Seqno, err)
 	}
-	return m, xb, grastate, nil
+	b.bytes = b.xb.UncompressedBytes
+	return b, nil
 }
 
 // checkNodeSpace reads `df -Pk -- PARENT DATADIR` (POSIX: a header, then one line per operand:
@@ -447,22 +588,9 @@ func clusterRestorable(ctx context.Context, dir string) (*Manifest, *FileInfo, [
 // filesystem must have need bytes available, and the datadir must be on it (a rename keeps
 // it aside). Pure.
 func checkNodeSpace(out string, need, data int64, cfg ClusterRestoreConfig) error {
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 {
-		return fmt.Errorf("df printed %d lines, want a header and two", len(lines))
-	}
-	var avail [2]int64
-	var mount [2]string
-	for i, l := range lines[1:] {
-		f := strings.Fields(l)
-		if len(f) < 6 {
-			return fmt.Errorf("df line %d is not filesystem, blocks, used, available, capacity, mount point", i+2)
-		}
-		kib, err := strconv.ParseInt(f[3], 10, 64)
-		if err != nil || kib < 0 || kib > 1<<52 {
-			return fmt.Errorf("df line %d: the available KiB are not a number", i+2)
-		}
-		avail[i], mount[i] = kib*1024, strings.Join(f[5:], " ")
+	avail, mount, err := parseDF(out, 2)
+	if err != nil {
+		return err
 	}
 	if mount[0] != mount[1] {
 		return fmt.Errorf("the datadir %s is a filesystem of its own (mounted on %q, its parent on %q): it cannot be kept "+
@@ -803,9 +931,20 @@ func (x *clusterRun) fail(ctx context.Context, step, node string, cause error) e
 	switch {
 	case !x.promoted && len(moved) > 0:
 		rb := c.RollBack()
+		finish := fmt.Sprintf("run the plan's steps from %s on", step)
+		if step == "copy-back" || step == "initialise" {
+			// The first node's datadir holds a partial copy: it goes aside, an empty one in its place.
+			finish = fmt.Sprintf("on %s %s and the plan's keep-aside commands after the mv, then run its steps from %s on",
+				clipBytes(x.cfg.Nodes[0].Name, 64), restoreplan.ByHand(rb[0]), step)
+		}
 		fmt.Fprintf(&b, " To roll back by hand: on %s, %s (if the datadir exists) then %s; then on one node %s. "+
-			"To finish instead, run the plan's steps from %s on.", strings.Join(moved, ", "), restoreplan.ByHand(rb[0]),
-			restoreplan.ByHand(rb[1]), start, step)
+			"To finish instead, %s.", strings.Join(moved, ", "), restoreplan.ByHand(rb[0]),
+			restoreplan.ByHand(rb[1]), start, finish)
+	case x.promoted && len(moved) > 0:
+		rb := c.RollBack()
+		fmt.Fprintf(&b, " To roll back by hand: on one node %s, and wait until crm_mon shows galera Stopped everywhere; "+
+			"then on %s, %s then %s; then on one node %s.", restoreplan.ByHand(c.TargetRole("Stopped")),
+			strings.Join(moved, ", "), restoreplan.ByHand(rb[0]), restoreplan.ByHand(rb[1]), start)
 	case !x.startAsked:
 		fmt.Fprintf(&b, " To start galera again by hand, on one node: %s.", start)
 	case !x.promoted:

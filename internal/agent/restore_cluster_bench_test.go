@@ -47,7 +47,7 @@ func BenchmarkRestoreCluster(b *testing.B) {
 	sb.WaitSynced(b, benchNode, 30*time.Second)
 
 	// The backup: the agent's own code, Mariabackup from the idle node, digests of the dataset.
-	bcfg := benchPhysicalConfig(b, sb)
+	bcfg := physicalConfig(b, sb)
 	bcfg.Databases = []string{benchSchema}
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
@@ -83,7 +83,7 @@ func BenchmarkRestoreCluster(b *testing.B) {
 	var stamp string
 	for b.Loop() {
 		stamp = newStamp(stamp)
-		cfg := benchClusterConfig(b, sb, backup.Dir, stamp)
+		cfg := clusterConfig(b, sb, backup.Dir, stamp)
 		done, this := false, stamp
 		b.Cleanup(func() { sb.CleanupClusterRestore(b, this, func() bool { return done }) })
 		res, err = agent.RestoreCluster(ctx, cfg)
@@ -250,40 +250,6 @@ func restoreClusterByHand(ctx context.Context, b *testing.B, sb *sandbox.Sandbox
 	sb.CleanupClusterRestore(b, stamp, func() bool { return true })
 	cleaned = true
 	return h
-}
-
-// benchPhysicalConfig is physicalConfig for a benchmark: Mariabackup with the default
-// command from controller-2, zstd, desync ON.
-func benchPhysicalConfig(b *testing.B, sb *sandbox.Sandbox) agent.Config {
-	b.Helper()
-	n := sb.Nodes[benchNode]
-	return agent.Config{
-		Node: n.Name, Address: n.Address, Port: n.MySQLPort, User: sb.Database.User, Password: sb.Password(b),
-		Root: b.TempDir(), Namespace: "bench", Name: "restore-cluster", UID: "1234",
-		Compression: agent.Zstd, Desync: true, TempDir: b.TempDir(), Method: agent.Mariabackup,
-		Physical: agent.PhysicalConfig{SSHUser: sb.SSH.User, SSHPort: n.SSHPort, SSHTimeout: 5 * time.Second,
-			KeyFile: sb.SSH.PrivateKeyFile, KnownHostsFile: sb.SSH.KnownHostsFile, Command: agent.DefaultMariabackupCommand},
-	}
-}
-
-// benchClusterConfig is clusterConfig (restore_cluster_sandbox_test.go) for a benchmark.
-func benchClusterConfig(b *testing.B, sb *sandbox.Sandbox, dir, stamp string) agent.ClusterRestoreConfig {
-	b.Helper()
-	cfg := agent.ClusterRestoreConfig{
-		Dir: dir,
-		SSH: agent.PhysicalConfig{SSHUser: sb.SSH.User, SSHPort: sb.Nodes[0].SSHPort, SSHTimeout: 5 * time.Second,
-			KeyFile: sb.SSH.PrivateKeyFile, KnownHostsFile: sb.SSH.KnownHostsFile},
-		Cluster: restoreplan.Cluster{Resource: sandbox.GaleraResource, Datadir: sb.ClusterDatadir(), Stamp: stamp},
-		VIP:     sb.VIP,
-		User:    sb.Database.User, Password: sb.Password(b),
-		StopTimeout: 3 * time.Minute, StartTimeout: 10 * time.Minute, Poll: time.Second, CatchUpTimeout: time.Minute,
-		TempDir: b.TempDir(), Log: b.Output(),
-	}
-	for _, n := range sb.Nodes {
-		cfg.Nodes = append(cfg.Nodes, agent.ClusterNode{Name: n.Name, SSHHost: n.Address})
-		cfg.ProveNodes = append(cfg.ProveNodes, agent.NodeAddress{Name: n.Name, Address: n.Address, Port: n.MySQLPort})
-	}
-	return cfg
 }
 
 // newStamp is the UTC time now as restoreplan.StampLayout, a second later than prev when

@@ -1,11 +1,15 @@
 package agent_test
 
 import (
+	"database/sql"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/agent"
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/restoreplan"
@@ -15,7 +19,7 @@ import (
 
 // clusterConfig restores onto controller-0 (the backup comes from controller-2), every
 // node reached over SSH as the backup's agent reaches it, proven on every node.
-func clusterConfig(t *testing.T, sb *sandbox.Sandbox, dir, stamp string) agent.ClusterRestoreConfig {
+func clusterConfig(t testing.TB, sb *sandbox.Sandbox, dir, stamp string) agent.ClusterRestoreConfig {
 	t.Helper()
 	cfg := agent.ClusterRestoreConfig{
 		Dir: dir,
@@ -240,4 +244,162 @@ func TestRestoreCluster(t *testing.T) {
 		}
 	}
 	t.Logf("the previous datadirs kept aside as %s on each controller (the cleanup removes them)", filepath.Base(sb.AsideDir(0, stamp)))
+}
+
+// TestRestoreClusterLogical: a logical backup of every database (users and grants with it)
+// taken from controller-2; a row, a database and an account created after it; then the
+// WholeCluster restore of it: every datadir kept aside, a new server initialised on
+// controller-0 at the backup's position, galera started through Pacemaker (bootstrapped
+// there, the others by SST), the backup's SQL and users loaded over SSH, every node
+// proven. What was written after the backup is gone on every node, an account of the
+// backup logs in on every node, the cluster keeps its identity, a client through the VIP
+// reads the restored data, and the previous datadirs are kept aside.
+func TestRestoreClusterLogical(t *testing.T) {
+	sb := sandbox.Load(t)
+	sb.Lock(t)
+	if !sb.AllPromoted() {
+		t.Fatal("galera is not Promoted on every controller before the test")
+	}
+	const schema, after = "ocb_restore_logical", "ocb_restore_logical_after"
+	// An account of the backup, with a test password (not a secret: it exists only here).
+	const account, accountPassword = "ocb_lr_app", "ocb-lr-test-password" //nolint:gosec // G101: a throwaway test account
+	testDataset(t, sb, schema)
+	t.Cleanup(func() {
+		rootSQL(t, sb, 0, strings.NewReader("DROP DATABASE IF EXISTS "+after+"; DROP USER IF EXISTS "+account+"@'%', ocb_lr_late@'%';"))
+	})
+	rootSQL(t, sb, 0, strings.NewReader("CREATE OR REPLACE USER "+account+"@'%' IDENTIFIED BY '"+accountPassword+"';\n"+
+		"GRANT SELECT ON "+schema+".* TO "+account+"@'%';\n"))
+	bcfg := config(t, sb, 2)
+	backup, err := agent.Dump(t.Context(), bcfg)
+	if err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	m, err := agent.ReadManifest(backup.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Options.Method != agent.Logical || m.TablesError != "" || m.Position == nil {
+		t.Fatalf("the backup: method %s, digests %q, position %+v", m.Options.Method, m.TablesError, m.Position)
+	}
+	// After the backup: a row, a database, an account.
+	rootSQL(t, sb, 0, strings.NewReader("INSERT INTO "+schema+".flavors VALUES (3, 'after the backup', 8);\n"+
+		"CREATE DATABASE "+after+"; CREATE TABLE "+after+".t (id INT PRIMARY KEY); INSERT INTO "+after+".t VALUES (1);\n"+
+		"CREATE USER ocb_lr_late@'%' IDENTIFIED BY 'x';\n"))
+	stamp := time.Now().UTC().Format(restoreplan.StampLayout)
+
+	var res agent.RestoreResult
+	t.Cleanup(func() {
+		sb.CleanupClusterRestore(t, stamp, func() bool {
+			for _, s := range res.Steps {
+				if s.Name == "start-galera" && s.OK {
+					return true
+				}
+			}
+			return false
+		})
+	})
+	cfg := clusterConfig(t, sb, backup.Dir, stamp)
+	res, err = agent.RestoreCluster(t.Context(), cfg)
+	t.Logf("restore-cluster: %s", res.Summary())
+	if err != nil {
+		t.Fatalf("restore-cluster: %v", err)
+	}
+	want := []string{"check-backup", "check-cluster", "check-space", "check-space", "check-space", "stop-galera", "keep-aside-controller-0",
+		"keep-aside-controller-1", "keep-aside-controller-2", "initialise", "start-galera", "import", "read-position",
+		"prove-controller-0", "prove-controller-1", "prove-controller-2"}
+	if len(res.Steps) != len(want) {
+		t.Fatalf("%d steps, want %d", len(res.Steps), len(want))
+	}
+	var promotedIn, importSecs float64
+	for i, s := range res.Steps {
+		if s.Name != want[i] || !s.OK || s.End.Before(s.Start) {
+			t.Errorf("step %d: %+v, want %s done", i, s, want[i])
+		}
+		switch s.Name {
+		case "start-galera":
+			promotedIn = s.End.Sub(s.Start).Seconds()
+		case "import":
+			importSecs = s.End.Sub(s.Start).Seconds()
+		}
+	}
+	var sqlBytes int64
+	for _, f := range m.Files {
+		if strings.HasPrefix(f.Name, "databases.sql") {
+			sqlBytes = f.UncompressedBytes
+		}
+	}
+	// The room the loaded data takes, against its SQL: what check-space's factor stands for.
+	du, err := sb.InController(0, "du", "-sb", "--", sb.ClusterDatadir())
+	var onDisk int64
+	if f := strings.Fields(string(du)); err == nil && len(f) > 0 {
+		onDisk, _ = strconv.ParseInt(f[0], 10, 64)
+	}
+	t.Logf("measured: galera Promoted on every node %.1f s after target-role Started; %d MiB of SQL imported in %.1f s "+
+		"(%.1f MiB/s); the datadir then holds %d MiB (%.2f× the SQL); the whole restore %.1f s", promotedIn, res.Bytes>>20,
+		importSecs, float64(res.Bytes)/(1<<20)/importSecs, onDisk>>20, float64(onDisk)/float64(max(sqlBytes, 1)), res.Seconds)
+	if len(res.Proofs) != 3 || res.Tables != len(m.Tables) || !res.Users {
+		t.Fatalf("proofs %+v, tables %d of %d, users %v", res.Proofs, res.Tables, len(m.Tables), res.Users)
+	}
+	for _, p := range res.Proofs {
+		if !p.Equal || p.Tables != len(m.Tables) || p.Rows != res.Rows || p.Error != "" {
+			t.Errorf("proof on %s: %+v", p.Node, p)
+		}
+	}
+	if strings.Contains(string(res.Summary()), cfg.Password) || strings.Contains(string(res.Summary()), accountPassword) {
+		t.Fatal("a password is in the result")
+	}
+
+	// What was written after the backup is gone on every node; the backup's rows and
+	// accounts are there, and the account logs in on every node.
+	for i, n := range sb.Nodes {
+		if c := count(t, sb, i, "SELECT COUNT(*) FROM "+schema+".flavors"); c != 2 {
+			t.Errorf("%s: %d flavors, want the backup's 2", n.Name, c)
+		}
+		if c := count(t, sb, i, "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = '"+after+"'"); c != 0 {
+			t.Errorf("%s: the database created after the backup is still there", n.Name)
+		}
+		if c := count(t, sb, i, "SELECT COUNT(*) FROM mysql.global_priv WHERE user = 'ocb_lr_late'"); c != 0 {
+			t.Errorf("%s: the account created after the backup is still there", n.Name)
+		}
+		mc := mysql.NewConfig()
+		mc.User, mc.Passwd, mc.Net, mc.Addr = account, accountPassword, "tcp", sb.NodeAddr(i)
+		mc.Timeout, mc.ReadTimeout = 5*time.Second, 30*time.Second
+		mc.Logger = &mysql.NopLogger{}
+		c, err := mysql.NewConnector(mc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db := sql.OpenDB(c)
+		var instances int
+		if err := db.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM "+schema+".instances").Scan(&instances); err != nil || instances < 5000 {
+			t.Errorf("%s: the backup's account %s: %d instances, %v", n.Name, account, instances, err)
+		}
+		_ = db.Close()
+	}
+	// The cluster keeps its identity: the backup's, at or past its seqno.
+	st := status(t, sb, 0)
+	if st.ClusterStateUUID != m.Position.ClusterUUID {
+		t.Errorf("the cluster is %s after the restore, the backup's was %s", st.ClusterStateUUID, m.Position.ClusterUUID)
+	}
+	// galera Promoted on all three, by crm_mon; a client through the VIP.
+	crm, err := sb.CrmStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range sb.Nodes {
+		if g := crm.GaleraOn(n.Name); !g.Promoted() {
+			t.Errorf("%s: galera %+v, want Promoted", n.Name, g)
+		}
+	}
+	vip := sb.Open(t, sb.HAProxy.Frontend)
+	defer func() { _ = vip.Close() }()
+	var instances int
+	if err := vip.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM "+schema+".instances").Scan(&instances); err != nil || instances < 5000 {
+		t.Errorf("through the VIP %s: %d instances, %v", sb.HAProxy.Frontend, instances, err)
+	}
+	for i := range sb.Nodes {
+		if _, err := os.Stat(filepath.Join(sb.AsideDir(i, stamp), "ibdata1")); err != nil {
+			t.Errorf("%s: the previous datadir is not kept aside: %v", sb.Nodes[i].Name, err)
+		}
+	}
 }

@@ -68,6 +68,17 @@ func restoreConfig(t testing.TB, sb *sandbox.Sandbox, dir, user, password string
 	return cfg
 }
 
+// spaceCheck checks every node's free space over SSH, as the backup's agent reaches them.
+func spaceCheck(sb *sandbox.Sandbox) *agent.SpaceCheck {
+	sc := &agent.SpaceCheck{Datadir: sb.ClusterDatadir(),
+		SSH: agent.PhysicalConfig{SSHUser: sb.SSH.User, SSHPort: sb.Nodes[0].SSHPort, SSHTimeout: 5 * time.Second,
+			KeyFile: sb.SSH.PrivateKeyFile, KnownHostsFile: sb.SSH.KnownHostsFile}}
+	for _, n := range sb.Nodes {
+		sc.Nodes = append(sc.Nodes, agent.ClusterNode{Name: n.Name, SSHHost: n.Address})
+	}
+	return sc
+}
+
 // copyBackup copies a backup directory with its dump and manifest changed (test/tamper
 // rewrites the checksums, so that the copy verifies).
 func copyBackup(t *testing.T, src string, change func([]byte) []byte, changeManifest ...func(*agent.Manifest)) string {
@@ -165,6 +176,10 @@ func TestRestoreDatabases(t *testing.T) {
 				})
 			}, "reading the dump before anything is dropped: the dump is not a mariadb-dump --databases stream this filter " +
 				"can follow: line 26: a USE statement naming another database than its section's"},
+			{"not enough space on a node", func(cfg *agent.RestoreConfig) {
+				cfg.Space = spaceCheck(sb)
+				cfg.Space.MinFree = 1 << 50 // a PiB to keep free: no node has it
+			}, "checking free space before anything is dropped: controller-0 has "},
 			{"the backup user, which may not write", func(cfg *agent.RestoreConfig) {
 				cfg.User, cfg.Password = sb.Database.User, sb.Password(t)
 			}, "restoring database 1 of 1: dropping it: server error 1044 (42000)"},
@@ -229,6 +244,7 @@ func TestRestoreDatabases(t *testing.T) {
 
 	rcfg := restoreConfig(t, sb, backup.Dir, user, password)
 	rcfg.Databases, rcfg.Users = []string{dbA}, true
+	rcfg.Space = spaceCheck(sb) // every node has room: the check passes
 	res, err := agent.Restore(t.Context(), rcfg)
 	t.Logf("restore: %s", res.Summary())
 	if err != nil {

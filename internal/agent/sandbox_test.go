@@ -25,7 +25,7 @@ import (
 	"github.com/overcloud-backup/overcloud-backup-operator/test/sandbox"
 )
 
-func config(t *testing.T, sb *sandbox.Sandbox, node int) agent.Config {
+func config(t testing.TB, sb *sandbox.Sandbox, node int) agent.Config {
 	t.Helper()
 	n := sb.Nodes[node]
 	return agent.Config{

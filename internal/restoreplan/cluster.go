@@ -101,6 +101,12 @@ func (c Cluster) FreeSpace() []string {
 	return []string{"df", "-Pk", "--", c.Parent(), c.WithDefaults().Datadir}
 }
 
+// DatadirSpace is df of the datadir (POSIX format, KiB): the free space of the filesystem
+// a Databases restore writes to.
+func (c Cluster) DatadirSpace() []string {
+	return []string{"df", "-Pk", "--", c.WithDefaults().Datadir}
+}
+
 // Running lists the MariaDB servers running on the node (pgrep exits 1 when none).
 func (c Cluster) Running() []string { return []string{"pgrep", "-x", "mariadbd|mysqld"} }
 
@@ -157,6 +163,39 @@ func GrastateContent(uuid string, seqno int64) ([]byte, error) {
 	return fmt.Appendf(nil, "# GALERA saved state\nversion: 2.1\nuuid:    %s\nseqno:   %d\nsafe_to_bootstrap: 1\n", uuid, seqno), nil
 }
 
+// Initialise creates a new server's system tables in the empty datadir (a logical
+// restore): the node the galera agent bootstraps a new cluster from. Its root@localhost
+// logs in by the unix socket only, as MariaDB creates it.
+func (c Cluster) Initialise() []string {
+	return c.inImage("mariadb-install-db", "--datadir="+c.WithDefaults().Datadir, "--user=mysql", "--skip-test-db")
+}
+
+// InitialGrastate is grastate.dat of a newly initialised node, safe to bootstrap: at the
+// backup's position when it is known (the cluster keeps its identity, so the backups taken
+// before stay restorable into it, and the import's write sets follow the backup's seqno),
+// else with no position (a new cluster, its identity new). The galera agent picks the
+// node whose grastate says safe_to_bootstrap: 1 before any seqno; the other, empty, nodes
+// join it by SST.
+func InitialGrastate(uuid string, seqno int64) []byte {
+	if b, err := GrastateContent(uuid, seqno); err == nil {
+		return b
+	}
+	return []byte("# GALERA saved state\nversion: 2.1\nuuid:    00000000-0000-0000-0000-000000000000\nseqno:   -1\n" +
+		"safe_to_bootstrap: 1\n")
+}
+
+// Import is the mariadb client run as the node's root over its unix socket, reading SQL
+// on stdin: a new server has no other account (root@localhost's unix_socket
+// authentication); the backup's users.sql brings the others back. A bundle's client runs
+// in the galera image, on the socket TripleO's galera puts in the datadir.
+func (c Cluster) Import() []string {
+	args := []string{"mariadb", "--user=root", "--binary-mode", "--default-character-set=utf8mb4", "--batch"}
+	if c.Bundle {
+		args = append(args, "--socket="+c.WithDefaults().Datadir+"/mysql.sock")
+	}
+	return c.inImage(args...)
+}
+
 // RollBack are the commands that put a node's kept-aside datadir back, by hand: the
 // restored (or partial) datadir goes aside in its turn, never deleted.
 func (c Cluster) RollBack() [][]string {
@@ -180,7 +219,7 @@ func ByHand(argv []string) string {
 func Shell(argv []string) string { return shellJoin(argv) }
 
 // ClusterAgentArgs are the arguments of `agent restore-cluster` for a WholeCluster
-// restore of a physical backup: what the restore Job runs, and what the plan shows. The
+// restore (of a physical or a logical backup): what the restore Job runs, and what the plan shows. The
 // nodes' SSH hosts are their addresses; the first node is the one restored onto.
 func ClusterAgentArgs(in Input) []string { return clusterAgentArgs(in, in.Cluster()) }
 

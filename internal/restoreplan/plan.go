@@ -71,6 +71,10 @@ type Input struct {
 	// VIP and VIPResource are the database VIP and its Pacemaker resource (WholeCluster
 	// waits for it; empty VIPResource: ip-<VIP>).
 	VIP, VIPResource string
+	// SpaceCheck says a Databases restore checks every node's free space over SSH
+	// (SSHUser, SSHPort, Datadir) before anything is dropped; NoSpaceCheck says why not.
+	SpaceCheck   bool
+	NoSpaceCheck string
 }
 
 // Node is one node of the overcloud.
@@ -78,6 +82,9 @@ type Node struct {
 	Name, Address string
 	Port          int
 }
+
+// stepCheckSpace is the step that checks the nodes' free space.
+const stepCheckSpace = "check-space"
 
 // Step is one step of the plan (the API's RestoreStep).
 type Step struct {
@@ -153,6 +160,22 @@ func databasesPlan(in Input) ([]Step, []string, error) {
 		Description: "Re-check the node the restore goes through, in the restore Job, before anything is written",
 		Before:      "the node is Synced, in the Primary component, not desynced, and HAProxy does not send clients to it",
 	})
+	if in.SpaceCheck {
+		steps = append(steps, Step{
+			Name: stepCheckSpace,
+			Description: "On every node, over SSH, the free space of the datadir's filesystem against the room the restored " +
+				"databases take in InnoDB (twice their SQL, less what they take now, with headroom); refuse before anything " +
+				"is dropped when one is short",
+			Command: Shell(in.Cluster().DatadirSpace()),
+			After:   "every node has room",
+		})
+	} else {
+		steps = append(steps, Step{
+			Name: stepCheckSpace,
+			Description: "Free space is not checked: " + cmp.Or(in.NoSpaceCheck, "no SSH access to the nodes") +
+				" (SQL cannot see a node's file systems); make sure every node has room for the restored databases",
+		})
+	}
 	if len(dbs) == 0 {
 		steps = append(steps, Step{
 			Name: "restore-databases", Node: in.Node,
@@ -215,6 +238,18 @@ func AgentArgs(in Input, dbs []string) []string {
 	if in.Users {
 		args = append(args, "--users")
 	}
+	if in.SpaceCheck {
+		for _, n := range in.Nodes {
+			args = append(args, "--space-node="+n.Name+"="+n.Address)
+		}
+		args = append(args, "--datadir="+in.Cluster().Datadir)
+		if in.SSHUser != "" {
+			args = append(args, "--ssh-user="+in.SSHUser)
+		}
+		if in.SSHPort != 0 {
+			args = append(args, "--ssh-port="+strconv.Itoa(in.SSHPort))
+		}
+	}
 	if in.TLSMode != "" {
 		args = append(args, "--db-tls-mode="+in.TLSMode)
 	}
@@ -251,15 +286,20 @@ func wholeClusterPlan(in Input) ([]Step, []string, error) {
 		Description: fmt.Sprintf("Hold every backup and schedule of overcloud %s while the restore runs", in.Overcloud),
 		Before:      "no backup Job of the overcloud is running",
 	}}
-	if in.Method == Mariabackup {
-		steps = append(steps, Step{
-			Name: "check-backup",
-			Description: "The restore Job verifies the backup (its files against the manifest, method Mariabackup, table digests " +
-				"recorded) and runs every step below, each command exactly as shown, over SSH",
-			Command: run(append([]string{"overcloud-backup-operator"}, clusterAgentArgs(in, c)...)),
-			After:   "the backup verifies",
-		})
+	if in.Method != Mariabackup && in.Method != Logical {
+		return nil, nil, fmt.Errorf("unknown backup method %q", clip(in.Method, 32))
 	}
+	data := "its uncompressed xbstream, with headroom"
+	if in.Method == Logical {
+		data = "twice its uncompressed SQL, for InnoDB's pages and indexes, and 200 MiB, with headroom"
+	}
+	steps = append(steps, Step{
+		Name: "check-backup",
+		Description: fmt.Sprintf("The restore Job verifies the backup (its files against the manifest, method %s, table digests "+
+			"recorded) and runs every step below, each command exactly as shown, over SSH", in.Method),
+		Command: run(append([]string{"overcloud-backup-operator"}, clusterAgentArgs(in, c)...)),
+		After:   "the backup verifies",
+	})
 	steps = append(steps, Step{
 		Name: "check-cluster", Node: first,
 		Description: "Read Pacemaker's state: refuse before anything is touched unless the cluster has quorum, is not in " +
@@ -267,9 +307,9 @@ func wholeClusterPlan(in Input) ([]Step, []string, error) {
 		Command: run(CrmMonCommand),
 		After:   "quorum; every node online",
 	}, Step{
-		Name: "check-space",
+		Name: stepCheckSpace,
 		Description: fmt.Sprintf("On every node, the free space of the filesystem holding %s against the backup's data "+
-			"(its uncompressed xbstream, with headroom); refuse before anything is touched when one is short", c.Parent()),
+			"(%s); refuse before anything is touched when one is short", c.Parent(), data),
 		Command: run(c.FreeSpace()),
 		After:   "every node has room; the datadir is not a filesystem of its own (it is kept aside by a rename)",
 	}, Step{
@@ -306,25 +346,34 @@ func wholeClusterPlan(in Input) ([]Step, []string, error) {
 	case Logical:
 		steps = append(steps, Step{
 			Name: "initialise", Node: first,
-			Description: "Initialise an empty datadir, to be bootstrapped and filled by the import (not built: by hand)",
-			Command:     run(c.inImage("mariadb-install-db", "--datadir="+c.Datadir, "--user=mysql")),
+			Description: "Create a new server's system tables in the empty datadir, write its grastate.dat at the backup's " +
+				"position (no position when the backup has none: a new cluster identity), safe to bootstrap, then give the " +
+				"datadir its owner",
+			Command: run(c.Initialise()) + " && printf '" +
+				strings.ReplaceAll(string(InitialGrastate(in.ClusterUUID, in.Seqno)), "\n", `\n`) + "' | " +
+				run(c.WriteGrastate()) + " && " + run(c.Own()),
+			After: "mariadb-install-db exited 0",
 		})
-	default:
-		return nil, nil, fmt.Errorf("unknown backup method %q", clip(in.Method, 32))
+	}
+	from := "(the only node with data), the others join by SST"
+	if in.Method == Logical {
+		from = "(the only node initialised: a new, empty cluster), the others join it by SST"
 	}
 	steps = append(steps, Step{
 		Name: "start-galera", Node: first,
-		Description: fmt.Sprintf("Start galera through Pacemaker (target-role Started): the galera agent bootstraps from %s "+
-			"(the only node with data), the others join by SST", first),
+		Description: fmt.Sprintf("Start galera through Pacemaker (target-role Started): the galera agent bootstraps from %s %s",
+			first, from),
 		Command: run(c.TargetRole("Started")),
 		After:   "galera Promoted on every node; the VIP up",
 	})
 	if in.Method == Logical {
 		steps = append(steps, Step{
 			Name: "import", Node: first,
-			Description: "Load the backup's databases.sql and users.sql through " + first,
-			Command:     "<restore Job> | " + run([]string{"mariadb", "--host=" + first, "--user=<restore user>", "--password=" + Password}),
-			After:       "the client exited 0",
+			Description: "Stream the backup's databases.sql, then its users.sql (accounts and grants: the Overcloud's backup " +
+				"account among them), from the backup volume over SSH into the client on " + first + ", as its root over " +
+				"the unix socket; Galera replicates every statement to the other nodes",
+			Command: "<restore Job: databases.sql, users.sql> | " + run(c.Import()),
+			After:   "the client exited 0 for each file",
 		})
 	}
 	for _, n := range in.Nodes {

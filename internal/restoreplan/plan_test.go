@@ -32,11 +32,11 @@ func TestPlan(t *testing.T) {
 	}{
 		"databases, all of the backup's, in order": {
 			in: logical,
-			steps: []string{"hold-backups", "recheck-node", "restore-database-1", "restore-database-2", "restore-database-3",
+			steps: []string{"hold-backups", "recheck-node", "check-space", "restore-database-1", "restore-database-2", "restore-database-3",
 				"prove-controller-0", "prove-controller-1", "prove-controller-2"},
 			dbs: []string{"glance", "keystone", "nova"},
 			check: func(t *testing.T, steps []Step) {
-				c := steps[2].Command
+				c := steps[3].Command
 				for _, want := range []string{"agent restore /backup/openstack/b", "--node=controller-1", "--address=10.0.0.12",
 					"--database=glance", "--database=nova", "--prove-node=controller-0=10.0.0.11:3306"} {
 					if !strings.Contains(c, want) {
@@ -48,13 +48,34 @@ func TestPlan(t *testing.T) {
 				}
 			},
 		},
+		"databases, every node's free space checked over SSH": {
+			in: with(func(in *Input) {
+				in.Asked, in.SpaceCheck, in.SSHUser, in.SSHPort, in.Datadir = []string{"nova"}, true, "tripleo-admin", 2222, "/srv/mysql"
+			}),
+			steps: []string{"hold-backups", "recheck-node", "check-space", "restore-database-1", "prove-controller-0",
+				"prove-controller-1", "prove-controller-2"},
+			dbs: []string{"nova"},
+			check: func(t *testing.T, steps []Step) {
+				if steps[2].Command != "df -Pk -- /srv/mysql" {
+					t.Errorf("check-space %q", steps[2].Command)
+				}
+				if want := "--space-node=controller-0=10.0.0.11 --space-node=controller-1=10.0.0.12 --space-node=controller-2=10.0.0.13 " +
+					"--datadir=/srv/mysql --ssh-user=tripleo-admin --ssh-port=2222"; !strings.Contains(steps[3].Command, want) {
+					t.Errorf("command %q lacks %q", steps[3].Command, want)
+				}
+			},
+		},
 		"one database, with users": {
 			in:    with(func(in *Input) { in.Asked, in.Users = []string{"nova"}, true }),
-			steps: []string{"hold-backups", "recheck-node", "restore-database-1", "restore-users", "prove-controller-0", "prove-controller-1", "prove-controller-2"},
+			steps: []string{"hold-backups", "recheck-node", "check-space", "restore-database-1", "restore-users", "prove-controller-0", "prove-controller-1", "prove-controller-2"},
 			dbs:   []string{"nova"},
 			check: func(t *testing.T, steps []Step) {
-				if !strings.Contains(steps[2].Command, "--users") || !strings.Contains(steps[2].Description, "`nova`") {
-					t.Errorf("step %+v", steps[2])
+				if steps[2].Command != "" || !strings.Contains(steps[2].Description, "Free space is not checked: no SSH access") ||
+					strings.Contains(steps[3].Command, "--space-node") {
+					t.Errorf("no SSH, no space check: %+v", steps[2])
+				}
+				if !strings.Contains(steps[3].Command, "--users") || !strings.Contains(steps[3].Description, "`nova`") {
+					t.Errorf("step %+v", steps[3])
 				}
 			},
 		},
@@ -63,24 +84,24 @@ func TestPlan(t *testing.T) {
 				in.BackupDatabases = append(in.BackupDatabases, "x'; rm -rf / #`\n")
 				in.Asked = []string{"x'; rm -rf / #`\n"}
 			}),
-			steps: []string{"hold-backups", "recheck-node", "restore-database-1", "prove-controller-0", "prove-controller-1", "prove-controller-2"},
+			steps: []string{"hold-backups", "recheck-node", "check-space", "restore-database-1", "prove-controller-0", "prove-controller-1", "prove-controller-2"},
 			dbs:   []string{"x'; rm -rf / #`\n"},
 			check: func(t *testing.T, steps []Step) {
-				if !strings.Contains(steps[2].Command, `'--database=x'\''; rm -rf / #`+"`\n'") {
-					t.Errorf("command not quoted for a shell: %q", steps[2].Command)
+				if !strings.Contains(steps[3].Command, `'--database=x'\''; rm -rf / #`+"`\n'") {
+					t.Errorf("command not quoted for a shell: %q", steps[3].Command)
 				}
-				if strings.ContainsRune(steps[2].Description, '\n') || !strings.Contains(steps[2].Description, "#``?`") {
-					t.Errorf("description %q", steps[2].Description)
+				if strings.ContainsRune(steps[3].Description, '\n') || !strings.Contains(steps[3].Description, "#``?`") {
+					t.Errorf("description %q", steps[3].Description)
 				}
 			},
 		},
 		"the backup's databases not known: every one of them": {
 			in:    with(func(in *Input) { in.BackupDatabases = nil }),
-			steps: []string{"hold-backups", "recheck-node", "restore-databases", "prove-controller-0", "prove-controller-1", "prove-controller-2"},
+			steps: []string{"hold-backups", "recheck-node", "check-space", "restore-databases", "prove-controller-0", "prove-controller-1", "prove-controller-2"},
 		},
 		"the backup's databases not known: those asked, checked by the Job": {
 			in:    with(func(in *Input) { in.BackupDatabases, in.Asked = nil, []string{"nova", "cinder"} }),
-			steps: []string{"hold-backups", "recheck-node", "restore-database-1", "restore-database-2", "prove-controller-0", "prove-controller-1", "prove-controller-2"},
+			steps: []string{"hold-backups", "recheck-node", "check-space", "restore-database-1", "restore-database-2", "prove-controller-0", "prove-controller-1", "prove-controller-2"},
 			dbs:   []string{"cinder", "nova"},
 		},
 		"a database not in the backup": {
@@ -136,19 +157,55 @@ func TestPlan(t *testing.T) {
 				}
 			},
 		},
-		"whole cluster, logical, TripleO bundle": {
-			in: with(func(in *Input) { in.Mode, in.Bundle, in.GaleraResource = WholeCluster, true, "galera-bundle" }),
-			steps: []string{"hold-backups", "check-cluster", "check-space", "stop-galera", "keep-aside-controller-0", "keep-aside-controller-1", "keep-aside-controller-2",
-				"initialise", "start-galera", "import", "prove-controller-0", "prove-controller-1", "prove-controller-2"},
+		"whole cluster, logical, plain clone": {
+			in: with(func(in *Input) {
+				in.Mode, in.ClusterUUID, in.Seqno = WholeCluster, "39c27411-f0ff-11f1-9d54-e767733f6249", 84341
+			}),
+			steps: []string{"hold-backups", "check-backup", "check-cluster", "check-space", "stop-galera", "keep-aside-controller-0",
+				"keep-aside-controller-1", "keep-aside-controller-2", "initialise", "start-galera", "import", "prove-controller-0",
+				"prove-controller-1", "prove-controller-2"},
 			dbs: []string{"nova", "keystone", "glance"},
 			check: func(t *testing.T, steps []Step) {
-				if steps[3].Command != "sudo -n crm_resource --resource galera-bundle --meta --set-parameter target-role --parameter-value Stopped" ||
-					!strings.HasPrefix(steps[7].Command, "sudo -n podman run --rm -i --net=none --user=root -v /var/lib/mysql:/var/lib/mysql:z "+
-						"'<galera image>' mariadb-install-db") {
-					t.Errorf("bundle commands: %q, %q", steps[3].Command, steps[7].Command)
+				for i, want := range map[int]string{
+					8: "sudo -n mariadb-install-db --datadir=/var/lib/mysql --user=mysql --skip-test-db && printf '# GALERA saved state\\nversion: " +
+						"2.1\\nuuid:    39c27411-f0ff-11f1-9d54-e767733f6249\\nseqno:   84341\\nsafe_to_bootstrap: 1\\n' | sudo -n tee -- " +
+						"/var/lib/mysql/grastate.dat && sudo -n chown -R --reference=/var/lib/mysql.before-restore-20261205T235900Z -- /var/lib/mysql",
+					9:  "sudo -n crm_resource --resource galera-clone --meta --set-parameter target-role --parameter-value Started",
+					10: "<restore Job: databases.sql, users.sql> | sudo -n mariadb --user=root --binary-mode --default-character-set=utf8mb4 --batch",
+				} {
+					if steps[i].Command != want {
+						t.Errorf("step %s: %q, want %q", steps[i].Name, steps[i].Command, want)
+					}
 				}
-				if !strings.Contains(steps[9].Command, "--password=<password>") {
-					t.Errorf("the password is not elided: %q", steps[9].Command)
+				if !strings.HasPrefix(steps[1].Command, "overcloud-backup-operator agent restore-cluster /backup/openstack/b ") ||
+					!strings.Contains(steps[3].Description, "twice its uncompressed SQL") {
+					t.Errorf("check-backup %q; check-space %q", steps[1].Command, steps[3].Description)
+				}
+			},
+		},
+		"whole cluster, logical, TripleO bundle": {
+			in: with(func(in *Input) { in.Mode, in.Bundle, in.GaleraResource = WholeCluster, true, "galera-bundle" }),
+			steps: []string{"hold-backups", "check-backup", "check-cluster", "check-space", "stop-galera", "keep-aside-controller-0",
+				"keep-aside-controller-1", "keep-aside-controller-2", "initialise", "start-galera", "import", "prove-controller-0",
+				"prove-controller-1", "prove-controller-2"},
+			dbs: []string{"nova", "keystone", "glance"},
+			check: func(t *testing.T, steps []Step) {
+				const image = "sudo -n podman run --rm -i --net=none --user=root -v /var/lib/mysql:/var/lib/mysql:z '<galera image>' "
+				if steps[4].Command != "sudo -n crm_resource --resource galera-bundle --meta --set-parameter target-role --parameter-value Stopped" ||
+					!strings.HasPrefix(steps[8].Command, image+"mariadb-install-db --datadir=/var/lib/mysql --user=mysql --skip-test-db && ") {
+					t.Errorf("bundle commands: %q, %q", steps[4].Command, steps[8].Command)
+				}
+				if want := "<restore Job: databases.sql, users.sql> | " + image + "mariadb --user=root --binary-mode " +
+					"--default-character-set=utf8mb4 --batch --socket=/var/lib/mysql/mysql.sock"; steps[10].Command != want {
+					t.Errorf("import %q, want %q", steps[10].Command, want)
+				}
+				if !strings.Contains(steps[8].Command, `uuid:    00000000-0000-0000-0000-000000000000\nseqno:   -1\nsafe_to_bootstrap: 1`) {
+					t.Errorf("a backup with no position initialises a new cluster: %q", steps[8].Command)
+				}
+				for _, s := range steps {
+					if strings.Contains(s.Command, "password") {
+						t.Errorf("step %s names a password: %q", s.Name, s.Command)
+					}
 				}
 			},
 		},

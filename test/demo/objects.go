@@ -97,6 +97,8 @@ func (e *env) overcloudFromSample(s *backupv1alpha1.Overcloud) *backupv1alpha1.O
 		}
 		oc.SSH = &backupv1alpha1.SSHAccess{SecretName: secret, User: e.sb.SSH.User}
 		oc.Pacemaker = &backupv1alpha1.PacemakerAccess{}
+		// The sandbox's datadir as each controller sees it: a restore checks its free space.
+		oc.Restore = &backupv1alpha1.RestoreAccess{Datadir: e.sb.ClusterDatadir()}
 		oc.HAProxy.StatsSocket = e.sb.HAProxy.StatsSocket
 	} else {
 		oc.SSH, oc.Pacemaker = nil, nil
