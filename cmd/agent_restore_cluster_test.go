@@ -12,8 +12,9 @@ import (
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/dumpdigest"
 )
 
-// TestAgentRestoreClusterFlags: the flags' refusals, and a logical backup refused as not
-// built, each before any node is reached, in the termination log, without the password.
+// TestAgentRestoreClusterFlags: the flags' refusals, and a logical backup without its
+// users.sql refused, each before any node is reached, in the termination log, without
+// the password.
 func TestAgentRestoreClusterFlags(t *testing.T) {
 	creds := t.TempDir()
 	const password = "restore-cluster-flags-secret"
@@ -54,7 +55,7 @@ func TestAgentRestoreClusterFlags(t *testing.T) {
 		{"no credentials", []string{"--credentials-dir=" + t.TempDir()}, "reading the database credentials"},
 		{"a stamp that is not a time", []string{"--stamp=x y"}, `the stamp "x y" is not a UTC time as 20060102T150405Z`},
 		{"a bundle without its image", []string{"--bundle"}, "is not an image name"},
-		{"a logical backup", nil, "check-backup: a logical WholeCluster restore is not built yet"},
+		{"a logical backup without users.sql", nil, "check-backup: the backup holds no users.sql"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			term := filepath.Join(t.TempDir(), "termination-log")
