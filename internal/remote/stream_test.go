@@ -119,23 +119,42 @@ func streamStderrObserved(t *testing.T, s *testSSHD) {
 func streamCallerCancels(t *testing.T, s *testSSHD) {
 	r := s.runner(t, s.knownHosts(s.ed25519), 20*time.Second, 0)
 	ctx, cancel := context.WithCancel(t.Context())
-	w := newHashingWriter()
-	time.AfterFunc(500*time.Millisecond, cancel)
+	defer cancel()
+	// The caller cancels once the stream flows (1 MiB in), not at a fixed time: on a busy
+	// machine the connection alone can take longer than any fixed delay.
+	w := &cancelAfter{hashingWriter: newHashingWriter(), after: 1 << 20, cancel: cancel}
 	before := s.signals()
-	start := time.Now()
 	err := r.Stream(ctx, "127.0.0.1", s.port, "yes", nil, w, nil)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
-	if took := time.Since(start); took > 3*time.Second {
-		t.Fatalf("Stream returned after %v", took)
+	if w.at.IsZero() || w.n < w.after {
+		t.Fatalf("Stream returned after %d bytes, before the caller cancelled", w.n)
 	}
-	if w.n == 0 {
-		t.Error("nothing was streamed before the stop")
+	if took := time.Since(w.at); took > 3*time.Second {
+		t.Fatalf("Stream returned %v after the caller cancelled", took)
 	}
 	if s.signals() <= before {
 		t.Error("sshd received no signal request for the stopped command")
 	}
+}
+
+// cancelAfter hashes what it is given and calls cancel once it has had after bytes,
+// noting when.
+type cancelAfter struct {
+	*hashingWriter
+	after  int64
+	cancel context.CancelFunc
+	at     time.Time
+}
+
+func (c *cancelAfter) Write(p []byte) (int, error) {
+	n, err := c.hashingWriter.Write(p)
+	if c.n >= c.after && c.at.IsZero() {
+		c.at = time.Now()
+		c.cancel()
+	}
+	return n, err
 }
 
 // failAfter accepts n bytes, then fails like a full disk.
