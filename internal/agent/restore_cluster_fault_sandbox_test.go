@@ -52,14 +52,7 @@ func TestRestoreClusterNodeLost(t *testing.T) {
 	ds := sb.EnsureDataset(t, benchSchema, 200)
 	bcfg := physicalConfig(t, sb)
 	bcfg.Databases = []string{schema}
-	backup, err := agent.Dump(t.Context(), bcfg)
-	if err != nil {
-		t.Fatalf("dump: %v", err)
-	}
-	m, err := agent.ReadManifest(backup.Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	backup, m := dumpRead(t, bcfg)
 	var stream int64
 	for _, f := range m.Files {
 		if f.Name == agent.PhysicalFile || strings.HasPrefix(f.Name, agent.PhysicalFile+".") {

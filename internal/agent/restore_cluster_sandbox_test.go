@@ -58,14 +58,7 @@ func TestRestoreCluster(t *testing.T) {
 	t.Cleanup(func() { rootSQL(t, sb, 0, strings.NewReader("DROP DATABASE IF EXISTS "+after)) })
 	bcfg := physicalConfig(t, sb)
 	bcfg.Databases = []string{schema}
-	backup, err := agent.Dump(t.Context(), bcfg)
-	if err != nil {
-		t.Fatalf("dump: %v", err)
-	}
-	m, err := agent.ReadManifest(backup.Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	backup, m := dumpRead(t, bcfg)
 	if len(m.Tables) != 3 || m.TablesError != "" {
 		t.Fatalf("the backup's digests: %d tables, %q", len(m.Tables), m.TablesError)
 	}
@@ -205,15 +198,7 @@ func TestRestoreClusterLogical(t *testing.T) {
 	})
 	rootSQL(t, sb, 0, strings.NewReader("CREATE OR REPLACE USER "+account+"@'%' IDENTIFIED BY '"+accountPassword+"';\n"+
 		"GRANT SELECT ON "+schema+".* TO "+account+"@'%';\n"))
-	bcfg := config(t, sb, 2)
-	backup, err := agent.Dump(t.Context(), bcfg)
-	if err != nil {
-		t.Fatalf("dump: %v", err)
-	}
-	m, err := agent.ReadManifest(backup.Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	backup, m := dumpRead(t, config(t, sb, 2))
 	if m.Options.Method != agent.Logical || m.TablesError != "" || m.Position == nil {
 		t.Fatalf("the backup: method %s, digests %q, position %+v", m.Options.Method, m.TablesError, m.Position)
 	}
@@ -357,4 +342,18 @@ func checkClusterRestored(t *testing.T, sb *sandbox.Sandbox, schema, after, stam
 			t.Errorf("%s: the previous datadir is not kept aside: %v", sb.Nodes[i].Name, err)
 		}
 	}
+}
+
+// dumpRead takes a backup with the agent's code and reads its manifest.
+func dumpRead(t *testing.T, cfg agent.Config) (agent.Result, *agent.Manifest) {
+	t.Helper()
+	backup, err := agent.Dump(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	m, err := agent.ReadManifest(backup.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return backup, m
 }

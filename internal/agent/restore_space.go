@@ -89,10 +89,10 @@ func checkDatabasesSpace(ctx context.Context, sc SpaceCheck, sqlBytes, existing 
 		}
 	}
 	c := restoreplan.Cluster{Datadir: sc.Datadir}.WithDefaults()
-	argv := c.DatadirSpace()
-	if err := (restoreplan.Cluster{Resource: "galera", Datadir: c.Datadir, Stamp: "20060102T150405Z"}).Check(); err != nil {
+	if err := restoreplan.CheckDatadir(c.Datadir); err != nil {
 		return err
 	}
+	argv := c.DatadirSpace()
 	runner, err := sc.SSH.runner()
 	if err != nil {
 		return err

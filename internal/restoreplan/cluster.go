@@ -61,16 +61,24 @@ func (c Cluster) Check() error {
 	if !resourceName.MatchString(c.Resource) {
 		return fmt.Errorf("the galera resource %q is not a Pacemaker id", clip(c.Resource, 64))
 	}
-	if !pathWord.MatchString(c.Datadir) || path.Clean(c.Datadir) != c.Datadir || path.Dir(c.Datadir) == "/" ||
-		strings.Contains(c.Datadir, "/.") {
-		return fmt.Errorf("the datadir %q is not a clean absolute path below a directory other than / "+
-			"(letters, digits, _ . - /)", clip(c.Datadir, 64))
+	if err := CheckDatadir(c.Datadir); err != nil {
+		return err
 	}
 	if !stampWord.MatchString(c.Stamp) {
 		return fmt.Errorf("the stamp %q is not a UTC time as %s", clip(c.Stamp, 32), StampLayout)
 	}
 	if c.Bundle && !imageWord.MatchString(c.Image) {
 		return fmt.Errorf("a bundle's commands run in the galera image, and %q is not an image name", clip(c.Image, 64))
+	}
+	return nil
+}
+
+// CheckDatadir refuses a datadir that is not one harmless word of a command: a clean
+// absolute path below a directory other than /.
+func CheckDatadir(d string) error {
+	if !pathWord.MatchString(d) || path.Clean(d) != d || path.Dir(d) == "/" || strings.Contains(d, "/.") {
+		return fmt.Errorf("the datadir %q is not a clean absolute path below a directory other than / "+
+			"(letters, digits, _ . - /)", clip(d, 64))
 	}
 	return nil
 }
