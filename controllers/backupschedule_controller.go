@@ -253,7 +253,7 @@ func (p *schedulePass) runNow(ctx context.Context, children []backupv1alpha1.Ove
 	if v == "" || v == s.Status.LastRunNow {
 		return nil
 	}
-	name := runNowName(s, v)
+	name := s.RunNowName(v)
 	created, msg, err := p.create(ctx, buildChild(s, name, p.now, v, drillDue(s, children, p.now)))
 	if err != nil {
 		return err

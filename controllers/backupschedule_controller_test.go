@@ -362,7 +362,7 @@ func TestScheduleRunNow(t *testing.T) {
 	s := newSchedule(ns, "manual", "@monthly")
 	create(t, c, s)
 	poke(t, c, s, backupv1alpha1.AnnotationRunNow, "2026-11-25T10:00")
-	first := runNowName(s, "2026-11-25T10:00")
+	first := s.RunNowName("2026-11-25T10:00")
 	waitSchedule(t, c, s, "running "+first, hasChild(first))
 	waitSchedule(t, c, s, "recording the value", func(s *backupv1alpha1.BackupSchedule, _ []backupv1alpha1.OvercloudBackup) bool {
 		return s.Status.LastRunNow == "2026-11-25T10:00"
@@ -374,7 +374,7 @@ func TestScheduleRunNow(t *testing.T) {
 		t.Fatalf("children %v after re-applying the same value", childNames(kids))
 	}
 	poke(t, c, s, backupv1alpha1.AnnotationRunNow, "again")
-	_, kids := waitSchedule(t, c, s, "running the second value", hasChild(runNowName(s, "again")))
+	_, kids := waitSchedule(t, c, s, "running the second value", hasChild(s.RunNowName("again")))
 	if len(kids) != 2 || len(first) > 52 {
 		t.Errorf("children %v", childNames(kids))
 	}

@@ -1,8 +1,6 @@
 package controllers
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"maps"
 	"slices"
 	"strings"
@@ -124,15 +122,6 @@ func retentionOf(s *backupv1alpha1.BackupSchedule) schedule.Retention {
 		FailedLimit:     s.FailedHistoryLimit(),
 		KeepWithin:      s.KeepWithin(),
 	}
-}
-
-// runNowName is the name of the backup the run-now annotation value asks for:
-// <schedule>-r<8 hex of the value's SHA-256>, one per distinct value, at most 52
-// characters (schedule names are at most 42), never like a scheduled run's
-// <schedule>-<unix minutes>.
-func runNowName(s *backupv1alpha1.BackupSchedule, value string) string {
-	sum := sha256.Sum256([]byte(value))
-	return s.Name + "-r" + hex.EncodeToString(sum[:4])
 }
 
 // drillDue reports whether a backup the schedule creates at t gets a restore drill by its

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -210,6 +211,9 @@ func (r *OvercloudReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, err
 	}
 	interval := oc.Spec.MonitoringInterval()
+	// A probe asked for with the probe annotation (kubectl ocb probe) runs now, whatever
+	// the interval; it is answered in status even when no probe can run.
+	request := oc.ProbeRequest()
 	switch {
 	case problem != nil:
 		// The Secrets are watched: the pass comes back when one appears or changes.
@@ -217,7 +221,10 @@ func (r *OvercloudReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 		oc.Status.ObservedGeneration = oc.Generation
 		setOvercloudCondition(oc, backupv1alpha1.ConditionReferencesResolved, metav1.ConditionFalse, problem.reason, problem.message)
 		setOvercloudCondition(oc, backupv1alpha1.ConditionReady, metav1.ConditionFalse, problem.reason, problem.message)
-	case interval == 0:
+		if request != "" {
+			oc.Status.LastProbeRequest = request
+		}
+	case interval == 0 && request == "":
 		r.watcher().Forget(req.NamespacedName)
 		oc.Status.ObservedGeneration = oc.Generation
 		setOvercloudCondition(oc, backupv1alpha1.ConditionReferencesResolved, metav1.ConditionTrue,
@@ -228,7 +235,7 @@ func (r *OvercloudReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 		setOvercloudCondition(oc, backupv1alpha1.ConditionReferencesResolved, metav1.ConditionTrue,
 			backupv1alpha1.ReasonResolved, secretsResolved)
 		now := r.now()
-		if due := probeDue(oc, interval, r.lastProbe(oc)); now.Before(due) {
+		if due := probeDue(oc, interval, r.lastProbe(oc)); request == "" && now.Before(due) {
 			res.RequeueAfter = due.Sub(now)
 			break
 		}
@@ -238,7 +245,12 @@ func (r *OvercloudReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 		observeOvercloud(oc, *probed)
 		lastActive, lastVIP := r.remember(req.NamespacedName, &orig.Status, &oc.Status)
 		evs = overcloudEvents(&orig.Status, &oc.Status, lastActive, lastVIP)
-		res.RequeueAfter = r.jitter(interval)
+		if request != "" {
+			oc.Status.LastProbeRequest = request
+		}
+		if interval > 0 {
+			res.RequeueAfter = r.jitter(interval)
+		}
 	}
 
 	fx := newSideEffects(r.Recorder, oc)
@@ -292,8 +304,9 @@ func fingerprint(oc *backupv1alpha1.Overcloud, c probe.Credentials) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// SetupWithManager watches Overclouds (spec changes only: the pass requeues itself for
-// the next probe), the Secrets they name (by metadata) and the backups that name them.
+// SetupWithManager watches Overclouds (spec changes and the probe annotation: the pass
+// requeues itself for the next probe), the Secrets they name (by metadata) and the
+// backups that name them.
 func (r *OvercloudReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err := registerIndexes(ctx, mgr); err != nil {
 		return err
@@ -302,13 +315,19 @@ func (r *OvercloudReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Man
 		r.SecretMetadata = mgr.GetCache()
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&backupv1alpha1.Overcloud{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&backupv1alpha1.Overcloud{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, probeAsked))).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.namingSecret)).
 		Watches(&backupv1alpha1.OvercloudBackup{}, handler.EnqueueRequestsFromMapFunc(backupsOvercloud)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Named("overcloud").
 		Complete(r)
 }
+
+// probeAsked passes an Overcloud update that changes the probe annotation.
+var probeAsked = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	return e.ObjectOld != nil && e.ObjectNew != nil &&
+		e.ObjectOld.GetAnnotations()[backupv1alpha1.AnnotationProbe] != e.ObjectNew.GetAnnotations()[backupv1alpha1.AnnotationProbe]
+}}
 
 // namingSecret maps a Secret to the Overclouds that name it.
 func (r *OvercloudReconciler) namingSecret(ctx context.Context, o client.Object) []reconcile.Request {

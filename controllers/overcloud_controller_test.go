@@ -16,6 +16,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
@@ -189,6 +190,15 @@ func TestOvercloudReferences(t *testing.T) {
 	if oc.Status.LastProbeTime != nil {
 		t.Error("probed without its Secrets")
 	}
+	// kubectl ocb probe asks meanwhile: answered at once, the Ready condition saying why
+	// no probe ran.
+	askProbe(t, c, key, "while-no-secrets")
+	oc = waitOvercloud(t, c, key, "the probe request answered", waitTimeout, func(oc *backupv1alpha1.Overcloud) bool {
+		return oc.Status.LastProbeRequest == "while-no-secrets"
+	})
+	if oc.Status.LastProbeTime != nil || ocCondition(oc, backupv1alpha1.ConditionReady).Reason != backupv1alpha1.ReasonSecretNotFound {
+		t.Errorf("a probe request without Secrets: %+v", oc.Status)
+	}
 	db, ssh, hap := secrets(t, sb, ns)
 	create(t, c, db, ssh, hap)
 	waitOvercloud(t, c, key, "Ready once the Secrets exist", waitTimeout, func(oc *backupv1alpha1.Overcloud) bool {
@@ -199,6 +209,44 @@ func TestOvercloudReferences(t *testing.T) {
 	})
 	if un.Status.LastProbeTime != nil || ocCondition(un, backupv1alpha1.ConditionReady).Status != metav1.ConditionUnknown {
 		t.Errorf("interval 0: %+v", un.Status)
+	}
+
+	// The probe annotation probes an unwatched overcloud once per value; a value too long
+	// for status is recorded by its hash.
+	unKey := client.ObjectKeyFromObject(un)
+	for _, value := range []string{"kubectl-ocb-1", strings.Repeat("x", 300)} {
+		askProbe(t, c, unKey, value)
+		un = waitOvercloud(t, c, unKey, "probed on request", waitTimeout, func(oc *backupv1alpha1.Overcloud) bool {
+			return oc.Status.LastProbeRequest == backupv1alpha1.RequestKey(value)
+		})
+		if un.Status.LastProbeTime == nil || len(un.Status.Nodes) != 3 || un.Status.BackupFrom == "" {
+			t.Errorf("probe on request of an unwatched overcloud: %+v", un.Status)
+		}
+	}
+	if !strings.HasPrefix(un.Status.LastProbeRequest, "sha256:") {
+		t.Errorf("a 300-byte request recorded as %q", un.Status.LastProbeRequest)
+	}
+	probed := un.Status.LastProbeTime
+	time.Sleep(2 * watchInterval)
+	if err := c.Get(context.Background(), unKey, un); err != nil {
+		t.Fatal(err)
+	}
+	if !un.Status.LastProbeTime.Equal(probed) {
+		t.Errorf("interval 0 probed again without a new request: %v then %v", probed, un.Status.LastProbeTime)
+	}
+}
+
+// askProbe sets the probe annotation as kubectl ocb probe does (a merge patch).
+func askProbe(t *testing.T, c client.Client, key client.ObjectKey, value string) {
+	t.Helper()
+	oc := &backupv1alpha1.Overcloud{}
+	oc.Name, oc.Namespace = key.Name, key.Namespace
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{backupv1alpha1.AnnotationProbe: value}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Patch(context.Background(), oc, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		t.Fatalf("annotating %s: %v", key, err)
 	}
 }
 

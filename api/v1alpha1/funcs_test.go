@@ -409,3 +409,53 @@ func TestMarkerDefaultsMatchGetters(t *testing.T) {
 		t.Errorf("the Overcloud CRD has a default: its defaults live in overcloud_funcs.go only")
 	}
 }
+
+// TestRequests: a request annotation (probe, verify) is pending until status records its
+// value; a value longer than status may hold is recorded by its hash; a schedule's run-now
+// child is named from the value.
+func TestRequests(t *testing.T) {
+	long := strings.Repeat("v", 201)
+	tests := []struct {
+		name, value, answered string
+		wantPending           string
+	}{
+		{"no annotation", "", "", ""},
+		{"new value", "kubectl-ocb-1", "", "kubectl-ocb-1"},
+		{"answered", "kubectl-ocb-1", "kubectl-ocb-1", ""},
+		{"another value", "kubectl-ocb-2", "kubectl-ocb-1", "kubectl-ocb-2"},
+		{"long value", long, "", backupv1alpha1.RequestKey(long)},
+		{"long value answered", long, backupv1alpha1.RequestKey(long), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			oc := &backupv1alpha1.Overcloud{}
+			b := &backupv1alpha1.OvercloudBackup{}
+			if tt.value != "" {
+				oc.Annotations = map[string]string{backupv1alpha1.AnnotationProbe: tt.value}
+				b.Annotations = map[string]string{backupv1alpha1.AnnotationVerify: tt.value}
+			}
+			oc.Status.LastProbeRequest = tt.answered
+			b.Status.Verification = &backupv1alpha1.VerificationStatus{Request: tt.answered}
+			if got := oc.ProbeRequest(); got != tt.wantPending {
+				t.Errorf("ProbeRequest() = %q, want %q", got, tt.wantPending)
+			}
+			if got := b.VerifyRequest(); got != tt.wantPending {
+				t.Errorf("VerifyRequest() = %q, want %q", got, tt.wantPending)
+			}
+		})
+	}
+	if k := backupv1alpha1.RequestKey(long); len(k) != len("sha256:")+64 || !strings.HasPrefix(k, "sha256:") {
+		t.Errorf("backupv1alpha1.RequestKey of 201 bytes = %q", k)
+	}
+	if k := backupv1alpha1.RequestKey(strings.Repeat("v", 200)); k != strings.Repeat("v", 200) {
+		t.Errorf("backupv1alpha1.RequestKey of 200 bytes changed it")
+	}
+	s := &backupv1alpha1.BackupSchedule{}
+	s.Name = "nightly"
+	if a, b := s.RunNowName("x"), s.RunNowName("y"); a == b || !strings.HasPrefix(a, "nightly-r") || len(a) != len("nightly-r")+8 {
+		t.Errorf("RunNowName: %q, %q", a, b)
+	}
+	if (*backupv1alpha1.Overcloud)(nil).ProbeRequest() != "" || (*backupv1alpha1.OvercloudBackup)(nil).VerifyRequest() != "" {
+		t.Error("nil receivers")
+	}
+}

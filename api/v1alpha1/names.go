@@ -1,6 +1,10 @@
 package v1alpha1
 
-import "fmt"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+)
 
 // Well-known labels and annotations.
 const (
@@ -26,7 +30,43 @@ const (
 	// value, whatever spec.verification says: a drill again after one that could not run,
 	// or a backup proven again long after it was taken.
 	AnnotationVerify = "backup.overcloud.io/verify"
+	// AnnotationProbe on an Overcloud asks for a probe now, once per distinct value, even
+	// between monitoring intervals or with monitoring.interval 0s; status.lastProbeRequest
+	// records the value a written probe answered (kubectl ocb probe).
+	AnnotationProbe = "backup.overcloud.io/probe"
 )
+
+// maxRequestLen is the longest request annotation value (verify, probe) status records
+// as it is; status fields holding one are bounded by their CRD schema.
+const maxRequestLen = 200
+
+// RequestKey is how status records the value of a request annotation (verify, probe):
+// the value itself, or "sha256:<hex>" of it when it is longer than 200 bytes, so that a
+// tenant's long value is still answered once, and never makes a status write fail.
+func RequestKey(value string) string {
+	if len(value) <= maxRequestLen {
+		return value
+	}
+	sum := sha256.Sum256([]byte(value))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// RunNowName is the name of the backup the run-now annotation value asks for:
+// <schedule>-r<8 hex of the value's SHA-256>, one per distinct value, at most 52
+// characters (schedule names are at most 42), never like a scheduled run's
+// <schedule>-<unix minutes>. The controller and kubectl ocb backup both use it.
+func (s *BackupSchedule) RunNowName(value string) string {
+	return s.Name + RunNowSuffix(value)
+}
+
+// RunNowSuffix is what a backup asked for now with the given value adds to its parent's
+// name: "-r" and 8 hex digits of the value's SHA-256. RunNowName uses it for a schedule's
+// run-now child, and kubectl ocb backup for a backup it creates from an Overcloud with no
+// schedule, so both name one value's backup alike.
+func RunNowSuffix(value string) string {
+	sum := sha256.Sum256([]byte(value))
+	return "-r" + hex.EncodeToString(sum[:4])
+}
 
 // JobName is the name of the Job of the given attempt (1-based) of this backup. It is
 // deterministic, so a restarted controller finds the Job instead of creating another.

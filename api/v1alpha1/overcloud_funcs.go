@@ -176,3 +176,16 @@ func positiveOr(d *metav1.Duration, def time.Duration) time.Duration {
 	}
 	return d.Duration
 }
+
+// ProbeRequest is the backup.overcloud.io/probe annotation's value, as RequestKey
+// records it, when no probe has answered it yet, else "".
+func (o *Overcloud) ProbeRequest() string {
+	if o == nil || o.Annotations[AnnotationProbe] == "" {
+		return ""
+	}
+	v := RequestKey(o.Annotations[AnnotationProbe])
+	if o.Status.LastProbeRequest == v {
+		return ""
+	}
+	return v
+}

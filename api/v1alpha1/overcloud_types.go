@@ -430,6 +430,14 @@ type OvercloudStatus struct {
 	// +optional
 	LastProbeDuration *metav1.Duration `json:"lastProbeDuration,omitempty"`
 
+	// lastProbeRequest is the last value of the backup.overcloud.io/probe annotation
+	// answered (a value over 200 bytes as "sha256:<hex>" of it): the probe in status
+	// started after that value was seen, or, when no probe could run, the Ready
+	// condition says why.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	LastProbeRequest string `json:"lastProbeRequest,omitempty"`
+
 	// lastBackup is the newest backup that names this overcloud.
 	// +optional
 	LastBackup *BackupRecord `json:"lastBackup,omitempty"`

@@ -183,14 +183,14 @@ func (b *OvercloudBackup) WantsDrill() bool {
 	return b != nil && (b.Spec.Verification == nil || b.Spec.Verification.Drill != DrillDisabled)
 }
 
-// VerifyRequest is the backup.overcloud.io/verify annotation's value when no drill has
-// answered it yet, else "".
+// VerifyRequest is the backup.overcloud.io/verify annotation's value, as RequestKey
+// records it, when no drill has answered it yet, else "".
 func (b *OvercloudBackup) VerifyRequest() string {
-	if b == nil {
+	if b == nil || b.Annotations[AnnotationVerify] == "" {
 		return ""
 	}
-	v := b.Annotations[AnnotationVerify]
-	if v == "" || (b.Status.Verification != nil && b.Status.Verification.Request == v) {
+	v := RequestKey(b.Annotations[AnnotationVerify])
+	if b.Status.Verification != nil && b.Status.Verification.Request == v {
 		return ""
 	}
 	return v
