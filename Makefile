@@ -4,7 +4,14 @@
 #   make test     every test: pure packages and envtest against a real kube-apiserver
 #   make help     every target
 
+# The release (make release; docs/release.md): VERSION is vMAJOR.MINOR.PATCH[-PRERELEASE], the
+# image IMAGE_REPO:VERSION (IMAGE_REPO may carry a registry), the artifacts in DIST_DIR/VERSION.
+# IMG (docker-build, deploy-cluster) is their default spelled out: hack/olmbundle's test reads
+# this line as the committed bundle's image; change the three together.
+VERSION ?= v0.1.0
+IMAGE_REPO ?= overcloud-backup-operator
 IMG ?= overcloud-backup-operator:v0.1.0
+DIST_DIR ?= $(CURDIR)/dist
 CONTAINER_TOOL ?= docker
 SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
@@ -60,6 +67,10 @@ generate: controller-gen ## Generate DeepCopy methods.
 chart: manifests kustomize ## Generate the Helm charts in charts/ from config/ (hack/helmchart; docs/helm.md).
 	go run ./hack/helmchart -kustomize $(KUSTOMIZE)
 
+.PHONY: bundle
+bundle: manifests kustomize ## Generate the OLM bundle in bundle/ from config/ (hack/olmbundle; docs/olm.md).
+	go run ./hack/olmbundle -kustomize $(KUSTOMIZE)
+
 .PHONY: fmt
 fmt: ## go fmt.
 	go fmt ./...
@@ -107,7 +118,7 @@ kube-node-down: ## Stop the one-node Kubernetes and undo its host changes (iptab
 	hack/kube-node.sh down
 
 .PHONY: test
-test: manifests generate chart vet envtest kustomize helm sandbox ## Run every test: pure, envtest, the local overcloud, then e2e on the one-node Kubernetes (taken down after, unless KEEP_KUBE_NODE=1).
+test: manifests generate chart bundle vet envtest kustomize helm sandbox ## Run every test: pure, envtest, the local overcloud, then e2e on the one-node Kubernetes (taken down after, unless KEEP_KUBE_NODE=1).
 	@mkdir -p $(LOCALBIN); set +e; \
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(ENVTEST_K8S_VERSION) ETCD_VERSION=$(ENVTEST_ETCD_VERSION) hack/setup-envtest.sh)" \
 	OCB_SANDBOX="$(SANDBOX_JSON)" OCB_KUSTOMIZE="$(KUSTOMIZE)" OCB_HELM="$(HELM)" \
@@ -167,11 +178,11 @@ bench: envtest sandbox ## Run the benchmarks on the local overcloud, ~12 min (do
 		| tee -a $(LOCALBIN)/bench.log | grep -vE '^(=== (RUN|PAUSE|CONT|NAME)|testing: warning: no tests to run|PASS$$)'
 
 .PHONY: verify
-verify: manifests generate chart ## Regenerate (code, CRDs, RBAC, the Helm charts), go mod tidy, and fail on any difference.
+verify: manifests generate chart bundle ## Regenerate (code, CRDs, RBAC, the Helm charts, the OLM bundle), go mod tidy, and fail on any difference.
 	go mod tidy
-	@if [ -n "$$(git status --porcelain -- api config charts go.mod go.sum)" ]; then \
-		echo "generated files or go.mod are out of date; run 'make manifests generate chart' and 'go mod tidy':"; \
-		git status --porcelain -- api config charts go.mod go.sum; git --no-pager diff --stat; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- api config charts bundle go.mod go.sum)" ]; then \
+		echo "generated files or go.mod are out of date; run 'make manifests generate chart bundle' and 'go mod tidy':"; \
+		git status --porcelain -- api config charts bundle go.mod go.sum; git --no-pager diff --stat; exit 1; fi
 
 .PHONY: demo
 demo: export OCB_DEMO_T0 := $(shell date +%s%N)
@@ -188,8 +199,12 @@ demo-down: ## Tear down what `make demo` left: its namespace, then the one-node 
 ##@ Build
 
 .PHONY: build
-build: manifests generate fmt vet ## Build the one binary (manager, agent, probe).
+build: manifests generate fmt vet plugin ## Build the one binary (manager, agent, probe), and the kubectl plugin.
 	go build -o $(LOCALBIN)/overcloud-backup-operator ./cmd
+
+.PHONY: plugin
+plugin: ## Build the kubectl plugin into bin/kubectl-ocb (kubectl ocb: docs/plugin.md).
+	go build -ldflags "-X main.version=$(VERSION)" -o $(LOCALBIN)/kubectl-ocb ./cmd/kubectl-ocb
 
 .PHONY: run
 run: manifests generate fmt vet ## Run the manager against the current kubeconfig.
@@ -198,6 +213,15 @@ run: manifests generate fmt vet ## Run the manager against the current kubeconfi
 .PHONY: docker-build
 docker-build: ## Build the image with a container engine (CONTAINER_TOOL).
 	$(CONTAINER_TOOL) build -t $(IMG) .
+
+# VERSION and IMAGE_REPO reach the script through the environment, never through the shell's
+# parsing of the recipe: hack/release.sh validates them before they name anything.
+.PHONY: release
+release: export OCB_RELEASE_VERSION = $(VERSION)
+release: export IMAGE_REPO := $(IMAGE_REPO)
+release: export DIST_DIR := $(DIST_DIR)
+release: kustomize helm ## Build the release artifacts for VERSION (vX.Y.Z) into dist/VERSION/: image archive, charts, OLM bundle, kubectl-ocb for linux/amd64 and arm64, install.yaml, SHA256SUMS (docs/release.md).
+	KUSTOMIZE=$(KUSTOMIZE) HELM=$(HELM) DOCKERFILE=$(DOCKERFILE) hack/release.sh "$$OCB_RELEASE_VERSION" >/dev/null
 
 .PHONY: image
 image: ## Build the image without a container engine (the Dockerfile's packages, user, entrypoint) and import it into the one-node Kubernetes.
