@@ -14,12 +14,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/overcloud-backup/overcloud-backup-operator/hack/genmanifest"
 
 	"sigs.k8s.io/yaml"
 )
@@ -171,43 +172,8 @@ func compare(t *testing.T, what string, chart, kust []object) {
 	t.Logf("%s: %d objects compared", what, len(keys))
 }
 
-// diff lists the paths where a and b differ, with both values.
-func diff(path string, a, b any) []string {
-	am, aok := a.(map[string]any)
-	bm, bok := b.(map[string]any)
-	if aok && bok {
-		keys := map[string]bool{}
-		for k := range am {
-			keys[k] = true
-		}
-		for k := range bm {
-			keys[k] = true
-		}
-		sorted := make([]string, 0, len(keys))
-		for k := range keys {
-			sorted = append(sorted, k)
-		}
-		sort.Strings(sorted)
-		out := make([]string, 0, len(sorted))
-		for _, k := range sorted {
-			out = append(out, diff(path+"."+k, am[k], bm[k])...)
-		}
-		return out
-	}
-	as, aok := a.([]any)
-	bs, bok := b.([]any)
-	if aok && bok && len(as) == len(bs) {
-		out := make([]string, 0, len(as))
-		for i := range as {
-			out = append(out, diff(fmt.Sprintf("%s[%d]", path, i), as[i], bs[i])...)
-		}
-		return out
-	}
-	if reflect.DeepEqual(a, b) {
-		return nil
-	}
-	return []string{fmt.Sprintf("%s: %v | %v", path, a, b)}
-}
+// diff is genmanifest.Diff: the paths where a and b differ, with both values.
+var diff = genmanifest.Diff
 
 // without returns the objects but those of the kinds given.
 func without(objs []object, kinds ...string) []object {

@@ -29,23 +29,20 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"github.com/overcloud-backup/overcloud-backup-operator/hack/genmanifest"
+
 	"sigs.k8s.io/yaml"
 )
 
@@ -89,7 +86,7 @@ const (
 )
 
 // object is one Kubernetes object as kustomize printed it.
-type object = map[string]any
+type object = genmanifest.Object
 
 // prometheusValues names the value that enables each object of config/prometheus.
 var prometheusValues = map[string]string{
@@ -153,55 +150,16 @@ func Generate(kustomize, repo string) (map[string][]byte, error) {
 	return generate(def, nsd, prom, dashboard)
 }
 
-// Build runs `kustomize build dir` and decodes its objects.
-func Build(kustomize, dir string) ([]object, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, kustomize, "build", dir) //nolint:gosec // G204: the repo's kustomize, our directory
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("kustomize build %s: %w\n%s", dir, err, stderr.String())
-	}
-	return Decode(out)
-}
-
-// Decode reads a stream of YAML documents; empty documents are dropped.
-func Decode(b []byte) ([]object, error) {
-	var objs []object
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
-	for {
-		o := object{}
-		if err := dec.Decode(&o); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return nil, fmt.Errorf("decoding: %w", err)
-		}
-		if len(o) > 0 {
-			objs = append(objs, o)
-		}
-	}
-	return objs, nil
-}
-
-// Kind, Name and Namespace read an object's identity.
-func Kind(o object) string { s, _ := o["kind"].(string); return s }
-
-// Name is metadata.name.
-func Name(o object) string { s, _ := meta(o)["name"].(string); return s }
-
-// Namespace is metadata.namespace.
-func Namespace(o object) string { s, _ := meta(o)["namespace"].(string); return s }
-
-// Key identifies an object within one build.
-func Key(o object) string { return Kind(o) + " " + Namespace(o) + "/" + Name(o) }
-
-func meta(o object) map[string]any {
-	m, _ := o["metadata"].(map[string]any)
-	return m
-}
+// What both generators share (hack/genmanifest).
+var (
+	Build     = genmanifest.Build
+	Decode    = genmanifest.Decode
+	Kind      = genmanifest.Kind
+	Name      = genmanifest.Name
+	Namespace = genmanifest.Namespace
+	Key       = genmanifest.Key
+	meta      = genmanifest.Meta
+)
 
 func generate(def, nsd, prom []object, dashboard []byte) (map[string][]byte, error) {
 	g := &generator{files: map[string][]byte{}, names: prefixedNames(def, nsd)}
@@ -612,20 +570,7 @@ func Stale(repo string, files map[string][]byte) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var stale []string
-	for _, p := range have {
-		if _, ok := files[p]; !ok {
-			stale = append(stale, p+" (no longer generated)")
-		}
-	}
-	for p, want := range files {
-		got, err := os.ReadFile(filepath.Join(repo, p)) //nolint:gosec // G304: a path of our charts
-		if err != nil || !bytes.Equal(got, want) {
-			stale = append(stale, p)
-		}
-	}
-	sort.Strings(stale)
-	return stale, nil
+	return genmanifest.Stale(repo, have, files), nil
 }
 
 // Write replaces the generated files of the charts with files.
@@ -634,21 +579,5 @@ func Write(repo string, files map[string][]byte) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range have {
-		if _, ok := files[p]; !ok {
-			if err := os.Remove(filepath.Join(repo, p)); err != nil {
-				return fmt.Errorf("removing %s: %w", p, err)
-			}
-		}
-	}
-	for p, b := range files {
-		full := filepath.Join(repo, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil { //nolint:gosec // G301: a chart directory, read by all
-			return fmt.Errorf("creating %s: %w", filepath.Dir(p), err)
-		}
-		if err := os.WriteFile(full, b, 0o644); err != nil { //nolint:gosec // G306: a chart file, read by all
-			return fmt.Errorf("writing %s: %w", p, err)
-		}
-	}
-	return nil
+	return genmanifest.Write(repo, have, files)
 }

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/overcloud-backup/overcloud-backup-operator/hack/genmanifest"
+
 	"github.com/operator-framework/api/pkg/manifests"
 	operatorsv1alpha1 "github.com/operator-framework/api/pkg/operators/v1alpha1"
 	"github.com/operator-framework/api/pkg/validation"
@@ -575,43 +577,8 @@ func dig(o map[string]any, keys ...string) map[string]any {
 	return o
 }
 
-// diff lists the paths where a and b differ, with both values.
-func diff(path string, a, b any) []string {
-	am, aok := a.(map[string]any)
-	bm, bok := b.(map[string]any)
-	if aok && bok {
-		keys := map[string]bool{}
-		for k := range am {
-			keys[k] = true
-		}
-		for k := range bm {
-			keys[k] = true
-		}
-		sorted := make([]string, 0, len(keys))
-		for k := range keys {
-			sorted = append(sorted, k)
-		}
-		sort.Strings(sorted)
-		out := make([]string, 0, len(sorted))
-		for _, k := range sorted {
-			out = append(out, diff(path+"."+k, am[k], bm[k])...)
-		}
-		return out
-	}
-	as, aok := a.([]any)
-	bs, bok := b.([]any)
-	if aok && bok && len(as) == len(bs) {
-		out := make([]string, 0, len(as))
-		for i := range as {
-			out = append(out, diff(fmt.Sprintf("%s[%d]", path, i), as[i], bs[i])...)
-		}
-		return out
-	}
-	if reflect.DeepEqual(toMap(a), toMap(b)) {
-		return nil
-	}
-	return []string{fmt.Sprintf("%s: %v | %v", path, a, b)}
-}
+// diff is genmanifest.Diff: the paths where a and b differ, with both values.
+var diff = genmanifest.Diff
 
 // Bad bundles are refused: each case breaks one thing of a copy of the committed bundle, and
 // the validation (the library's or ours) must say so.

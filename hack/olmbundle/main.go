@@ -37,22 +37,16 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
-	"time"
 
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"github.com/overcloud-backup/overcloud-backup-operator/hack/genmanifest"
 )
 
 const (
@@ -76,7 +70,7 @@ const (
 )
 
 // object is one Kubernetes object as kustomize printed it.
-type object = map[string]any
+type object = genmanifest.Object
 
 // semverRe is what OLM accepts as spec.version (semver 2.0, no leading v).
 var semverRe = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
@@ -158,58 +152,17 @@ func Generate(kustomize, repo string, opts Options) (map[string][]byte, error) {
 	return generate(def, samples, opts)
 }
 
-// Build runs `kustomize build dir` and decodes its objects.
-func Build(kustomize, dir string) ([]object, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, kustomize, "build", dir) //nolint:gosec // G204: the repo's kustomize, our directory
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("kustomize build %s: %w\n%s", dir, err, stderr.String())
-	}
-	return Decode(out)
-}
-
-// Decode reads a stream of YAML documents; empty documents are dropped.
-func Decode(b []byte) ([]object, error) {
-	var objs []object
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
-	for {
-		o := object{}
-		if err := dec.Decode(&o); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return nil, fmt.Errorf("decoding: %w", err)
-		}
-		if len(o) > 0 {
-			objs = append(objs, o)
-		}
-	}
-	return objs, nil
-}
-
-// Kind is an object's kind.
-func Kind(o object) string { s, _ := o["kind"].(string); return s }
-
-// APIVersion is an object's apiVersion.
-func APIVersion(o object) string { s, _ := o["apiVersion"].(string); return s }
-
-// Name is metadata.name.
-func Name(o object) string { s, _ := meta(o)["name"].(string); return s }
-
-// Namespace is metadata.namespace.
-func Namespace(o object) string { s, _ := meta(o)["namespace"].(string); return s }
-
-// Key identifies an object within one build.
-func Key(o object) string { return Kind(o) + " " + Namespace(o) + "/" + Name(o) }
-
-func meta(o object) map[string]any {
-	m, _ := o["metadata"].(map[string]any)
-	return m
-}
+// What both generators share (hack/genmanifest).
+var (
+	Build      = genmanifest.Build
+	Decode     = genmanifest.Decode
+	Kind       = genmanifest.Kind
+	Name       = genmanifest.Name
+	Namespace  = genmanifest.Namespace
+	Key        = genmanifest.Key
+	meta       = genmanifest.Meta
+	APIVersion = genmanifest.APIVersion
+)
 
 // generated lists the files of the bundle directory the generator owns: the YAML files of
 // manifests/ and metadata/ and the Dockerfile. Other files there are left alone.
@@ -235,27 +188,14 @@ func generated(out string) ([]string, error) {
 	return paths, nil
 }
 
-// Stale lists the files of the bundle directory out that differ from files, are missing, or
-// are no longer generated.
+// Stale lists the files of the bundle directory out that differ from files, are missing, or are
+// no longer generated.
 func Stale(out string, files map[string][]byte) ([]string, error) {
 	have, err := generated(out)
 	if err != nil {
 		return nil, err
 	}
-	var stale []string
-	for _, p := range have {
-		if _, ok := files[p]; !ok {
-			stale = append(stale, p+" (no longer generated)")
-		}
-	}
-	for p, want := range files {
-		got, err := os.ReadFile(filepath.Join(out, p)) //nolint:gosec // G304: a path of our bundle
-		if err != nil || !bytes.Equal(got, want) {
-			stale = append(stale, p)
-		}
-	}
-	sort.Strings(stale)
-	return stale, nil
+	return genmanifest.Stale(out, have, files), nil
 }
 
 // Write replaces the bundle in out with files.
@@ -264,21 +204,5 @@ func Write(out string, files map[string][]byte) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range have {
-		if _, ok := files[p]; !ok {
-			if err := os.Remove(filepath.Join(out, p)); err != nil {
-				return fmt.Errorf("removing %s: %w", p, err)
-			}
-		}
-	}
-	for p, b := range files {
-		full := filepath.Join(out, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil { //nolint:gosec // G301: a bundle directory, read by all
-			return fmt.Errorf("creating %s: %w", filepath.Dir(full), err)
-		}
-		if err := os.WriteFile(full, b, 0o644); err != nil { //nolint:gosec // G306: a bundle file, read by all
-			return fmt.Errorf("writing %s: %w", full, err)
-		}
-	}
-	return nil
+	return genmanifest.Write(out, have, files)
 }
