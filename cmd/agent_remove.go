@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/units"
+
 	"github.com/spf13/cobra"
 
 	"github.com/overcloud-backup/overcloud-backup-operator/internal/agent"
@@ -64,7 +66,7 @@ func removeSummary(cfg agent.RemoveConfig, res agent.RemoveResult) string {
 	if res.NotFound {
 		return fmt.Sprintf("Nothing to remove: no backup %s/%s and no leftovers under %s", cfg.Namespace, cfg.Name, cfg.Root)
 	}
-	return fmt.Sprintf("Removed %s: %s freed", strings.Join(res.Removed, ", "), agent.HumanBytes(res.Bytes))
+	return fmt.Sprintf("Removed %s: %s freed", strings.Join(res.Removed, ", "), units.HumanBytes(res.Bytes))
 }
 
 // writeTerminationMessage writes an agent command's JSON result to path ("" for nowhere),

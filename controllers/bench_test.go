@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/units"
+
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	batchv1 "k8s.io/api/batch/v1"
@@ -25,7 +27,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
-	"github.com/overcloud-backup/overcloud-backup-operator/internal/agent"
 	"github.com/overcloud-backup/overcloud-backup-operator/test/sandbox"
 )
 
@@ -243,7 +244,7 @@ func BenchmarkThousandSchedules(b *testing.B) {
 		b.ReportMetric(0, "ns/op")
 		b.Logf("%d schedules reconciled in %v: CPU %v (%v per schedule), live heap +%s (%s per schedule)",
 			n, took.Round(time.Millisecond), cpu.Round(time.Millisecond), (cpu / n).Round(time.Microsecond),
-			agent.HumanBytes(heap), agent.HumanBytes(heap/n))
+			units.HumanBytes(heap), units.HumanBytes(heap/n))
 		stop()
 	}
 }
@@ -333,7 +334,7 @@ func watchHundred(b *testing.B, sb *sandbox.Sandbox, c client.Client, active str
 		b.ReportMetric(0, "ns/op")
 		b.Logf("%d Overclouds at %v: %d probes in %v; manager CPU %v (%v per probe); live heap +%s (%s per Overcloud)",
 			n, interval, probes, window, cpu.Round(time.Millisecond), (cpu / time.Duration(probes)).Round(time.Microsecond),
-			agent.HumanBytes(heap), agent.HumanBytes(heap/n))
+			units.HumanBytes(heap), units.HumanBytes(heap/n))
 		for i, node := range sb.Nodes {
 			used, base := nodes1[i]-nodes0[i], idle1[i]-idle0[i]
 			role := "idle"

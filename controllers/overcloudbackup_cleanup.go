@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/units"
+
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -233,7 +235,7 @@ func (p *pass) cleanupFinished(ctx context.Context, job *batchv1.Job) (ctrl.Resu
 	}
 	what := "nothing was left to remove"
 	if !out.NotFound {
-		what = fmt.Sprintf("removed %s (%s)", strings.Join(out.Removed, ", "), agent.HumanBytes(out.Bytes))
+		what = fmt.Sprintf("removed %s (%s)", strings.Join(out.Removed, ", "), units.HumanBytes(out.Bytes))
 	}
 	p.dataDeleted(fmt.Sprintf("The cleanup Job %s %s from claim %s", job.Name, what, b.Spec.Storage.ClaimName))
 	p.fx.transition(func() { cleanups.WithLabelValues(ns, oc, resultSucceeded).Inc() })

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/units"
+
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -197,7 +199,7 @@ func artifactOf(b *backupv1alpha1.OvercloudBackup, res agent.Result) *backupv1al
 		ClaimName:   b.Spec.Storage.ClaimName,
 		Path:        backupPath(b),
 		TotalBytes:  res.TotalBytes,
-		Size:        agent.HumanBytes(res.TotalBytes),
+		Size:        units.HumanBytes(res.TotalBytes),
 		Method:      b.Spec.Dump.EffectiveMethod(),
 		Compression: b.Spec.Dump.EffectiveCompression(),
 	}

@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/units"
+
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -311,7 +313,7 @@ func sizeCell(b *backupv1alpha1.OvercloudBackup) string {
 	case a.Size != "":
 		return clip(a.Size, 16)
 	default:
-		return humanBytes(a.TotalBytes)
+		return units.HumanBytes(a.TotalBytes)
 	}
 }
 
@@ -333,20 +335,6 @@ func verifiedCell(b *backupv1alpha1.OvercloudBackup) string {
 		return "pending"
 	}
 	return "-"
-}
-
-// humanBytes is a byte count in binary units, as a person reads it.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // age is the time since t, as kubectl prints ages.

@@ -3,6 +3,8 @@ package agent
 import (
 	"fmt"
 
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/units"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -45,22 +47,7 @@ func checkSpace(root string, estimate int64, compression string) error {
 	if need := spaceNeeded(estimate, compression); free < need {
 		return fmt.Errorf("not enough space on the backup volume: %s free at %s, the backup needs at least about %s "+
 			"(%s of table data in information_schema, compression %s); use a bigger volume or free some space; no data written",
-			HumanBytes(free), root, HumanBytes(need), HumanBytes(estimate), compression)
+			units.HumanBytes(free), root, units.HumanBytes(need), units.HumanBytes(estimate), compression)
 	}
 	return nil
-}
-
-// HumanBytes is a byte count for people, in binary units: "512 B", "1.4 GiB" (the
-// controller shows backup sizes with it too).
-func HumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

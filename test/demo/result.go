@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/overcloud-backup/overcloud-backup-operator/internal/units"
+
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -19,7 +21,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
-	"github.com/overcloud-backup/overcloud-backup-operator/internal/agent"
 )
 
 // volumeName and volumeMount are the verify Job's volume of the claim and where it mounts it.
@@ -61,7 +62,7 @@ func (e *env) showFiles(ctx context.Context, b *backupv1alpha1.OvercloudBackup) 
 				note = fmt.Sprintf("status.artifact says %d bytes!", f.SizeBytes)
 			}
 		}
-		fmt.Printf("     %-22s %10s  %s\n", d.Name(), agent.HumanBytes(info.Size()), note)
+		fmt.Printf("     %-22s %10s  %s\n", d.Name(), units.HumanBytes(info.Size()), note)
 	}
 	if p := a.Position; p != nil {
 		fmt.Printf("   Galera position %s:%d (restoring the backup brings a node there; docs/restore.md)\n", p.ClusterUUID, p.Seqno)
