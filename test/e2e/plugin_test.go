@@ -11,10 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	backupv1alpha1 "github.com/overcloud-backup/overcloud-backup-operator/api/v1alpha1"
@@ -33,9 +35,10 @@ type pluginRun struct {
 // probe (the operator answers status.lastProbeRequest, and the node table names every
 // node); backup --pvc --wait (Succeeded, exit 0); verify --wait (the drill answering the
 // request: Verified=True, exit 0); restore plan (a plan printed, the restore Planned and
-// never confirmed); status with the backup; -o json parses as a List; a missing object
-// exits 1 with one "error: " line, a missing argument exits 2. Each output is logged: the
-// examples of docs/plugin.md are these.
+// never confirmed); status with the backup; -o json parses as a List; backup --wait
+// through the Overcloud's only BackupSchedule (its run-now creates the backup the plugin
+// named, and it succeeds); a missing object exits 1 with one "error: " line, a missing
+// argument exits 2. Each output is logged: the examples of docs/plugin.md are these.
 func TestPlugin(t *testing.T) {
 	k := connect(t)
 	kubectl := kubectlPath(t)
@@ -167,6 +170,39 @@ func TestPlugin(t *testing.T) {
 	if asList.Kind != "List" || len(asList.Items) != 2 || asList.Items[0].Kind != "Overcloud" ||
 		asList.Items[1].Kind != "OvercloudBackup" || asList.Items[1].Metadata.Name != backup {
 		t.Errorf("status -o json: %+v; want a List of the Overcloud and its backup", asList)
+	}
+
+	// backup --wait through the Overcloud's only BackupSchedule (@yearly: it never fires
+	// during the test): the plugin sets the run-now annotation, the schedule controller
+	// creates <schedule>-r<8 hex>, named as the plugin computed, owned by the schedule.
+	s := &backupv1alpha1.BackupSchedule{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plugin-nightly", Labels: map[string]string{e2eLabel: "true"}},
+		Spec: backupv1alpha1.BackupScheduleSpec{
+			Schedule:       "@yearly",
+			BackupTemplate: backupv1alpha1.BackupTemplate{Spec: e.Spec},
+		},
+	}
+	if err := k.c.Create(context.Background(), s); err != nil {
+		t.Fatalf("creating BackupSchedule %s: %v", s.Name, err)
+	}
+	r = must(ocb(append([]string{"backup", oc.Name, "--wait", "--timeout", "4m"}, nsFlag...)...))
+	m = regexp.MustCompile(`overcloudbackup\.backup\.overcloud\.io/(\S+) created \(run-now of backupschedule ` +
+		regexp.QuoteMeta(s.Name) + `\)`).FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("backup through the schedule: no \"overcloudbackup.backup.overcloud.io/<name> created (run-now of backupschedule %s)\" line", s.Name)
+	}
+	if !strings.Contains(r.stdout, "Phase:     Succeeded") {
+		t.Fatalf("backup %s through the schedule did not end Succeeded", m[1])
+	}
+	if err := k.c.Get(context.Background(), client.ObjectKeyFromObject(s), s); err != nil {
+		t.Fatal(err)
+	}
+	run := s.Annotations[backupv1alpha1.AnnotationRunNow]
+	if want := s.RunNowName(run); run == "" || m[1] != want || s.Status.LastRunNow != run {
+		t.Errorf("run-now %q, status.lastRunNow %q: backup %s, want %s", run, s.Status.LastRunNow, m[1], want)
+	}
+	if names := k.scheduleChildren(context.Background(), t, s); !slices.Equal(names, []string{m[1]}) {
+		t.Errorf("the schedule's backups are %v, want only %s", names, m[1])
 	}
 }
 
