@@ -249,21 +249,20 @@ func (p *schedulePass) start(ctx context.Context, due time.Time, children []back
 // the value so that a re-apply of the same value (GitOps) does not start another.
 func (p *schedulePass) runNow(ctx context.Context, children []backupv1alpha1.OvercloudBackup) error {
 	s := p.s
-	v := s.Annotations[backupv1alpha1.AnnotationRunNow]
-	if v == "" || v == s.Status.LastRunNow {
+	v := s.RunNowRequest()
+	if v == "" {
 		return nil
 	}
-	name := s.RunNowName(v)
-	created, msg, err := p.create(ctx, buildChild(s, name, p.now, v, drillDue(s, children, p.now)))
+	name, key := s.RunNowName(v), backupv1alpha1.RequestKey(v)
+	created, msg, err := p.create(ctx, buildChild(s, name, p.now, key, drillDue(s, children, p.now)))
 	if err != nil {
 		return err
 	}
+	s.Status.LastRunNow = key
 	if msg != "" {
 		p.event(true, eventNameTaken, msg)
-		s.Status.LastRunNow = v
 		return nil
 	}
-	s.Status.LastRunNow = v
 	if created {
 		p.fx.actionEvent(eventRunNow, fmt.Sprintf("Created backup %s for run-now %q", name, clip(v, 64)))
 		scheduleRuns.WithLabelValues(s.Namespace, s.Name, runStarted).Inc()

@@ -381,6 +381,19 @@ func TestScheduleRunNow(t *testing.T) {
 	if ev := scheduleEvents(t, c, ns, "manual", eventRunNow, 2); ev[eventRunNow] != 2 {
 		t.Errorf("events %v, want two RunNow", ev)
 	}
+
+	// A value longer than status.lastRunNow may hold (253 bytes) is recorded by its hash:
+	// its backup is created once, and the status write that records it succeeds.
+	long := strings.Repeat("x", 300)
+	poke(t, c, s, backupv1alpha1.AnnotationRunNow, long)
+	waitSchedule(t, c, s, "running and recording a 300-byte value", func(s *backupv1alpha1.BackupSchedule, kids []backupv1alpha1.OvercloudBackup) bool {
+		return hasChild(s.RunNowName(long))(nil, kids) && s.Status.LastRunNow == backupv1alpha1.RequestKey(long)
+	})
+	poke(t, c, s, backupv1alpha1.AnnotationRunNow, long)
+	time.Sleep(300 * time.Millisecond)
+	if kids := childrenOf(t, c, s); len(kids) != 3 {
+		t.Fatalf("children %v after re-applying the 300-byte value, want 3", childNames(kids))
+	}
 }
 
 // TestScheduleRestartAcrossDueTime: the manager is down when a run is due; two managers

@@ -181,8 +181,9 @@ type BackupScheduleStatus struct {
 	// +kubebuilder:validation:MaxLength=2048
 	LastFailureMessage string `json:"lastFailureMessage,omitempty"`
 
-	// lastRunNow is the last value of the run-now annotation acted on, so that a
-	// re-apply of the same value does not start another backup.
+	// lastRunNow is the last value of the run-now annotation acted on ("sha256:<hex>" of a
+	// value over 200 bytes), so that a re-apply of the same value does not start another
+	// backup.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	LastRunNow string `json:"lastRunNow,omitempty"`

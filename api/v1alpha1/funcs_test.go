@@ -410,7 +410,7 @@ func TestMarkerDefaultsMatchGetters(t *testing.T) {
 	}
 }
 
-// TestRequests: a request annotation (probe, verify) is pending until status records its
+// TestRequests: a request annotation (probe, verify, run-now) is pending until status records its
 // value; a value longer than status may hold is recorded by its hash; a schedule's run-now
 // child is named from the value.
 func TestRequests(t *testing.T) {
@@ -430,17 +430,28 @@ func TestRequests(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			oc := &backupv1alpha1.Overcloud{}
 			b := &backupv1alpha1.OvercloudBackup{}
+			s := &backupv1alpha1.BackupSchedule{}
 			if tt.value != "" {
 				oc.Annotations = map[string]string{backupv1alpha1.AnnotationProbe: tt.value}
 				b.Annotations = map[string]string{backupv1alpha1.AnnotationVerify: tt.value}
+				s.Annotations = map[string]string{backupv1alpha1.AnnotationRunNow: tt.value}
 			}
 			oc.Status.LastProbeRequest = tt.answered
 			b.Status.Verification = &backupv1alpha1.VerificationStatus{Request: tt.answered}
+			s.Status.LastRunNow = tt.answered
 			if got := oc.ProbeRequest(); got != tt.wantPending {
 				t.Errorf("ProbeRequest() = %q, want %q", got, tt.wantPending)
 			}
 			if got := b.VerifyRequest(); got != tt.wantPending {
 				t.Errorf("VerifyRequest() = %q, want %q", got, tt.wantPending)
+			}
+			// A pending run-now is the value itself, not its key: it names the backup.
+			wantRunNow := ""
+			if tt.wantPending != "" {
+				wantRunNow = tt.value
+			}
+			if got := s.RunNowRequest(); got != wantRunNow {
+				t.Errorf("RunNowRequest() = %q, want %q", got, wantRunNow)
 			}
 		})
 	}
@@ -455,7 +466,8 @@ func TestRequests(t *testing.T) {
 	if a, b := s.RunNowName("x"), s.RunNowName("y"); a == b || !strings.HasPrefix(a, "nightly-r") || len(a) != len("nightly-r")+8 {
 		t.Errorf("RunNowName: %q, %q", a, b)
 	}
-	if (*backupv1alpha1.Overcloud)(nil).ProbeRequest() != "" || (*backupv1alpha1.OvercloudBackup)(nil).VerifyRequest() != "" {
+	if (*backupv1alpha1.Overcloud)(nil).ProbeRequest() != "" || (*backupv1alpha1.OvercloudBackup)(nil).VerifyRequest() != "" ||
+		(*backupv1alpha1.BackupSchedule)(nil).RunNowRequest() != "" {
 		t.Error("nil receivers")
 	}
 }

@@ -36,13 +36,13 @@ const (
 	AnnotationProbe = "backup.overcloud.io/probe"
 )
 
-// maxRequestLen is the longest request annotation value (verify, probe) status records
-// as it is; status fields holding one are bounded by their CRD schema.
+// maxRequestLen is the longest request annotation value (verify, probe, run-now) status
+// records as it is; status fields holding one are bounded by their CRD schema.
 const maxRequestLen = 200
 
-// RequestKey is how status records the value of a request annotation (verify, probe):
-// the value itself, or "sha256:<hex>" of it when it is longer than 200 bytes, so that a
-// tenant's long value is still answered once, and never makes a status write fail.
+// RequestKey is how status records the value of a request annotation (verify, probe,
+// run-now): the value itself, or "sha256:<hex>" of it when it is longer than 200 bytes, so
+// that a tenant's long value is still answered once, and never makes a status write fail.
 func RequestKey(value string) string {
 	if len(value) <= maxRequestLen {
 		return value
@@ -57,6 +57,20 @@ func RequestKey(value string) string {
 // <schedule>-<unix minutes>. The controller and kubectl ocb backup both use it.
 func (s *BackupSchedule) RunNowName(value string) string {
 	return s.Name + RunNowSuffix(value)
+}
+
+// RunNowRequest is the run-now annotation's value when status.lastRunNow does not record
+// it yet (as RequestKey records it), else "". The value itself, not its key, names the
+// backup (RunNowName), as kubectl ocb backup computes it.
+func (s *BackupSchedule) RunNowRequest() string {
+	if s == nil {
+		return ""
+	}
+	v := s.Annotations[AnnotationRunNow]
+	if v == "" || RequestKey(v) == s.Status.LastRunNow {
+		return ""
+	}
+	return v
 }
 
 // RunNowSuffix is what a backup asked for now with the given value adds to its parent's

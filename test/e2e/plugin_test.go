@@ -198,7 +198,7 @@ func TestPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := s.Annotations[backupv1alpha1.AnnotationRunNow]
-	if want := s.RunNowName(run); run == "" || m[1] != want || s.Status.LastRunNow != run {
+	if want := s.RunNowName(run); run == "" || m[1] != want || s.Status.LastRunNow != backupv1alpha1.RequestKey(run) {
 		t.Errorf("run-now %q, status.lastRunNow %q: backup %s, want %s", run, s.Status.LastRunNow, m[1], want)
 	}
 	if names := k.scheduleChildren(context.Background(), t, s); !slices.Equal(names, []string{m[1]}) {
