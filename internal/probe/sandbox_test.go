@@ -190,13 +190,6 @@ func TestSandboxFailover(t *testing.T) {
 	}
 }
 
-// tryServedBy opens a fresh session through the VIP and asks who serves it ("" on error).
-func tryServedBy(t *testing.T, sb *sandbox.Sandbox) string {
-	t.Helper()
-	name, _ := sb.ServedBy(t)
-	return name
-}
-
 // disturbIdle brings the sandbox to health, holds a client session, runs
 // `hack/overcloud.sh <do> N` on an idle node N (never the active one, the VIP holder, nor
 // those in skip), undoes it at cleanup, probes once, and checks what every such fault must give:

@@ -159,7 +159,6 @@ func (c *cancelAfter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// failAfter accepts n bytes, then fails like a full disk.
 // failAfter takes n bytes, then fails every write, like a full disk; at is when it first
 // failed.
 type failAfter struct {
